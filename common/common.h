@@ -1,0 +1,88 @@
+// Public interface of the `common` library: configuration, durations, times, logging.
+// No project dependencies; every other library may include this header.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+
+namespace portcullis {
+
+// A configuration problem, already formatted as "FILE:LINE: what is wrong"
+// (or "FILE: what is wrong" when no line applies, e.g. a missing file).
+class ConfigError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+struct ServerConfig {
+  std::string listen_host = "127.0.0.1";
+  std::uint16_t listen_port = 2222;
+  std::filesystem::path host_key;  // absolute after loading
+  std::string node_name = "node1";
+  std::chrono::seconds login_grace{30};          // time allowed for key exchange + auth
+  std::chrono::seconds upstream_timeout{10};     // connect + login to a target
+  int worker_threads = 4;                        // blocking work: database, upstream login
+};
+
+struct DatabaseConfig {
+  std::string url;  // libpq URI
+};
+
+struct VaultConfig {
+  std::filesystem::path key_file;  // absolute after loading
+};
+
+struct RecordingConfig {
+  std::filesystem::path spool_dir;  // absolute after loading
+  std::filesystem::path signing_key;  // absolute after loading; default <config dir>/state/signing.key
+};
+
+struct LogConfig {
+  std::string level = "info";  // trace, debug, info, warn, error
+};
+
+struct Config {
+  std::filesystem::path file;  // absolute path of the file this was loaded from
+  ServerConfig server;
+  DatabaseConfig database;
+  VaultConfig vault;
+  RecordingConfig recording;
+  LogConfig log;
+};
+
+// The config file to use: `cli_value` (from -c) if given, else $PORTCULLIS_CONFIG,
+// else /etc/portcullis/portcullis.toml.
+std::filesystem::path resolve_config_path(const std::optional<std::string>& cli_value);
+
+// Loads and validates a TOML config. Relative paths are resolved against the
+// config file's folder. Unknown keys, wrong types and missing required keys
+// throw ConfigError with "file:line: message".
+Config load_config(const std::filesystem::path& file);
+
+// "30s", "15m", "8h", "1h30m", "2d". Throws std::invalid_argument with a clear message.
+std::chrono::seconds parse_duration(std::string_view text);
+// Inverse of parse_duration for display: 5400s -> "1h30m", 0 -> "0s".
+std::string format_duration(std::chrono::seconds d);
+
+// RFC 3339 UTC with second precision: "2026-11-25T05:00:00Z".
+std::string format_rfc3339(std::chrono::system_clock::time_point t);
+
+// Parses "HOST:PORT" ("[::1]:22" for IPv6). Throws std::invalid_argument.
+struct HostPort {
+  std::string host;
+  std::uint16_t port;
+};
+HostPort parse_host_port(std::string_view text);
+
+// Sets up spdlog's default logger (stderr, "%Y-%m-%dT%H:%M:%S.%e %l %v").
+void init_logging(std::string_view level);
+
+// Writes `contents` to `path` created with mode 0600 (fails if it exists).
+void write_private_file(const std::filesystem::path& path, std::string_view contents);
+
+}  // namespace portcullis

@@ -1,0 +1,102 @@
+#include "proxy/bridge.h"
+
+#include <algorithm>
+#include <array>
+#include <cstring>
+
+namespace portcullis::proxy {
+namespace {
+
+// Larger than OpenSSH's 32 KiB maximum packet, so one read drains a packet or more.
+constexpr std::size_t kChunk = 64 * 1024;
+
+// All bridges of a loop thread share one read buffer; bytes only stay in a bridge
+// when a write comes up short.
+char* scratch() {
+  thread_local std::array<char, kChunk> buffer;
+  return buffer.data();
+}
+
+int write_channel(ssh_channel to, const char* data, std::size_t size, bool is_stderr) {
+  auto length = static_cast<uint32_t>(size);
+  return is_stderr ? ssh_channel_write_stderr(to, data, length)
+                   : ssh_channel_write(to, data, length);
+}
+
+}  // namespace
+
+Bridge::Bridge(ssh_channel client, ssh_channel upstream)
+    : client_(client),
+      upstream_(upstream),
+      to_client_out_(upstream, client, false),
+      to_client_err_(upstream, client, true),
+      to_upstream_(client, upstream, false) {}
+
+bool Bridge::transfer() {
+  bool ok = move(to_client_out_, bytes_to_client_) && move(to_client_err_, bytes_to_client_) &&
+            move(to_upstream_, bytes_to_upstream_);
+  if (ok) forward_eof();
+  return ok;
+}
+
+bool Bridge::flush_pending(Pipe& pipe, std::uint64_t& counter) {
+  while (pipe.pending_begin < pipe.pending_end) {
+    std::size_t window = ssh_channel_window_size(pipe.to);
+    if (window == 0) return true;
+    std::size_t size = std::min(window, pipe.pending_end - pipe.pending_begin);
+    int written = write_channel(pipe.to, pipe.pending.get() + pipe.pending_begin, size,
+                                pipe.is_stderr);
+    if (written < 0) return false;
+    if (written == 0) return true;
+    pipe.pending_begin += static_cast<std::size_t>(written);
+    counter += static_cast<std::uint64_t>(written);
+  }
+  pipe.pending_begin = pipe.pending_end = 0;
+  return true;
+}
+
+bool Bridge::move(Pipe& pipe, std::uint64_t& counter) {
+  if (!flush_pending(pipe, counter)) return false;
+  while (pipe.pending_end == 0 && !pipe.source_drained) {
+    std::size_t window = ssh_channel_window_size(pipe.to);
+    if (window == 0) break;
+    auto want = static_cast<uint32_t>(std::min(window, kChunk));
+    char* buffer = scratch();
+    int got = ssh_channel_read_nonblocking(pipe.from, buffer, want, pipe.is_stderr);
+    if (got == SSH_EOF) {
+      pipe.source_drained = true;
+      break;
+    }
+    if (got < 0) return false;
+    if (got == 0) break;
+    int written = write_channel(pipe.to, buffer, static_cast<std::size_t>(got), pipe.is_stderr);
+    if (written < 0) return false;
+    counter += static_cast<std::uint64_t>(written);
+    if (written < got) {
+      if (!pipe.pending) pipe.pending = std::make_unique<char[]>(kChunk);
+      pipe.pending_end = static_cast<std::size_t>(got - written);
+      std::memcpy(pipe.pending.get(), buffer + written, pipe.pending_end);
+    }
+  }
+  return true;
+}
+
+void Bridge::forward_eof() {
+  bool upstream_output_done = to_client_out_.source_drained && to_client_err_.source_drained &&
+                              to_client_out_.pending_end == 0 && to_client_err_.pending_end == 0;
+  if (upstream_output_done && !eof_sent_to_client_ && ssh_channel_is_open(client_)) {
+    ssh_channel_send_eof(client_);
+    eof_sent_to_client_ = true;
+  }
+  if (to_upstream_.source_drained && to_upstream_.pending_end == 0 && !eof_sent_to_upstream_ &&
+      ssh_channel_is_open(upstream_)) {
+    ssh_channel_send_eof(upstream_);
+    eof_sent_to_upstream_ = true;
+  }
+}
+
+bool Bridge::upstream_done() const {
+  return eof_sent_to_client_ || (to_client_out_.source_drained && to_client_err_.source_drained);
+}
+
+}  // namespace portcullis::proxy

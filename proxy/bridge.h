@@ -1,0 +1,58 @@
+// Moves bytes between the client's session channel and the target's, in both directions,
+// never more than the receiving side's window: a slow reader stops the writer through SSH
+// flow control instead of growing buffers here.
+#pragma once
+
+#include <libssh/libssh.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+
+namespace portcullis::proxy {
+
+class Bridge {
+ public:
+  Bridge(ssh_channel client, ssh_channel upstream);
+
+  // Moves what the windows allow; forwards EOF once a side's output is drained.
+  // Returns false when a channel failed (the session should end).
+  bool transfer();
+
+  // The target closed its channel and everything it sent has reached the client.
+  bool upstream_done() const;
+  std::uint64_t bytes_to_client() const { return bytes_to_client_; }
+  std::uint64_t bytes_to_upstream() const { return bytes_to_upstream_; }
+
+ private:
+  struct Pipe {
+    Pipe(ssh_channel source, ssh_channel sink, bool stderr_stream)
+        : from(source), to(sink), is_stderr(stderr_stream) {}
+    ssh_channel from;
+    ssh_channel to;
+    bool is_stderr;
+    // Bytes read but not yet accepted by `to` (a short write during key re-exchange).
+    // Allocated only when that happens.
+    std::unique_ptr<char[]> pending;
+    std::size_t pending_begin = 0;
+    std::size_t pending_end = 0;
+    bool source_drained = false;  // `from` reached EOF and its buffer is empty
+  };
+
+  // Returns false on a channel error.
+  bool move(Pipe& pipe, std::uint64_t& counter);
+  bool flush_pending(Pipe& pipe, std::uint64_t& counter);
+  void forward_eof();
+
+  ssh_channel client_;
+  ssh_channel upstream_;
+  Pipe to_client_out_;
+  Pipe to_client_err_;
+  Pipe to_upstream_;
+  bool eof_sent_to_client_ = false;
+  bool eof_sent_to_upstream_ = false;
+  std::uint64_t bytes_to_client_ = 0;
+  std::uint64_t bytes_to_upstream_ = 0;
+};
+
+}  // namespace portcullis::proxy

@@ -1,0 +1,177 @@
+#include "proxy/gateway.h"
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <spdlog/spdlog.h>
+
+#include "access/access.h"
+#include "proxy/session.h"
+#include "proxy/worker_pool.h"
+#include "vault/vault.h"
+
+namespace portcullis::proxy {
+namespace {
+
+// Revocations and kills issued on any node reach the session within this interval.
+constexpr std::chrono::milliseconds kStatusPollInterval{500};
+
+SshBind make_bind(const Config& config) {
+  ssh_key raw = nullptr;
+  const std::string path = config.server.host_key.string();
+  if (ssh_pki_import_privkey_file(path.c_str(), nullptr, nullptr, nullptr, &raw) != SSH_OK) {
+    throw std::runtime_error("cannot load the host key " + path +
+                             ": missing or not an OpenSSH private key; run `portcullis init`");
+  }
+  SshBind bind(ssh_bind_new());
+  const int no = 0;
+  ssh_bind_options_set(bind.get(), SSH_BIND_OPTIONS_PROCESS_CONFIG, &no);
+  // The bind takes ownership of the key.
+  if (ssh_bind_options_set(bind.get(), SSH_BIND_OPTIONS_IMPORT_KEY, raw) != SSH_OK) {
+    ssh_key_free(raw);
+    throw std::runtime_error("cannot use the host key " + path + ": " + ssh_get_error(bind.get()));
+  }
+  return bind;
+}
+
+std::string describe(const boost::asio::ip::tcp::endpoint& endpoint) {
+  return endpoint.address().to_string() + ":" + std::to_string(endpoint.port());
+}
+
+}  // namespace
+
+struct Gateway::Impl {
+  explicit Impl(Config cfg)
+      : config(std::move(cfg)),
+        vault(vault::Vault::open(config.vault.key_file)),
+        bind(make_bind(config)),
+        workers(loop, config.database.url, config.server.worker_threads),
+        context{loop, config, bind.get(), workers, vault, registry},
+        acceptor(loop),
+        signals(loop, SIGINT, SIGTERM),
+        status_timer(loop) {}
+
+  void listen() {
+    using boost::asio::ip::tcp;
+    tcp::endpoint endpoint(boost::asio::ip::make_address(config.server.listen_host),
+                           config.server.listen_port);
+    acceptor.open(endpoint.protocol());
+    acceptor.set_option(tcp::acceptor::reuse_address(true));
+    acceptor.bind(endpoint);
+    acceptor.listen();
+    spdlog::info("portcullisd node={} listening on {}", config.server.node_name,
+                 describe(endpoint));
+  }
+
+  void accept() {
+    acceptor.async_accept([this](boost::system::error_code ec, boost::asio::ip::tcp::socket socket) {
+      if (ec == boost::asio::error::operation_aborted) return;
+      if (!ec) serve(std::move(socket));
+      else spdlog::warn("accept failed: {}", ec.message());
+      accept();
+    });
+  }
+
+  void serve(boost::asio::ip::tcp::socket socket) {
+    boost::system::error_code ec;
+    socket.set_option(boost::asio::ip::tcp::no_delay(true), ec);
+    auto peer = socket.remote_endpoint(ec);
+    std::string client = ec ? "unknown" : describe(peer);
+    try {
+      auto session = std::make_shared<Session>(context, socket.release(), client);
+      session->start();
+    } catch (const std::exception& e) {
+      spdlog::warn("client={} cannot start a session: {}", client, e.what());
+    }
+  }
+
+  void poll_statuses() {
+    status_timer.expires_after(kStatusPollInterval);
+    status_timer.async_wait([this](boost::system::error_code ec) {
+      if (ec) return;
+      std::vector<std::int64_t> ids = registry.record_ids();
+      if (ids.empty()) return poll_statuses();
+      workers.transact(
+          [ids](pqxx::work& tx) { return access::session_statuses(tx, ids); },
+          [this](Outcome<std::vector<access::SessionStatus>> outcome) {
+            // The database being unreachable leaves admitted sessions running until
+            // their grant's end, which each session enforces with its own timer.
+            if (outcome.ok()) apply(*outcome.value);
+            poll_statuses();
+          });
+    });
+  }
+
+  void apply(const std::vector<access::SessionStatus>& statuses) {
+    for (const access::SessionStatus& status : statuses) {
+      auto session = registry.find_record(status.session_id);
+      if (!session) continue;
+      if (status.revoked) {
+        session->terminate(access::EndReason::revoked,
+                           "the grant for this session was revoked; the session is closed");
+      } else if (status.kill_requested) {
+        session->terminate(access::EndReason::killed,
+                           "an administrator ended this session");
+      } else {
+        session->set_expiry(status.expires_at);
+      }
+    }
+  }
+
+  void close_orphans() {
+    workers.transact(
+        [node = config.server.node_name](pqxx::work& tx) {
+          access::close_orphaned_sessions(tx, node);
+          return true;
+        },
+        [](Outcome<bool> outcome) {
+          if (!outcome.ok()) spdlog::warn("cannot close sessions left by a crash: {}", outcome.error);
+        });
+  }
+
+  void shut_down() {
+    spdlog::info("portcullisd shutting down");
+    boost::system::error_code ignored;
+    acceptor.close(ignored);
+    signals.cancel(ignored);
+    status_timer.cancel();
+    for (const auto& session : registry.all()) {
+      session->terminate(access::EndReason::killed, "the bastion is shutting down");
+    }
+  }
+
+  boost::asio::io_context loop;
+  Config config;
+  vault::Vault vault;
+  SshBind bind;
+  SessionRegistry registry;
+  WorkerPool workers;
+  GatewayContext context;
+  boost::asio::ip::tcp::acceptor acceptor;
+  boost::asio::signal_set signals;
+  boost::asio::steady_timer status_timer;
+};
+
+Gateway::Gateway(Config config) : impl_(std::make_unique<Impl>(std::move(config))) {}
+
+Gateway::~Gateway() = default;
+
+void Gateway::run() {
+  Impl& impl = *impl_;
+  impl.listen();
+  impl.signals.async_wait([&impl](boost::system::error_code ec, int) {
+    if (!ec) impl.shut_down();
+  });
+  impl.close_orphans();
+  impl.accept();
+  impl.poll_statuses();
+  impl.loop.run();
+  impl.workers.stop();
+}
+
+void Gateway::stop() {
+  boost::asio::post(impl_->loop, [impl = impl_.get()] { impl->shut_down(); });
+}
+
+}  // namespace portcullis::proxy

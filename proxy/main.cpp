@@ -1,0 +1,32 @@
+// portcullisd: the Portcullis SSH gateway daemon.
+#include <CLI/CLI.hpp>
+#include <iostream>
+#include <libssh/libssh.h>
+#include <spdlog/spdlog.h>
+
+#include "common/common.h"
+#include "proxy/gateway.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"portcullisd - just-in-time SSH bastion daemon"};
+  std::optional<std::string> config_file;
+  app.add_option("-c,--config", config_file,
+                 "config file (default: $PORTCULLIS_CONFIG or /etc/portcullis/portcullis.toml)");
+  CLI11_PARSE(app, argc, argv);
+
+  try {
+    portcullis::Config config = portcullis::load_config(portcullis::resolve_config_path(config_file));
+    portcullis::init_logging(config.log.level);
+    ssh_init();
+    portcullis::proxy::Gateway gateway(std::move(config));
+    gateway.run();
+    ssh_finalize();
+    return 0;
+  } catch (const portcullis::ConfigError& e) {
+    std::cerr << "portcullisd: " << e.what() << "\n";
+    return 2;
+  } catch (const std::exception& e) {
+    std::cerr << "portcullisd: " << e.what() << "\n";
+    return 1;
+  }
+}

@@ -1,0 +1,660 @@
+#include "proxy/session.h"
+
+#include <unistd.h>
+
+#include <atomic>
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include "proxy/message_fields.h"
+#include "proxy/ssh_keys.h"
+
+namespace portcullis::proxy {
+namespace {
+
+// Like sshd's MaxAuthTries: a client offering many keys is cut off.
+constexpr int kMaxAuthAttempts = 6;
+constexpr std::size_t kMaxQueuedAuthMessages = 8;
+// After the bastion closes a channel, the client gets this long to read the notice and
+// hang up before the connection is dropped.
+constexpr std::chrono::seconds kDrainGrace{2};
+
+std::atomic<std::uint64_t> next_connection_id{1};
+
+bool is_allowed_env(const std::string& name) {
+  return name == "LANG" || name == "TERM" || name.rfind("LC_", 0) == 0;
+}
+
+bool is_gone(ssh_session session) {
+  return ssh_is_connected(session) == 0 ||
+         (ssh_get_status(session) & (SSH_CLOSED | SSH_CLOSED_ERROR)) != 0 ||
+         ssh_get_error_code(session) == SSH_FATAL;
+}
+
+std::chrono::steady_clock::duration until(access::TimePoint when) {
+  auto left = when - access::Clock::now();
+  return left.count() > 0 ? std::chrono::duration_cast<std::chrono::steady_clock::duration>(left)
+                          : std::chrono::steady_clock::duration::zero();
+}
+
+// The event loop must stay free of blocking calls, so audit rows are written by a
+// worker; a failure to write one is logged (the database being down is already loud).
+void audit_later(WorkerPool& workers, std::string actor, std::string action, std::string object,
+                 nlohmann::json details) {
+  workers.transact(
+      [actor = std::move(actor), action = std::move(action), object = std::move(object),
+       details = details.dump()](pqxx::work& tx) {
+        access::audit(tx, actor, action, object, details);
+        return true;
+      },
+      [](Outcome<bool> outcome) {
+        if (!outcome.ok()) spdlog::warn("cannot write audit event: {}", outcome.error);
+      });
+}
+
+}  // namespace
+
+Session::Session(GatewayContext& context, int client_fd, std::string client_address)
+    : context_(context),
+      connection_id_(next_connection_id++),
+      client_address_(std::move(client_address)),
+      client_(ssh_new()),
+      client_watch_(context.loop),
+      login_timer_(context.loop),
+      expiry_timer_(context.loop),
+      drain_timer_(context.loop),
+      upstream_watch_(context.loop) {
+  // libssh owns client_fd from here; the loop watches a duplicate of it.
+  client_watch_.assign(::dup(client_fd));
+  if (!client_ || ssh_bind_accept_fd(context.bind, client_.get(), client_fd) != SSH_OK) {
+    throw std::runtime_error(client_ ? ssh_get_error(context.bind) : "out of memory");
+  }
+}
+
+Session::~Session() = default;
+
+void Session::start() {
+  ssh_set_blocking(client_.get(), 0);
+  context_.registry.add(shared_from_this());
+  login_timer_.expires_after(context_.config.server.login_grace);
+  login_timer_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
+    if (ec || self->phase_ >= Phase::bridging) return;
+    spdlog::info("conn={} client={} login grace time exceeded; disconnecting",
+                 self->connection_id_, self->client_address_);
+    self->release();
+  });
+  pump();
+}
+
+// ---------------------------------------------------------------- event loop plumbing
+
+void Session::pump() {
+  if (phase_ == Phase::closed) return;
+  if (phase_ == Phase::key_exchange) {
+    int rc = ssh_handle_key_exchange(client_.get());
+    if (rc == SSH_AGAIN) return watch();
+    if (rc != SSH_OK) {
+      spdlog::info("conn={} client={} key exchange failed: {}", connection_id_, client_address_,
+                   ssh_get_error(client_.get()));
+      return release();
+    }
+    phase_ = Phase::authenticating;
+    ssh_set_auth_methods(client_.get(), SSH_AUTH_METHOD_PUBLICKEY);
+    event_.reset(ssh_event_new());
+    ssh_event_add_session(event_.get(), client_.get());
+  }
+  ssh_event_dopoll(event_.get(), 0);
+  process_messages();
+  if (phase_ == Phase::bridging) check_bridge();
+  if (phase_ == Phase::closed) return;
+  if (is_gone(client_.get()) ||
+      (phase_ == Phase::draining && client_channel_ && ssh_channel_is_closed(client_channel_))) {
+    if (phase_ == Phase::bridging) {
+      drop_upstream();
+      finish(access::EndReason::client_exit, std::nullopt);
+    }
+    return release();
+  }
+  watch();
+}
+
+void Session::watch() {
+  watch_descriptor(client_watch_, client_.get(), client_read_armed_, client_write_armed_);
+  if (upstream_ && upstream_->session && phase_ == Phase::bridging) {
+    watch_descriptor(upstream_watch_, upstream_->session.get(), upstream_read_armed_,
+                     upstream_write_armed_);
+  }
+}
+
+void Session::watch_descriptor(boost::asio::posix::stream_descriptor& descriptor,
+                               ssh_session session, bool& read_armed, bool& write_armed) {
+  using Wait = boost::asio::posix::stream_descriptor::wait_type;
+  if (!descriptor.is_open()) return;
+  auto on_ready = [self = shared_from_this()](bool& armed) {
+    return [self, &armed](boost::system::error_code ec) {
+      armed = false;
+      if (!ec) self->pump();
+    };
+  };
+  if (!read_armed) {
+    read_armed = true;
+    descriptor.async_wait(Wait::wait_read, on_ready(read_armed));
+  }
+  if (!write_armed && (ssh_get_poll_flags(session) & SSH_WRITE_PENDING) != 0) {
+    write_armed = true;
+    descriptor.async_wait(Wait::wait_write, on_ready(write_armed));
+  }
+}
+
+// ---------------------------------------------------------------- authentication
+
+void Session::process_messages() {
+  while (phase_ != Phase::closed) {
+    ssh_message raw = ssh_message_get(client_.get());
+    if (raw == nullptr) break;
+    handle_message(SshMessage(raw));
+  }
+}
+
+void Session::handle_message(SshMessage message) {
+  switch (ssh_message_type(message.get())) {
+    case SSH_REQUEST_AUTH: return handle_auth(std::move(message));
+    case SSH_REQUEST_CHANNEL_OPEN: return handle_channel_open(std::move(message));
+    case SSH_REQUEST_CHANNEL: return handle_channel_request(std::move(message));
+    case SSH_REQUEST_SERVICE: {
+      std::string service = ssh_message_service_service(message.get());
+      if (service == "ssh-userauth" || service == "ssh-connection") {
+        ssh_message_service_reply_success(message.get());
+      } else {
+        ssh_message_reply_default(message.get());
+      }
+      return;
+    }
+    case SSH_REQUEST_GLOBAL:
+      spdlog::info("conn={} user={} refused global request (remote forwarding)", connection_id_,
+                   user_);
+      ssh_message_reply_default(message.get());
+      return;
+    default: ssh_message_reply_default(message.get());
+  }
+}
+
+void Session::handle_auth(SshMessage message) {
+  if (phase_ != Phase::authenticating) {
+    ssh_message_reply_default(message.get());
+    return;
+  }
+  if (ssh_message_subtype(message.get()) != SSH_AUTH_METHOD_PUBLICKEY) {
+    ssh_message_auth_set_methods(message.get(), SSH_AUTH_METHOD_PUBLICKEY);
+    ssh_message_reply_default(message.get());
+    return;
+  }
+  std::string name = ssh_message_auth_user(message.get());
+  if (identity_ && identity_->login_name == name) return answer_public_key(std::move(message));
+  if (waiting_for_identity_.size() >= kMaxQueuedAuthMessages) {
+    ssh_message_reply_default(message.get());
+    return;
+  }
+  waiting_for_identity_.push_back(std::move(message));
+  if (!identity_pending_) look_up_identity(name);
+}
+
+void Session::look_up_identity(const std::string& login_name) {
+  identity_pending_ = true;
+  std::optional<LoginName> parsed = parse_login_name(login_name);
+  context_.workers.transact(
+      [login_name, parsed](pqxx::work& tx) {
+        Identity identity{login_name, parsed, std::nullopt, std::monostate{}, false};
+        if (!parsed) return identity;
+        identity.user = access::find_user(tx, parsed->user);
+        if (identity.user && !parsed->target.empty()) {
+          auto verdict = access::admit(tx, parsed->user, parsed->target, parsed->login);
+          if (auto* admission = std::get_if<access::Admission>(&verdict)) {
+            identity.admission = std::move(*admission);
+          } else {
+            identity.admission = std::get<access::Denial>(std::move(verdict));
+          }
+        }
+        return identity;
+      },
+      [self = shared_from_this(), login_name](Outcome<Identity> outcome) {
+        self->on_identity(login_name, std::move(outcome));
+        self->pump();
+      });
+}
+
+void Session::on_identity(const std::string& login_name, Outcome<Identity> outcome) {
+  identity_pending_ = false;
+  if (phase_ != Phase::authenticating) return;
+  if (outcome.ok()) {
+    identity_ = std::move(*outcome.value);
+  } else {
+    if (!outcome.database_unavailable) {
+      spdlog::error("conn={} cannot look up {}: {}", connection_id_, login_name, outcome.error);
+    }
+    identity_ = Identity{login_name, parse_login_name(login_name), std::nullopt, std::monostate{},
+                         true};
+  }
+  while (!waiting_for_identity_.empty() && phase_ == Phase::authenticating) {
+    SshMessage next = std::move(waiting_for_identity_.front());
+    waiting_for_identity_.pop_front();
+    if (ssh_message_auth_user(next.get()) == login_name) {
+      answer_public_key(std::move(next));
+    } else {
+      waiting_for_identity_.push_front(std::move(next));
+      return look_up_identity(ssh_message_auth_user(waiting_for_identity_.front().get()));
+    }
+  }
+}
+
+void Session::answer_public_key(SshMessage message) {
+  AuthPublicKey offered = auth_public_key(message.get());
+  const Identity& identity = *identity_;
+  // The database being down leaves no way to check the key. Authentication then
+  // "succeeds" only so the client can be told why it is refused: admission fails
+  // closed for such a session and it never reaches a target.
+  bool accepted = identity.database_unavailable ||
+                  (identity.user && !identity.user->disabled && offered.key != nullptr &&
+                   key_is_listed(offered.key, identity.user->public_keys));
+  if (!accepted || offered.state == SSH_PUBLICKEY_STATE_WRONG) {
+    note_auth_failure(identity.login_name, accepted ? "bad signature" : "key not accepted");
+    ssh_message_reply_default(message.get());
+    return;
+  }
+  if (offered.state == SSH_PUBLICKEY_STATE_NONE) {
+    ssh_message_auth_reply_pk_ok_simple(message.get());
+    return;
+  }
+  ssh_message_auth_reply_success(message.get(), 0);
+  user_ = identity.parsed ? identity.parsed->user : identity.login_name;
+  phase_ = Phase::ready;
+  waiting_for_identity_.clear();
+  spdlog::info("conn={} accepted publickey for {} from {}{}", connection_id_,
+               identity.login_name, client_address_,
+               identity.database_unavailable ? " (database unreachable: will refuse)" : "");
+}
+
+void Session::note_auth_failure(const std::string& login_name, const std::string& why) {
+  ++auth_failures_;
+  spdlog::info("conn={} publickey refused for {} from {}: {}", connection_id_, login_name,
+               client_address_, why);
+  if (auth_failures_ < kMaxAuthAttempts) return;
+  audit_later(context_.workers, "anonymous", "auth.failure", "login:" + login_name,
+              {{"client", client_address_}, {"attempts", auth_failures_}, {"reason", why}});
+  spdlog::warn("conn={} too many authentication failures for {} from {}; disconnecting",
+               connection_id_, login_name, client_address_);
+  release();
+}
+
+// ---------------------------------------------------------------- channel setup
+
+void Session::handle_channel_open(SshMessage message) {
+  int kind = ssh_message_subtype(message.get());
+  if (phase_ != Phase::ready || client_channel_ != nullptr || kind != SSH_CHANNEL_SESSION) {
+    if (kind == SSH_CHANNEL_DIRECT_TCPIP || kind == SSH_CHANNEL_FORWARDED_TCPIP) {
+      spdlog::warn("conn={} user={} refused port forwarding to {}:{}", connection_id_, user_,
+                   ssh_message_channel_request_open_destination(message.get()),
+                   ssh_message_channel_request_open_destination_port(message.get()));
+      audit_later(context_.workers, user_, "forwarding.refused", "conn:" + std::to_string(connection_id_),
+                  {{"client", client_address_},
+                   {"destination", ssh_message_channel_request_open_destination(message.get())},
+                   {"port", ssh_message_channel_request_open_destination_port(message.get())}});
+    }
+    ssh_message_reply_default(message.get());
+    return;
+  }
+  client_channel_ = ssh_message_channel_request_open_reply_accept(message.get());
+  if (client_channel_ == nullptr) return release();
+  ssh_callbacks_init(&client_channel_callbacks_);
+  client_channel_callbacks_.userdata = this;
+  client_channel_callbacks_.channel_signal_function = &Session::on_client_signal;
+  ssh_set_channel_callbacks(client_channel_, &client_channel_callbacks_);
+}
+
+void Session::handle_channel_request(SshMessage message) {
+  ssh_message m = message.get();
+  switch (ssh_message_subtype(m)) {
+    case SSH_CHANNEL_REQUEST_PTY: {
+      if (phase_ != Phase::ready) break;
+      TerminalSize size = requested_size(m);
+      setup_.pty = PtyRequest{requested_term(m), size.cols, size.rows, size.px_width,
+                              size.px_height};
+      ssh_message_channel_request_reply_success(m);
+      return;
+    }
+    case SSH_CHANNEL_REQUEST_ENV: {
+      std::string name = ssh_message_channel_request_env_name(m);
+      if (phase_ != Phase::ready || !is_allowed_env(name)) break;
+      setup_.env.emplace_back(name, ssh_message_channel_request_env_value(m));
+      ssh_message_channel_request_reply_success(m);
+      return;
+    }
+    case SSH_CHANNEL_REQUEST_WINDOW_CHANGE: {
+      TerminalSize size = requested_size(m);
+      if (phase_ == Phase::bridging) {
+        ssh_channel_change_pty_size(upstream_->channel, size.cols, size.rows);
+      } else if (setup_.pty) {
+        setup_.pty->cols = size.cols;
+        setup_.pty->rows = size.rows;
+      }
+      return;
+    }
+    case SSH_CHANNEL_REQUEST_SHELL: return handle_start(std::move(message), StartKind::shell, "");
+    case SSH_CHANNEL_REQUEST_EXEC:
+      return handle_start(std::move(message), StartKind::exec,
+                          ssh_message_channel_request_command(m));
+    case SSH_CHANNEL_REQUEST_SUBSYSTEM:
+      return handle_start(std::move(message), StartKind::subsystem,
+                          ssh_message_channel_request_subsystem(m));
+    default: break;
+  }
+  ssh_message_reply_default(m);
+}
+
+std::optional<std::string> Session::denial_reason() const {
+  const Identity& identity = *identity_;
+  if (identity.database_unavailable) {
+    return "the access database is unreachable, so no grant can be checked; try again shortly "
+           "or contact the bastion administrator";
+  }
+  if (!identity.parsed || identity.parsed->target.empty()) {
+    return "log in as USER:TARGET or USER:TARGET:LOGIN to reach a target (control commands are "
+           "not available on this bastion yet)";
+  }
+  if (const auto* denial = std::get_if<access::Denial>(&identity.admission)) return denial->reason;
+  const auto& grant = std::get<access::Admission>(identity.admission).grant;
+  if (grant.expires_at <= access::Clock::now()) {
+    return "grant " + std::to_string(grant.id) + " expired at " + format_rfc3339(grant.expires_at) +
+           "; ask for a new grant";
+  }
+  return std::nullopt;
+}
+
+void Session::handle_start(SshMessage message, StartKind kind, std::string command) {
+  if (phase_ != Phase::ready) {
+    ssh_message_reply_default(message.get());
+    return;
+  }
+  setup_.kind = kind;
+  setup_.command = std::move(command);
+  if (auto reason = denial_reason()) {
+    ssh_message_channel_request_reply_success(message.get());
+    return refuse(*reason);
+  }
+  start_request_ = std::move(message);
+  phase_ = Phase::starting;
+  start_upstream(std::get<access::Admission>(identity_->admission));
+}
+
+void Session::start_upstream(const access::Admission& admission) {
+  WorkerPool& workers = context_.workers;
+  const vault::Vault& vault = context_.vault;
+  std::string node = context_.config.server.node_name;
+  std::chrono::seconds timeout = context_.config.server.upstream_timeout;
+  workers.blocking(
+      [&workers, &vault, admission, setup = setup_, node, client = client_address_, timeout] {
+        StartResult result;
+        // The session row exists before the target is reached: no unrecorded access.
+        auto recorded = workers.transact_now([&](pqxx::work& tx) {
+          return access::start_session(tx, admission.grant.id, node, client);
+        });
+        if (!recorded.ok()) {
+          result.failure = recorded.database_unavailable
+                               ? "the access database is unreachable, so the session cannot be "
+                                 "recorded; try again shortly"
+                               : "the session cannot be recorded: " + recorded.error;
+          return result;
+        }
+        result.record_id = *recorded.value;
+        result.upstream =
+            connect_upstream(admission.target, admission.account, vault, setup, timeout);
+        if (!result.upstream.connection) {
+          const UpstreamFailure& failure = result.upstream.failure;
+          workers.transact_now([&](pqxx::work& tx) {
+            access::end_session(tx, result.record_id, access::EndReason::error, std::nullopt);
+            if (failure.host_key_mismatch) {
+              access::audit(tx, "portcullisd:" + node, "target.host_key_mismatch",
+                            "target:" + admission.target.name,
+                            nlohmann::json{{"session", result.record_id},
+                                           {"detail", failure.message}}
+                                .dump());
+            }
+            return true;
+          });
+        }
+        return result;
+      },
+      [self = shared_from_this()](StartResult result) {
+        self->on_upstream(std::move(result));
+        self->pump();
+      });
+}
+
+void Session::on_upstream(StartResult result) {
+  record_id_ = result.record_id;
+  if (phase_ != Phase::starting) {
+    // The client left while the target was being reached (a failed attempt's row was
+    // already closed by the worker).
+    if (result.upstream.connection) {
+      disconnect_upstream(*result.upstream.connection);
+      finish(access::EndReason::client_exit, std::nullopt);
+    }
+    return;
+  }
+  ssh_message_channel_request_reply_success(start_request_.get());
+  start_request_.reset();
+  if (!result.failure.empty()) return refuse(result.failure);
+  if (!result.upstream.connection) {
+    const UpstreamFailure& failure = result.upstream.failure;
+    spdlog::warn("conn={} session={} user={} upstream failed: {}", connection_id_, record_id_,
+                 user_, failure.message);
+    write_notice("portcullis: " + failure.message);
+    ssh_channel_request_send_exit_status(client_channel_, 255);
+    close_client_channel();
+    finished_ = true;  // the worker already closed the session row
+    return begin_draining();
+  }
+  begin_bridging(std::move(*result.upstream.connection),
+                 std::get<access::Admission>(identity_->admission));
+}
+
+void Session::begin_bridging(UpstreamConnection connection, const access::Admission& admission) {
+  upstream_ = std::move(connection);
+  upstream_watch_.assign(::dup(ssh_get_fd(upstream_->session.get())));
+  ssh_event_add_session(event_.get(), upstream_->session.get());
+  bridge_ = std::make_unique<Bridge>(client_channel_, upstream_->channel);
+  phase_ = Phase::bridging;
+  login_timer_.cancel();
+  grant_id_ = admission.grant.id;
+  target_ = admission.target.name;
+  login_ = admission.account.login;
+  set_expiry(admission.grant.expires_at);
+  spdlog::info("session={} conn={} user={} target={} login={} grant={} client={} started",
+               record_id_, connection_id_, user_, target_, login_, grant_id_, client_address_);
+  if (setup_.pty) {
+    write_notice("portcullis: grant " + std::to_string(grant_id_) + " (" + admission.grant.reason +
+                 ") for " + login_ + "@" + target_ + " ends at " +
+                 format_rfc3339(admission.grant.expires_at));
+  }
+}
+
+void Session::set_expiry(access::TimePoint expires_at) {
+  if (expires_at == expires_at_) return;
+  expires_at_ = expires_at;
+  expiry_timer_.expires_after(until(expires_at));
+  expiry_timer_.async_wait([self = shared_from_this(), expires_at](boost::system::error_code ec) {
+    if (ec) return;
+    self->terminate(access::EndReason::grant_expired,
+                    "grant " + std::to_string(self->grant_id_) + " expired at " +
+                        format_rfc3339(expires_at) +
+                        "; the session is closed. Ask for a new grant to continue.");
+  });
+}
+
+// ---------------------------------------------------------------- end of session
+
+void Session::on_client_signal(ssh_session, ssh_channel, const char* signal, void* userdata) {
+  // Inside a libssh callback: only note it; it is forwarded after the poll returns.
+  if (signal != nullptr) static_cast<Session*>(userdata)->pending_signals_.emplace_back(signal);
+}
+
+void Session::check_bridge() {
+  for (const std::string& signal : pending_signals_) {
+    ssh_channel_request_send_signal(upstream_->channel, signal.c_str());
+  }
+  pending_signals_.clear();
+  bool healthy = bridge_->transfer();
+  if (ssh_channel_is_closed(client_channel_) || is_gone(client_.get())) {
+    drop_upstream();
+    finish(access::EndReason::client_exit, std::nullopt);
+    return release();
+  }
+  bool upstream_closed =
+      ssh_channel_is_closed(upstream_->channel) || is_gone(upstream_->session.get());
+  // Output still on its way to the client is delivered before the channel closes.
+  if (healthy && !(upstream_closed && bridge_->upstream_done())) return;
+  const ChannelOutcome& outcome = *upstream_->outcome;
+  bool exited = outcome.exit_status.has_value() || outcome.exit_signal.has_value();
+  if (!exited) write_notice("portcullis: the connection to target " + target_ + " was lost");
+  forward_exit_to_client();
+  close_client_channel();
+  drop_upstream();
+  finish(exited ? access::EndReason::client_exit : access::EndReason::upstream_closed,
+         outcome.exit_status);
+  begin_draining();
+}
+
+void Session::drop_upstream() {
+  if (!upstream_ || !upstream_->session) return;
+  boost::system::error_code ignored;
+  upstream_watch_.close(ignored);
+  ssh_event_remove_session(event_.get(), upstream_->session.get());
+  disconnect_upstream(*upstream_);
+}
+
+void Session::begin_draining() {
+  phase_ = Phase::draining;
+  drain_timer_.expires_after(kDrainGrace);
+  drain_timer_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
+    if (!ec) self->release();
+  });
+}
+
+void Session::forward_exit_to_client() {
+  const ChannelOutcome& outcome = *upstream_->outcome;
+  if (outcome.exit_status) {
+    ssh_channel_request_send_exit_status(client_channel_, *outcome.exit_status);
+  } else if (outcome.exit_signal) {
+    ssh_channel_request_send_exit_signal(client_channel_, outcome.exit_signal->c_str(),
+                                         outcome.core_dumped, outcome.error_message.c_str(), "");
+  }
+}
+
+void Session::terminate(access::EndReason reason, const std::string& notice) {
+  if (phase_ != Phase::bridging) {
+    if (phase_ != Phase::draining && phase_ != Phase::closed) release();
+    return;
+  }
+  spdlog::info("session={} user={} target={} terminated: {}", record_id_, user_, target_,
+               access::to_string(reason));
+  write_notice("portcullis: " + notice);
+  close_client_channel();
+  drop_upstream();
+  finish(reason, std::nullopt);
+  begin_draining();
+  watch();
+}
+
+void Session::refuse(const std::string& notice) {
+  spdlog::info("conn={} user={} client={} access denied: {}", connection_id_, user_,
+               client_address_, notice);
+  audit_later(context_.workers, user_.empty() ? "anonymous" : user_, "session.denied",
+              "login:" + identity_->login_name, {{"client", client_address_}, {"reason", notice}});
+  write_notice("portcullis: access denied: " + notice);
+  ssh_channel_request_send_exit_status(client_channel_, 255);
+  close_client_channel();
+  begin_draining();
+}
+
+void Session::write_notice(const std::string& text) {
+  if (client_channel_ == nullptr || !ssh_channel_is_open(client_channel_)) return;
+  std::string line = text + (setup_.pty ? "\r\n" : "\n");
+  if (setup_.pty) line.insert(0, "\r\n");
+  std::size_t size = std::min<std::size_t>(line.size(), ssh_channel_window_size(client_channel_));
+  if (size > 0) ssh_channel_write_stderr(client_channel_, line.data(), static_cast<uint32_t>(size));
+}
+
+void Session::close_client_channel() {
+  if (client_channel_ != nullptr && ssh_channel_is_open(client_channel_)) {
+    ssh_channel_close(client_channel_);
+  }
+}
+
+void Session::finish(access::EndReason reason, std::optional<int> exit_status) {
+  if (finished_ || record_id_ == 0) return;
+  finished_ = true;
+  expiry_timer_.cancel();
+  spdlog::info("session={} user={} target={} login={} ended: {} exit_status={}", record_id_, user_,
+               target_, login_, access::to_string(reason),
+               exit_status ? std::to_string(*exit_status) : "none");
+  context_.workers.transact(
+      [id = record_id_, reason, exit_status](pqxx::work& tx) {
+        access::end_session(tx, id, reason, exit_status);
+        return true;
+      },
+      [id = record_id_](Outcome<bool> outcome) {
+        if (!outcome.ok()) {
+          spdlog::error("session={} cannot record the end of the session: {}", id, outcome.error);
+        }
+      });
+}
+
+void Session::release() {
+  if (phase_ == Phase::closed) return;
+  phase_ = Phase::closed;
+  login_timer_.cancel();
+  expiry_timer_.cancel();
+  drain_timer_.cancel();
+  boost::system::error_code ignored;
+  client_watch_.close(ignored);
+  drop_upstream();
+  if (event_) ssh_event_remove_session(event_.get(), client_.get());
+  ssh_disconnect(client_.get());
+  waiting_for_identity_.clear();
+  start_request_.reset();
+  context_.registry.remove(*this);
+}
+
+// ---------------------------------------------------------------- registry
+
+void SessionRegistry::add(const std::shared_ptr<Session>& session) {
+  sessions_[session->connection_id()] = session;
+}
+
+void SessionRegistry::remove(const Session& session) { sessions_.erase(session.connection_id()); }
+
+std::shared_ptr<Session> SessionRegistry::find_record(std::int64_t record_id) const {
+  for (const auto& [id, weak] : sessions_) {
+    auto session = weak.lock();
+    if (session && session->record_id() == record_id) return session;
+  }
+  return nullptr;
+}
+
+std::vector<std::shared_ptr<Session>> SessionRegistry::all() const {
+  std::vector<std::shared_ptr<Session>> result;
+  for (const auto& [id, weak] : sessions_) {
+    if (auto session = weak.lock()) result.push_back(std::move(session));
+  }
+  return result;
+}
+
+std::vector<std::int64_t> SessionRegistry::record_ids() const {
+  std::vector<std::int64_t> ids;
+  for (const auto& session : all()) {
+    if (session->record_id() != 0) ids.push_back(session->record_id());
+  }
+  return ids;
+}
+
+}  // namespace portcullis::proxy

@@ -1,0 +1,167 @@
+// One client connection: key exchange, public-key authentication, admission against the
+// grant, the upstream login, the bridge, and the end of the session (client exit, grant
+// expiry, revocation, kill). Everything here runs on the loop thread; blocking work goes
+// to the worker pool and comes back as a posted callback.
+#pragma once
+
+#include <libssh/callbacks.h>
+
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <chrono>
+#include <deque>
+#include <memory>
+#include <optional>
+#include <string>
+#include <variant>
+
+#include "access/access.h"
+#include "common/common.h"
+#include "proxy/bridge.h"
+#include "proxy/login_name.h"
+#include "proxy/ssh_handles.h"
+#include "proxy/upstream.h"
+#include "proxy/worker_pool.h"
+
+namespace portcullis::proxy {
+
+class SessionRegistry;
+
+// Shared by all sessions of a gateway; outlives them.
+struct GatewayContext {
+  boost::asio::io_context& loop;
+  const Config& config;
+  ssh_bind bind;
+  WorkerPool& workers;
+  const vault::Vault& vault;
+  SessionRegistry& registry;
+};
+
+class Session : public std::enable_shared_from_this<Session> {
+ public:
+  Session(GatewayContext& context, int client_fd, std::string client_address);
+  ~Session();
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
+
+  void start();
+
+  // Ends the session from the bastion's side, telling the client why on stderr.
+  void terminate(access::EndReason reason, const std::string& notice);
+
+  // The grant's end moved (extension) or is confirmed; re-arms the expiry timer.
+  void set_expiry(access::TimePoint expires_at);
+
+  std::int64_t record_id() const { return record_id_; }
+  std::uint64_t connection_id() const { return connection_id_; }
+
+ private:
+  enum class Phase { key_exchange, authenticating, ready, starting, bridging, draining, closed };
+
+  // What the database says about the name the client logs in with.
+  struct Identity {
+    std::string login_name;
+    std::optional<LoginName> parsed;
+    std::optional<access::User> user;
+    std::variant<std::monostate, access::Admission, access::Denial> admission;
+    bool database_unavailable = false;
+  };
+
+  struct StartResult {
+    std::int64_t record_id = 0;
+    UpstreamResult upstream;
+    std::string failure;  // set when the session could not be recorded
+  };
+
+  // event loop plumbing
+  void pump();
+  void watch();
+  void watch_descriptor(boost::asio::posix::stream_descriptor& descriptor, ssh_session session,
+                        bool& read_armed, bool& write_armed);
+
+  // authentication
+  void process_messages();
+  void handle_message(SshMessage message);
+  void handle_auth(SshMessage message);
+  void answer_public_key(SshMessage message);
+  void look_up_identity(const std::string& login_name);
+  void on_identity(const std::string& login_name, Outcome<Identity> outcome);
+  void note_auth_failure(const std::string& login_name, const std::string& why);
+
+  // channel setup
+  void handle_channel_open(SshMessage message);
+  void handle_channel_request(SshMessage message);
+  void handle_start(SshMessage message, StartKind kind, std::string command);
+  std::optional<std::string> denial_reason() const;
+  void start_upstream(const access::Admission& admission);
+  void on_upstream(StartResult result);
+  void begin_bridging(UpstreamConnection connection, const access::Admission& admission);
+
+  // end of session
+  void check_bridge();
+  void drop_upstream();
+  void begin_draining();
+  void forward_exit_to_client();
+  void refuse(const std::string& notice);
+  void write_notice(const std::string& text);
+  void close_client_channel();
+  void finish(access::EndReason reason, std::optional<int> exit_status);
+  void release();
+
+  static void on_client_signal(ssh_session, ssh_channel, const char* signal, void* userdata);
+
+  GatewayContext& context_;
+  const std::uint64_t connection_id_;
+  const std::string client_address_;
+  Phase phase_ = Phase::key_exchange;
+
+  SshSession client_;
+  SshEvent event_;
+  boost::asio::posix::stream_descriptor client_watch_;
+  bool client_read_armed_ = false;
+  bool client_write_armed_ = false;
+  ssh_channel client_channel_ = nullptr;  // owned by client_
+  ssh_channel_callbacks_struct client_channel_callbacks_{};
+
+  boost::asio::steady_timer login_timer_;
+  boost::asio::steady_timer expiry_timer_;
+  boost::asio::steady_timer drain_timer_;
+
+  std::optional<Identity> identity_;
+  bool identity_pending_ = false;
+  std::deque<SshMessage> waiting_for_identity_;
+  int auth_failures_ = 0;
+  std::string user_;  // authenticated user name
+
+  ChannelSetup setup_;
+  SshMessage start_request_;  // answered once the upstream channel has started
+
+  std::optional<UpstreamConnection> upstream_;
+  boost::asio::posix::stream_descriptor upstream_watch_;
+  bool upstream_read_armed_ = false;
+  bool upstream_write_armed_ = false;
+  std::unique_ptr<Bridge> bridge_;
+  std::deque<std::string> pending_signals_;
+
+  std::int64_t record_id_ = 0;
+  std::int64_t grant_id_ = 0;
+  access::TimePoint expires_at_{};
+  std::string target_;
+  std::string login_;
+  bool finished_ = false;
+};
+
+// The live sessions of this node, so expiry, revocation and kills can reach them.
+class SessionRegistry {
+ public:
+  void add(const std::shared_ptr<Session>& session);
+  void remove(const Session& session);
+  std::shared_ptr<Session> find_record(std::int64_t record_id) const;
+  std::vector<std::shared_ptr<Session>> all() const;
+  std::vector<std::int64_t> record_ids() const;
+
+ private:
+  std::unordered_map<std::uint64_t, std::weak_ptr<Session>> sessions_;
+};
+
+}  // namespace portcullis::proxy

@@ -1,0 +1,270 @@
+#include "proxy/upstream.h"
+
+#include "proxy/ssh_keys.h"
+
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <memory>
+
+namespace portcullis::proxy {
+namespace {
+
+struct AddrInfoDeleter {
+  void operator()(addrinfo* info) const { freeaddrinfo(info); }
+};
+
+class UniqueFd {
+ public:
+  explicit UniqueFd(int fd = -1) : fd_(fd) {}
+  UniqueFd(UniqueFd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
+  UniqueFd& operator=(UniqueFd&& other) noexcept {
+    if (this != &other) {
+      if (fd_ >= 0) ::close(fd_);
+      fd_ = std::exchange(other.fd_, -1);
+    }
+    return *this;
+  }
+  ~UniqueFd() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  int get() const { return fd_; }
+  int release() { return std::exchange(fd_, -1); }
+
+ private:
+  int fd_;
+};
+
+struct Failure {
+  UpstreamFailure failure;
+};
+
+[[noreturn]] void fail(std::string message, bool host_key_mismatch = false) {
+  throw Failure{UpstreamFailure{std::move(message), host_key_mismatch}};
+}
+
+int remaining_ms(std::chrono::steady_clock::time_point deadline) {
+  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+      deadline - std::chrono::steady_clock::now());
+  return left.count() > 0 ? static_cast<int>(left.count()) : 0;
+}
+
+// Connects with a deadline, then returns a blocking socket with Nagle off (keystrokes).
+bool try_connect(const addrinfo& address, std::chrono::steady_clock::time_point deadline,
+                 UniqueFd& out, std::string& error) {
+  UniqueFd fd(::socket(address.ai_family, address.ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK,
+                       address.ai_protocol));
+  if (fd.get() < 0) {
+    error = std::strerror(errno);
+    return false;
+  }
+  if (::connect(fd.get(), address.ai_addr, address.ai_addrlen) != 0) {
+    if (errno != EINPROGRESS) {
+      error = std::strerror(errno);
+      return false;
+    }
+    pollfd waiter{fd.get(), POLLOUT, 0};
+    int ready = ::poll(&waiter, 1, remaining_ms(deadline));
+    if (ready <= 0) {
+      error = ready == 0 ? "connection timed out" : std::strerror(errno);
+      return false;
+    }
+    int so_error = 0;
+    socklen_t length = sizeof so_error;
+    ::getsockopt(fd.get(), SOL_SOCKET, SO_ERROR, &so_error, &length);
+    if (so_error != 0) {
+      error = std::strerror(so_error);
+      return false;
+    }
+  }
+  int flags = ::fcntl(fd.get(), F_GETFL);
+  ::fcntl(fd.get(), F_SETFL, flags & ~O_NONBLOCK);
+  int one = 1;
+  ::setsockopt(fd.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  out = UniqueFd(fd.release());
+  return true;
+}
+
+UniqueFd connect_tcp(const access::Target& target, std::chrono::steady_clock::time_point deadline) {
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* raw = nullptr;
+  std::string port = std::to_string(target.port);
+  int rc = ::getaddrinfo(target.host.c_str(), port.c_str(), &hints, &raw);
+  if (rc != 0) fail("cannot resolve " + target.host + ": " + gai_strerror(rc));
+  std::unique_ptr<addrinfo, AddrInfoDeleter> addresses(raw);
+  std::string error = "no address";
+  for (const addrinfo* a = addresses.get(); a != nullptr; a = a->ai_next) {
+    UniqueFd fd;
+    if (try_connect(*a, deadline, fd, error)) return fd;
+  }
+  fail("cannot connect to " + target.host + ":" + port + ": " + error);
+}
+
+// Offer only the pinned key's algorithm, so a target with several host keys presents
+// the one we pinned.
+std::string host_key_algorithms(ssh_key pinned) {
+  enum ssh_keytypes_e type = ssh_key_type(pinned);
+  if (type == SSH_KEYTYPE_RSA) return "rsa-sha2-512,rsa-sha2-256";
+  return ssh_key_type_to_char(type);
+}
+
+void set_option(ssh_session session, enum ssh_options_e option, const void* value) {
+  if (ssh_options_set(session, option, value) != SSH_OK) {
+    fail(std::string("cannot configure upstream session: ") + ssh_get_error(session));
+  }
+}
+
+SshSession open_session(const access::Target& target, const access::Account& account, int fd,
+                        ssh_key pinned, std::chrono::seconds timeout) {
+  SshSession session(ssh_new());
+  if (!session) fail("out of memory");
+  const int no = 0;
+  const long timeout_seconds = static_cast<long>(timeout.count());
+  const std::string algorithms = host_key_algorithms(pinned);
+  set_option(session.get(), SSH_OPTIONS_PROCESS_CONFIG, &no);
+  set_option(session.get(), SSH_OPTIONS_HOST, target.host.c_str());
+  set_option(session.get(), SSH_OPTIONS_USER, account.login.c_str());
+  set_option(session.get(), SSH_OPTIONS_KNOWNHOSTS, "/dev/null");
+  set_option(session.get(), SSH_OPTIONS_GLOBAL_KNOWNHOSTS, "/dev/null");
+  set_option(session.get(), SSH_OPTIONS_HOSTKEYS, algorithms.c_str());
+  set_option(session.get(), SSH_OPTIONS_TIMEOUT, &timeout_seconds);
+  set_option(session.get(), SSH_OPTIONS_FD, &fd);
+  return session;
+}
+
+void verify_host_key(ssh_session session, const access::Target& target, ssh_key pinned) {
+  ssh_key presented_raw = nullptr;
+  if (ssh_get_server_publickey(session, &presented_raw) != SSH_OK) {
+    fail("target " + target.name + " presented no host key");
+  }
+  SshKey presented(presented_raw);
+  if (ssh_key_cmp(presented.get(), pinned, SSH_KEY_CMP_PUBLIC) != 0) {
+    fail("host key of target " + target.name + " does not match the pinned key (expected " +
+             fingerprint(pinned) + ", got " + fingerprint(presented.get()) +
+             "); refusing to connect",
+         true);
+  }
+}
+
+void authenticate(ssh_session session, const access::Target& target,
+                  const access::Account& account, const vault::Vault& vault) {
+  vault::Secret secret =
+      vault.unseal(account.sealed_secret, access::account_context(target.name, account.login));
+  int rc = SSH_AUTH_ERROR;
+  if (account.kind == access::CredentialKind::password) {
+    rc = ssh_userauth_password(session, nullptr, secret.reveal().c_str());
+  } else {
+    ssh_key raw = nullptr;
+    if (ssh_pki_import_privkey_base64(secret.reveal().c_str(), nullptr, nullptr, nullptr, &raw) !=
+        SSH_OK) {
+      fail("the vaulted key for " + account.login + "@" + target.name + " cannot be read");
+    }
+    SshKey key(raw);
+    rc = ssh_userauth_publickey(session, nullptr, key.get());
+  }
+  if (rc != SSH_AUTH_SUCCESS) {
+    fail("target " + target.name + " refused the vaulted credential for " + account.login);
+  }
+}
+
+void on_exit_status(ssh_session, ssh_channel, int status, void* userdata) {
+  static_cast<ChannelOutcome*>(userdata)->exit_status = status;
+}
+
+void on_exit_signal(ssh_session, ssh_channel, const char* signal, int core, const char* errmsg,
+                    const char*, void* userdata) {
+  auto* outcome = static_cast<ChannelOutcome*>(userdata);
+  outcome->exit_signal = signal != nullptr ? signal : "";
+  outcome->core_dumped = core != 0;
+  outcome->error_message = errmsg != nullptr ? errmsg : "";
+}
+
+void watch_outcome(UpstreamConnection& connection) {
+  connection.outcome = std::make_unique<ChannelOutcome>();
+  connection.callbacks = std::make_unique<ssh_channel_callbacks_struct>();
+  ssh_channel_callbacks_struct& callbacks = *connection.callbacks;
+  ssh_callbacks_init(&callbacks);
+  callbacks.userdata = connection.outcome.get();
+  callbacks.channel_exit_status_function = on_exit_status;
+  callbacks.channel_exit_signal_function = on_exit_signal;
+  ssh_set_channel_callbacks(connection.channel, &callbacks);
+}
+
+void open_channel(UpstreamConnection& connection, const ChannelSetup& setup) {
+  ssh_session session = connection.session.get();
+  ssh_channel channel = ssh_channel_new(session);
+  if (channel == nullptr || ssh_channel_open_session(channel) != SSH_OK) {
+    fail(std::string("cannot open a session on the target: ") + ssh_get_error(session));
+  }
+  connection.channel = channel;
+  watch_outcome(connection);
+  // A target that does not accept an environment variable is not an error (sshd AcceptEnv).
+  for (const auto& [name, value] : setup.env) {
+    ssh_channel_request_env(channel, name.c_str(), value.c_str());
+  }
+  if (setup.pty && ssh_channel_request_pty_size(channel, setup.pty->term.c_str(), setup.pty->cols,
+                                                setup.pty->rows) != SSH_OK) {
+    fail("the target refused a terminal");
+  }
+  int rc = SSH_ERROR;
+  switch (setup.kind) {
+    case StartKind::shell: rc = ssh_channel_request_shell(channel); break;
+    case StartKind::exec: rc = ssh_channel_request_exec(channel, setup.command.c_str()); break;
+    case StartKind::subsystem:
+      rc = ssh_channel_request_subsystem(channel, setup.command.c_str());
+      break;
+  }
+  if (rc != SSH_OK) fail("the target refused to start the session");
+}
+
+}  // namespace
+
+UpstreamResult connect_upstream(const access::Target& target, const access::Account& account,
+                                const vault::Vault& vault, const ChannelSetup& setup,
+                                std::chrono::seconds timeout) {
+  UpstreamResult result;
+  try {
+    SshKey pinned = parse_public_key(target.host_key);
+    if (!pinned) fail("the pinned host key of target " + target.name + " is not valid");
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    UniqueFd socket = connect_tcp(target, deadline);
+    // libssh may close the descriptor it is given on errors; it gets a duplicate.
+    UniqueFd handed(::dup(socket.get()));
+    SshSession session = open_session(target, account, handed.get(), pinned.get(), timeout);
+    handed.release();
+    if (ssh_connect(session.get()) != SSH_OK) {
+      fail("cannot connect to target " + target.name + ": " + ssh_get_error(session.get()));
+    }
+    verify_host_key(session.get(), target, pinned.get());
+    authenticate(session.get(), target, account, vault);
+    UpstreamConnection connection{std::move(session), nullptr, nullptr, nullptr};
+    open_channel(connection, setup);
+    ssh_set_blocking(connection.session.get(), 0);
+    result.connection = std::move(connection);
+  } catch (const Failure& f) {
+    result.failure = f.failure;
+  } catch (const vault::VaultError& e) {
+    result.failure.message = e.what();
+  }
+  return result;
+}
+
+void disconnect_upstream(UpstreamConnection& connection) {
+  if (!connection.session) return;
+  socket_t fd = ssh_get_fd(connection.session.get());
+  ssh_disconnect(connection.session.get());
+  if (fd != SSH_INVALID_SOCKET) ::close(fd);
+  connection.session.reset();
+  connection.channel = nullptr;
+}
+
+}  // namespace portcullis::proxy

@@ -1,0 +1,21 @@
+#include "proxy/worker_pool.h"
+
+#include <memory>
+
+namespace portcullis::proxy {
+
+WorkerPool::WorkerPool(boost::asio::io_context& loop, std::string database_url, int threads)
+    : loop_(loop), database_url_(std::move(database_url)), pool_(threads) {}
+
+WorkerPool::~WorkerPool() { stop(); }
+
+void WorkerPool::stop() { pool_.join(); }
+
+store::Database& WorkerPool::thread_database() {
+  // One connection per worker thread: libpqxx connections are not thread-safe.
+  thread_local std::unique_ptr<store::Database> database;
+  if (!database) database = std::make_unique<store::Database>(database_url_);
+  return *database;
+}
+
+}  // namespace portcullis::proxy

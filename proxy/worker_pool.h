@@ -1,0 +1,102 @@
+// Runs blocking work (PostgreSQL, upstream SSH logins) off the event loop and hands the
+// outcome back to the loop thread. Each worker thread keeps its own database connection.
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <optional>
+#include <pqxx/pqxx>
+#include <string>
+#include <utility>
+
+#include "store/store.h"
+
+namespace portcullis::proxy {
+
+// A value or the reason there is none; what the loop receives from blocking work.
+template <typename T>
+struct Outcome {
+  std::optional<T> value;
+  std::string error;
+  bool database_unavailable = false;
+
+  bool ok() const { return value.has_value(); }
+};
+
+class WorkerPool {
+ public:
+  WorkerPool(boost::asio::io_context& loop, std::string database_url, int threads);
+  ~WorkerPool();
+  WorkerPool(const WorkerPool&) = delete;
+  WorkerPool& operator=(const WorkerPool&) = delete;
+
+  // Runs `work(tx)` in a transaction on a worker, commits, then calls `done(outcome)` on
+  // the loop thread. Database trouble becomes an Outcome error, never an exception.
+  template <typename Work, typename Done>
+  void transact(Work work, Done done) {
+    using T = std::invoke_result_t<Work, pqxx::work&>;
+    run([this, work = std::move(work), done = std::move(done)]() mutable {
+      Outcome<T> outcome = transact_now(work);
+      boost::asio::post(loop_, [done = std::move(done), outcome = std::move(outcome)]() mutable {
+        done(std::move(outcome));
+      });
+    });
+  }
+
+  // Runs `work()` on a worker and `done(result)` on the loop thread.
+  template <typename Work, typename Done>
+  void blocking(Work work, Done done) {
+    run([this, work = std::move(work), done = std::move(done)]() mutable {
+      auto result = work();
+      boost::asio::post(loop_, [done = std::move(done), result = std::move(result)]() mutable {
+        done(std::move(result));
+      });
+    });
+  }
+
+  // For blocking work on a worker that also needs the database: runs `work(tx)` in a
+  // transaction on this thread's connection and commits.
+  template <typename Work>
+  auto transact_now(Work&& work) {
+    using T = std::invoke_result_t<Work, pqxx::work&>;
+    Outcome<T> outcome;
+    try {
+      pqxx::work tx(thread_database().connection());
+      outcome.value.emplace(work(tx));
+      tx.commit();
+    } catch (const store::DatabaseUnavailable& e) {
+      outcome = unavailable<T>(e.what());
+    } catch (const pqxx::broken_connection& e) {
+      outcome = unavailable<T>(e.what());
+    } catch (const std::exception& e) {
+      outcome.value.reset();
+      outcome.error = e.what();
+    }
+    return outcome;
+  }
+
+  void stop();
+
+ private:
+  template <typename Job>
+  void run(Job job) {
+    boost::asio::post(pool_, std::move(job));
+  }
+  store::Database& thread_database();
+
+  template <typename T>
+  Outcome<T> unavailable(const std::string& why) {
+    thread_database().reset();
+    Outcome<T> outcome;
+    outcome.error = why;
+    outcome.database_unavailable = true;
+    return outcome;
+  }
+
+  boost::asio::io_context& loop_;
+  std::string database_url_;
+  boost::asio::thread_pool pool_;
+};
+
+}  // namespace portcullis::proxy
