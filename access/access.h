@@ -93,22 +93,27 @@ User add_user(pqxx::work& tx, const std::string& actor, const std::string& name,
               const std::vector<std::string>& public_keys, const std::vector<std::string>& roles);
 std::optional<User> find_user(pqxx::work& tx, const std::string& name);
 std::vector<User> list_users(pqxx::work& tx);
+// "SHA256:..." (as ssh-keygen -l prints it) of an OpenSSH one-line public key.
+// Throws AccessError when the line is not a public key.
+std::string public_key_fingerprint(const std::string& openssh_line);
 
 // --- targets and accounts ---------------------------------------------------
 Target add_target(pqxx::work& tx, const std::string& actor, const std::string& name,
                   const std::string& host, std::uint16_t port, const std::string& host_key);
 std::optional<Target> find_target(pqxx::work& tx, const std::string& name);
+std::vector<Target> list_targets(pqxx::work& tx);
 Account add_account(pqxx::work& tx, const std::string& actor, const std::string& target,
                     const std::string& login, CredentialKind kind,
                     const std::vector<std::uint8_t>& sealed_secret);
 std::optional<Account> find_account(pqxx::work& tx, const std::string& target,
                                     const std::string& login);
+std::vector<Account> list_accounts(pqxx::work& tx);
+std::string to_string(CredentialKind kind);
 
 // --- grants ----------------------------------------------------------------
 Grant add_grant(pqxx::work& tx, const std::string& actor, const std::string& user,
-                const std::string& target, const std::string& login,
-                std::chrono::seconds duration, const std::string& reason,
-                const std::string& ticket = "");
+                const std::string& target, const std::string& login, std::chrono::seconds duration,
+                const std::string& reason, const std::string& ticket = "");
 std::optional<Grant> find_grant(pqxx::work& tx, std::int64_t id);
 std::vector<Grant> list_grants(pqxx::work& tx, bool active_only);
 // Marks the grant revoked (now). Throws AccessError if unknown or already ended.

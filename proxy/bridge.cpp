@@ -30,13 +30,36 @@ Bridge::Bridge(ssh_channel client, ssh_channel upstream)
       upstream_(upstream),
       to_client_out_(upstream, client, false),
       to_client_err_(upstream, client, true),
-      to_upstream_(client, upstream, false) {}
+      to_upstream_(client, upstream, false) {
+  ssh_callbacks_init(&callbacks_);
+  callbacks_.userdata = this;
+  callbacks_.channel_data_function = &Bridge::on_data;
+  ssh_add_channel_callbacks(client_, &callbacks_);
+  ssh_add_channel_callbacks(upstream_, &callbacks_);
+}
+
+int Bridge::on_data(ssh_session, ssh_channel, void*, uint32_t, int, void* userdata) {
+  // Consume nothing: the bytes stay in libssh's channel buffer (bounded by the SSH
+  // window) until transfer() reads them with the destination's window in mind.
+  static_cast<Bridge*>(userdata)->data_arrived_ = true;
+  return 0;
+}
+
+bool Bridge::move_all() {
+  return move(to_client_out_, bytes_to_client_) && move(to_client_err_, bytes_to_client_) &&
+         move(to_upstream_, bytes_to_upstream_);
+}
 
 bool Bridge::transfer() {
-  bool ok = move(to_client_out_, bytes_to_client_) && move(to_client_err_, bytes_to_client_) &&
-            move(to_upstream_, bytes_to_upstream_);
-  if (ok) forward_eof();
-  return ok;
+  // Bounded, so one busy session cannot hold the loop; more_pending() says to come back.
+  constexpr int kMaxRounds = 8;
+  for (int round = 0; round < kMaxRounds; ++round) {
+    data_arrived_ = false;
+    if (!move_all()) return false;
+    if (!data_arrived_) break;
+  }
+  forward_eof();
+  return true;
 }
 
 bool Bridge::flush_pending(Pipe& pipe, std::uint64_t& counter) {

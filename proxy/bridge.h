@@ -3,6 +3,7 @@
 // flow control instead of growing buffers here.
 #pragma once
 
+#include <libssh/callbacks.h>
 #include <libssh/libssh.h>
 
 #include <cstddef>
@@ -14,10 +15,16 @@ namespace portcullis::proxy {
 class Bridge {
  public:
   Bridge(ssh_channel client, ssh_channel upstream);
+  Bridge(const Bridge&) = delete;
+  Bridge& operator=(const Bridge&) = delete;
 
   // Moves what the windows allow; forwards EOF once a side's output is drained.
   // Returns false when a channel failed (the session should end).
   bool transfer();
+
+  // Data reached a channel buffer after transfer() last looked (libssh reads sockets as
+  // a side effect of many calls); the caller must run transfer() again.
+  bool more_pending() const { return data_arrived_; }
 
   // The target closed its channel and everything it sent has reached the client.
   bool upstream_done() const;
@@ -41,6 +48,8 @@ class Bridge {
 
   // Returns false on a channel error.
   bool move(Pipe& pipe, std::uint64_t& counter);
+  bool move_all();
+  static int on_data(ssh_session, ssh_channel, void*, uint32_t, int, void* userdata);
   bool flush_pending(Pipe& pipe, std::uint64_t& counter);
   void forward_eof();
 
@@ -49,6 +58,9 @@ class Bridge {
   Pipe to_client_out_;
   Pipe to_client_err_;
   Pipe to_upstream_;
+  // Registered on both channels; notes arrivals without consuming them.
+  ssh_channel_callbacks_struct callbacks_{};
+  bool data_arrived_ = false;
   bool eof_sent_to_client_ = false;
   bool eof_sent_to_upstream_ = false;
   std::uint64_t bytes_to_client_ = 0;

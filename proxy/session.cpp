@@ -1,8 +1,10 @@
 #include "proxy/session.h"
 
+#include <poll.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <boost/asio/post.hpp>
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
@@ -107,15 +109,31 @@ void Session::pump() {
   process_messages();
   if (phase_ == Phase::bridging) check_bridge();
   if (phase_ == Phase::closed) return;
-  if (is_gone(client_.get()) ||
-      (phase_ == Phase::draining && client_channel_ && ssh_channel_is_closed(client_channel_))) {
+  // While draining, the notice and the channel close still sit in libssh's output buffer;
+  // the client hangs up once it has read them (or the drain timer gives up on it).
+  if (is_gone(client_.get())) {
     if (phase_ == Phase::bridging) {
       drop_upstream();
       finish(access::EndReason::client_exit, std::nullopt);
     }
     return release();
   }
+  if (work_pending()) {
+    boost::asio::post(context_.loop, [self = shared_from_this()] { self->pump(); });
+  }
   watch();
+}
+
+bool Session::work_pending() {
+  if (bridge_ && phase_ == Phase::bridging && bridge_->more_pending()) return true;
+  // The loop's readiness is edge-triggered and libssh reads a socket in small slices, so
+  // bytes can be left in a socket with no new edge to announce them: ask the kernel.
+  pollfd fds[2];
+  nfds_t count = 0;
+  for (auto* descriptor : {&client_watch_, &upstream_watch_}) {
+    if (descriptor->is_open()) fds[count++] = pollfd{descriptor->native_handle(), POLLIN, 0};
+  }
+  return ::poll(fds, count, 0) > 0;
 }
 
 void Session::watch() {

@@ -76,6 +76,7 @@ class Session : public std::enable_shared_from_this<Session> {
   // event loop plumbing
   void pump();
   void watch();
+  bool work_pending();
   void watch_descriptor(boost::asio::posix::stream_descriptor& descriptor, ssh_session session,
                         bool& read_armed, bool& write_armed);
 

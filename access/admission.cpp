@@ -1,0 +1,90 @@
+#include "access/queries.h"
+#include "common/common.h"
+
+namespace portcullis::access {
+namespace {
+
+const char* const kAskForGrant = "ask an administrator for a grant";
+
+std::string join(const std::vector<std::string>& items) {
+  std::string joined;
+  for (const std::string& item : items) joined += (joined.empty() ? "" : ", ") + item;
+  return joined;
+}
+
+std::vector<std::string> active_logins(pqxx::work& tx, std::int64_t user_id,
+                                       std::int64_t target_id) {
+  std::vector<std::string> logins;
+  for (const pqxx::row& row :
+       tx.exec_params("SELECT DISTINCT a.login FROM grants g JOIN accounts a ON a.id = g.account_id"
+                      " WHERE g.user_id = $1 AND a.target_id = $2 AND " +
+                          std::string(detail::kGrantIsActive) + " ORDER BY a.login",
+                      user_id, target_id)) {
+    logins.push_back(row[0].as<std::string>());
+  }
+  return logins;
+}
+
+// The grant that best explains the user's standing on the account: an active one if any
+// (the one lasting longest), else the latest, so a denial can say what went wrong.
+std::optional<Grant> best_grant(pqxx::work& tx, const std::string& user, std::int64_t account_id) {
+  pqxx::result rows =
+      tx.exec_params(detail::grant_query() + "WHERE u.name = $1 AND g.account_id = $2 ORDER BY " +
+                         detail::kGrantIsActive + " DESC, g.expires_at DESC, g.id DESC LIMIT 1",
+                     user, account_id);
+  if (rows.empty()) return std::nullopt;
+  return detail::grant_from_row(rows[0]);
+}
+
+std::string why_not_active(const Grant& grant, const std::string& where) {
+  const std::string name = "your grant " + std::to_string(grant.id) + " on " + where;
+  switch (grant.state) {
+    case GrantState::pending:
+      return name + " starts at " + format_rfc3339(grant.starts_at) + "; connect again then";
+    case GrantState::expired:
+      return name + " expired at " + format_rfc3339(grant.expires_at) + "; " + kAskForGrant;
+    case GrantState::revoked:
+      return name + " was revoked at " + format_rfc3339(*grant.revoked_at) + "; " + kAskForGrant;
+    case GrantState::denied:
+      return name + " was denied; " + kAskForGrant;
+    case GrantState::active:
+      break;
+  }
+  return "";
+}
+
+}  // namespace
+
+std::variant<Admission, Denial> admit(pqxx::work& tx, const std::string& user,
+                                      const std::string& target, const std::string& login) {
+  std::optional<User> person = find_user(tx, user);
+  if (!person) return Denial{"unknown user " + user + "; ask an administrator to add you"};
+  if (person->disabled) {
+    return Denial{"user " + user + " is disabled; ask an administrator to enable it"};
+  }
+  std::optional<Target> host = find_target(tx, target);
+  if (!host) return Denial{"no target named " + target + "; check the name or " + kAskForGrant};
+
+  std::string chosen = login;
+  if (chosen.empty()) {
+    std::vector<std::string> logins = active_logins(tx, person->id, host->id);
+    if (logins.empty()) {
+      return Denial{"no active grant for " + user + " on " + target + "; " + kAskForGrant};
+    }
+    if (logins.size() > 1) {
+      return Denial{"you have active grants for several logins on " + target + " (" + join(logins) +
+                    "): connect as " + user + ":" + target + ":LOGIN"};
+    }
+    chosen = logins.front();
+  }
+
+  const std::string where = target + ":" + chosen;
+  std::optional<Account> account = find_account(tx, target, chosen);
+  if (!account) return Denial{"target " + target + " has no login " + chosen + "; check the name"};
+  std::optional<Grant> grant = best_grant(tx, user, account->id);
+  if (!grant) return Denial{"no active grant for " + user + " on " + where + "; " + kAskForGrant};
+  if (grant->state != GrantState::active) return Denial{why_not_active(*grant, where)};
+  return Admission{std::move(*grant), std::move(*host), std::move(*account)};
+}
+
+}  // namespace portcullis::access

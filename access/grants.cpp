@@ -1,0 +1,119 @@
+#include <nlohmann/json.hpp>
+
+#include "access/queries.h"
+#include "common/common.h"
+
+namespace portcullis::access {
+namespace {
+
+// Locks the grant row so a concurrent revoke cannot interleave with this one.
+std::optional<Grant> find_grant_for_update(pqxx::work& tx, std::int64_t id) {
+  pqxx::result rows = tx.exec_params(detail::grant_query() + "WHERE g.id = $1 FOR UPDATE OF g", id);
+  if (rows.empty()) return std::nullopt;
+  return detail::grant_from_row(rows[0]);
+}
+
+void check_revocable(const Grant& grant) {
+  const std::string name = "grant " + std::to_string(grant.id);
+  if (grant.state == GrantState::revoked) {
+    throw AccessError(name + " was already revoked at " + format_rfc3339(*grant.revoked_at));
+  }
+  if (grant.state == GrantState::expired) {
+    throw AccessError(name + " already expired at " + format_rfc3339(grant.expires_at));
+  }
+  if (grant.state == GrantState::denied) throw AccessError(name + " was denied");
+}
+
+}  // namespace
+
+std::string to_string(GrantState s) {
+  switch (s) {
+    case GrantState::pending:
+      return "pending";
+    case GrantState::active:
+      return "active";
+    case GrantState::expired:
+      return "expired";
+    case GrantState::revoked:
+      return "revoked";
+    case GrantState::denied:
+      return "denied";
+  }
+  return "unknown";
+}
+
+Grant add_grant(pqxx::work& tx, const std::string& actor, const std::string& user,
+                const std::string& target, const std::string& login, std::chrono::seconds duration,
+                const std::string& reason, const std::string& ticket) {
+  if (duration.count() <= 0) throw AccessError("a grant needs a duration longer than zero");
+  if (reason.empty()) throw AccessError("a grant needs a reason");
+  std::optional<User> grantee = find_user(tx, user);
+  if (!grantee) {
+    throw AccessError("no user named " + user + "; add one with: portcullis user add " + user +
+                      " --key FILE");
+  }
+  if (grantee->disabled) throw AccessError("user " + user + " is disabled");
+  std::optional<Account> account = find_account(tx, target, login);
+  if (!account) {
+    if (!find_target(tx, target)) throw AccessError("no target named " + target);
+    throw AccessError("target " + target + " has no account " + login +
+                      "; add one with: portcullis account add " + target + " " + login +
+                      " --key-file FILE");
+  }
+
+  const auto id = tx.exec_params1(
+                        "INSERT INTO grants (user_id, account_id, reason, ticket, duration,"
+                        " starts_at, expires_at, created_by)"
+                        " VALUES ($1, $2, $3, $4, make_interval(secs => $5), now(),"
+                        " now() + make_interval(secs => $5), $6) RETURNING id",
+                        grantee->id, account->id, reason, ticket,
+                        static_cast<long long>(duration.count()), actor)[0]
+                      .as<std::int64_t>();
+  Grant grant = *find_grant(tx, id);
+  audit(tx, actor, "grant.add", "grant:" + std::to_string(id),
+        nlohmann::json{{"user", user},
+                       {"target", target},
+                       {"login", login},
+                       {"reason", reason},
+                       {"ticket", ticket},
+                       {"duration", format_duration(duration)},
+                       {"starts_at", format_rfc3339(grant.starts_at)},
+                       {"expires_at", format_rfc3339(grant.expires_at)}}
+            .dump());
+  return grant;
+}
+
+std::optional<Grant> find_grant(pqxx::work& tx, std::int64_t id) {
+  pqxx::result rows = tx.exec_params(detail::grant_query() + "WHERE g.id = $1", id);
+  if (rows.empty()) return std::nullopt;
+  return detail::grant_from_row(rows[0]);
+}
+
+std::vector<Grant> list_grants(pqxx::work& tx, bool active_only) {
+  const std::string filter = active_only ? std::string("WHERE ") + detail::kGrantIsActive : "";
+  std::vector<Grant> grants;
+  for (const pqxx::row& row : tx.exec(detail::grant_query() + filter + " ORDER BY g.id")) {
+    grants.push_back(detail::grant_from_row(row));
+  }
+  return grants;
+}
+
+Grant revoke_grant(pqxx::work& tx, const std::string& actor, std::int64_t id,
+                   const std::string& reason) {
+  std::optional<Grant> grant = find_grant_for_update(tx, id);
+  if (!grant) throw AccessError("no grant with id " + std::to_string(id));
+  check_revocable(*grant);
+  tx.exec_params(
+      "UPDATE grants SET revoked_at = now(), revoked_by = $2, revoke_reason = NULLIF($3, '')"
+      " WHERE id = $1",
+      id, actor, reason);
+  audit(tx, actor, "grant.revoke", "grant:" + std::to_string(id),
+        nlohmann::json{{"user", grant->user},
+                       {"target", grant->target},
+                       {"login", grant->login},
+                       {"reason", reason}}
+            .dump());
+  return *find_grant(tx, id);
+}
+
+}  // namespace portcullis::access

@@ -1,0 +1,126 @@
+#include "access/queries.h"
+
+#include <regex>
+
+namespace portcullis::access {
+
+std::string account_context(const std::string& target, const std::string& login) {
+  return "account:" + target + ":" + login;
+}
+
+std::string to_string(CredentialKind kind) {
+  return kind == CredentialKind::password ? "password" : "key";
+}
+
+namespace detail {
+namespace {
+
+CredentialKind credential_kind(const std::string& text) {
+  if (text == "password") return CredentialKind::password;
+  if (text == "key") return CredentialKind::key;
+  throw std::logic_error("unknown credential kind in the database: " + text);
+}
+
+GrantState grant_state(const std::string& text) {
+  for (GrantState state : {GrantState::pending, GrantState::active, GrantState::expired,
+                           GrantState::revoked, GrantState::denied}) {
+    if (to_string(state) == text) return state;
+  }
+  throw std::logic_error("unknown grant state: " + text);
+}
+
+}  // namespace
+
+std::string micros(std::string_view column) {
+  return "(extract(epoch FROM " + std::string(column) + ") * 1000000)::bigint";
+}
+
+TimePoint time_at(const pqxx::field& micros_field) {
+  return TimePoint(std::chrono::microseconds(micros_field.as<std::int64_t>()));
+}
+
+std::optional<TimePoint> optional_time_at(const pqxx::field& micros_field) {
+  if (micros_field.is_null()) return std::nullopt;
+  return time_at(micros_field);
+}
+
+void check_name(std::string_view what, const std::string& name) {
+  static const std::regex allowed("[A-Za-z0-9._@-]{1,64}");
+  if (!std::regex_match(name, allowed)) {
+    throw AccessError("invalid " + std::string(what) + " '" + name +
+                      "': use 1 to 64 letters, digits, '.', '_', '@' or '-'");
+  }
+}
+
+const char* const kGrantIsActive =
+    "(g.revoked_at IS NULL AND g.starts_at <= now() AND now() < g.expires_at)";
+
+const std::string& grant_query() {
+  // The state is derived here, with the database's clock, so every node agrees on it.
+  static const std::string sql =
+      "SELECT g.id, u.name, t.name, a.login, g.reason, g.ticket,"
+      " CASE WHEN g.revoked_at IS NOT NULL THEN 'revoked'"
+      "      WHEN now() >= g.expires_at THEN 'expired'"
+      "      WHEN now() < g.starts_at THEN 'pending'"
+      "      ELSE 'active' END, " +
+      micros("g.starts_at") + ", " + micros("g.expires_at") + ", " + micros("g.revoked_at") +
+      ", COALESCE(g.revoke_reason, '')"
+      " FROM grants g"
+      " JOIN users u ON u.id = g.user_id"
+      " JOIN accounts a ON a.id = g.account_id"
+      " JOIN targets t ON t.id = a.target_id ";
+  return sql;
+}
+
+Grant grant_from_row(const pqxx::row& row) {
+  Grant grant;
+  grant.id = row[0].as<std::int64_t>();
+  grant.user = row[1].as<std::string>();
+  grant.target = row[2].as<std::string>();
+  grant.login = row[3].as<std::string>();
+  grant.reason = row[4].as<std::string>();
+  grant.ticket = row[5].as<std::string>();
+  grant.state = grant_state(row[6].as<std::string>());
+  grant.starts_at = time_at(row[7]);
+  grant.expires_at = time_at(row[8]);
+  grant.revoked_at = optional_time_at(row[9]);
+  grant.revoke_reason = row[10].as<std::string>();
+  return grant;
+}
+
+const std::string& target_query() {
+  static const std::string sql = "SELECT t.id, t.name, t.host, t.port, t.host_key FROM targets t ";
+  return sql;
+}
+
+Target target_from_row(const pqxx::row& row) {
+  Target target;
+  target.id = row[0].as<std::int64_t>();
+  target.name = row[1].as<std::string>();
+  target.host = row[2].as<std::string>();
+  target.port = static_cast<std::uint16_t>(row[3].as<int>());
+  target.host_key = row[4].as<std::string>();
+  return target;
+}
+
+const std::string& account_query() {
+  static const std::string sql =
+      "SELECT a.id, a.target_id, t.name, a.login, a.kind, a.sealed_secret"
+      " FROM accounts a JOIN targets t ON t.id = a.target_id ";
+  return sql;
+}
+
+Account account_from_row(const pqxx::row& row) {
+  Account account;
+  account.id = row[0].as<std::int64_t>();
+  account.target_id = row[1].as<std::int64_t>();
+  account.target_name = row[2].as<std::string>();
+  account.login = row[3].as<std::string>();
+  account.kind = credential_kind(row[4].as<std::string>());
+  pqxx::binarystring sealed(row[5]);
+  account.sealed_secret.assign(sealed.data(), sealed.data() + sealed.size());
+  return account;
+}
+
+}  // namespace detail
+}  // namespace portcullis::access

@@ -1,0 +1,44 @@
+// Internal to the access library: the SQL fragments and row decoders shared by its files,
+// so every query reads users, targets, accounts and grants the same way.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "access/access.h"
+
+namespace portcullis::access::detail {
+
+// A timestamptz expression as whole microseconds since the Unix epoch (exact, unlike
+// a float epoch), read back with time_at().
+std::string micros(std::string_view column);
+TimePoint time_at(const pqxx::field& micros_field);
+std::optional<TimePoint> optional_time_at(const pqxx::field& micros_field);
+
+// Names users, targets, logins and roles may have: they appear in SSH login names
+// ("alice:db01:postgres"), so ':' and spaces are out. The schema checks the same pattern.
+void check_name(std::string_view what, const std::string& name);
+
+// The WHERE condition (on alias g) for a grant usable right now, by the database's clock.
+extern const char* const kGrantIsActive;
+
+// SELECT list and joins for Grant rows; append WHERE/ORDER BY. Decode with grant_from_row.
+const std::string& grant_query();
+Grant grant_from_row(const pqxx::row& row);
+
+const std::string& target_query();  // alias t
+Target target_from_row(const pqxx::row& row);
+
+const std::string& account_query();  // aliases a, t
+Account account_from_row(const pqxx::row& row);
+
+// Parses and normalizes an OpenSSH public key line to "type base64" (comment dropped).
+// Throws AccessError naming `what` when it is not a public key libssh understands.
+struct ParsedPublicKey {
+  std::string normalized;
+  std::string fingerprint;  // "SHA256:..."
+};
+ParsedPublicKey parse_public_key(const std::string& line, std::string_view what);
+
+}  // namespace portcullis::access::detail

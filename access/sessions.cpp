@@ -1,0 +1,177 @@
+#include <nlohmann/json.hpp>
+
+#include "access/queries.h"
+#include "common/common.h"
+
+namespace portcullis::access {
+namespace {
+
+constexpr EndReason kEndReasons[] = {EndReason::client_exit,     EndReason::grant_expired,
+                                     EndReason::revoked,         EndReason::killed,
+                                     EndReason::upstream_closed, EndReason::error};
+
+std::optional<EndReason> end_reason(const pqxx::field& field) {
+  if (field.is_null()) return std::nullopt;
+  const auto text = field.as<std::string>();
+  for (EndReason reason : kEndReasons) {
+    if (to_string(reason) == text) return reason;
+  }
+  throw std::logic_error("unknown session end reason in the database: " + text);
+}
+
+const std::string& session_query() {
+  static const std::string sql =
+      "SELECT s.id, s.grant_id, u.name, t.name, a.login, s.node, s.client, " +
+      detail::micros("s.started_at") + ", " + detail::micros("s.ended_at") +
+      ", s.end_reason, s.exit_status"
+      " FROM sessions s"
+      " JOIN grants g ON g.id = s.grant_id"
+      " JOIN users u ON u.id = g.user_id"
+      " JOIN accounts a ON a.id = g.account_id"
+      " JOIN targets t ON t.id = a.target_id ";
+  return sql;
+}
+
+SessionRow session_from_row(const pqxx::row& row) {
+  SessionRow session;
+  session.id = row[0].as<std::int64_t>();
+  session.grant_id = row[1].as<std::int64_t>();
+  session.user = row[2].as<std::string>();
+  session.target = row[3].as<std::string>();
+  session.login = row[4].as<std::string>();
+  session.node = row[5].as<std::string>();
+  session.client = row[6].as<std::string>();
+  session.started_at = detail::time_at(row[7]);
+  session.ended_at = detail::optional_time_at(row[8]);
+  session.end_reason = end_reason(row[9]);
+  if (!row[10].is_null()) session.exit_status = row[10].as<int>();
+  return session;
+}
+
+std::string node_actor(const std::string& node) { return "portcullisd:" + node; }
+
+std::string session_object(std::int64_t id) { return "session:" + std::to_string(id); }
+
+// "{1,2,3}": a bigint[] literal passed as one parameter; ids are numbers, nothing to escape.
+std::string id_array(const std::vector<std::int64_t>& ids) {
+  std::string literal = "{";
+  for (std::int64_t id : ids) literal += (literal.size() > 1 ? "," : "") + std::to_string(id);
+  return literal + "}";
+}
+
+}  // namespace
+
+std::string to_string(EndReason r) {
+  switch (r) {
+    case EndReason::client_exit:
+      return "client_exit";
+    case EndReason::grant_expired:
+      return "grant_expired";
+    case EndReason::revoked:
+      return "revoked";
+    case EndReason::killed:
+      return "killed";
+    case EndReason::upstream_closed:
+      return "upstream_closed";
+    case EndReason::error:
+      return "error";
+  }
+  return "unknown";
+}
+
+std::int64_t start_session(pqxx::work& tx, std::int64_t grant_id, const std::string& node,
+                           const std::string& client) {
+  // Re-checked here: the grant may have ended between admission and this insert.
+  pqxx::result inserted = tx.exec_params(
+      "INSERT INTO sessions (grant_id, node, client)"
+      " SELECT g.id, $2, $3 FROM grants g WHERE g.id = $1 AND " +
+          std::string(detail::kGrantIsActive) + " RETURNING id",
+      grant_id, node, client);
+  if (inserted.empty()) {
+    throw AccessError("grant " + std::to_string(grant_id) + " is no longer active");
+  }
+  const auto id = inserted[0][0].as<std::int64_t>();
+  const std::string user =
+      tx.exec_params1(
+            "SELECT u.name FROM grants g JOIN users u ON u.id = g.user_id WHERE g.id = $1",
+            grant_id)[0]
+          .as<std::string>();
+  audit(tx, "user:" + user, "session.start", session_object(id),
+        nlohmann::json{{"grant", grant_id}, {"node", node}, {"client", client}}.dump());
+  return id;
+}
+
+void end_session(pqxx::work& tx, std::int64_t session_id, EndReason reason,
+                 std::optional<int> exit_status) {
+  // Ending twice keeps the first outcome: a session ends once.
+  pqxx::result ended = tx.exec_params(
+      "UPDATE sessions SET ended_at = now(), end_reason = $2, exit_status = NULLIF($3, '')::integer"
+      " WHERE id = $1 AND ended_at IS NULL RETURNING node",
+      session_id, to_string(reason), exit_status ? pqxx::to_string(*exit_status) : std::string());
+  if (ended.empty()) return;
+  nlohmann::json details{{"reason", to_string(reason)}};
+  details["exit_status"] = exit_status ? nlohmann::json(*exit_status) : nlohmann::json();
+  audit(tx, node_actor(ended[0][0].as<std::string>()), "session.end", session_object(session_id),
+        details.dump());
+}
+
+std::vector<SessionRow> list_sessions(pqxx::work& tx, bool active_only) {
+  const std::string filter = active_only ? "WHERE s.ended_at IS NULL " : "";
+  std::vector<SessionRow> sessions;
+  for (const pqxx::row& row : tx.exec(session_query() + filter + "ORDER BY s.id")) {
+    sessions.push_back(session_from_row(row));
+  }
+  return sessions;
+}
+
+void request_session_kill(pqxx::work& tx, const std::string& actor, std::int64_t session_id) {
+  pqxx::result rows =
+      tx.exec_params(session_query() + "WHERE s.id = $1 FOR UPDATE OF s", session_id);
+  if (rows.empty()) throw AccessError("no session with id " + std::to_string(session_id));
+  const SessionRow session = session_from_row(rows[0]);
+  if (session.ended_at) {
+    throw AccessError("session " + std::to_string(session_id) + " already ended at " +
+                      format_rfc3339(*session.ended_at) + " (" + to_string(*session.end_reason) +
+                      ")");
+  }
+  tx.exec_params(
+      "UPDATE sessions SET kill_requested_at = COALESCE(kill_requested_at, now()),"
+      " kill_requested_by = COALESCE(kill_requested_by, $2) WHERE id = $1",
+      session_id, actor);
+  audit(tx, actor, "session.kill", session_object(session_id),
+        nlohmann::json{{"user", session.user},
+                       {"target", session.target},
+                       {"login", session.login},
+                       {"node", session.node}}
+            .dump());
+}
+
+std::vector<SessionStatus> session_statuses(pqxx::work& tx,
+                                            const std::vector<std::int64_t>& session_ids) {
+  std::vector<SessionStatus> statuses;
+  if (session_ids.empty()) return statuses;
+  for (const pqxx::row& row :
+       tx.exec_params("SELECT s.id, " + detail::micros("g.expires_at") +
+                          ", g.revoked_at IS NOT NULL, s.kill_requested_at IS NOT NULL"
+                          " FROM sessions s JOIN grants g ON g.id = s.grant_id"
+                          " WHERE s.id = ANY($1::bigint[])",
+                      id_array(session_ids))) {
+    statuses.push_back(SessionStatus{row[0].as<std::int64_t>(), detail::time_at(row[1]),
+                                     row[2].as<bool>(), row[3].as<bool>()});
+  }
+  return statuses;
+}
+
+void close_orphaned_sessions(pqxx::work& tx, const std::string& node) {
+  pqxx::result closed = tx.exec_params(
+      "UPDATE sessions SET ended_at = now(), end_reason = 'error'"
+      " WHERE node = $1 AND ended_at IS NULL RETURNING id",
+      node);
+  for (const pqxx::row& row : closed) {
+    audit(
+        tx, node_actor(node), "session.end", session_object(row[0].as<std::int64_t>()),
+        nlohmann::json{{"reason", "error"}, {"detail", "left open when the node stopped"}}.dump());
+  }
+}
+
+}  // namespace portcullis::access

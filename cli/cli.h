@@ -1,0 +1,65 @@
+// Shared by the `portcullis` command files: the context a command runs in, how commands
+// register, and the errors that pick the exit status.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <pqxx/pqxx>
+#include <stdexcept>
+#include <string>
+
+#include "common/common.h"
+#include "store/store.h"
+
+namespace portcullis::cli {
+
+// Exit statuses, also listed in the --help footer.
+enum ExitStatus : int {
+  kSuccess = 0,
+  kUsageError = 1,    // bad arguments, or a request the database refused (unknown user...)
+  kConfigError = 2,   // the config file or a key file it names
+  kDatabaseDown = 3,  // PostgreSQL unreachable
+};
+
+// A mistake in what the user asked for; the message says what to do instead.
+class UsageError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// What every command gets: the loaded config, a database connection made on first use,
+// and the name its changes are audited under.
+class Context {
+ public:
+  explicit Context(Config config);
+
+  const Config& config() const { return config_; }
+  // "admin:<os user>", the audit actor for everything done through the CLI.
+  const std::string& actor() const { return actor_; }
+  pqxx::connection& connection();
+  // Runs `work` in one transaction and commits it.
+  void transact(const std::function<void(pqxx::work&)>& work);
+
+ private:
+  Config config_;
+  std::string actor_;
+  store::Database database_;
+};
+
+using Action = std::function<void(Context&)>;
+
+// Each command group adds its subcommands to `app`; the one the user picks stores what
+// it will do in `chosen`, which main runs once the config is loaded.
+void add_setup_commands(CLI::App& app, Action& chosen);
+void add_user_commands(CLI::App& app, Action& chosen);
+void add_target_commands(CLI::App& app, Action& chosen);
+void add_account_commands(CLI::App& app, Action& chosen);
+void add_grant_commands(CLI::App& app, Action& chosen);
+void add_session_commands(CLI::App& app, Action& chosen);
+
+// Reads a whole (small) file; throws UsageError naming `what` when it cannot.
+std::string read_file(const std::string& path, const std::string& what);
+
+}  // namespace portcullis::cli

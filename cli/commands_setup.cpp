@@ -1,0 +1,87 @@
+// `portcullis init` and `portcullis db migrate`: everything a fresh bastion needs.
+#include <sodium.h>
+#include <sys/stat.h>
+
+#include <array>
+#include <iostream>
+
+#include "access/access.h"
+#include "cli/cli.h"
+#include "cli/ssh_keys.h"
+#include "vault/vault.h"
+
+namespace portcullis::cli {
+namespace {
+
+namespace fs = std::filesystem;
+
+// Creates `dir` and any missing parents, private to the bastion's user. True if created.
+bool make_private_dir(const fs::path& dir) {
+  if (dir.empty() || fs::exists(dir)) return false;
+  make_private_dir(dir.parent_path());
+  fs::create_directory(dir);
+  fs::permissions(dir, fs::perms::owner_all);
+  return true;
+}
+
+// The recording signing key: the 64-byte libsodium Ed25519 secret key (seed || public key),
+// raw, nothing else.
+void create_signing_key(const fs::path& path) {
+  if (sodium_init() < 0) throw std::runtime_error("cannot initialise libsodium");
+  std::array<unsigned char, crypto_sign_PUBLICKEYBYTES> public_key{};
+  std::array<unsigned char, crypto_sign_SECRETKEYBYTES> secret_key{};
+  crypto_sign_keypair(public_key.data(), secret_key.data());
+  write_private_file(
+      path, std::string_view(reinterpret_cast<const char*>(secret_key.data()), secret_key.size()));
+  sodium_memzero(secret_key.data(), secret_key.size());
+}
+
+// Runs `create` for `path` unless the file is already there, making its folder first.
+void create_missing(const fs::path& path, const std::string& what,
+                    const std::function<std::string(const fs::path&)>& create) {
+  if (fs::exists(path)) return;
+  make_private_dir(path.parent_path());
+  const std::string note = create(path);
+  std::cout << "created " << what << " " << path.string() << (note.empty() ? "" : " (" + note + ")")
+            << '\n';
+}
+
+void apply_migrations(Context& context) {
+  const std::vector<std::string> applied = store::migrate(context.connection());
+  if (applied.empty()) std::cout << "database schema is up to date\n";
+  for (const std::string& name : applied) std::cout << "applied migration " << name << '\n';
+}
+
+void run_init(Context& context) {
+  const Config& config = context.config();
+  create_missing(config.server.host_key, "host key", [](const fs::path& path) {
+    return access::public_key_fingerprint(create_host_key(path));
+  });
+  create_missing(config.vault.key_file, "vault key", [](const fs::path& path) {
+    vault::create_key_file(path);
+    return std::string();
+  });
+  create_missing(config.recording.signing_key, "signing key", [](const fs::path& path) {
+    create_signing_key(path);
+    return std::string();
+  });
+  if (make_private_dir(config.recording.spool_dir)) {
+    std::cout << "created spool directory " << config.recording.spool_dir.string() << '\n';
+  }
+  apply_migrations(context);
+}
+
+}  // namespace
+
+void add_setup_commands(CLI::App& app, Action& chosen) {
+  app.add_subcommand("init",
+                     "Create the missing host key, vault key, signing key and spool directory, "
+                     "then migrate the database (safe to run again)")
+      ->callback([&chosen] { chosen = run_init; });
+
+  CLI::App* db = app.add_subcommand("db", "Database maintenance")->require_subcommand(1);
+  db->add_subcommand("migrate", "Apply the schema migrations built into this program")
+      ->callback([&chosen] { chosen = apply_migrations; });
+}
+
+}  // namespace portcullis::cli

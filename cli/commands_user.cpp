@@ -1,0 +1,91 @@
+// `portcullis user add|list`.
+#include <iostream>
+
+#include "access/access.h"
+#include "cli/cli.h"
+#include "cli/output.h"
+#include "cli/ssh_keys.h"
+
+namespace portcullis::cli {
+namespace {
+
+struct AddOptions {
+  std::string name;
+  std::string key_file;
+  std::vector<std::string> roles;
+};
+
+void add_user(Context& context, const AddOptions& options) {
+  const std::vector<std::string> keys = read_public_keys(options.key_file);
+  context.transact([&](pqxx::work& tx) {
+    const access::User user =
+        access::add_user(tx, context.actor(), options.name, keys, options.roles);
+    std::cout << "added user " << user.name << " with " << user.public_keys.size()
+              << (user.public_keys.size() == 1 ? " key" : " keys") << '\n';
+  });
+}
+
+std::string join(const std::vector<std::string>& items) {
+  std::string joined;
+  for (const std::string& item : items) joined += (joined.empty() ? "" : ",") + item;
+  return joined;
+}
+
+std::vector<std::string> fingerprints(const access::User& user) {
+  std::vector<std::string> result;
+  for (const std::string& key : user.public_keys) {
+    result.push_back(access::public_key_fingerprint(key));
+  }
+  return result;
+}
+
+nlohmann::json user_json(const access::User& user) {
+  nlohmann::json keys = nlohmann::json::array();
+  for (const std::string& key : user.public_keys) {
+    keys.push_back({{"public_key", key}, {"fingerprint", access::public_key_fingerprint(key)}});
+  }
+  return {{"id", user.id},
+          {"name", user.name},
+          {"roles", user.roles},
+          {"disabled", user.disabled},
+          {"keys", keys}};
+}
+
+void list_users(Context& context, bool json) {
+  std::vector<access::User> users;
+  context.transact([&](pqxx::work& tx) { users = access::list_users(tx); });
+  if (json) {
+    nlohmann::json array = nlohmann::json::array();
+    for (const access::User& user : users) array.push_back(user_json(user));
+    return print_json(std::cout, array);
+  }
+  Table table({"NAME", "ROLES", "STATUS", "KEYS"});
+  for (const access::User& user : users) {
+    table.add({user.name, user.roles.empty() ? "-" : join(user.roles),
+               user.disabled ? "disabled" : "enabled", join(fingerprints(user))});
+  }
+  table.print(std::cout);
+}
+
+}  // namespace
+
+void add_user_commands(CLI::App& app, Action& chosen) {
+  CLI::App* user =
+      app.add_subcommand("user", "Manage the people who may log in")->require_subcommand(1);
+
+  auto add = std::make_shared<AddOptions>();
+  CLI::App* add_cmd = user->add_subcommand("add", "Add a user with their SSH public key(s)");
+  add_cmd->add_option("NAME", add->name, "User name (letters, digits, . _ @ -)")->required();
+  add_cmd->add_option("--key", add->key_file, "File with the user's OpenSSH public key(s)")
+      ->required();
+  add_cmd->add_option("--role", add->roles, "Role of the user (repeatable)")
+      ->allow_extra_args(false);
+  add_cmd->callback([&chosen, add] { chosen = [add](Context& c) { add_user(c, *add); }; });
+
+  auto json = std::make_shared<bool>(false);
+  CLI::App* list_cmd = user->add_subcommand("list", "List users");
+  list_cmd->add_flag("--json", *json, "Print one JSON array");
+  list_cmd->callback([&chosen, json] { chosen = [json](Context& c) { list_users(c, *json); }; });
+}
+
+}  // namespace portcullis::cli

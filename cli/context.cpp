@@ -1,0 +1,48 @@
+#include <pwd.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+
+#include "cli/cli.h"
+
+namespace portcullis::cli {
+namespace {
+
+std::string os_user_name() {
+  const passwd* entry = ::getpwuid(::geteuid());
+  if (entry != nullptr) return entry->pw_name;
+  return "uid" + std::to_string(::geteuid());
+}
+
+}  // namespace
+
+Context::Context(Config config)
+    : config_(std::move(config)),
+      actor_("admin:" + os_user_name()),
+      database_(config_.database.url) {}
+
+pqxx::connection& Context::connection() { return database_.connection(); }
+
+void Context::transact(const std::function<void(pqxx::work&)>& work) {
+  pqxx::work tx(connection());
+  work(tx);
+  tx.commit();
+}
+
+std::string read_file(const std::string& path, const std::string& what) {
+  // Read into one buffer of the final size: secrets read here leave no stray copies behind.
+  std::ifstream in(path, std::ios::binary | std::ios::ate);
+  if (!in) throw UsageError("cannot read " + what + " " + path + ": " + std::strerror(errno));
+  const std::streamoff size = in.tellg();
+  if (size < 0) throw UsageError("cannot read " + what + " " + path + ": not a regular file");
+  std::string contents(static_cast<std::size_t>(size), '\0');
+  in.seekg(0);
+  if (!in.read(contents.data(), static_cast<std::streamsize>(contents.size()))) {
+    throw UsageError("cannot read " + what + " " + path);
+  }
+  return contents;
+}
+
+}  // namespace portcullis::cli

@@ -1,0 +1,94 @@
+#include <libpq-fe.h>
+
+#include <cctype>
+#include <memory>
+#include <string_view>
+
+#include "store/store.h"
+
+namespace portcullis::store {
+namespace {
+
+struct ConninfoDeleter {
+  void operator()(PQconninfoOption* options) const { PQconninfoFree(options); }
+};
+using Conninfo = std::unique_ptr<PQconninfoOption, ConninfoDeleter>;
+
+// The parts of a connection string that are safe to show, and the password to keep out
+// of every message (libpq may echo parts of the string back in its errors).
+struct UrlParts {
+  std::string described;  // e.g. "database portcullis on /run/postgresql"
+  std::string password;
+};
+
+std::string option_value(const PQconninfoOption* options, std::string_view keyword) {
+  for (const PQconninfoOption* option = options; option->keyword != nullptr; ++option) {
+    if (keyword == option->keyword && option->val != nullptr) return option->val;
+  }
+  return "";
+}
+
+UrlParts split_url(const std::string& url) {
+  char* error = nullptr;
+  Conninfo options(PQconninfoParse(url.c_str(), &error));
+  if (!options) {
+    // The parse error may quote the string, password included: never show it.
+    PQfreemem(error);
+    throw DatabaseUnavailable(
+        "the database url in [database] url is not a valid libpq connection string");
+  }
+  std::string database = option_value(options.get(), "dbname");
+  std::string host = option_value(options.get(), "host");
+  std::string port = option_value(options.get(), "port");
+  std::string described = "database " + (database.empty() ? std::string("(default)") : database);
+  if (!host.empty()) described += " on " + host;
+  if (!port.empty()) described += " port " + port;
+  return {described, option_value(options.get(), "password")};
+}
+
+std::string without(std::string text, const std::string& secret) {
+  if (secret.empty()) return text;
+  for (auto at = text.find(secret); at != std::string::npos; at = text.find(secret, at)) {
+    text.replace(at, secret.size(), "***");
+  }
+  return text;
+}
+
+// libpq messages end with a newline and may span lines; callers want one line.
+std::string one_line(const std::string& text) {
+  std::string line;
+  for (char c : text) {
+    if (!std::isspace(static_cast<unsigned char>(c))) {
+      line += c;
+    } else if (!line.empty() && line.back() != ' ') {
+      line += ' ';
+    }
+  }
+  if (!line.empty() && line.back() == ' ') line.pop_back();
+  return line;
+}
+
+}  // namespace
+
+Database::Database(std::string url) : url_(std::move(url)) {}
+
+pqxx::connection& Database::connection() {
+  if (conn_ && conn_->is_open()) return *conn_;
+  conn_.reset();
+  UrlParts parts = split_url(url_);
+  try {
+    conn_ = std::make_unique<pqxx::connection>(url_);
+  } catch (const pqxx::broken_connection& e) {
+    throw DatabaseUnavailable("cannot connect to " + parts.described + ": " +
+                              one_line(without(e.what(), parts.password)));
+  } catch (const pqxx::failure& e) {
+    // Bad credentials or an unknown database also arrive here; same fail-closed handling.
+    throw DatabaseUnavailable("cannot connect to " + parts.described + ": " +
+                              one_line(without(e.what(), parts.password)));
+  }
+  return *conn_;
+}
+
+void Database::reset() { conn_.reset(); }
+
+}  // namespace portcullis::store
