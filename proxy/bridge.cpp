@@ -67,8 +67,8 @@ bool Bridge::flush_pending(Pipe& pipe, std::uint64_t& counter) {
     std::size_t window = ssh_channel_window_size(pipe.to);
     if (window == 0) return true;
     std::size_t size = std::min(window, pipe.pending_end - pipe.pending_begin);
-    int written = write_channel(pipe.to, pipe.pending.get() + pipe.pending_begin, size,
-                                pipe.is_stderr);
+    int written =
+        write_channel(pipe.to, pipe.pending.get() + pipe.pending_begin, size, pipe.is_stderr);
     if (written < 0) return false;
     if (written == 0) return true;
     pipe.pending_begin += static_cast<std::size_t>(written);

@@ -1,10 +1,11 @@
 #include "proxy/gateway.h"
 
+#include <spdlog/spdlog.h>
+
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <spdlog/spdlog.h>
 
 #include "access/access.h"
 #include "proxy/session.h"
@@ -65,12 +66,15 @@ struct Gateway::Impl {
   }
 
   void accept() {
-    acceptor.async_accept([this](boost::system::error_code ec, boost::asio::ip::tcp::socket socket) {
-      if (ec == boost::asio::error::operation_aborted) return;
-      if (!ec) serve(std::move(socket));
-      else spdlog::warn("accept failed: {}", ec.message());
-      accept();
-    });
+    acceptor.async_accept(
+        [this](boost::system::error_code ec, boost::asio::ip::tcp::socket socket) {
+          if (ec == boost::asio::error::operation_aborted) return;
+          if (!ec)
+            serve(std::move(socket));
+          else
+            spdlog::warn("accept failed: {}", ec.message());
+          accept();
+        });
   }
 
   void serve(boost::asio::ip::tcp::socket socket) {
@@ -92,14 +96,13 @@ struct Gateway::Impl {
       if (ec) return;
       std::vector<std::int64_t> ids = registry.record_ids();
       if (ids.empty()) return poll_statuses();
-      workers.transact(
-          [ids](pqxx::work& tx) { return access::session_statuses(tx, ids); },
-          [this](Outcome<std::vector<access::SessionStatus>> outcome) {
-            // The database being unreachable leaves admitted sessions running until
-            // their grant's end, which each session enforces with its own timer.
-            if (outcome.ok()) apply(*outcome.value);
-            poll_statuses();
-          });
+      workers.transact([ids](pqxx::work& tx) { return access::session_statuses(tx, ids); },
+                       [this](Outcome<std::vector<access::SessionStatus>> outcome) {
+                         // The database being unreachable leaves admitted sessions running until
+                         // their grant's end, which each session enforces with its own timer.
+                         if (outcome.ok()) apply(*outcome.value);
+                         poll_statuses();
+                       });
     });
   }
 
@@ -111,8 +114,7 @@ struct Gateway::Impl {
         session->terminate(access::EndReason::revoked,
                            "the grant for this session was revoked; the session is closed");
       } else if (status.kill_requested) {
-        session->terminate(access::EndReason::killed,
-                           "an administrator ended this session");
+        session->terminate(access::EndReason::killed, "an administrator ended this session");
       } else {
         session->set_expiry(status.expires_at);
       }
@@ -126,7 +128,8 @@ struct Gateway::Impl {
           return true;
         },
         [](Outcome<bool> outcome) {
-          if (!outcome.ok()) spdlog::warn("cannot close sessions left by a crash: {}", outcome.error);
+          if (!outcome.ok())
+            spdlog::warn("cannot close sessions left by a crash: {}", outcome.error);
         });
   }
 

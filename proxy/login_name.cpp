@@ -13,8 +13,8 @@ constexpr std::size_t kMaxPartLength = 64;
 bool is_valid_part(std::string_view part) {
   if (part.empty() || part.size() > kMaxPartLength) return false;
   return std::all_of(part.begin(), part.end(), [](unsigned char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '-' || c == '_' || c == '.' || c == '@';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '_' || c == '.' || c == '@';
   });
 }
 

@@ -1,8 +1,9 @@
 // portcullisd: the Portcullis SSH gateway daemon.
-#include <CLI/CLI.hpp>
-#include <iostream>
 #include <libssh/libssh.h>
 #include <spdlog/spdlog.h>
+
+#include <CLI/CLI.hpp>
+#include <iostream>
 
 #include "common/common.h"
 #include "proxy/gateway.h"
@@ -15,7 +16,8 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
 
   try {
-    portcullis::Config config = portcullis::load_config(portcullis::resolve_config_path(config_file));
+    portcullis::Config config =
+        portcullis::load_config(portcullis::resolve_config_path(config_file));
     portcullis::init_logging(config.log.level);
     ssh_init();
     portcullis::proxy::Gateway gateway(std::move(config));

@@ -5,8 +5,7 @@
 namespace portcullis::proxy {
 
 AuthPublicKey auth_public_key(ssh_message message) {
-  return AuthPublicKey{ssh_message_auth_pubkey(message),
-                       ssh_message_auth_publickey_state(message)};
+  return AuthPublicKey{ssh_message_auth_pubkey(message), ssh_message_auth_publickey_state(message)};
 }
 
 TerminalSize requested_size(ssh_message message) {

@@ -1,12 +1,12 @@
 #include "proxy/session.h"
 
 #include <poll.h>
+#include <spdlog/spdlog.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <boost/asio/post.hpp>
 #include <nlohmann/json.hpp>
-#include <spdlog/spdlog.h>
 
 #include "proxy/message_fields.h"
 #include "proxy/ssh_keys.h"
@@ -81,8 +81,8 @@ void Session::start() {
   login_timer_.expires_after(context_.config.server.login_grace);
   login_timer_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
     if (ec || self->phase_ >= Phase::bridging) return;
-    spdlog::info("conn={} client={} login grace time exceeded; disconnecting",
-                 self->connection_id_, self->client_address_);
+    spdlog::info("conn={} client={} login grace time exceeded; disconnecting", self->connection_id_,
+                 self->client_address_);
     self->release();
   });
   pump();
@@ -176,9 +176,12 @@ void Session::process_messages() {
 
 void Session::handle_message(SshMessage message) {
   switch (ssh_message_type(message.get())) {
-    case SSH_REQUEST_AUTH: return handle_auth(std::move(message));
-    case SSH_REQUEST_CHANNEL_OPEN: return handle_channel_open(std::move(message));
-    case SSH_REQUEST_CHANNEL: return handle_channel_request(std::move(message));
+    case SSH_REQUEST_AUTH:
+      return handle_auth(std::move(message));
+    case SSH_REQUEST_CHANNEL_OPEN:
+      return handle_channel_open(std::move(message));
+    case SSH_REQUEST_CHANNEL:
+      return handle_channel_request(std::move(message));
     case SSH_REQUEST_SERVICE: {
       std::string service = ssh_message_service_service(message.get());
       if (service == "ssh-userauth" || service == "ssh-connection") {
@@ -193,7 +196,8 @@ void Session::handle_message(SshMessage message) {
                    user_);
       ssh_message_reply_default(message.get());
       return;
-    default: ssh_message_reply_default(message.get());
+    default:
+      ssh_message_reply_default(message.get());
   }
 }
 
@@ -250,8 +254,8 @@ void Session::on_identity(const std::string& login_name, Outcome<Identity> outco
     if (!outcome.database_unavailable) {
       spdlog::error("conn={} cannot look up {}: {}", connection_id_, login_name, outcome.error);
     }
-    identity_ = Identity{login_name, parse_login_name(login_name), std::nullopt, std::monostate{},
-                         true};
+    identity_ =
+        Identity{login_name, parse_login_name(login_name), std::nullopt, std::monostate{}, true};
   }
   while (!waiting_for_identity_.empty() && phase_ == Phase::authenticating) {
     SshMessage next = std::move(waiting_for_identity_.front());
@@ -287,8 +291,8 @@ void Session::answer_public_key(SshMessage message) {
   user_ = identity.parsed ? identity.parsed->user : identity.login_name;
   phase_ = Phase::ready;
   waiting_for_identity_.clear();
-  spdlog::info("conn={} accepted publickey for {} from {}{}", connection_id_,
-               identity.login_name, client_address_,
+  spdlog::info("conn={} accepted publickey for {} from {}{}", connection_id_, identity.login_name,
+               client_address_,
                identity.database_unavailable ? " (database unreachable: will refuse)" : "");
 }
 
@@ -313,7 +317,8 @@ void Session::handle_channel_open(SshMessage message) {
       spdlog::warn("conn={} user={} refused port forwarding to {}:{}", connection_id_, user_,
                    ssh_message_channel_request_open_destination(message.get()),
                    ssh_message_channel_request_open_destination_port(message.get()));
-      audit_later(context_.workers, user_, "forwarding.refused", "conn:" + std::to_string(connection_id_),
+      audit_later(context_.workers, user_, "forwarding.refused",
+                  "conn:" + std::to_string(connection_id_),
                   {{"client", client_address_},
                    {"destination", ssh_message_channel_request_open_destination(message.get())},
                    {"port", ssh_message_channel_request_open_destination_port(message.get())}});
@@ -335,8 +340,8 @@ void Session::handle_channel_request(SshMessage message) {
     case SSH_CHANNEL_REQUEST_PTY: {
       if (phase_ != Phase::ready) break;
       TerminalSize size = requested_size(m);
-      setup_.pty = PtyRequest{requested_term(m), size.cols, size.rows, size.px_width,
-                              size.px_height};
+      setup_.pty =
+          PtyRequest{requested_term(m), size.cols, size.rows, size.px_width, size.px_height};
       ssh_message_channel_request_reply_success(m);
       return;
     }
@@ -357,14 +362,16 @@ void Session::handle_channel_request(SshMessage message) {
       }
       return;
     }
-    case SSH_CHANNEL_REQUEST_SHELL: return handle_start(std::move(message), StartKind::shell, "");
+    case SSH_CHANNEL_REQUEST_SHELL:
+      return handle_start(std::move(message), StartKind::shell, "");
     case SSH_CHANNEL_REQUEST_EXEC:
       return handle_start(std::move(message), StartKind::exec,
                           ssh_message_channel_request_command(m));
     case SSH_CHANNEL_REQUEST_SUBSYSTEM:
       return handle_start(std::move(message), StartKind::subsystem,
                           ssh_message_channel_request_subsystem(m));
-    default: break;
+    default:
+      break;
   }
   ssh_message_reply_default(m);
 }
@@ -431,11 +438,11 @@ void Session::start_upstream(const access::Admission& admission) {
           workers.transact_now([&](pqxx::work& tx) {
             access::end_session(tx, result.record_id, access::EndReason::error, std::nullopt);
             if (failure.host_key_mismatch) {
-              access::audit(tx, "portcullisd:" + node, "target.host_key_mismatch",
-                            "target:" + admission.target.name,
-                            nlohmann::json{{"session", result.record_id},
-                                           {"detail", failure.message}}
-                                .dump());
+              access::audit(
+                  tx, "portcullisd:" + node, "target.host_key_mismatch",
+                  "target:" + admission.target.name,
+                  nlohmann::json{{"session", result.record_id}, {"detail", failure.message}}
+                      .dump());
             }
             return true;
           });

@@ -1,7 +1,5 @@
 #include "proxy/upstream.h"
 
-#include "proxy/ssh_keys.h"
-
 #include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -13,6 +11,8 @@
 #include <cerrno>
 #include <cstring>
 #include <memory>
+
+#include "proxy/ssh_keys.h"
 
 namespace portcullis::proxy {
 namespace {
@@ -155,8 +155,8 @@ void verify_host_key(ssh_session session, const access::Target& target, ssh_key 
   }
 }
 
-void authenticate(ssh_session session, const access::Target& target,
-                  const access::Account& account, const vault::Vault& vault) {
+void authenticate(ssh_session session, const access::Target& target, const access::Account& account,
+                  const vault::Vault& vault) {
   vault::Secret secret =
       vault.unseal(account.sealed_secret, access::account_context(target.name, account.login));
   int rc = SSH_AUTH_ERROR;
@@ -217,8 +217,12 @@ void open_channel(UpstreamConnection& connection, const ChannelSetup& setup) {
   }
   int rc = SSH_ERROR;
   switch (setup.kind) {
-    case StartKind::shell: rc = ssh_channel_request_shell(channel); break;
-    case StartKind::exec: rc = ssh_channel_request_exec(channel, setup.command.c_str()); break;
+    case StartKind::shell:
+      rc = ssh_channel_request_shell(channel);
+      break;
+    case StartKind::exec:
+      rc = ssh_channel_request_exec(channel, setup.command.c_str());
+      break;
     case StartKind::subsystem:
       rc = ssh_channel_request_subsystem(channel, setup.command.c_str());
       break;

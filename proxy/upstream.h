@@ -54,7 +54,7 @@ struct UpstreamConnection {
 };
 
 struct UpstreamFailure {
-  std::string message;          // safe to show to the user: no secrets
+  std::string message;  // safe to show to the user: no secrets
   bool host_key_mismatch = false;
 };
 

@@ -67,7 +67,12 @@ class WorkerPool {
       tx.commit();
     } catch (const store::DatabaseUnavailable& e) {
       outcome = unavailable<T>(e.what());
-    } catch (const pqxx::broken_connection& e) {
+    } catch (const pqxx::sql_error& e) {
+      outcome.value.reset();
+      outcome.error = e.what();
+    } catch (const pqxx::failure& e) {
+      // Not a statement's fault: the connection is unusable (after a server restart
+      // libpqxx reports this in several ways). Reconnect next time.
       outcome = unavailable<T>(e.what());
     } catch (const std::exception& e) {
       outcome.value.reset();
