@@ -150,6 +150,9 @@ struct SessionStatus {
   TimePoint expires_at;  // may move later when a grant is extended
   bool revoked = false;
   bool kill_requested = false;
+  std::int64_t grant_id = 0;
+  std::optional<TimePoint> revoked_at;
+  std::string revoke_reason;
 };
 std::vector<SessionStatus> session_statuses(pqxx::work& tx,
                                             const std::vector<std::int64_t>& session_ids);

@@ -152,12 +152,15 @@ std::vector<SessionStatus> session_statuses(pqxx::work& tx,
   if (session_ids.empty()) return statuses;
   for (const pqxx::row& row :
        tx.exec_params("SELECT s.id, " + detail::micros("g.expires_at") +
-                          ", g.revoked_at IS NOT NULL, s.kill_requested_at IS NOT NULL"
+                          ", g.revoked_at IS NOT NULL, s.kill_requested_at IS NOT NULL, g.id, " +
+                          detail::micros("g.revoked_at") + ", coalesce(g.revoke_reason, '')" +
                           " FROM sessions s JOIN grants g ON g.id = s.grant_id"
                           " WHERE s.id = ANY($1::bigint[])",
                       id_array(session_ids))) {
     statuses.push_back(SessionStatus{row[0].as<std::int64_t>(), detail::time_at(row[1]),
-                                     row[2].as<bool>(), row[3].as<bool>()});
+                                     row[2].as<bool>(), row[3].as<bool>(),
+                                     row[4].as<std::int64_t>(), detail::optional_time_at(row[5]),
+                                     row[6].c_str()});
   }
   return statuses;
 }

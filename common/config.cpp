@@ -1,184 +1,265 @@
+// Loading portcullis.toml. Each table is described by a small schema: its keys and how each is
+// read into its section of Config. Every key in the file is checked against those schemas, so a
+// typo or a wrong type is reported with its line instead of being silently ignored. A new table
+// is a new key list plus one line in config_tables().
 #include <toml++/toml.h>
 
+#include <algorithm>
+#include <cctype>
 #include <cstdlib>
 #include <functional>
-#include <map>
-#include <sstream>
+#include <limits>
+#include <span>
+#include <system_error>
+#include <vector>
 
 #include "common/common.h"
+#include "common/internal.h"
 
 namespace portcullis {
 namespace {
 
 namespace fs = std::filesystem;
 
-// Reads one table of the config file against a fixed set of keys, so every table reports
-// unknown keys, wrong types and bad values the same way, with the line they are on.
-class TableReader {
+// A problem in the file and its line; line 0 when no single line applies (a missing table).
+class Problem : public std::runtime_error {
  public:
-  TableReader(const fs::path& file, std::string name, const toml::table* table)
-      : file_(file), name_(std::move(name)), table_(table) {}
+  Problem(std::size_t line, const std::string& message)
+      : std::runtime_error(message), line_(line) {}
+  std::size_t line() const { return line_; }
 
-  void string(const std::string& key, std::string& out) {
-    seen_.push_back(key);
-    if (const toml::node* node = find(key)) {
-      auto value = node->value<std::string>();
-      if (!value || !node->is_string()) throw error(*node, "'" + key + "' must be a string");
-      out = *value;
+ private:
+  std::size_t line_;
+};
+
+std::size_t line_of(const toml::node& node) { return node.source().begin.line; }
+
+std::string describe(const toml::node& node) {
+  switch (node.type()) {
+    case toml::node_type::table:
+      return "a table";
+    case toml::node_type::array:
+      return "an array";
+    case toml::node_type::string:
+      return "a string";
+    case toml::node_type::integer:
+      return "an integer";
+    case toml::node_type::floating_point:
+      return "a float";
+    case toml::node_type::boolean:
+      return "a boolean";
+    case toml::node_type::date:
+      return "a date";
+    case toml::node_type::time:
+      return "a time";
+    case toml::node_type::date_time:
+      return "a date-time";
+    case toml::node_type::none:
+      break;
+  }
+  return "nothing";
+}
+
+// One value from the file, with what is needed to say where it is when it is wrong. Messages
+// never repeat the value itself unless a parser chooses to: [database] url may hold a password.
+class Value {
+ public:
+  Value(const toml::node& node, std::string_view table, std::string_view key, const fs::path& dir)
+      : node_(node), table_(table), key_(key), dir_(dir) {}
+
+  const std::string& string() const {
+    const toml::value<std::string>* text = node_.as_string();
+    if (text == nullptr) throw problem(" must be a string, not " + describe(node_));
+    if (text->get().empty()) throw problem(" must not be empty");
+    return text->get();
+  }
+
+  // Relative paths are taken from the config file's folder, not the working directory.
+  fs::path path() const { return (dir_ / string()).lexically_normal(); }
+
+  std::int64_t integer(std::int64_t min, std::int64_t max) const {
+    const toml::value<std::int64_t>* number = node_.as_integer();
+    if (number == nullptr) throw problem(" must be an integer, not " + describe(node_));
+    if (number->get() < min || number->get() > max) {
+      throw problem(" must be from " + std::to_string(min) + " to " + std::to_string(max));
     }
+    return number->get();
   }
 
-  void path(const std::string& key, fs::path& out) {
-    std::string text;
-    string(key, text);
-    if (!text.empty()) out = text;
-    if (out.empty()) return;
-    if (out.is_relative()) out = file_.parent_path() / out;
-    out = out.lexically_normal();
-  }
-
-  void integer(const std::string& key, int& out, int min, int max) {
-    seen_.push_back(key);
-    if (const toml::node* node = find(key)) {
-      auto value = node->value<int64_t>();
-      if (!node->is_integer() || !value) throw error(*node, "'" + key + "' must be an integer");
-      if (*value < min || *value > max) {
-        throw error(*node, "'" + key + "' must be between " + std::to_string(min) + " and " +
-                               std::to_string(max));
-      }
-      out = static_cast<int>(*value);
-    }
-  }
-
-  void duration(const std::string& key, std::chrono::seconds& out) {
-    seen_.push_back(key);
-    if (const toml::node* node = find(key)) {
-      auto value = node->value<std::string>();
-      if (!node->is_string() || !value) {
-        throw error(*node, "'" + key + "' must be a duration string such as \"30s\" or \"1h30m\"");
-      }
-      try {
-        out = parse_duration(*value);
-      } catch (const std::invalid_argument& e) {
-        throw error(*node, "'" + key + "': " + e.what());
-      }
-    }
-  }
-
-  // Applies `parse` to a string value, turning std::invalid_argument into a located error.
+  // The string run through `parse`, whose std::invalid_argument explains what is wrong.
   template <typename Parse>
-  void parsed(const std::string& key, Parse parse) {
-    seen_.push_back(key);
-    if (const toml::node* node = find(key)) {
-      auto value = node->value<std::string>();
-      if (!node->is_string() || !value) throw error(*node, "'" + key + "' must be a string");
-      try {
-        parse(*value);
-      } catch (const std::invalid_argument& e) {
-        throw error(*node, "'" + key + "': " + e.what());
-      }
+  auto parsed(Parse parse) const {
+    const std::string& text = string();
+    try {
+      return parse(text);
+    } catch (const std::invalid_argument& e) {
+      throw problem(std::string(": ") + e.what());
     }
-  }
-
-  // Call last: anything not asked for is a typo or an option this version does not know.
-  void reject_unknown_keys() const {
-    if (!table_) return;
-    for (const auto& [key, node] : *table_) {
-      std::string name(key.str());
-      if (std::find(seen_.begin(), seen_.end(), name) == seen_.end()) {
-        throw error(node, "unknown key '" + name + "' in [" + name_ + "]");
-      }
-    }
-  }
-
-  ConfigError error(const toml::node& node, const std::string& message) const {
-    return ConfigError(file_.string() + ":" + std::to_string(node.source().begin.line) + ": " +
-                       message);
   }
 
  private:
-  const toml::node* find(const std::string& key) const {
-    return table_ ? table_->get(key) : nullptr;
+  Problem problem(const std::string& what) const {
+    return Problem(line_of(node_), "'" + std::string(key_) + "' in [" + std::string(table_) + "]" +
+                                       what);
   }
 
-  const fs::path& file_;
-  std::string name_;
-  const toml::table* table_;
-  std::vector<std::string> seen_;
+  const toml::node& node_;
+  std::string_view table_;
+  std::string_view key_;
+  const fs::path& dir_;
 };
 
-const toml::table* subtable(const fs::path& file, const toml::table& root, const char* name) {
-  const toml::node* node = root.get(name);
-  if (!node) return nullptr;
-  if (!node->is_table()) {
-    throw ConfigError(file.string() + ":" + std::to_string(node->source().begin.line) + ": [" +
-                      name + "] must be a table");
-  }
-  return node->as_table();
-}
+// How one key of a table is read into its section of Config.
+template <typename Section>
+struct KeyRule {
+  std::string_view name;
+  void (*read)(const Value& value, Section& section);
+  bool required = false;
+};
 
-void read_server(const fs::path& file, const toml::table& root, ServerConfig& server) {
-  TableReader reader(file, "server", subtable(file, root, "server"));
-  reader.parsed("listen", [&](const std::string& text) {
-    HostPort address = parse_host_port(text);
-    server.listen_host = address.host;
-    server.listen_port = address.port;
-  });
-  reader.path("host_key", server.host_key);
-  reader.string("node_name", server.node_name);
-  reader.duration("login_grace", server.login_grace);
-  reader.duration("upstream_timeout", server.upstream_timeout);
-  reader.integer("worker_threads", server.worker_threads, 1, 256);
-  reader.reject_unknown_keys();
-}
+// Checks the file table by table and collects every problem, so that the one reported is the
+// first in the file rather than the first in the order tables happen to be checked.
+class Loader {
+ public:
+  explicit Loader(const fs::path& file) : file_(file), dir_(file.parent_path()) {}
 
-void read_database(const fs::path& file, const toml::table& root, DatabaseConfig& database) {
-  const toml::table* table = subtable(file, root, "database");
-  TableReader reader(file, "database", table);
-  reader.string("url", database.url);
-  reader.reject_unknown_keys();
-  if (database.url.empty()) {
-    throw ConfigError(file.string() + ": missing required key 'url' in [database]");
-  }
-}
-
-void read_vault(const fs::path& file, const toml::table& root, VaultConfig& vault) {
-  TableReader reader(file, "vault", subtable(file, root, "vault"));
-  reader.path("key_file", vault.key_file);
-  reader.reject_unknown_keys();
-}
-
-void read_recording(const fs::path& file, const toml::table& root, RecordingConfig& recording) {
-  TableReader reader(file, "recording", subtable(file, root, "recording"));
-  reader.path("spool_dir", recording.spool_dir);
-  reader.path("signing_key", recording.signing_key);
-  reader.reject_unknown_keys();
-}
-
-void read_log(const fs::path& file, const toml::table& root, LogConfig& log) {
-  TableReader reader(file, "log", subtable(file, root, "log"));
-  reader.parsed("level", [&](const std::string& level) {
-    static const std::vector<std::string> levels{"trace", "debug", "info", "warn", "error"};
-    if (std::find(levels.begin(), levels.end(), level) == levels.end()) {
-      throw std::invalid_argument("must be one of trace, debug, info, warn, error");
+  template <typename Section>
+  void read_table(std::string_view name, const toml::node* node,
+                  std::span<const KeyRule<Section>> rules, Section& section) {
+    const std::string title = "[" + std::string(name) + "]";
+    const toml::table* table = node == nullptr ? nullptr : node->as_table();
+    if (node != nullptr && table == nullptr) {
+      report(line_of(*node), title + " must be a table, not " + describe(*node));
+      return;
     }
-    log.level = level;
-  });
-  reader.reject_unknown_keys();
+    if (table != nullptr) {
+      for (const auto& [key, value] : *table) {
+        const auto rule = std::find_if(rules.begin(), rules.end(),
+                                       [&](const KeyRule<Section>& r) { return r.name == key.str(); });
+        if (rule == rules.end()) {
+          report(line_of(value), "unknown key '" + std::string(key.str()) + "' in " + title);
+          continue;
+        }
+        try {
+          rule->read(Value(value, name, key.str(), dir_), section);
+        } catch (const Problem& problem) {
+          problems_.push_back(problem);
+        }
+      }
+    }
+    for (const KeyRule<Section>& rule : rules) {
+      if (rule.required && (table == nullptr || !table->contains(rule.name))) {
+        report(table == nullptr ? 0 : line_of(*table),
+               "missing required key '" + std::string(rule.name) + "' in " + title);
+      }
+    }
+  }
+
+  void report(std::size_t line, const std::string& message) {
+    problems_.emplace_back(line, message);
+  }
+
+  void throw_first_problem() const {
+    if (problems_.empty()) return;
+    const auto sort_key = [](const Problem& p) {
+      return p.line() == 0 ? std::numeric_limits<std::size_t>::max() : p.line();
+    };
+    const Problem& first = *std::min_element(
+        problems_.begin(), problems_.end(),
+        [&](const Problem& a, const Problem& b) { return sort_key(a) < sort_key(b); });
+    const std::string where =
+        first.line() == 0 ? file_.string() : file_.string() + ":" + std::to_string(first.line());
+    throw ConfigError(where + ": " + first.what());
+  }
+
+ private:
+  const fs::path& file_;
+  fs::path dir_;
+  std::vector<Problem> problems_;
+};
+
+// How one top-level table is read. An array of tables ([[policy]]) would be another kind of
+// entry whose reader fills one Section per element.
+struct TableRule {
+  std::string_view name;
+  std::function<void(Loader&, const toml::node*, Config&)> read;
+};
+
+template <typename Section, std::size_t N>
+TableRule table(std::string_view name, Section Config::*section,
+                const KeyRule<Section> (&rules)[N]) {
+  return {name, [name, section, &rules](Loader& loader, const toml::node* node, Config& config) {
+            loader.read_table(name, node, std::span<const KeyRule<Section>>(rules),
+                              config.*section);
+          }};
 }
 
-using TableLoader = std::function<void(const fs::path&, const toml::table&, Config&)>;
-
-// Every top-level table the config may hold. A new table is one entry here.
-const std::map<std::string, TableLoader>& table_loaders() {
-  static const std::map<std::string, TableLoader> loaders{
-      {"server", [](auto& f, auto& r, Config& c) { read_server(f, r, c.server); }},
-      {"database", [](auto& f, auto& r, Config& c) { read_database(f, r, c.database); }},
-      {"vault", [](auto& f, auto& r, Config& c) { read_vault(f, r, c.vault); }},
-      {"recording", [](auto& f, auto& r, Config& c) { read_recording(f, r, c.recording); }},
-      {"log", [](auto& f, auto& r, Config& c) { read_log(f, r, c.log); }},
+// Node names go into logs and database rows; keep them plain.
+std::string check_node_name(std::string_view text) {
+  const auto plain = [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           c == '.' || c == '_' || c == '-';
   };
-  return loaders;
+  if (text.size() > 63 || !std::all_of(text.begin(), text.end(), plain)) {
+    throw std::invalid_argument("\"" + std::string(text) +
+                                "\" is not a node name (use up to 63 letters, digits, '.', '_' "
+                                "and '-')");
+  }
+  return std::string(text);
+}
+
+constexpr KeyRule<ServerConfig> kServerKeys[] = {
+    {"listen",
+     [](const Value& v, ServerConfig& s) {
+       const HostPort address = v.parsed(parse_host_port);
+       s.listen_host = address.host;
+       s.listen_port = address.port;
+     }},
+    {"host_key", [](const Value& v, ServerConfig& s) { s.host_key = v.path(); }},
+    {"node_name", [](const Value& v, ServerConfig& s) { s.node_name = v.parsed(check_node_name); }},
+    {"login_grace",
+     [](const Value& v, ServerConfig& s) { s.login_grace = v.parsed(parse_duration); }},
+    {"upstream_timeout",
+     [](const Value& v, ServerConfig& s) { s.upstream_timeout = v.parsed(parse_duration); }},
+    {"worker_threads",
+     [](const Value& v, ServerConfig& s) {
+       s.worker_threads = static_cast<int>(v.integer(1, 256));
+     }},
+};
+
+constexpr KeyRule<DatabaseConfig> kDatabaseKeys[] = {
+    {"url", [](const Value& v, DatabaseConfig& d) { d.url = v.string(); }, true},
+};
+
+constexpr KeyRule<VaultConfig> kVaultKeys[] = {
+    {"key_file", [](const Value& v, VaultConfig& s) { s.key_file = v.path(); }},
+};
+
+constexpr KeyRule<RecordingConfig> kRecordingKeys[] = {
+    {"spool_dir", [](const Value& v, RecordingConfig& r) { r.spool_dir = v.path(); }},
+    {"signing_key", [](const Value& v, RecordingConfig& r) { r.signing_key = v.path(); }},
+};
+
+constexpr KeyRule<LogConfig> kLogKeys[] = {
+    {"level",
+     [](const Value& v, LogConfig& l) { l.level = v.parsed(internal::check_log_level); }},
+};
+
+const std::vector<TableRule>& config_tables() {
+  static const std::vector<TableRule> tables{
+      table("server", &Config::server, kServerKeys),
+      table("database", &Config::database, kDatabaseKeys),
+      table("vault", &Config::vault, kVaultKeys),
+      table("recording", &Config::recording, kRecordingKeys),
+      table("log", &Config::log, kLogKeys),
+  };
+  return tables;
+}
+
+std::string unknown_top_level(std::string_view key, const toml::node& node) {
+  if (node.is_table()) return "unknown table [" + std::string(key) + "]";
+  if (node.is_array_of_tables()) return "unknown table [[" + std::string(key) + "]]";
+  return "unknown key '" + std::string(key) + "' outside any table";
 }
 
 Config defaults_for(const fs::path& file) {
@@ -193,16 +274,19 @@ Config defaults_for(const fs::path& file) {
 }
 
 toml::table parse_file(const fs::path& file) {
-  std::error_code ec;
-  if (!fs::is_regular_file(file, ec)) {
-    throw ConfigError(file.string() + ": cannot read: " +
-                      (fs::exists(file, ec) ? "not a regular file" : "no such file"));
+  std::string text;
+  try {
+    text = internal::read_file(file);
+  } catch (const std::system_error& e) {
+    throw ConfigError(file.string() + ": cannot read: " + e.code().message());
   }
   try {
-    return toml::parse_file(file.string());
+    return toml::parse(text, file.string());
   } catch (const toml::parse_error& e) {
+    std::string description(e.description());
+    if (!description.empty()) description[0] = static_cast<char>(std::tolower(description[0]));
     throw ConfigError(file.string() + ":" + std::to_string(e.source().begin.line) +
-                      ": syntax error: " + std::string(e.description()));
+                      ": syntax error: " + description);
   }
 }
 
@@ -218,15 +302,17 @@ fs::path resolve_config_path(const std::optional<std::string>& cli_value) {
 
 Config load_config(const fs::path& path) {
   const fs::path file = fs::absolute(path).lexically_normal();
-  toml::table root = parse_file(file);
+  const toml::table root = parse_file(file);
   Config config = defaults_for(file);
+  Loader loader(file);
+  const std::vector<TableRule>& tables = config_tables();
   for (const auto& [key, node] : root) {
-    if (!table_loaders().contains(std::string(key.str()))) {
-      throw ConfigError(file.string() + ":" + std::to_string(node.source().begin.line) +
-                        ": unknown table [" + std::string(key.str()) + "]");
-    }
+    const bool known = std::any_of(tables.begin(), tables.end(),
+                                   [&](const TableRule& t) { return t.name == key.str(); });
+    if (!known) loader.report(line_of(node), unknown_top_level(key.str(), node));
   }
-  for (const auto& [name, load] : table_loaders()) load(file, root, config);
+  for (const TableRule& rule : tables) rule.read(loader, root.get(rule.name), config);
+  loader.throw_first_problem();
   return config;
 }
 

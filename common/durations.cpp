@@ -1,6 +1,9 @@
-#include <cctype>
+// Durations as people write them ("1h30m") and times as RFC 3339 UTC.
+//
+// Zero is not a duration: every duration Portcullis reads (a grant's length, a timeout) must be
+// positive, and "0s" there is almost always a mistake. format_duration(0) still prints "0s" for
+// display.
 #include <ctime>
-#include <limits>
 
 #include "common/common.h"
 
@@ -15,100 +18,87 @@ struct Unit {
 // Largest first: a duration lists its units in this order, each at most once.
 constexpr Unit kUnits[] = {{'d', 86400}, {'h', 3600}, {'m', 60}, {'s', 1}};
 
-// Ten years: longer than any grant should be, short enough that no arithmetic overflows.
-constexpr std::int64_t kMaxSeconds = 10LL * 366 * 86400;
+// Ten years: longer than anything should last, short enough that no arithmetic on
+// time points overflows.
+constexpr std::int64_t kMaxDays = 3660;
+constexpr std::int64_t kMaxSeconds = kMaxDays * 86400;
 
-std::invalid_argument bad_duration(std::string_view text, const char* why) {
-  return std::invalid_argument("invalid duration '" + std::string(text) + "': " + why +
-                               " (expected e.g. 30s, 15m, 8h, 1h30m, 2d)");
+std::invalid_argument bad_duration(std::string_view text, const std::string& why) {
+  return std::invalid_argument(
+      "\"" + std::string(text) + "\" is not a duration: " + why +
+      " (expected numbers with units d, h, m, s, largest first, e.g. 30s, 15m, 8h, 1h30m, 2d)");
+}
+
+bool is_digit(char c) { return c >= '0' && c <= '9'; }
+
+const Unit* find_unit(char suffix) {
+  for (const Unit& unit : kUnits) {
+    if (unit.suffix == suffix) return &unit;
+  }
+  return nullptr;
 }
 
 }  // namespace
 
 std::chrono::seconds parse_duration(std::string_view text) {
-  if (text.empty()) throw bad_duration(text, "empty");
+  if (text.empty()) throw bad_duration(text, "it is empty");
+  if (text.front() == '-') throw bad_duration(text, "it is negative");
+  const std::string too_long = "it is longer than " + std::to_string(kMaxDays) + "d";
   std::int64_t total = 0;
-  std::size_t next_unit = 0;
+  const Unit* previous = nullptr;
   std::size_t i = 0;
   while (i < text.size()) {
+    const std::size_t number_start = i;
     std::int64_t number = 0;
-    std::size_t digits = 0;
-    while (i < text.size() && std::isdigit(static_cast<unsigned char>(text[i]))) {
+    for (; i < text.size() && is_digit(text[i]); ++i) {
       number = number * 10 + (text[i] - '0');
-      if (number > kMaxSeconds) throw bad_duration(text, "too long");
-      ++i;
-      ++digits;
+      if (number > kMaxSeconds) throw bad_duration(text, too_long);
     }
-    if (digits == 0) throw bad_duration(text, "a number must come before each unit");
-    if (i == text.size()) throw bad_duration(text, "missing unit after the last number");
-    std::size_t unit = next_unit;
-    while (unit < std::size(kUnits) && kUnits[unit].suffix != text[i]) ++unit;
-    if (unit == std::size(kUnits)) {
-      throw bad_duration(text, "units are d, h, m, s, each once, largest first");
+    if (i == number_start) {
+      throw bad_duration(text, "expected a number at \"" + std::string(text.substr(i)) + "\"");
     }
-    total += number * kUnits[unit].seconds;
-    if (total > kMaxSeconds) throw bad_duration(text, "too long");
-    next_unit = unit + 1;
+    if (i == text.size()) throw bad_duration(text, "the last number has no unit");
+    const Unit* unit = find_unit(text[i]);
+    if (unit == nullptr) {
+      throw bad_duration(text, "unknown unit '" + std::string(1, text[i]) + "'");
+    }
+    if (previous != nullptr && unit->seconds >= previous->seconds) {
+      throw bad_duration(text, "each unit may appear once, largest first");
+    }
+    total += number * unit->seconds;
+    if (total > kMaxSeconds) throw bad_duration(text, too_long);
+    previous = unit;
     ++i;
   }
-  if (total == 0) throw bad_duration(text, "must be longer than zero");
+  if (total == 0) throw bad_duration(text, "it must be longer than zero");
   return std::chrono::seconds(total);
 }
 
 std::string format_duration(std::chrono::seconds d) {
-  std::int64_t left = d.count();
-  if (left <= 0) return "0s";
-  std::string text;
+  if (d.count() == 0) return "0s";
+  // Through unsigned so that even the most negative count has a magnitude.
+  const bool negative = d.count() < 0;
+  std::uint64_t left = negative ? 0 - static_cast<std::uint64_t>(d.count())
+                                : static_cast<std::uint64_t>(d.count());
+  std::string text = negative ? "-" : "";
   for (const Unit& unit : kUnits) {
-    if (left >= unit.seconds) {
-      text += std::to_string(left / unit.seconds) + unit.suffix;
-      left %= unit.seconds;
+    const auto size = static_cast<std::uint64_t>(unit.seconds);
+    if (left >= size) {
+      text += std::to_string(left / size) + unit.suffix;
+      left %= size;
     }
   }
   return text;
 }
 
 std::string format_rfc3339(std::chrono::system_clock::time_point t) {
-  std::time_t seconds = std::chrono::system_clock::to_time_t(
-      std::chrono::floor<std::chrono::seconds>(t));
+  const std::time_t seconds =
+      std::chrono::system_clock::to_time_t(std::chrono::floor<std::chrono::seconds>(t));
   std::tm utc{};
   gmtime_r(&seconds, &utc);
-  char buffer[32];
+  char buffer[64];
   std::strftime(buffer, sizeof buffer, "%Y-%m-%dT%H:%M:%SZ", &utc);
   return buffer;
-}
-
-HostPort parse_host_port(std::string_view text) {
-  std::string host;
-  std::string_view port_text;
-  if (!text.empty() && text.front() == '[') {
-    std::size_t close = text.find(']');
-    if (close == std::string_view::npos || close + 1 >= text.size() || text[close + 1] != ':') {
-      throw std::invalid_argument("expected \"[IPV6]:PORT\", got \"" + std::string(text) + "\"");
-    }
-    host = text.substr(1, close - 1);
-    port_text = text.substr(close + 2);
-  } else {
-    std::size_t colon = text.rfind(':');
-    if (colon == std::string_view::npos || colon == 0) {
-      throw std::invalid_argument("expected \"HOST:PORT\", got \"" + std::string(text) + "\"");
-    }
-    host = text.substr(0, colon);
-    port_text = text.substr(colon + 1);
-  }
-  int port = 0;
-  for (char c : port_text) {
-    if (!std::isdigit(static_cast<unsigned char>(c)) || port > 65535) {
-      port = -1;
-      break;
-    }
-    port = port * 10 + (c - '0');
-  }
-  if (port_text.empty() || port <= 0 || port > 65535) {
-    throw std::invalid_argument("port must be a number from 1 to 65535, got \"" +
-                                std::string(port_text) + "\"");
-  }
-  return HostPort{host, static_cast<std::uint16_t>(port)};
 }
 
 }  // namespace portcullis

@@ -111,10 +111,15 @@ struct Gateway::Impl {
       auto session = registry.find_record(status.session_id);
       if (!session) continue;
       if (status.revoked) {
+        std::string why = status.revoke_reason.empty() ? "" : " (" + status.revoke_reason + ")";
         session->terminate(access::EndReason::revoked,
-                           "the grant for this session was revoked; the session is closed");
+                           "grant " + std::to_string(status.grant_id) + " revoked at " +
+                               format_rfc3339(status.revoked_at.value_or(access::Clock::now())) +
+                               why + "; session closed");
       } else if (status.kill_requested) {
-        session->terminate(access::EndReason::killed, "an administrator ended this session");
+        session->terminate(access::EndReason::killed,
+                           "session " + std::to_string(status.session_id) +
+                               " ended by an administrator; session closed");
       } else {
         session->set_expiry(status.expires_at);
       }

@@ -512,7 +512,7 @@ void Session::set_expiry(access::TimePoint expires_at) {
     self->terminate(access::EndReason::grant_expired,
                     "grant " + std::to_string(self->grant_id_) + " expired at " +
                         format_rfc3339(expires_at) +
-                        "; the session is closed. Ask for a new grant to continue.");
+                        "; session closed. Ask for a new grant to continue.");
   });
 }
 

@@ -1,11 +1,17 @@
+// The key file holds exactly the 32 raw key bytes (not hex): nothing to parse, and its size
+// alone tells a damaged or wrong file apart. It must be a regular file of mode 0600 (or
+// stricter); the vault refuses to open it otherwise, as OpenSSH does with private keys.
 #include "vault/vault.h"
 
 #include <sodium.h>
 #include <sys/stat.h>
 
-#include <fstream>
-#include <iterator>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <memory>
 #include <mutex>
+#include <system_error>
 #include <utility>
 
 #include "common/common.h"
@@ -15,40 +21,105 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// The key file holds the raw 32 key bytes, nothing else.
 constexpr std::size_t kKeySize = crypto_secretbox_KEYBYTES;
+constexpr std::size_t kOverhead = crypto_secretbox_NONCEBYTES + crypto_secretbox_MACBYTES;
+
+struct CloseFile {
+  void operator()(std::FILE* file) const { std::fclose(file); }
+};
+using File = std::unique_ptr<std::FILE, CloseFile>;
+
+struct SodiumFree {
+  void operator()(unsigned char* memory) const { sodium_free(memory); }
+};
+using ProtectedKey = std::unique_ptr<unsigned char, SodiumFree>;
 
 void ensure_sodium() {
   static std::once_flag once;
-  static bool ok = false;
-  std::call_once(once, [] { ok = sodium_init() >= 0; });
-  if (!ok) throw VaultError("cannot initialise libsodium");
+  static bool ready = false;
+  std::call_once(once, [] { ready = sodium_init() >= 0; });
+  if (!ready) throw VaultError("cannot initialise libsodium");
 }
 
-std::string read_key_file(const fs::path& key_file) {
+// Zeroes every byte the string owns, including what a move may have left past its size.
+void wipe_string(std::string& text) noexcept {
+  text.resize(text.capacity());
+  sodium_memzero(text.data(), text.size());
+  text.clear();
+}
+
+std::string describe_key_file(const fs::path& key_file) {
+  return "vault key file " + key_file.string();
+}
+
+File open_key_file(const fs::path& key_file) {
+  File file(std::fopen(key_file.c_str(), "rbe"));
+  if (file) return file;
+  const int error = errno;
+  if (error == ENOENT) {
+    throw VaultError(describe_key_file(key_file) +
+                     " is missing: run `portcullis init` to create it, or point [vault] key_file "
+                     "at the existing one");
+  }
+  throw VaultError(describe_key_file(key_file) + " cannot be read: " + std::strerror(error) +
+                   "; run as the user that owns it");
+}
+
+// Refuses files that others could have read or replaced, and files of the wrong size.
+void check_key_file(const fs::path& key_file, std::FILE* file) {
   struct stat info {};
-  if (::stat(key_file.c_str(), &info) != 0) {
-    throw VaultError("vault key file " + key_file.string() +
-                     " is missing: run `portcullis init` to create it, or fix [vault] key_file");
+  if (::fstat(fileno(file), &info) != 0) {
+    throw VaultError(describe_key_file(key_file) + " cannot be read: " + std::strerror(errno));
+  }
+  if (!S_ISREG(info.st_mode)) {
+    throw VaultError(describe_key_file(key_file) + " is not a regular file");
   }
   if ((info.st_mode & (S_IRWXG | S_IRWXO)) != 0) {
-    throw VaultError("vault key file " + key_file.string() +
-                     " is accessible by group or others: run `chmod 600 " + key_file.string() + "`");
+    char mode[8];
+    std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(info.st_mode & 07777));
+    throw VaultError(describe_key_file(key_file) + " has mode " + mode +
+                     ", so group or others can use it: run `chmod 600 " + key_file.string() +
+                     "` and consider the vault key exposed");
   }
-  std::ifstream in(key_file, std::ios::binary);
-  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  if (!in.good() && !in.eof()) throw VaultError("cannot read vault key file " + key_file.string());
-  if (bytes.size() != kKeySize) {
-    sodium_memzero(bytes.data(), bytes.size());
-    throw VaultError("vault key file " + key_file.string() + " is damaged: expected " +
-                     std::to_string(kKeySize) + " bytes");
+  if (static_cast<std::size_t>(info.st_size) != kKeySize) {
+    throw VaultError(describe_key_file(key_file) + " holds " + std::to_string(info.st_size) +
+                     " bytes, not " + std::to_string(kKeySize) +
+                     ": it is damaged or not a vault key; restore it from a backup (a new key "
+                     "cannot open secrets sealed with the old one)");
   }
-  return bytes;
 }
+
+ProtectedKey read_key(const fs::path& key_file) {
+  File file = open_key_file(key_file);
+  check_key_file(key_file, file.get());
+  // Unbuffered, so the key goes straight into locked memory and is never copied into stdio's.
+  std::setvbuf(file.get(), nullptr, _IONBF, 0);
+  ProtectedKey key(static_cast<unsigned char*>(sodium_malloc(kKeySize)));
+  if (!key) throw VaultError("cannot allocate protected memory for the vault key");
+  if (std::fread(key.get(), 1, kKeySize, file.get()) != kKeySize) {
+    throw VaultError(describe_key_file(key_file) + " could not be read in full");
+  }
+  sodium_mprotect_readonly(key.get());
+  return key;
+}
+
+// Per-record box key: a blob sealed for one context does not open for another.
+struct BoxKey {
+  unsigned char bytes[crypto_secretbox_KEYBYTES];
+
+  BoxKey(const unsigned char* vault_key, std::string_view context) {
+    if (vault_key == nullptr) throw VaultError("the vault was used after being moved from");
+    crypto_generichash(bytes, sizeof bytes, reinterpret_cast<const unsigned char*>(context.data()),
+                       context.size(), vault_key, kKeySize);
+  }
+  BoxKey(const BoxKey&) = delete;
+  BoxKey& operator=(const BoxKey&) = delete;
+  ~BoxKey() { sodium_memzero(bytes, sizeof bytes); }
+};
 
 }  // namespace
 
-Secret::Secret(std::string value) : value_(std::move(value)) {}
+Secret::Secret(std::string value) : value_(std::move(value)) { wipe_string(value); }
 
 Secret::Secret(Secret&& other) noexcept : value_(std::move(other.value_)) { other.wipe(); }
 
@@ -63,36 +134,30 @@ Secret& Secret::operator=(Secret&& other) noexcept {
 
 Secret::~Secret() { wipe(); }
 
-void Secret::wipe() noexcept {
-  if (!value_.empty()) sodium_memzero(value_.data(), value_.size());
-  value_.clear();
-}
+void Secret::wipe() noexcept { wipe_string(value_); }
 
 void create_key_file(const fs::path& key_file) {
   ensure_sodium();
-  std::string key(kKeySize, '\0');
-  randombytes_buf(key.data(), key.size());
+  unsigned char key[kKeySize];
+  randombytes_buf(key, sizeof key);
   try {
-    write_private_file(key_file, key);
-  } catch (const std::runtime_error& e) {
-    sodium_memzero(key.data(), key.size());
+    write_private_file(key_file, std::string_view(reinterpret_cast<const char*>(key), sizeof key));
+  } catch (const std::system_error& e) {
+    sodium_memzero(key, sizeof key);
+    if (e.code() == std::errc::file_exists) {
+      throw VaultError(describe_key_file(key_file) +
+                       " already exists: refusing to replace it, since the secrets sealed with "
+                       "it could no longer be opened");
+    }
     throw VaultError(e.what());
   }
-  sodium_memzero(key.data(), key.size());
+  sodium_memzero(key, sizeof key);
 }
 
 Vault Vault::open(const fs::path& key_file) {
   ensure_sodium();
-  std::string bytes = read_key_file(key_file);
   Vault vault;
-  vault.key_ = static_cast<unsigned char*>(sodium_malloc(kKeySize));
-  if (vault.key_ == nullptr) {
-    sodium_memzero(bytes.data(), bytes.size());
-    throw VaultError("cannot allocate protected memory for the vault key");
-  }
-  std::copy(bytes.begin(), bytes.end(), vault.key_);
-  sodium_memzero(bytes.data(), bytes.size());
-  sodium_mprotect_readonly(vault.key_);
+  vault.key_ = read_key(key_file).release();
   return vault;
 }
 
@@ -100,57 +165,42 @@ Vault::Vault(Vault&& other) noexcept : key_(std::exchange(other.key_, nullptr)) 
 
 Vault& Vault::operator=(Vault&& other) noexcept {
   if (this != &other) {
-    if (key_ != nullptr) sodium_free(key_);
+    sodium_free(key_);
     key_ = std::exchange(other.key_, nullptr);
   }
   return *this;
 }
 
-Vault::~Vault() {
-  if (key_ != nullptr) sodium_free(key_);
-}
-
-namespace {
-
-// Per-record box key: a blob sealed for one account does not open for another.
-void derive_box_key(const unsigned char* vault_key, std::string_view context,
-                    unsigned char (&box_key)[crypto_secretbox_KEYBYTES]) {
-  crypto_generichash(box_key, sizeof box_key, reinterpret_cast<const unsigned char*>(context.data()),
-                     context.size(), vault_key, kKeySize);
-}
-
-}  // namespace
+Vault::~Vault() { sodium_free(key_); }
 
 std::vector<std::uint8_t> Vault::seal(std::string_view plaintext, std::string_view context) const {
-  unsigned char box_key[crypto_secretbox_KEYBYTES];
-  derive_box_key(key_, context, box_key);
-  std::vector<std::uint8_t> sealed(crypto_secretbox_NONCEBYTES + crypto_secretbox_MACBYTES +
-                                   plaintext.size());
-  randombytes_buf(sealed.data(), crypto_secretbox_NONCEBYTES);
-  crypto_secretbox_easy(sealed.data() + crypto_secretbox_NONCEBYTES,
+  const BoxKey box_key(key_, context);
+  std::vector<std::uint8_t> sealed(kOverhead + plaintext.size());
+  unsigned char* nonce = sealed.data();
+  randombytes_buf(nonce, crypto_secretbox_NONCEBYTES);
+  crypto_secretbox_easy(nonce + crypto_secretbox_NONCEBYTES,
                         reinterpret_cast<const unsigned char*>(plaintext.data()), plaintext.size(),
-                        sealed.data(), box_key);
-  sodium_memzero(box_key, sizeof box_key);
+                        nonce, box_key.bytes);
   return sealed;
 }
 
 Secret Vault::unseal(const std::vector<std::uint8_t>& sealed, std::string_view context) const {
   const std::string failed =
       "sealed secret for " + std::string(context) + " failed authentication";
-  if (sealed.size() < crypto_secretbox_NONCEBYTES + crypto_secretbox_MACBYTES) {
+  if (sealed.size() < kOverhead) throw VaultError(failed);
+  const BoxKey box_key(key_, context);
+  const unsigned char* nonce = sealed.data();
+  std::string plaintext(sealed.size() - kOverhead, '\0');
+  const int opened = crypto_secretbox_open_easy(
+      reinterpret_cast<unsigned char*>(plaintext.data()), nonce + crypto_secretbox_NONCEBYTES,
+      sealed.size() - crypto_secretbox_NONCEBYTES, nonce, box_key.bytes);
+  if (opened != 0) {
+    wipe_string(plaintext);
     throw VaultError(failed);
   }
-  unsigned char box_key[crypto_secretbox_KEYBYTES];
-  derive_box_key(key_, context, box_key);
-  std::string plaintext(sealed.size() - crypto_secretbox_NONCEBYTES - crypto_secretbox_MACBYTES,
-                        '\0');
-  int rc = crypto_secretbox_open_easy(reinterpret_cast<unsigned char*>(plaintext.data()),
-                                      sealed.data() + crypto_secretbox_NONCEBYTES,
-                                      sealed.size() - crypto_secretbox_NONCEBYTES, sealed.data(),
-                                      box_key);
-  sodium_memzero(box_key, sizeof box_key);
-  if (rc != 0) throw VaultError(failed);
-  return Secret(std::move(plaintext));
+  Secret secret(std::move(plaintext));
+  wipe_string(plaintext);
+  return secret;
 }
 
 }  // namespace portcullis::vault

@@ -1,0 +1,180 @@
+// Portcullis against OpenSSH, measured side by side in one run on this machine:
+//   direct  - ssh straight to the target sshd
+//   jump    - OpenSSH as a jump host (ssh through a second sshd with -W, i.e. ssh -J)
+//   bastion - ssh through portcullisd
+// Every figure is reported with its ratio to the OpenSSH jump host, because absolute numbers
+// on shared machines mean little. Usage: gateway_bench [--mib N] [--connects N] [--markdown FILE]
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "tests/e2e/harness.h"
+
+namespace portcullis::bench {
+namespace {
+
+using namespace e2e;
+
+struct Options {
+  int mib = 1024;
+  int connects = 30;
+  std::string markdown;
+};
+
+Options parse_options(int argc, char** argv) {
+  Options options;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    std::string flag = argv[i];
+    if (flag == "--mib") options.mib = std::stoi(argv[i + 1]);
+    else if (flag == "--connects") options.connects = std::stoi(argv[i + 1]);
+    else if (flag == "--markdown") options.markdown = argv[i + 1];
+    else throw std::invalid_argument("unknown option " + flag);
+  }
+  return options;
+}
+
+// How to reach the target one way: the ssh arguments before the command.
+struct Route {
+  std::string name;
+  std::vector<std::string> ssh;
+};
+
+std::vector<std::string> concat(std::vector<std::string> a, const std::vector<std::string>& b) {
+  a.insert(a.end(), b.begin(), b.end());
+  return a;
+}
+
+std::string join(const std::vector<std::string>& words) {
+  std::string text;
+  for (const auto& w : words) text += (text.empty() ? "" : " ") + w;
+  return text;
+}
+
+class Setup {
+ public:
+  Setup() : gateway_("2h") {}
+
+  std::vector<Route> routes() const {
+    const TargetSshd& target = gateway_.target;
+    std::string account = target.account() + "@127.0.0.1";
+    Route direct{"direct", concat(ssh_client_options(target.account_key().private_key,
+                                                     target.port()),
+                                  {account})};
+    auto hop = concat(ssh_client_options(jump_.account_key().private_key, jump_.port()),
+                      {"-W", "127.0.0.1:" + std::to_string(target.port()), jump_.account() + "@127.0.0.1"});
+    Route jump{"jump", concat(ssh_client_options(target.account_key().private_key, target.port()),
+                              {"-o", "ProxyCommand=ssh " + join(hop), account})};
+    Route bastion{"bastion",
+                  concat(ssh_client_options(gateway_.user_key.private_key, gateway_.bastion.port()),
+                         {gateway_.login() + "@127.0.0.1"})};
+    return {direct, jump, bastion};
+  }
+
+ private:
+  Gateway gateway_;
+  TargetSshd jump_;
+};
+
+double seconds_of(const RunResult& result) {
+  return std::chrono::duration<double>(result.elapsed).count();
+}
+
+RunResult run_route(const Route& route, const std::string& command, const RunOptions& options) {
+  RunResult result = run(concat(concat({"ssh"}, route.ssh), {command}), options);
+  if (result.exit_status != 0) {
+    throw std::runtime_error(route.name + ": `" + command + "` failed: " + result.err);
+  }
+  return result;
+}
+
+double download_mib_per_s(const Route& route, int mib) {
+  RunOptions options;
+  options.stdout_file = "/dev/null";
+  options.timeout = std::chrono::minutes(10);
+  RunResult r = run_route(route, "head -c " + std::to_string(mib) + "M /dev/zero", options);
+  return mib / seconds_of(r);
+}
+
+double upload_mib_per_s(const Route& route, int mib, const fs::path& zeros) {
+  RunOptions options;
+  options.stdin_file = zeros;
+  options.timeout = std::chrono::minutes(10);
+  RunResult r = run_route(route, "cat > /dev/null", options);
+  return mib / seconds_of(r);
+}
+
+double median_connect_ms(const Route& route, int count) {
+  std::vector<double> samples;
+  for (int i = 0; i < count; ++i) {
+    samples.push_back(seconds_of(run_route(route, "true", {})) * 1000.0);
+  }
+  std::sort(samples.begin(), samples.end());
+  return samples[samples.size() / 2];
+}
+
+struct Row {
+  std::string benchmark;
+  std::string unit;
+  bool higher_is_better;
+  std::map<std::string, double> value;  // by route name
+};
+
+std::string fixed(double v, int digits) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%.*f", digits, v);
+  return text;
+}
+
+std::string render(const std::vector<Row>& rows, const Options& options) {
+  std::ostringstream out;
+  out << "| benchmark | direct | OpenSSH jump host | Portcullis | Portcullis / jump host |\n"
+      << "|---|---|---|---|---|\n";
+  for (const Row& row : rows) {
+    double ratio = row.value.at("bastion") / row.value.at("jump");
+    out << "| " << row.benchmark << " (" << row.unit << ") | " << fixed(row.value.at("direct"), 1)
+        << " | " << fixed(row.value.at("jump"), 1) << " | " << fixed(row.value.at("bastion"), 1)
+        << " | " << fixed(ratio, 2) << "x" << (row.higher_is_better ? " (higher is better)" : " (lower is better)")
+        << " |\n";
+  }
+  out << "\n" << options.mib << " MiB per transfer, median of " << options.connects
+      << " connections.\n";
+  return out.str();
+}
+
+}  // namespace
+}  // namespace portcullis::bench
+
+int main(int argc, char** argv) {
+  using namespace portcullis::bench;
+  try {
+    Options options = parse_options(argc, argv);
+    Setup setup;
+    TempDir scratch("portcullis-bench");
+    fs::path zeros = scratch / "zeros";
+    run_checked({"truncate", "-s", std::to_string(options.mib) + "M", zeros.string()});
+
+    std::vector<Row> rows{{"download", "MiB/s", true, {}},
+                          {"upload", "MiB/s", true, {}},
+                          {"connect + exec `true`", "ms", false, {}}};
+    for (const Route& route : setup.routes()) {
+      std::cerr << "measuring " << route.name << "...\n";
+      rows[0].value[route.name] = download_mib_per_s(route, options.mib);
+      rows[1].value[route.name] = upload_mib_per_s(route, options.mib, zeros);
+      rows[2].value[route.name] = median_connect_ms(route, options.connects);
+    }
+    std::string table = render(rows, options);
+    std::cout << table;
+    if (!options.markdown.empty()) std::ofstream(options.markdown) << table;
+    return 0;
+  } catch (const std::exception& e) {
+    std::cerr << "gateway_bench: " << e.what() << "\n";
+    return 1;
+  }
+}

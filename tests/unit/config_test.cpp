@@ -1,0 +1,251 @@
+#include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include "common/common.h"
+#include "tests/unit/temp_dir.h"
+
+namespace portcullis {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr std::string_view kMinimal = "[database]\nurl = \"postgresql:///portcullis\"\n";
+
+class ConfigTest : public ::testing::Test {
+ protected:
+  fs::path write_config(std::string_view text) const {
+    return dir_.write("portcullis.toml", text);
+  }
+
+  // The message of the ConfigError that loading `text` throws.
+  std::string error_for(std::string_view text) const { return load_error(write_config(text)); }
+
+  static std::string load_error(const fs::path& file) {
+    try {
+      load_config(file);
+    } catch (const ConfigError& e) {
+      return e.what();
+    }
+    ADD_FAILURE() << file << " loaded, but a ConfigError was expected";
+    return "";
+  }
+
+  // "FILE:LINE: " as every located message starts.
+  std::string at(int line) const {
+    return (dir_.path() / "portcullis.toml").string() + ":" + std::to_string(line) + ": ";
+  }
+
+  test::TempDir dir_;
+};
+
+TEST_F(ConfigTest, ReadsEveryKey) {
+  const Config config = load_config(write_config(R"(# a full configuration
+[server]
+listen = "0.0.0.0:2200"
+host_key = "keys/host"
+node_name = "bastion-a.eu"
+login_grace = "45s"
+upstream_timeout = "1m30s"
+worker_threads = 8
+
+[database]
+url = "postgresql:///portcullis?host=/run/postgresql"
+
+[vault]
+key_file = "/srv/portcullis/vault.key"
+
+[recording]
+spool_dir = "../spool"
+signing_key = "keys/signing.key"
+
+[log]
+level = "debug"
+)"));
+  const fs::path dir = dir_.path();
+  EXPECT_EQ(config.file, dir / "portcullis.toml");
+  EXPECT_EQ(config.server.listen_host, "0.0.0.0");
+  EXPECT_EQ(config.server.listen_port, 2200);
+  EXPECT_EQ(config.server.host_key, dir / "keys/host");
+  EXPECT_EQ(config.server.node_name, "bastion-a.eu");
+  EXPECT_EQ(config.server.login_grace, std::chrono::seconds(45));
+  EXPECT_EQ(config.server.upstream_timeout, std::chrono::seconds(90));
+  EXPECT_EQ(config.server.worker_threads, 8);
+  EXPECT_EQ(config.database.url, "postgresql:///portcullis?host=/run/postgresql");
+  EXPECT_EQ(config.vault.key_file, fs::path("/srv/portcullis/vault.key"));
+  EXPECT_EQ(config.recording.spool_dir, dir.parent_path() / "spool");
+  EXPECT_EQ(config.recording.signing_key, dir / "keys/signing.key");
+  EXPECT_EQ(config.log.level, "debug");
+}
+
+TEST_F(ConfigTest, DefaultsLiveNextToTheConfigFile) {
+  const Config config = load_config(write_config(kMinimal));
+  const fs::path dir = dir_.path();
+  EXPECT_EQ(config.server.listen_host, "127.0.0.1");
+  EXPECT_EQ(config.server.listen_port, 2222);
+  EXPECT_EQ(config.server.host_key, dir / "state/ssh_host_ed25519_key");
+  EXPECT_EQ(config.server.node_name, "node1");
+  EXPECT_EQ(config.server.login_grace, std::chrono::seconds(30));
+  EXPECT_EQ(config.server.upstream_timeout, std::chrono::seconds(10));
+  EXPECT_EQ(config.server.worker_threads, 4);
+  EXPECT_EQ(config.vault.key_file, dir / "state/vault.key");
+  EXPECT_EQ(config.recording.spool_dir, dir / "state/spool");
+  EXPECT_EQ(config.recording.signing_key, dir / "state/signing.key");
+  EXPECT_EQ(config.log.level, "info");
+}
+
+// A relative -c path must not make the daemon's keys depend on its working directory.
+TEST_F(ConfigTest, RelativeConfigPathIsMadeAbsolute) {
+  const fs::path file = write_config(std::string(kMinimal) + "[vault]\nkey_file = \"k/v.key\"\n");
+  const fs::path relative = fs::relative(file, fs::current_path());
+  ASSERT_TRUE(relative.is_relative());
+  const Config config = load_config(relative);
+  EXPECT_TRUE(config.file.is_absolute());
+  EXPECT_EQ(config.file, file);
+  EXPECT_EQ(config.vault.key_file, dir_.path() / "k/v.key");
+  EXPECT_EQ(config.server.host_key, dir_.path() / "state/ssh_host_ed25519_key");
+}
+
+TEST_F(ConfigTest, UnknownKeyNamesItsLineAndTable) {
+  EXPECT_EQ(error_for(R"([database]
+url = "postgresql:///portcullis"
+
+[server]
+listen = "127.0.0.1:2222"
+lisen = "127.0.0.1:2222"
+)"),
+            at(6) + "unknown key 'lisen' in [server]");
+}
+
+TEST_F(ConfigTest, UnknownTablesAndStrayKeys) {
+  EXPECT_EQ(error_for(std::string(kMinimal) + "[servr]\nlisten = \"127.0.0.1:2222\"\n"),
+            at(3) + "unknown table [servr]");
+  EXPECT_EQ(error_for(std::string(kMinimal) + "\n[[polcy]]\nname = \"x\"\n"),
+            at(4) + "unknown table [[polcy]]");
+  EXPECT_EQ(error_for("listen = \"127.0.0.1:2222\"\n" + std::string(kMinimal)),
+            at(1) + "unknown key 'listen' outside any table");
+  EXPECT_EQ(error_for(std::string(kMinimal) + "[server.tls]\ncert = \"x\"\n"),
+            at(3) + "unknown key 'tls' in [server]");
+}
+
+TEST_F(ConfigTest, WrongTypes) {
+  EXPECT_EQ(error_for(std::string(kMinimal) + "[server]\nworker_threads = \"8\"\n"),
+            at(4) + "'worker_threads' in [server] must be an integer, not a string");
+  EXPECT_EQ(error_for(std::string(kMinimal) + "[server]\nlisten = 2222\n"),
+            at(4) + "'listen' in [server] must be a string, not an integer");
+  EXPECT_EQ(error_for(std::string(kMinimal) + "[vault]\nkey_file = [\"a\", \"b\"]\n"),
+            at(4) + "'key_file' in [vault] must be a string, not an array");
+  EXPECT_EQ(error_for(std::string(kMinimal) + "[log]\nlevel = true\n"),
+            at(4) + "'level' in [log] must be a string, not a boolean");
+  EXPECT_EQ(error_for("server = 1\n" + std::string(kMinimal)),
+            at(1) + "[server] must be a table, not an integer");
+}
+
+TEST_F(ConfigTest, MissingRequiredKey) {
+  // In the table when there is one, so the line points at where to add it.
+  EXPECT_EQ(error_for("[server]\nnode_name = \"a\"\n[database]\n"),
+            at(3) + "missing required key 'url' in [database]");
+  // No table, no line to point at.
+  EXPECT_EQ(error_for("[server]\nnode_name = \"a\"\n"),
+            (dir_.path() / "portcullis.toml").string() +
+                ": missing required key 'url' in [database]");
+}
+
+TEST_F(ConfigTest, BadValues) {
+  const std::string database = std::string(kMinimal);
+  EXPECT_EQ(error_for(database + "[server]\nlisten = \"localhost\"\n"),
+            at(4) +
+                "'listen' in [server]: \"localhost\" is not HOST:PORT: the port is missing "
+                "(expected e.g. 127.0.0.1:2222, bastion.example.com:22 or [::1]:2222)");
+  EXPECT_EQ(error_for(database + "[server]\n\nworker_threads = 0\n"),
+            at(5) + "'worker_threads' in [server] must be from 1 to 256");
+  EXPECT_EQ(error_for(database + "[server]\nnode_name = \"node 1\"\n"),
+            at(4) +
+                "'node_name' in [server]: \"node 1\" is not a node name (use up to 63 letters, "
+                "digits, '.', '_' and '-')");
+  EXPECT_EQ(error_for(database + "[log]\nlevel = \"loud\"\n"),
+            at(4) +
+                "'level' in [log]: \"loud\" is not a log level (expected trace, debug, info, warn "
+                "or error)");
+  EXPECT_EQ(error_for("[database]\nurl = \"\"\n"), at(2) + "'url' in [database] must not be empty");
+  EXPECT_EQ(error_for(database + "[recording]\nspool_dir = \"\"\n"),
+            at(4) + "'spool_dir' in [recording] must not be empty");
+  const std::string duration = error_for(database + "[server]\nlogin_grace = \"3x\"\n");
+  EXPECT_TRUE(duration.starts_with(
+      at(4) + "'login_grace' in [server]: \"3x\" is not a duration: unknown unit 'x'"))
+      << duration;
+  const std::string zero = error_for(database + "[server]\nupstream_timeout = \"0s\"\n");
+  EXPECT_TRUE(zero.starts_with(at(4) + "'upstream_timeout' in [server]: \"0s\" is not a duration"))
+      << zero;
+}
+
+// Tables are checked in a fixed order, yet the problem reported is the first in the file.
+TEST_F(ConfigTest, ReportsTheFirstProblemInTheFile) {
+  EXPECT_EQ(error_for(R"([vault]
+kee_file = "vault.key"
+[database]
+url = 5
+[server]
+lisen = "127.0.0.1:2222"
+)"),
+            at(2) + "unknown key 'kee_file' in [vault]");
+  // A problem with no line (a missing table) comes after those that have one.
+  EXPECT_EQ(error_for("[log]\n\n\nlevel = \"loud\"\n").substr(0, at(4).size()), at(4));
+}
+
+TEST_F(ConfigTest, MissingOrUnreadableFile) {
+  const fs::path missing = dir_.path() / "absent.toml";
+  EXPECT_EQ(load_error(missing), missing.string() + ": cannot read: No such file or directory");
+  EXPECT_EQ(load_error(dir_.path()), dir_.path().string() + ": cannot read: Is a directory");
+}
+
+TEST_F(ConfigTest, SyntaxErrorsHaveTheirLine) {
+  const std::string missing_value = error_for("[server]\nlisten = \n");
+  EXPECT_TRUE(missing_value.starts_with(at(2) + "syntax error: ")) << missing_value;
+  const std::string duplicate = error_for("[database]\nurl = \"a\"\nurl = \"b\"\n");
+  EXPECT_TRUE(duplicate.starts_with(at(3) + "syntax error: ")) << duplicate;
+}
+
+// Sets or clears an environment variable for one test, restoring it afterwards.
+class ScopedEnv {
+ public:
+  ScopedEnv(const char* name, const char* value) : name_(name) {
+    if (const char* old = std::getenv(name)) old_ = old;
+    if (value != nullptr) {
+      setenv(name, value, 1);
+    } else {
+      unsetenv(name);
+    }
+  }
+  ScopedEnv(const ScopedEnv&) = delete;
+  ScopedEnv& operator=(const ScopedEnv&) = delete;
+  ~ScopedEnv() {
+    if (old_) {
+      setenv(name_, old_->c_str(), 1);
+    } else {
+      unsetenv(name_);
+    }
+  }
+
+ private:
+  const char* name_;
+  std::optional<std::string> old_;
+};
+
+TEST(ResolveConfigPath, OptionThenEnvironmentThenDefault) {
+  {
+    ScopedEnv env("PORTCULLIS_CONFIG", "/from/env.toml");
+    EXPECT_EQ(resolve_config_path(std::string("/from/option.toml")), "/from/option.toml");
+    EXPECT_EQ(resolve_config_path(std::nullopt), "/from/env.toml");
+  }
+  {
+    ScopedEnv env("PORTCULLIS_CONFIG", nullptr);
+    EXPECT_EQ(resolve_config_path(std::nullopt), "/etc/portcullis/portcullis.toml");
+  }
+  {
+    ScopedEnv env("PORTCULLIS_CONFIG", "");
+    EXPECT_EQ(resolve_config_path(std::nullopt), "/etc/portcullis/portcullis.toml");
+  }
+}
+
+}  // namespace
+}  // namespace portcullis
