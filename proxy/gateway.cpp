@@ -91,6 +91,7 @@ struct Gateway::Impl {
   }
 
   void poll_statuses() {
+    if (stopping) return;
     status_timer.expires_after(kStatusPollInterval);
     status_timer.async_wait([this](boost::system::error_code ec) {
       if (ec) return;
@@ -139,6 +140,8 @@ struct Gateway::Impl {
   }
 
   void shut_down() {
+    if (stopping) return;
+    stopping = true;
     spdlog::info("portcullisd shutting down");
     boost::system::error_code ignored;
     acceptor.close(ignored);
@@ -159,6 +162,7 @@ struct Gateway::Impl {
   boost::asio::ip::tcp::acceptor acceptor;
   boost::asio::signal_set signals;
   boost::asio::steady_timer status_timer;
+  bool stopping = false;
 };
 
 Gateway::Gateway(Config config) : impl_(std::make_unique<Impl>(std::move(config))) {}
