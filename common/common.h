@@ -24,9 +24,9 @@ struct ServerConfig {
   std::uint16_t listen_port = 2222;
   std::filesystem::path host_key;  // absolute after loading
   std::string node_name = "node1";
-  std::chrono::seconds login_grace{30};          // time allowed for key exchange + auth
-  std::chrono::seconds upstream_timeout{10};     // connect + login to a target
-  int worker_threads = 4;                        // blocking work: database, upstream login
+  std::chrono::seconds login_grace{30};       // time allowed for key exchange + auth
+  std::chrono::seconds upstream_timeout{10};  // connect + login to a target
+  int worker_threads = 4;                     // blocking work: database, upstream login
 };
 
 struct DatabaseConfig {
@@ -39,7 +39,8 @@ struct VaultConfig {
 
 struct RecordingConfig {
   std::filesystem::path spool_dir;  // absolute after loading
-  std::filesystem::path signing_key;  // absolute after loading; default <config dir>/state/signing.key
+  // Absolute after loading; default <config dir>/state/signing.key.
+  std::filesystem::path signing_key;
 };
 
 struct LogConfig {
@@ -64,7 +65,8 @@ std::filesystem::path resolve_config_path(const std::optional<std::string>& cli_
 // throw ConfigError with "file:line: message".
 Config load_config(const std::filesystem::path& file);
 
-// "30s", "15m", "8h", "1h30m", "2d". Throws std::invalid_argument with a clear message.
+// "30s", "15m", "8h", "1h30m", "2d". Throws std::invalid_argument with a clear message;
+// zero, negative and longer than 3660d (ten years) are refused.
 std::chrono::seconds parse_duration(std::string_view text);
 // Inverse of parse_duration for display: 5400s -> "1h30m", 0 -> "0s".
 std::string format_duration(std::chrono::seconds d);
@@ -79,10 +81,12 @@ struct HostPort {
 };
 HostPort parse_host_port(std::string_view text);
 
-// Sets up spdlog's default logger (stderr, "%Y-%m-%dT%H:%M:%S.%e %l %v").
+// Sets up spdlog's default logger (stderr, UTC, "%Y-%m-%dT%H:%M:%S.%eZ %l %v"); may be called
+// again. Throws std::invalid_argument for a level other than trace, debug, info, warn, error.
 void init_logging(std::string_view level);
 
-// Writes `contents` to `path` created with mode 0600 (fails if it exists).
+// Writes `contents` to `path` created with mode 0600 (fails if it exists), fsynced. Throws
+// std::system_error ("cannot create PATH: File exists", code std::errc::file_exists).
 void write_private_file(const std::filesystem::path& path, std::string_view contents);
 
 }  // namespace portcullis

@@ -2,6 +2,8 @@
 // read into its section of Config. Every key in the file is checked against those schemas, so a
 // typo or a wrong type is reported with its line instead of being silently ignored. A new table
 // is a new key list plus one line in config_tables().
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <toml++/toml.h>
 
 #include <algorithm>
@@ -99,8 +101,8 @@ class Value {
 
  private:
   Problem problem(const std::string& what) const {
-    return Problem(line_of(node_), "'" + std::string(key_) + "' in [" + std::string(table_) + "]" +
-                                       what);
+    return Problem(line_of(node_),
+                   "'" + std::string(key_) + "' in [" + std::string(table_) + "]" + what);
   }
 
   const toml::node& node_;
@@ -134,8 +136,9 @@ class Loader {
     }
     if (table != nullptr) {
       for (const auto& [key, value] : *table) {
-        const auto rule = std::find_if(rules.begin(), rules.end(),
-                                       [&](const KeyRule<Section>& r) { return r.name == key.str(); });
+        const auto rule = std::find_if(rules.begin(), rules.end(), [&](const KeyRule<Section>& r) {
+          return r.name == key.str();
+        });
         if (rule == rules.end()) {
           report(line_of(value), "unknown key '" + std::string(key.str()) + "' in " + title);
           continue;
@@ -169,7 +172,12 @@ class Loader {
         [&](const Problem& a, const Problem& b) { return sort_key(a) < sort_key(b); });
     const std::string where =
         first.line() == 0 ? file_.string() : file_.string() + ":" + std::to_string(first.line());
-    throw ConfigError(where + ": " + first.what());
+    std::string message = first.what();
+    // Keys and values may hold escaped control characters; the message must stay one line.
+    std::replace_if(
+        message.begin(), message.end(), [](char c) { return c == '\x7f' || (c >= 0 && c < ' '); },
+        '?');
+    throw ConfigError(where + ": " + message);
   }
 
  private:
@@ -194,11 +202,25 @@ TableRule table(std::string_view name, Section Config::*section,
           }};
 }
 
+// The daemon binds to an address, so a host name (which would need resolving) is refused here
+// rather than failing later with a less helpful message.
+HostPort check_listen_address(std::string_view text) {
+  HostPort address = parse_host_port(text);
+  in6_addr binary{};
+  if (inet_pton(AF_INET, address.host.c_str(), &binary) != 1 &&
+      inet_pton(AF_INET6, address.host.c_str(), &binary) != 1) {
+    throw std::invalid_argument("\"" + address.host +
+                                "\" is not an IP address (use 0.0.0.0 or [::] to listen on all "
+                                "addresses)");
+  }
+  return address;
+}
+
 // Node names go into logs and database rows; keep them plain.
 std::string check_node_name(std::string_view text) {
   const auto plain = [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '.' || c == '_' || c == '-';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+           c == '_' || c == '-';
   };
   if (text.size() > 63 || !std::all_of(text.begin(), text.end(), plain)) {
     throw std::invalid_argument("\"" + std::string(text) +
@@ -211,7 +233,7 @@ std::string check_node_name(std::string_view text) {
 constexpr KeyRule<ServerConfig> kServerKeys[] = {
     {"listen",
      [](const Value& v, ServerConfig& s) {
-       const HostPort address = v.parsed(parse_host_port);
+       const HostPort address = v.parsed(check_listen_address);
        s.listen_host = address.host;
        s.listen_port = address.port;
      }},
@@ -241,8 +263,7 @@ constexpr KeyRule<RecordingConfig> kRecordingKeys[] = {
 };
 
 constexpr KeyRule<LogConfig> kLogKeys[] = {
-    {"level",
-     [](const Value& v, LogConfig& l) { l.level = v.parsed(internal::check_log_level); }},
+    {"level", [](const Value& v, LogConfig& l) { l.level = v.parsed(internal::check_log_level); }},
 };
 
 const std::vector<TableRule>& config_tables() {
@@ -284,7 +305,9 @@ toml::table parse_file(const fs::path& file) {
     return toml::parse(text, file.string());
   } catch (const toml::parse_error& e) {
     std::string description(e.description());
-    if (!description.empty()) description[0] = static_cast<char>(std::tolower(description[0]));
+    if (!description.empty()) {
+      description[0] = static_cast<char>(std::tolower(static_cast<unsigned char>(description[0])));
+    }
     throw ConfigError(file.string() + ":" + std::to_string(e.source().begin.line) +
                       ": syntax error: " + description);
   }

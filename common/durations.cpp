@@ -78,8 +78,8 @@ std::string format_duration(std::chrono::seconds d) {
   if (d.count() == 0) return "0s";
   // Through unsigned so that even the most negative count has a magnitude.
   const bool negative = d.count() < 0;
-  std::uint64_t left = negative ? 0 - static_cast<std::uint64_t>(d.count())
-                                : static_cast<std::uint64_t>(d.count());
+  std::uint64_t left =
+      negative ? 0 - static_cast<std::uint64_t>(d.count()) : static_cast<std::uint64_t>(d.count());
   std::string text = negative ? "-" : "";
   for (const Unit& unit : kUnits) {
     const auto size = static_cast<std::uint64_t>(unit.seconds);

@@ -26,8 +26,8 @@ void init_logging(std::string_view level) {
   const std::string checked = internal::check_log_level(level);
   // Not registered under its name first, so calling this again (tests, reload) replaces the
   // logger instead of failing with "logger already exists".
-  auto logger = std::make_shared<spdlog::logger>(
-      "portcullis", std::make_shared<spdlog::sinks::stderr_sink_mt>());
+  auto logger = std::make_shared<spdlog::logger>("portcullis",
+                                                 std::make_shared<spdlog::sinks::stderr_sink_mt>());
   // UTC like every other time Portcullis prints, so lines from several nodes line up.
   logger->set_pattern("%Y-%m-%dT%H:%M:%S.%eZ %l %v", spdlog::pattern_time_type::utc);
   logger->set_level(spdlog::level::from_str(checked));

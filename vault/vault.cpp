@@ -61,8 +61,9 @@ File open_key_file(const fs::path& key_file) {
                      " is missing: run `portcullis init` to create it, or point [vault] key_file "
                      "at the existing one");
   }
+  const std::string advice = error == EACCES ? "; run as the user that owns it" : "";
   throw VaultError(describe_key_file(key_file) + " cannot be read: " + std::strerror(error) +
-                   "; run as the user that owns it");
+                   advice);
 }
 
 // Refuses files that others could have read or replaced, and files of the wrong size.
@@ -185,8 +186,7 @@ std::vector<std::uint8_t> Vault::seal(std::string_view plaintext, std::string_vi
 }
 
 Secret Vault::unseal(const std::vector<std::uint8_t>& sealed, std::string_view context) const {
-  const std::string failed =
-      "sealed secret for " + std::string(context) + " failed authentication";
+  const std::string failed = "sealed secret for " + std::string(context) + " failed authentication";
   if (sealed.size() < kOverhead) throw VaultError(failed);
   const BoxKey box_key(key_, context);
   const unsigned char* nonce = sealed.data();

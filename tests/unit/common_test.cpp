@@ -1,12 +1,12 @@
 // The smaller parts of `common`: addresses, times, private files, logging.
+#include "common/common.h"
+
 #include <gtest/gtest.h>
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
 
-#include <regex>
 #include <system_error>
 
-#include "common/common.h"
 #include "tests/unit/temp_dir.h"
 
 namespace portcullis {
@@ -28,9 +28,9 @@ TEST(ParseHostPort, HostsAndPorts) {
 }
 
 TEST(ParseHostPort, RejectsWhatIsNotHostAndPort) {
-  for (const char* text : {"localhost", ":22", "host:", "host:0", "host:65536", "host:99999999",
-                           "host:22x", "host:-1", "host:+22", "::1:22", "[::1]", "[::1]22",
-                           "[]:22", "[::1:22", ""}) {
+  for (const char* text :
+       {"localhost", ":22", "host:", "host:0", "host:65536", "host:99999999", "host:22x", "host:-1",
+        "host:+22", "::1:22", "[::1]", "[::1]22", "[]:22", "[::1:22", ""}) {
     EXPECT_THROW(parse_host_port(text), std::invalid_argument) << text;
   }
   try {
@@ -106,6 +106,17 @@ TEST(InitLogging, SetsTheLevelAndCanRunAgain) {
   EXPECT_EQ(spdlog::default_logger()->level(), spdlog::level::warn);
 }
 
+// True when `text` has the shape of `pattern`, in which each '9' stands for any digit.
+// (Not std::regex: GCC 12 warns inside it under -fsanitize=address, which -Werror turns fatal.)
+bool has_shape(std::string_view text, std::string_view pattern) {
+  if (text.size() != pattern.size()) return false;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const bool digit = text[i] >= '0' && text[i] <= '9';
+    if (pattern[i] == '9' ? !digit : text[i] != pattern[i]) return false;
+  }
+  return true;
+}
+
 // One line per event on stderr, stamped in UTC so lines from several nodes compare.
 TEST(InitLogging, WritesUtcLinesToStderr) {
   init_logging("info");
@@ -113,9 +124,7 @@ TEST(InitLogging, WritesUtcLinesToStderr) {
   spdlog::info("hello {}", 42);
   spdlog::debug("not shown at info");
   const std::string output = ::testing::internal::GetCapturedStderr();
-  EXPECT_TRUE(std::regex_match(
-      output, std::regex(R"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z info hello 42\n)")))
-      << output;
+  EXPECT_TRUE(has_shape(output, "9999-99-99T99:99:99.999Z info hello 42\n")) << output;
 }
 
 }  // namespace

@@ -13,9 +13,7 @@ constexpr std::string_view kMinimal = "[database]\nurl = \"postgresql:///portcul
 
 class ConfigTest : public ::testing::Test {
  protected:
-  fs::path write_config(std::string_view text) const {
-    return dir_.write("portcullis.toml", text);
-  }
+  fs::path write_config(std::string_view text) const { return dir_.write("portcullis.toml", text); }
 
   // The message of the ConfigError that loading `text` throws.
   std::string error_for(std::string_view text) const { return load_error(write_config(text)); }
@@ -77,6 +75,13 @@ level = "debug"
   EXPECT_EQ(config.log.level, "debug");
 }
 
+TEST_F(ConfigTest, ListensOnIpv6) {
+  const Config config =
+      load_config(write_config(std::string(kMinimal) + "[server]\nlisten = \"[::]:22\"\n"));
+  EXPECT_EQ(config.server.listen_host, "::");
+  EXPECT_EQ(config.server.listen_port, 22);
+}
+
 TEST_F(ConfigTest, DefaultsLiveNextToTheConfigFile) {
   const Config config = load_config(write_config(kMinimal));
   const fs::path dir = dir_.path();
@@ -125,6 +130,9 @@ TEST_F(ConfigTest, UnknownTablesAndStrayKeys) {
             at(1) + "unknown key 'listen' outside any table");
   EXPECT_EQ(error_for(std::string(kMinimal) + "[server.tls]\ncert = \"x\"\n"),
             at(3) + "unknown key 'tls' in [server]");
+  // A quoted key may hold a newline; the message stays on one line.
+  EXPECT_EQ(error_for(std::string(kMinimal) + "[server]\n\"a\\nb\" = 1\n"),
+            at(4) + "unknown key 'a?b' in [server]");
 }
 
 TEST_F(ConfigTest, WrongTypes) {
@@ -145,9 +153,9 @@ TEST_F(ConfigTest, MissingRequiredKey) {
   EXPECT_EQ(error_for("[server]\nnode_name = \"a\"\n[database]\n"),
             at(3) + "missing required key 'url' in [database]");
   // No table, no line to point at.
-  EXPECT_EQ(error_for("[server]\nnode_name = \"a\"\n"),
-            (dir_.path() / "portcullis.toml").string() +
-                ": missing required key 'url' in [database]");
+  EXPECT_EQ(
+      error_for("[server]\nnode_name = \"a\"\n"),
+      (dir_.path() / "portcullis.toml").string() + ": missing required key 'url' in [database]");
 }
 
 TEST_F(ConfigTest, BadValues) {
@@ -156,6 +164,10 @@ TEST_F(ConfigTest, BadValues) {
             at(4) +
                 "'listen' in [server]: \"localhost\" is not HOST:PORT: the port is missing "
                 "(expected e.g. 127.0.0.1:2222, bastion.example.com:22 or [::1]:2222)");
+  EXPECT_EQ(error_for(database + "[server]\nlisten = \"localhost:2222\"\n"),
+            at(4) +
+                "'listen' in [server]: \"localhost\" is not an IP address (use 0.0.0.0 or [::] to "
+                "listen on all addresses)");
   EXPECT_EQ(error_for(database + "[server]\n\nworker_threads = 0\n"),
             at(5) + "'worker_threads' in [server] must be from 1 to 256");
   EXPECT_EQ(error_for(database + "[server]\nnode_name = \"node 1\"\n"),
@@ -203,6 +215,15 @@ TEST_F(ConfigTest, SyntaxErrorsHaveTheirLine) {
   EXPECT_TRUE(missing_value.starts_with(at(2) + "syntax error: ")) << missing_value;
   const std::string duplicate = error_for("[database]\nurl = \"a\"\nurl = \"b\"\n");
   EXPECT_TRUE(duplicate.starts_with(at(3) + "syntax error: ")) << duplicate;
+}
+
+// The commented example shipped in config/ must stay a valid config.
+TEST(ExampleConfig, Loads) {
+  const fs::path example =
+      fs::path(__FILE__).parent_path().parent_path().parent_path() / "config" / "portcullis.toml";
+  const Config config = load_config(example);
+  EXPECT_EQ(config.server.listen_port, 2222);
+  EXPECT_EQ(config.vault.key_file, example.parent_path() / "state/vault.key");
 }
 
 // Sets or clears an environment variable for one test, restoring it afterwards.

@@ -33,8 +33,8 @@ TEST(ParseDuration, AcceptsUnitsLargestFirst) {
 }
 
 TEST(ParseDuration, RejectsMalformedText) {
-  for (const char* text : {"30", "1h30", "h", "5x", "30S", "1m1h", "1h1h", "1h 30m", " 30s",
-                           "30s ", "+5m", "1.5h", "5 m", "1hh", "m5"}) {
+  for (const char* text : {"30", "1h30", "h", "5x", "30S", "1m1h", "1h1h", "1h 30m", " 30s", "30s ",
+                           "+5m", "1.5h", "5 m", "1hh", "m5"}) {
     const std::string message = rejection(text);
     EXPECT_NE(message.find("is not a duration"), std::string::npos) << text << ": " << message;
     // Says what would have been right.
@@ -80,8 +80,8 @@ TEST(FormatDuration, LargestUnitsFirstWithoutZeroParts) {
 }
 
 TEST(FormatDuration, IsTheInverseOfParse) {
-  for (std::int64_t count : {1LL, 59LL, 60LL, 61LL, 3599LL, 3600LL, 5400LL, 86399LL, 86400LL,
-                             90061LL, 3660LL * 86400}) {
+  for (std::int64_t count :
+       {1LL, 59LL, 60LL, 61LL, 3599LL, 3600LL, 5400LL, 86399LL, 86400LL, 90061LL, 3660LL * 86400}) {
     EXPECT_EQ(parse_duration(format_duration(seconds(count))), seconds(count)) << count;
   }
   for (const char* text : {"30s", "15m", "8h", "1h30m", "2d", "1d2h3m4s"}) {
