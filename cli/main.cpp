@@ -14,20 +14,6 @@ const char* const kFooter =
     "Exit status: 0 success; 1 usage error or refused request; 2 config or key file error;\n"
     "3 database unreachable.";
 
-// Errors print as one line, whatever the library that raised them wrote.
-std::string one_line(const std::string& text) {
-  std::string line;
-  for (char c : text) {
-    if (!std::isspace(static_cast<unsigned char>(c))) {
-      line += c;
-    } else if (!line.empty() && line.back() != ' ') {
-      line += ' ';
-    }
-  }
-  if (!line.empty() && line.back() == ' ') line.pop_back();
-  return line;
-}
-
 int fail(ExitStatus status, const std::string& message) {
   std::cerr << "portcullis: error: " << one_line(message) << '\n';
   return status;

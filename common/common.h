@@ -81,6 +81,10 @@ struct HostPort {
 };
 HostPort parse_host_port(std::string_view text);
 
+// Collapses every run of whitespace (newlines included) into one space and trims the ends,
+// so a library's multi-line message prints as one line.
+std::string one_line(std::string_view text);
+
 // Sets up spdlog's default logger (stderr, UTC, "%Y-%m-%dT%H:%M:%S.%eZ %l %v"); may be called
 // again. Throws std::invalid_argument for a level other than trace, debug, info, warn, error.
 void init_logging(std::string_view level);

@@ -4,6 +4,7 @@
 #include <memory>
 #include <string_view>
 
+#include "common/common.h"
 #include "store/store.h"
 
 namespace portcullis::store {
@@ -52,20 +53,6 @@ std::string without(std::string text, const std::string& secret) {
     text.replace(at, secret.size(), "***");
   }
   return text;
-}
-
-// libpq messages end with a newline and may span lines; callers want one line.
-std::string one_line(const std::string& text) {
-  std::string line;
-  for (char c : text) {
-    if (!std::isspace(static_cast<unsigned char>(c))) {
-      line += c;
-    } else if (!line.empty() && line.back() != ' ') {
-      line += ' ';
-    }
-  }
-  if (!line.empty() && line.back() == ' ') line.pop_back();
-  return line;
 }
 
 }  // namespace
