@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shell helpers shared by the scripts in this folder. Source it; do not run it.
 # Every function that starts something registers how to stop it with `at_exit`, so a script
 # that calls `run_cleanup_on_exit` once stops everything it started on Ctrl-C or on error.
@@ -96,7 +97,8 @@ target_account() {
 
 postgres_bin() {
   local dir
-  dir="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)"
+  dir="$(printf '%s\n' /usr/lib/postgresql/*/bin | sort -V | tail -n 1)"
+  [ -x "$dir/initdb" ] || dir=""
   [ -n "$dir" ] || die "PostgreSQL server binaries not found (run scripts/bootstrap)"
   echo "$dir"
 }

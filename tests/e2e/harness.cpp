@@ -1,9 +1,8 @@
 #include "tests/e2e/harness.h"
 
-#include <gtest/gtest.h>
-
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <pty.h>
@@ -143,7 +142,8 @@ bool pump(Fd& stdin_pipe, std::string_view input, int out_fd, int err_fd, RunRes
   if (input.empty()) stdin_pipe.reset();
   char buffer[65536];
   while (out >= 0 || err >= 0) {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
     if (left.count() <= 0) return false;
     const int in = stdin_pipe.get();
     pollfd fds[3] = {{in, POLLOUT, 0}, {out, POLLIN, 0}, {err, POLLIN, 0}};
@@ -238,9 +238,9 @@ fs::path source_dir() { return PORTCULLIS_SOURCE_DIR; }
 
 TempDir::TempDir(std::string_view prefix) {
   const char* tmp = std::getenv("TMPDIR");
-  std::string pattern = (fs::path(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp") /
-                         (std::string(prefix) + "-XXXXXX"))
-                            .string();
+  std::string pattern =
+      (fs::path(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp") / (std::string(prefix) + "-XXXXXX"))
+          .string();
   if (::mkdtemp(pattern.data()) == nullptr) throw_errno("mkdtemp " + pattern);
   path_ = pattern;
 }
@@ -336,9 +336,8 @@ RunResult run(const std::vector<std::string>& argv, const RunOptions& options) {
   auto [out_read, out_write] = make_pipe();
   auto [err_read, err_write] = make_pipe();
   Fd stdin_source = options.stdin_file ? open_file(*options.stdin_file, O_RDONLY) : Fd();
-  Fd stdout_sink = options.stdout_file
-                       ? open_file(*options.stdout_file, O_WRONLY | O_CREAT | O_TRUNC)
-                       : Fd();
+  Fd stdout_sink =
+      options.stdout_file ? open_file(*options.stdout_file, O_WRONLY | O_CREAT | O_TRUNC) : Fd();
   const std::string cwd = options.cwd ? options.cwd->string() : std::string();
 
   const auto started = Clock::now();
@@ -362,8 +361,8 @@ RunResult run(const std::vector<std::string>& argv, const RunOptions& options) {
 
   RunResult result;
   const auto deadline = started + options.timeout;
-  const bool finished = pump(in_write, options.stdin_data, out_read.get(), err_read.get(), result,
-                             deadline);
+  const bool finished =
+      pump(in_write, options.stdin_data, out_read.get(), err_read.get(), result, deadline);
   std::optional<int> status = finished ? wait_pid(pid, deadline) : std::nullopt;
   if (!status) {
     result.timed_out = true;
@@ -433,8 +432,8 @@ PostgresCluster::PostgresCluster()
     : dir_(std::make_unique<TempDir>("portcullis-pg")), port_(free_port()) {
   if (is_root()) {
     // initdb refuses to run as root; the server runs as nobody and owns the whole folder.
-    fs::permissions(dir_->path(), fs::perms::owner_all | fs::perms::group_exec |
-                                      fs::perms::others_exec);
+    fs::permissions(dir_->path(),
+                    fs::perms::owner_all | fs::perms::group_exec | fs::perms::others_exec);
     run_checked({"chown", "nobody:", dir_->path().string()});
   }
   RunOptions options;
@@ -450,8 +449,8 @@ PostgresCluster::~PostgresCluster() {
   if (!running_) return;
   RunOptions options;
   options.cwd = dir_->path();
-  run(as_owner({postgres_tool("pg_ctl"), "-D", data_dir().string(), "-m", "immediate", "-w",
-                "stop"}),
+  run(as_owner(
+          {postgres_tool("pg_ctl"), "-D", data_dir().string(), "-m", "immediate", "-w", "stop"}),
       options);
 }
 
@@ -472,8 +471,8 @@ void PostgresCluster::start() {
                                      " -c listen_addresses=127.0.0.1 -c fsync=off"
                                      " -c max_connections=200";
   run_checked(as_owner({postgres_tool("pg_ctl"), "-D", data_dir().string(), "-l",
-                        (dir_->path() / "postgres.log").string(), "-o", server_options, "-w",
-                        "-t", "60", "start"}),
+                        (dir_->path() / "postgres.log").string(), "-o", server_options, "-w", "-t",
+                        "60", "start"}),
               options);
   running_ = true;
 }
@@ -481,9 +480,9 @@ void PostgresCluster::start() {
 void PostgresCluster::stop() {
   RunOptions options;
   options.cwd = dir_->path();
-  run_checked(as_owner({postgres_tool("pg_ctl"), "-D", data_dir().string(), "-m", "fast", "-w",
-                        "stop"}),
-              options);
+  run_checked(
+      as_owner({postgres_tool("pg_ctl"), "-D", data_dir().string(), "-m", "fast", "-w", "stop"}),
+      options);
   running_ = false;
 }
 
@@ -539,25 +538,36 @@ TargetSshd::TargetSshd() : dir_("portcullis-sshd"), port_(free_port()) {
   if (is_root()) run_checked({"chown", account + ":", writable_dir().string()});
 
   const fs::path config = dir_ / "sshd_config";
-  write_file(config, "ListenAddress 127.0.0.1\n"
-                     "Port " + std::to_string(port_) + "\n"
-                     "HostKey " + host_key_.private_key.string() + "\n"
-                     "PidFile " + (dir_ / "sshd.pid").string() + "\n"
-                     "AuthorizedKeysFile " + (dir_ / "authorized_keys").string() + "\n"
-                     "AllowUsers " + account + "\n"
-                     "UsePAM no\n"
-                     "StrictModes no\n"
-                     "PubkeyAuthentication yes\n"
-                     "PasswordAuthentication yes\n"
-                     "KbdInteractiveAuthentication no\n"
-                     "PermitRootLogin no\n"
-                     "PrintMotd no\n"
-                     "PrintLastLog no\n"
-                     "LogLevel VERBOSE\n"
-                     // PCL_E2E_* lets a test prove the bastion, not the target, filters env.
-                     "AcceptEnv LANG LC_* TERM PCL_E2E_*\n"
-                     "AllowTcpForwarding yes\n"
-                     "Subsystem sftp /usr/lib/openssh/sftp-server\n");
+  write_file(config,
+             "ListenAddress 127.0.0.1\n"
+             "Port " +
+                 std::to_string(port_) +
+                 "\n"
+                 "HostKey " +
+                 host_key_.private_key.string() +
+                 "\n"
+                 "PidFile " +
+                 (dir_ / "sshd.pid").string() +
+                 "\n"
+                 "AuthorizedKeysFile " +
+                 (dir_ / "authorized_keys").string() +
+                 "\n"
+                 "AllowUsers " +
+                 account +
+                 "\n"
+                 "UsePAM no\n"
+                 "StrictModes no\n"
+                 "PubkeyAuthentication yes\n"
+                 "PasswordAuthentication yes\n"
+                 "KbdInteractiveAuthentication no\n"
+                 "PermitRootLogin no\n"
+                 "PrintMotd no\n"
+                 "PrintLastLog no\n"
+                 "LogLevel VERBOSE\n"
+                 // PCL_E2E_* lets a test prove the bastion, not the target, filters env.
+                 "AcceptEnv LANG LC_* TERM PCL_E2E_*\n"
+                 "AllowTcpForwarding yes\n"
+                 "Subsystem sftp /usr/lib/openssh/sftp-server\n");
   fs::create_directories("/run/sshd");
   process_ = std::make_unique<BackgroundProcess>(
       std::vector<std::string>{"/usr/sbin/sshd", "-D", "-e", "-f", config.string()},
@@ -585,19 +595,24 @@ Bastion::Bastion()
       port_(free_port()),
       database_(PostgresCluster::shared().create_database()),
       config_file_(dir_ / "portcullis.toml") {
-  write_file(config_file_, "[server]\n"
-                           "listen = \"127.0.0.1:" + std::to_string(port_) + "\"\n"
-                           "host_key = \"state/ssh_host_ed25519_key\"\n"
-                           "node_name = \"e2e\"\n"
-                           "[database]\n"
-                           "url = \"" + PostgresCluster::shared().url(database_) + "\"\n"
-                           "[vault]\n"
-                           "key_file = \"state/vault.key\"\n"
-                           "[recording]\n"
-                           "spool_dir = \"state/spool\"\n"
-                           "[log]\n"
-                           // The most verbose level, so the secret-leak test sees everything.
-                           "level = \"trace\"\n");
+  write_file(config_file_,
+             "[server]\n"
+             "listen = \"127.0.0.1:" +
+                 std::to_string(port_) +
+                 "\"\n"
+                 "host_key = \"state/ssh_host_ed25519_key\"\n"
+                 "node_name = \"e2e\"\n"
+                 "[database]\n"
+                 "url = \"" +
+                 PostgresCluster::shared().url(database_) +
+                 "\"\n"
+                 "[vault]\n"
+                 "key_file = \"state/vault.key\"\n"
+                 "[recording]\n"
+                 "spool_dir = \"state/spool\"\n"
+                 "[log]\n"
+                 // The most verbose level, so the secret-leak test sees everything.
+                 "level = \"trace\"\n");
   cli_checked({"init"});
 }
 
@@ -658,8 +673,8 @@ void Bastion::add_password_account(const std::string& target_name, const TargetS
   const fs::path password_file = dir_ / "password";
   write_file(password_file, std::string(kTargetPassword) + "\n");
   fs::permissions(password_file, fs::perms::owner_read | fs::perms::owner_write);
-  cli_checked({"account", "add", target_name, target.account(), "--password-file",
-               password_file.string()});
+  cli_checked(
+      {"account", "add", target_name, target.account(), "--password-file", password_file.string()});
   fs::remove(password_file);
 }
 
@@ -674,8 +689,8 @@ void Bastion::start() {
   daemon_ = std::make_unique<BackgroundProcess>(
       std::vector<std::string>{(bin_dir() / "portcullisd").string(), "-c", config_file_.string()},
       log_file());
-  const bool up = wait_until(
-      [this] { return !daemon_->running() || wait_for_port(port_, 100ms); }, 15s);
+  const bool up =
+      wait_until([this] { return !daemon_->running() || wait_for_port(port_, 100ms); }, 15s);
   if (!up || !daemon_->running()) {
     throw std::runtime_error("portcullisd did not start listening: " + log());
   }
@@ -707,16 +722,26 @@ Gateway::Gateway(std::string_view grant_duration) {
 
 std::vector<std::string> ssh_client_options(const fs::path& key, std::uint16_t port,
                                             std::string_view port_flag) {
-  return {"-F", "/dev/null",
-          "-o", "StrictHostKeyChecking=no",
-          "-o", "UserKnownHostsFile=/dev/null",
-          "-o", "BatchMode=yes",
-          "-o", "LogLevel=ERROR",
-          "-o", "IdentitiesOnly=yes",
-          "-o", "IdentityAgent=none",
-          "-o", "ConnectTimeout=10",
-          "-i", key.string(),
-          std::string(port_flag), std::to_string(port)};
+  return {"-F",
+          "/dev/null",
+          "-o",
+          "StrictHostKeyChecking=no",
+          "-o",
+          "UserKnownHostsFile=/dev/null",
+          "-o",
+          "BatchMode=yes",
+          "-o",
+          "LogLevel=ERROR",
+          "-o",
+          "IdentitiesOnly=yes",
+          "-o",
+          "IdentityAgent=none",
+          "-o",
+          "ConnectTimeout=10",
+          "-i",
+          key.string(),
+          std::string(port_flag),
+          std::to_string(port)};
 }
 
 RunResult run_ssh(const fs::path& key, std::uint16_t port, const std::string& login,
@@ -800,7 +825,8 @@ std::optional<std::string> PtySession::expect(const std::string& pattern,
       consumed_ += static_cast<std::size_t>(match.position(0) + match.length(0));
       return match.str(0);
     }
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
     if (left.count() <= 0) return std::nullopt;
     if (!read_some(std::min<std::chrono::milliseconds>(left, 200ms)) && status_) {
       return std::nullopt;

@@ -57,20 +57,38 @@ void make_random_file(const fs::path& path, std::uintmax_t size);
 // Running programs
 
 struct RunOptions {
-  std::string stdin_data;                  // written to the child's stdin, then closed
-  std::optional<fs::path> stdin_file;      // instead of stdin_data
-  std::optional<fs::path> stdout_file;     // stdout goes here instead of into the result
-  std::chrono::milliseconds timeout = 60s; // then the child gets SIGKILL and timed_out is set
-  std::vector<std::string> extra_env;      // "NAME=value" added to the child's environment
-  std::optional<fs::path> cwd;             // working directory of the child
+  std::string stdin_data;                   // written to the child's stdin, then closed
+  std::optional<fs::path> stdin_file;       // instead of stdin_data
+  std::optional<fs::path> stdout_file;      // stdout goes here instead of into the result
+  std::chrono::milliseconds timeout = 60s;  // then the child gets SIGKILL and timed_out is set
+  std::vector<std::string> extra_env;       // "NAME=value" added to the child's environment
+  std::optional<fs::path> cwd;              // working directory of the child
 
   // Chainable setters: run(argv, RunOptions().with_timeout(20s).with_stdin("x")).
-  RunOptions& with_stdin(std::string data) { stdin_data = std::move(data); return *this; }
-  RunOptions& with_stdin_file(fs::path file) { stdin_file = std::move(file); return *this; }
-  RunOptions& with_stdout_file(fs::path file) { stdout_file = std::move(file); return *this; }
-  RunOptions& with_timeout(std::chrono::milliseconds t) { timeout = t; return *this; }
-  RunOptions& with_env(std::vector<std::string> env) { extra_env = std::move(env); return *this; }
-  RunOptions& with_cwd(fs::path dir) { cwd = std::move(dir); return *this; }
+  RunOptions& with_stdin(std::string data) {
+    stdin_data = std::move(data);
+    return *this;
+  }
+  RunOptions& with_stdin_file(fs::path file) {
+    stdin_file = std::move(file);
+    return *this;
+  }
+  RunOptions& with_stdout_file(fs::path file) {
+    stdout_file = std::move(file);
+    return *this;
+  }
+  RunOptions& with_timeout(std::chrono::milliseconds t) {
+    timeout = t;
+    return *this;
+  }
+  RunOptions& with_env(std::vector<std::string> env) {
+    extra_env = std::move(env);
+    return *this;
+  }
+  RunOptions& with_cwd(fs::path dir) {
+    cwd = std::move(dir);
+    return *this;
+  }
 };
 
 struct RunResult {
