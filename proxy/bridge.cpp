@@ -8,7 +8,7 @@ namespace portcullis::proxy {
 namespace {
 
 // Larger than OpenSSH's 32 KiB maximum packet, so one read drains a packet or more.
-constexpr std::size_t kChunk = 64 * 1024;
+constexpr std::size_t kChunk = std::size_t{64} * 1024;
 
 // All bridges of a loop thread share one read buffer; bytes only stay in a bridge
 // when a write comes up short.

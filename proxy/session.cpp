@@ -42,7 +42,7 @@ std::chrono::steady_clock::duration until(access::TimePoint when) {
 // The event loop must stay free of blocking calls, so audit rows are written by a
 // worker; a failure to write one is logged (the database being down is already loud).
 void audit_later(WorkerPool& workers, std::string actor, std::string action, std::string object,
-                 nlohmann::json details) {
+                 const nlohmann::json& details) {
   workers.transact(
       [actor = std::move(actor), action = std::move(action), object = std::move(object),
        details = details.dump()](pqxx::work& tx) {

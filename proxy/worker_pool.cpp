@@ -1,6 +1,6 @@
 #include "proxy/worker_pool.h"
 
-#include <memory>
+#include <optional>
 
 namespace portcullis::proxy {
 
@@ -13,8 +13,8 @@ void WorkerPool::stop() { pool_.join(); }
 
 store::Database& WorkerPool::thread_database() {
   // One connection per worker thread: libpqxx connections are not thread-safe.
-  thread_local std::unique_ptr<store::Database> database;
-  if (!database) database = std::make_unique<store::Database>(database_url_);
+  thread_local std::optional<store::Database> database;
+  if (!database) database.emplace(database_url_);
   return *database;
 }
 
