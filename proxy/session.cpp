@@ -111,13 +111,7 @@ void Session::pump() {
   if (phase_ == Phase::closed) return;
   // While draining, the notice and the channel close still sit in libssh's output buffer;
   // the client hangs up once it has read them (or the drain timer gives up on it).
-  if (is_gone(client_.get())) {
-    if (phase_ == Phase::bridging) {
-      drop_upstream();
-      finish(access::EndReason::client_exit, std::nullopt);
-    }
-    return release();
-  }
+  if (is_gone(client_.get())) return release();
   if (work_pending()) {
     boost::asio::post(context_.loop, [self = shared_from_this()] { self->pump(); });
   }
@@ -530,9 +524,8 @@ void Session::check_bridge() {
   pending_signals_.clear();
   bool healthy = bridge_->transfer();
   if (ssh_channel_is_closed(client_channel_) || is_gone(client_.get())) {
-    drop_upstream();
     finish(access::EndReason::client_exit, std::nullopt);
-    return release();
+    return release();  // also drops the upstream connection
   }
   bool upstream_closed =
       ssh_channel_is_closed(upstream_->channel) || is_gone(upstream_->session.get());
