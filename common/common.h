@@ -9,6 +9,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace portcullis {
 
@@ -37,10 +38,54 @@ struct VaultConfig {
   std::filesystem::path key_file;  // absolute after loading
 };
 
+enum class OnRecordFailure { terminate, continue_unrecorded };
+
 struct RecordingConfig {
   std::filesystem::path spool_dir;  // absolute after loading
   // Absolute after loading; default <config dir>/state/signing.key.
   std::filesystem::path signing_key;
+  bool record_input = true;  // keystrokes; a [[policy]] may override it
+  OnRecordFailure on_record_failure = OnRecordFailure::terminate;
+};
+
+struct AccessConfig {
+  std::chrono::seconds approval_timeout{24 * 3600};  // pending requests expire after this
+  std::vector<std::chrono::seconds> warn_before{std::chrono::seconds(300),
+                                                std::chrono::seconds(60)};
+  std::string totp_issuer = "Portcullis";  // shown by authenticator apps
+};
+
+enum class ApprovalMode { automatic, single, dual };
+enum class MfaStep { request, approve, connect };
+
+// One [[policy]] table as written. Patterns, hours and time zones are checked when the policy
+// is compiled (access::Policy), which reports problems with `line`.
+struct PolicyRule {
+  std::size_t line = 0;  // where the [[policy]] header is
+  std::string name;
+  std::vector<std::string> targets;  // globs on target names ('*', '?', '[...]')
+  std::vector<std::string> roles;    // requester must hold one; empty = anyone
+  std::chrono::seconds max_duration{3600};
+  bool require_ticket = false;
+  std::string ticket_pattern;  // ECMAScript regex the whole ticket must match; "" = any
+  std::size_t ticket_pattern_line = 0;
+  std::string hours;  // "Mon-Fri 08:00-18:00 Europe/Paris"; "" = any time
+  std::size_t hours_line = 0;
+  ApprovalMode approval = ApprovalMode::single;
+  std::vector<std::string> approver_roles;
+  std::vector<MfaStep> mfa;
+  bool break_glass = false;
+  std::chrono::seconds break_glass_max{3600};
+  bool alert_on_approval = false;    // approvals under this rule raise an alert
+  std::optional<bool> record_input;  // overrides [recording] record_input
+};
+
+struct AlertsConfig {
+  std::string webhook;       // http(s) URL that receives each alert as a JSON POST; "" = none
+  std::string command;       // run by /bin/sh -c with the alert JSON on stdin; "" = none
+  bool syslog = false;       // also log each alert to syslog (LOG_AUTHPRIV, warning)
+  int webhook_attempts = 6;  // first try + retries, with doubling backoff
+  std::chrono::seconds webhook_timeout{10};  // per attempt
 };
 
 struct LogConfig {
@@ -54,6 +99,9 @@ struct Config {
   VaultConfig vault;
   RecordingConfig recording;
   LogConfig log;
+  AccessConfig access;
+  std::vector<PolicyRule> policies;  // in file order: first match wins
+  AlertsConfig alerts;
 };
 
 // The config file to use: `cli_value` (from -c) if given, else $PORTCULLIS_CONFIG,

@@ -99,10 +99,33 @@ class Value {
     }
   }
 
+  // An array of strings, each run through `parse` (whose std::invalid_argument says why).
+  template <typename Parse>
+  auto parsed_list(Parse parse) const {
+    const toml::array* array = node_.as_array();
+    if (array == nullptr) throw problem(" must be an array of strings, not " + describe(node_));
+    std::vector<decltype(parse(std::string()))> items;
+    for (const toml::node& element : *array) {
+      items.push_back(Value(element, table_, key_, dir_).parsed(parse));
+    }
+    return items;
+  }
+
+  std::vector<std::string> strings() const {
+    return parsed_list([](const std::string& text) { return text; });
+  }
+
+  bool boolean() const {
+    const toml::value<bool>* flag = node_.as_boolean();
+    if (flag == nullptr) throw problem(" must be true or false, not " + describe(node_));
+    return flag->get();
+  }
+
+  std::size_t line() const { return line_of(node_); }
+
  private:
   Problem problem(const std::string& what) const {
-    return Problem(line_of(node_),
-                   "'" + std::string(key_) + "' in [" + std::string(table_) + "]" + what);
+    return Problem(line_of(node_), "'" + std::string(key_) + "' in " + std::string(table_) + what);
   }
 
   const toml::node& node_;
@@ -125,13 +148,13 @@ class Loader {
  public:
   explicit Loader(const fs::path& file) : file_(file), dir_(file.parent_path()) {}
 
+  // `title` is how messages name the table: "[server]", "[[policy]]".
   template <typename Section>
-  void read_table(std::string_view name, const toml::node* node,
+  void read_table(std::string_view title, const toml::node* node,
                   std::span<const KeyRule<Section>> rules, Section& section) {
-    const std::string title = "[" + std::string(name) + "]";
     const toml::table* table = node == nullptr ? nullptr : node->as_table();
     if (node != nullptr && table == nullptr) {
-      report(line_of(*node), title + " must be a table, not " + describe(*node));
+      report(line_of(*node), std::string(title) + " must be a table, not " + describe(*node));
       return;
     }
     if (table != nullptr) {
@@ -140,11 +163,12 @@ class Loader {
           return r.name == key.str();
         });
         if (rule == rules.end()) {
-          report(line_of(value), "unknown key '" + std::string(key.str()) + "' in " + title);
+          report(line_of(value),
+                 "unknown key '" + std::string(key.str()) + "' in " + std::string(title));
           continue;
         }
         try {
-          rule->read(Value(value, name, key.str(), dir_), section);
+          rule->read(Value(value, title, key.str(), dir_), section);
         } catch (const Problem& problem) {
           problems_.push_back(problem);
         }
@@ -153,7 +177,7 @@ class Loader {
     for (const KeyRule<Section>& rule : rules) {
       if (rule.required && (table == nullptr || !table->contains(rule.name))) {
         report(table == nullptr ? 0 : line_of(*table),
-               "missing required key '" + std::string(rule.name) + "' in " + title);
+               "missing required key '" + std::string(rule.name) + "' in " + std::string(title));
       }
     }
   }
@@ -186,8 +210,7 @@ class Loader {
   std::vector<Problem> problems_;
 };
 
-// How one top-level table is read. An array of tables ([[policy]]) would be another kind of
-// entry whose reader fills one Section per element.
+// How one top-level table ([server]) or array of tables ([[policy]]) is read.
 struct TableRule {
   std::string_view name;
   std::function<void(Loader&, const toml::node*, Config&)> read;
@@ -197,8 +220,30 @@ template <typename Section, std::size_t N>
 TableRule table(std::string_view name, Section Config::*section,
                 const KeyRule<Section> (&rules)[N]) {
   return {name, [name, section, &rules](Loader& loader, const toml::node* node, Config& config) {
-            loader.read_table(name, node, std::span<const KeyRule<Section>>(rules),
-                              config.*section);
+            loader.read_table("[" + std::string(name) + "]", node,
+                              std::span<const KeyRule<Section>>(rules), config.*section);
+          }};
+}
+
+// Each element of the array fills one Section, which remembers its line.
+template <typename Section, std::size_t N>
+TableRule table_array(std::string_view name, std::vector<Section> Config::*sections,
+                      const KeyRule<Section> (&rules)[N]) {
+  return {name, [name, sections, &rules](Loader& loader, const toml::node* node, Config& config) {
+            if (node == nullptr) return;
+            const std::string title = "[[" + std::string(name) + "]]";
+            const toml::array* array = node->as_array();
+            if (array == nullptr || !array->is_array_of_tables()) {
+              loader.report(line_of(*node),
+                            title + " must be an array of tables, not " + describe(*node));
+              return;
+            }
+            for (const toml::node& element : *array) {
+              Section section;
+              section.line = line_of(element);
+              loader.read_table(title, &element, std::span<const KeyRule<Section>>(rules), section);
+              (config.*sections).push_back(std::move(section));
+            }
           }};
 }
 
@@ -226,6 +271,36 @@ std::string check_node_name(std::string_view text) {
     throw std::invalid_argument("\"" + std::string(text) +
                                 "\" is not a node name (use up to 63 letters, digits, '.', '_' "
                                 "and '-')");
+  }
+  return std::string(text);
+}
+
+OnRecordFailure parse_on_record_failure(std::string_view text) {
+  if (text == "terminate") return OnRecordFailure::terminate;
+  if (text == "continue") return OnRecordFailure::continue_unrecorded;
+  throw std::invalid_argument("\"" + std::string(text) +
+                              "\" is not a choice (expected \"terminate\" or \"continue\")");
+}
+
+ApprovalMode parse_approval(std::string_view text) {
+  if (text == "auto") return ApprovalMode::automatic;
+  if (text == "single") return ApprovalMode::single;
+  if (text == "dual") return ApprovalMode::dual;
+  throw std::invalid_argument("\"" + std::string(text) +
+                              "\" is not an approval mode (expected auto, single or dual)");
+}
+
+MfaStep parse_mfa_step(std::string_view text) {
+  if (text == "request") return MfaStep::request;
+  if (text == "approve") return MfaStep::approve;
+  if (text == "connect") return MfaStep::connect;
+  throw std::invalid_argument("\"" + std::string(text) +
+                              "\" is not an MFA step (expected request, approve or connect)");
+}
+
+std::string check_webhook_url(std::string_view text) {
+  if (!text.starts_with("http://") && !text.starts_with("https://")) {
+    throw std::invalid_argument("must start with http:// or https://");
   }
   return std::string(text);
 }
@@ -260,6 +335,58 @@ constexpr KeyRule<VaultConfig> kVaultKeys[] = {
 constexpr KeyRule<RecordingConfig> kRecordingKeys[] = {
     {"spool_dir", [](const Value& v, RecordingConfig& r) { r.spool_dir = v.path(); }},
     {"signing_key", [](const Value& v, RecordingConfig& r) { r.signing_key = v.path(); }},
+    {"record_input", [](const Value& v, RecordingConfig& r) { r.record_input = v.boolean(); }},
+    {"on_record_failure",
+     [](const Value& v, RecordingConfig& r) {
+       r.on_record_failure = v.parsed(parse_on_record_failure);
+     }},
+};
+
+constexpr KeyRule<AccessConfig> kAccessKeys[] = {
+    {"approval_timeout",
+     [](const Value& v, AccessConfig& a) { a.approval_timeout = v.parsed(parse_duration); }},
+    {"warn_before",
+     [](const Value& v, AccessConfig& a) { a.warn_before = v.parsed_list(parse_duration); }},
+    {"totp_issuer", [](const Value& v, AccessConfig& a) { a.totp_issuer = v.string(); }},
+};
+
+constexpr KeyRule<PolicyRule> kPolicyKeys[] = {
+    {"name", [](const Value& v, PolicyRule& p) { p.name = v.string(); }, true},
+    {"targets", [](const Value& v, PolicyRule& p) { p.targets = v.strings(); }, true},
+    {"roles", [](const Value& v, PolicyRule& p) { p.roles = v.strings(); }},
+    {"max_duration",
+     [](const Value& v, PolicyRule& p) { p.max_duration = v.parsed(parse_duration); }},
+    {"require_ticket", [](const Value& v, PolicyRule& p) { p.require_ticket = v.boolean(); }},
+    {"ticket_pattern",
+     [](const Value& v, PolicyRule& p) {
+       p.ticket_pattern = v.string();
+       p.ticket_pattern_line = v.line();
+     }},
+    {"hours",
+     [](const Value& v, PolicyRule& p) {
+       p.hours = v.string();
+       p.hours_line = v.line();
+     }},
+    {"approval", [](const Value& v, PolicyRule& p) { p.approval = v.parsed(parse_approval); }},
+    {"approver_roles", [](const Value& v, PolicyRule& p) { p.approver_roles = v.strings(); }},
+    {"mfa", [](const Value& v, PolicyRule& p) { p.mfa = v.parsed_list(parse_mfa_step); }},
+    {"break_glass", [](const Value& v, PolicyRule& p) { p.break_glass = v.boolean(); }},
+    {"break_glass_max",
+     [](const Value& v, PolicyRule& p) { p.break_glass_max = v.parsed(parse_duration); }},
+    {"alert_on_approval", [](const Value& v, PolicyRule& p) { p.alert_on_approval = v.boolean(); }},
+    {"record_input", [](const Value& v, PolicyRule& p) { p.record_input = v.boolean(); }},
+};
+
+constexpr KeyRule<AlertsConfig> kAlertsKeys[] = {
+    {"webhook", [](const Value& v, AlertsConfig& a) { a.webhook = v.parsed(check_webhook_url); }},
+    {"command", [](const Value& v, AlertsConfig& a) { a.command = v.string(); }},
+    {"syslog", [](const Value& v, AlertsConfig& a) { a.syslog = v.boolean(); }},
+    {"webhook_attempts",
+     [](const Value& v, AlertsConfig& a) {
+       a.webhook_attempts = static_cast<int>(v.integer(1, 20));
+     }},
+    {"webhook_timeout",
+     [](const Value& v, AlertsConfig& a) { a.webhook_timeout = v.parsed(parse_duration); }},
 };
 
 constexpr KeyRule<LogConfig> kLogKeys[] = {
@@ -273,6 +400,9 @@ const std::vector<TableRule>& config_tables() {
       table("vault", &Config::vault, kVaultKeys),
       table("recording", &Config::recording, kRecordingKeys),
       table("log", &Config::log, kLogKeys),
+      table("access", &Config::access, kAccessKeys),
+      table_array("policy", &Config::policies, kPolicyKeys),
+      table("alerts", &Config::alerts, kAlertsKeys),
   };
   return tables;
 }

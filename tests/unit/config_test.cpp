@@ -190,6 +190,75 @@ TEST_F(ConfigTest, BadValues) {
       << zero;
 }
 
+TEST_F(ConfigTest, ReadsAccessPolicyAndAlerts) {
+  const Config config = load_config(write_config(std::string(kMinimal) + R"(
+[access]
+approval_timeout = "2h"
+warn_before = ["10m", "30s"]
+
+[[policy]]
+name = "prod-db"
+targets = ["db*", "pay-*"]
+roles = ["dev", "sre"]
+max_duration = "2h"
+require_ticket = true
+ticket_pattern = "^(CHG|INC)-[0-9]+$"
+hours = "Mon-Fri 08:00-18:00 Europe/Paris"
+approval = "dual"
+approver_roles = ["approver"]
+mfa = ["request", "approve", "connect"]
+break_glass = true
+break_glass_max = "1h"
+
+[[policy]]
+name = "rest"
+targets = ["*"]
+approval = "auto"
+
+[alerts]
+webhook = "http://127.0.0.1:9/hook"
+command = "logger -t portcullis"
+syslog = true
+)"));
+  EXPECT_EQ(config.access.approval_timeout, std::chrono::hours(2));
+  EXPECT_EQ(config.access.warn_before, (std::vector<std::chrono::seconds>{
+                                           std::chrono::minutes(10), std::chrono::seconds(30)}));
+  ASSERT_EQ(config.policies.size(), 2u);
+  const PolicyRule& db = config.policies[0];
+  EXPECT_EQ(db.line, 8u);
+  EXPECT_EQ(db.name, "prod-db");
+  EXPECT_EQ(db.targets, (std::vector<std::string>{"db*", "pay-*"}));
+  EXPECT_EQ(db.approval, ApprovalMode::dual);
+  EXPECT_EQ(db.mfa.size(), 3u);
+  EXPECT_EQ(db.hours_line, 15u);
+  EXPECT_TRUE(db.break_glass);
+  EXPECT_EQ(config.policies[1].approval, ApprovalMode::automatic);
+  EXPECT_EQ(config.policies[1].line, 22u);
+  EXPECT_EQ(config.alerts.webhook, "http://127.0.0.1:9/hook");
+  EXPECT_TRUE(config.alerts.syslog);
+}
+
+TEST_F(ConfigTest, PolicyMistakesNameTheirLine) {
+  const std::string base = std::string(kMinimal) + "[[policy]]\nname = \"p\"\n";
+  EXPECT_EQ(error_for(base + "targets = [\"*\"]\napproval = \"triple\"\n"),
+            at(6) +
+                "'approval' in [[policy]]: \"triple\" is not an approval mode (expected auto, "
+                "single or dual)");
+  EXPECT_EQ(error_for(base + "targets = [\"*\"]\nmfa = [\"connect\", \"login\"]\n"),
+            at(6) +
+                "'mfa' in [[policy]]: \"login\" is not an MFA step (expected request, approve or "
+                "connect)");
+  EXPECT_EQ(error_for(base + "targets = \"*\"\n"),
+            at(5) + "'targets' in [[policy]] must be an array of strings, not a string");
+  EXPECT_EQ(error_for(base), at(3) + "missing required key 'targets' in [[policy]]");
+  const std::string warn =
+      error_for(std::string(kMinimal) + "[access]\nwarn_before = [\"5m\", \"soon\"]\n");
+  EXPECT_TRUE(warn.starts_with(at(4) + "'warn_before' in [access]: \"soon\" is not a duration"))
+      << warn;
+  EXPECT_EQ(error_for(std::string(kMinimal) + "[alerts]\nwebhook = \"ftp://x\"\n"),
+            at(4) + "'webhook' in [alerts]: must start with http:// or https://");
+}
+
 // Tables are checked in a fixed order, yet the problem reported is the first in the file.
 TEST_F(ConfigTest, ReportsTheFirstProblemInTheFile) {
   EXPECT_EQ(error_for(R"([vault]
