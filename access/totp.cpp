@@ -34,7 +34,7 @@ std::array<unsigned char, 20> hmac_sha1(std::span<const std::uint8_t> key,
                                         std::span<const unsigned char> data) {
   std::array<unsigned char, 20> digest{};
   unsigned int size = 0;
-  // OpenSSL treats a null key as "keep the previous key": give an empty key a real address.
+  // OpenSSL reads a null key as "no key given" rather than as an empty one.
   static const unsigned char kEmpty = 0;
   const unsigned char* key_bytes = key.empty() ? &kEmpty : key.data();
   if (HMAC(EVP_sha1(), key_bytes, static_cast<int>(key.size()), data.data(), data.size(),

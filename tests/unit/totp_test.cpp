@@ -59,6 +59,10 @@ TEST(TotpRfc4226, HotpValues) {
   }
 }
 
+TEST(TotpRfc4226, EmptySecretIsAKeyLikeAnyOther) {
+  EXPECT_EQ(code_at({}, 0), "328482");  // Python: hmac.new(b"", bytes(8), hashlib.sha1)
+}
+
 TEST(TotpSecret, TwentyRandomBytes) {
   std::set<std::vector<std::uint8_t>> seen;
   for (int i = 0; i < 20; ++i) {
