@@ -22,8 +22,9 @@ struct AllowedHours {
 // DAYS HH:MM-HH:MM [ZONE]. DAYS is a comma list of days and ranges ("Mon-Fri", "Sat,Sun",
 // "Mon,Wed-Fri", "Fri-Mon" wraps), English three-letter names in any case, or "daily". Times run
 // 00:00..24:00 (24:00 only as an end); start and end must differ. ZONE must be a TZif file under
-// the zoneinfo folder ($TZDIR, else /usr/share/zoneinfo); it is loaded now, so a zone that
-// parses here will not fail later. Throws std::invalid_argument naming the bad part, e.g.
+// the zoneinfo folder ($TZDIR, else /usr/share/zoneinfo), except "UTC", which is built in; it is
+// loaded and cached now, so a zone that parses here will not fail later. Throws
+// std::invalid_argument naming the bad part, e.g.
 // "\"Mo-Fri\" is not a day (expected Mon, Tue, Wed, Thu, Fri, Sat, Sun or daily)".
 AllowedHours parse_hours(std::string_view text);
 

@@ -322,8 +322,8 @@ LocalTimeType PosixZone::at(sys_seconds t) const {
   // New Year, and a change near New Year may fall in the other year in UTC.
   const year this_year = year_month_day{floor<days>(t)}.year();
   std::array<std::pair<sys_seconds, bool>, 6> changes;  // when, daylight saving after it
-  for (int i = 0; i < 3; ++i) {
-    const year each = this_year + years(i - 1);
+  for (std::size_t i = 0; i < 3; ++i) {
+    const year each = this_year + years(static_cast<int>(i) - 1);
     changes[2 * i] = {change_at(start_, each, standard_.offset), true};
     changes[2 * i + 1] = {change_at(end_, each, daylight_->offset), false};
   }
