@@ -65,11 +65,35 @@ struct Grant {
   std::string reason;
   std::string ticket;
   GrantState state = GrantState::active;  // computed against "now" when read
+  // The window; unset (epoch) while the request is pending or after it was denied.
   TimePoint starts_at;
   TimePoint expires_at;
   std::optional<TimePoint> revoked_at;
   std::string revoke_reason;
+  std::chrono::seconds duration{0};  // asked for; the window lasts this long once approved
+  TimePoint requested_at;
+  std::string created_by;
+  std::string policy;  // the rule it was requested under; "" for grants made by an administrator
+  int approvals_needed = 0;
+  int approvals_given = 0;
+  bool break_glass = false;
+  std::optional<TimePoint> pending_until;  // a pending request expires then
+  std::string denied_by;
+  std::string deny_reason;
+  std::optional<std::int64_t> extends;  // set on an extension: the grant it extends
+  bool review_required = false;
+  std::optional<TimePoint> reviewed_at;
+  std::string reviewed_by;
+  std::string review_note;
+  bool has_window() const { return starts_at != TimePoint{}; }
 };
+
+struct Approval {
+  std::string approver;
+  TimePoint at;
+  std::string comment;
+};
+std::vector<Approval> list_approvals(pqxx::work& tx, std::int64_t grant_id);
 
 enum class EndReason { client_exit, grant_expired, revoked, killed, upstream_closed, error };
 std::string to_string(EndReason r);
@@ -159,10 +183,64 @@ std::vector<SessionStatus> session_statuses(pqxx::work& tx,
 // Marks sessions of `node` left open by a crash as ended with reason `error`.
 void close_orphaned_sessions(pqxx::work& tx, const std::string& node);
 
+// --- MFA (TOTP) ------------------------------------------------------------
+// The vault context binding a sealed TOTP secret to its user.
+std::string totp_context(const std::string& user);
+bool totp_enrolled(pqxx::work& tx, const std::string& user);
+// Stores (or replaces) the user's sealed TOTP secret; the replay guard starts afresh.
+void set_totp_secret(pqxx::work& tx, const std::string& actor, const std::string& user,
+                     const std::vector<std::uint8_t>& sealed_secret);
+
+// More failures than this within kMfaWindow lock further attempts until the window has passed.
+inline constexpr int kMfaMaxFailures = 5;
+inline constexpr std::chrono::minutes kMfaWindow{5};
+
+struct TotpState {
+  std::int64_t user_id = 0;
+  std::vector<std::uint8_t> sealed_secret;
+  std::optional<std::int64_t> last_step;  // the last time step accepted (replay guard)
+  int recent_failures = 0;                // within kMfaWindow
+};
+// Locks the user's row (so two nodes cannot accept the same code) and reads its TOTP state;
+// nullopt when the user has no TOTP enrolled.
+std::optional<TotpState> lock_totp_state(pqxx::work& tx, const std::string& user);
+void record_totp_success(pqxx::work& tx, const std::string& user, const TotpState& state,
+                         std::int64_t step, const std::string& client);
+// Records and audits one failure ("wrong code", "replayed code", "locked"); returns the number
+// of failures now within the window.
+int record_totp_failure(pqxx::work& tx, const std::string& user, const TotpState& state,
+                        const std::string& reason, const std::string& node,
+                        const std::string& client);
+
 // --- audit -----------------------------------------------------------------
 // Appends one hash-chained row to audit_events (SHA-256 over a canonical encoding of
 // the row and the previous row's hash), inside `tx`. `details` is a JSON object text.
 void audit(pqxx::work& tx, const std::string& actor, const std::string& action,
            const std::string& object, const std::string& details_json = "{}");
+
+struct AuditEvent {
+  std::int64_t id = 0;
+  std::string at;  // RFC 3339 UTC with microseconds, exactly as hashed
+  std::string actor;
+  std::string action;
+  std::string object;
+  std::string details_json;
+};
+struct AuditFilter {
+  std::optional<TimePoint> since;
+  std::string user;  // matches the actor or a "user" field in the details; "" = everyone
+  std::size_t limit = 1000;
+};
+// Newest last.
+std::vector<AuditEvent> list_audit(pqxx::work& tx, const AuditFilter& filter);
+
+struct AuditVerification {
+  bool intact = true;
+  std::int64_t rows = 0;
+  std::optional<std::int64_t> bad_row;  // the first row found altered, inserted or after a gap
+  std::string problem;                  // one line: what is wrong with bad_row
+};
+// Walks the whole chain in id order, recomputing every hash.
+AuditVerification verify_audit(pqxx::work& tx);
 
 }  // namespace portcullis::access

@@ -4,7 +4,8 @@
 namespace portcullis::access {
 namespace {
 
-const char* const kAskForGrant = "ask an administrator for a grant";
+const char* const kAskForGrant =
+    "request a new grant (ssh BASTION request TARGET --for DURATION --reason TEXT)";
 
 std::string join(const std::vector<std::string>& items) {
   std::string joined;
@@ -25,13 +26,17 @@ std::vector<std::string> active_logins(pqxx::work& tx, std::int64_t user_id,
   return logins;
 }
 
-// The grant that best explains the user's standing on the account: an active one if any
-// (the one lasting longest), else the latest, so a denial can say what went wrong.
-std::optional<Grant> best_grant(pqxx::work& tx, const std::string& user, std::int64_t account_id) {
+// The grant that best explains the user's standing on the account (or, with account_id 0, on
+// any account of the target): an active one if any, else the latest, so a denial can say what
+// went wrong.
+std::optional<Grant> best_grant(pqxx::work& tx, const std::string& user, std::int64_t target_id,
+                                std::int64_t account_id) {
   pqxx::result rows =
-      tx.exec_params(detail::grant_query() + "WHERE u.name = $1 AND g.account_id = $2 ORDER BY " +
-                         detail::kGrantIsActive + " DESC, g.expires_at DESC, g.id DESC LIMIT 1",
-                     user, account_id);
+      tx.exec_params(detail::grant_query() +
+                         "WHERE u.name = $1 AND a.target_id = $2 AND ($3 = 0 OR g.account_id = $3)"
+                         " AND g.extends_grant_id IS NULL ORDER BY " +
+                         detail::kGrantIsActive + " DESC, g.id DESC LIMIT 1",
+                     user, target_id, account_id);
   if (rows.empty()) return std::nullopt;
   return detail::grant_from_row(rows[0]);
 }
@@ -40,8 +45,17 @@ std::string why_not_active(const Grant& grant, const std::string& where) {
   const std::string name = "your grant " + std::to_string(grant.id) + " on " + where;
   switch (grant.state) {
     case GrantState::pending:
+      if (!grant.has_window()) {
+        return "your request " + std::to_string(grant.id) + " for " + where + " is waiting for " +
+               std::to_string(grant.approvals_needed - grant.approvals_given) +
+               " more approval(s); connect again once it is approved";
+      }
       return name + " starts at " + format_rfc3339(grant.starts_at) + "; connect again then";
     case GrantState::expired:
+      if (!grant.has_window()) {
+        return "your request " + std::to_string(grant.id) + " for " + where +
+               " was never approved and timed out; " + kAskForGrant;
+      }
       return name + " expired at " + format_rfc3339(grant.expires_at) + "; " + kAskForGrant;
     case GrantState::revoked:
       return name + " was revoked at " + format_rfc3339(*grant.revoked_at) + "; " + kAskForGrant;
@@ -69,6 +83,8 @@ std::variant<Admission, Denial> admit(pqxx::work& tx, const std::string& user,
   if (chosen.empty()) {
     std::vector<std::string> logins = active_logins(tx, person->id, host->id);
     if (logins.empty()) {
+      std::optional<Grant> latest = best_grant(tx, user, host->id, 0);
+      if (latest) return Denial{why_not_active(*latest, target + ":" + latest->login)};
       return Denial{"no active grant for " + user + " on " + target + "; " + kAskForGrant};
     }
     if (logins.size() > 1) {
@@ -81,7 +97,7 @@ std::variant<Admission, Denial> admit(pqxx::work& tx, const std::string& user,
   const std::string where = target + ":" + chosen;
   std::optional<Account> account = find_account(tx, target, chosen);
   if (!account) return Denial{"target " + target + " has no login " + chosen + "; check the name"};
-  std::optional<Grant> grant = best_grant(tx, user, account->id);
+  std::optional<Grant> grant = best_grant(tx, user, host->id, account->id);
   if (!grant) return Denial{"no active grant for " + user + " on " + where + "; " + kAskForGrant};
   if (grant->state != GrantState::active) return Denial{why_not_active(*grant, where)};
   return Admission{std::move(*grant), std::move(*host), std::move(*account)};

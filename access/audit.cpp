@@ -21,6 +21,7 @@
 
 #include <array>
 #include <stdexcept>
+#include <unordered_map>
 
 #include "access/access.h"
 
@@ -56,6 +57,19 @@ class ChainHash {
   crypto_hash_sha256_state state_;
 };
 
+std::string row_hash(std::string_view at, std::string_view actor, std::string_view action,
+                     std::string_view object, std::string_view details,
+                     std::string_view prev_hash) {
+  ChainHash chain;
+  for (std::string_view field : {kEncodingTag, at, actor, action, object, details, prev_hash}) {
+    chain.field(field);
+  }
+  return chain.finish();
+}
+
+const char* const kCanonicalAt =
+    "to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')";
+
 std::string previous_hash(pqxx::work& tx) {
   pqxx::result last = tx.exec("SELECT hash FROM audit_events ORDER BY id DESC LIMIT 1");
   if (last.empty()) return std::string(kHashSize, '\0');
@@ -77,18 +91,79 @@ void audit(pqxx::work& tx, const std::string& actor, const std::string& action,
   const std::string at = now[0].as<std::string>();
   const std::string details = now[1].as<std::string>();
 
-  ChainHash chain;
-  for (std::string_view field :
-       {kEncodingTag, std::string_view(at), std::string_view(actor), std::string_view(action),
-        std::string_view(object), std::string_view(details), std::string_view(prev_hash)}) {
-    chain.field(field);
-  }
-  const std::string hash = chain.finish();
+  const std::string hash = row_hash(at, actor, action, object, details, prev_hash);
 
   tx.exec_params(
       "INSERT INTO audit_events (at, actor, action, object, details, prev_hash, hash)"
       " VALUES ($1::timestamptz, $2, $3, $4, $5::jsonb, $6, $7)",
       at, actor, action, object, details, pqxx::binarystring(prev_hash), pqxx::binarystring(hash));
+}
+
+std::vector<AuditEvent> list_audit(pqxx::work& tx, const AuditFilter& filter) {
+  // 0 = no lower bound.
+  const long long since_micros =
+      filter.since
+          ? std::chrono::duration_cast<std::chrono::microseconds>(filter.since->time_since_epoch())
+                .count()
+          : 0;
+  std::vector<AuditEvent> events;
+  for (const pqxx::row& row :
+       tx.exec_params(std::string("SELECT * FROM (SELECT id, ") + kCanonicalAt +
+                          ", actor, action, object, details::text FROM audit_events"
+                          " WHERE ($1 = 0 OR at >= to_timestamp($1::float8 / 1000000))"
+                          " AND ($2 = '' OR actor = $2 OR details->>'user' = $2)"
+                          " ORDER BY id DESC LIMIT $3) newest ORDER BY id",
+                      since_micros, filter.user, static_cast<long long>(filter.limit))) {
+    events.push_back(AuditEvent{row[0].as<std::int64_t>(), row[1].as<std::string>(),
+                                row[2].as<std::string>(), row[3].as<std::string>(),
+                                row[4].as<std::string>(), row[5].as<std::string>()});
+  }
+  return events;
+}
+
+AuditVerification verify_audit(pqxx::work& tx) {
+  if (sodium_init() < 0) throw std::runtime_error("cannot initialise libsodium");
+  AuditVerification result;
+  std::unordered_map<std::string, std::int64_t> seen;  // hash -> row id
+  std::string expected_prev(kHashSize, '\0');
+  std::int64_t previous_id = 0;
+  pqxx::result rows = tx.exec(std::string("SELECT id, ") + kCanonicalAt +
+                              ", actor, action, object, details::text, prev_hash, hash"
+                              " FROM audit_events ORDER BY id");
+  for (const pqxx::row& row : rows) {
+    const auto id = row[0].as<std::int64_t>();
+    const std::string prev = pqxx::binarystring(row[6]).str();
+    const std::string stored = pqxx::binarystring(row[7]).str();
+    const std::string computed =
+        row_hash(row[1].as<std::string>(), row[2].as<std::string>(), row[3].as<std::string>(),
+                 row[4].as<std::string>(), row[5].as<std::string>(), prev);
+    ++result.rows;
+    auto fail = [&](const std::string& problem) {
+      result.intact = false;
+      result.bad_row = id;
+      result.problem = problem;
+      return result;
+    };
+    if (computed != stored) {
+      return fail("row " + std::to_string(id) +
+                  " was altered: its contents no longer match its hash");
+    }
+    if (prev != expected_prev) {
+      if (auto earlier = seen.find(prev); earlier != seen.end()) {
+        return fail("row " + std::to_string(previous_id) + " was inserted: row " +
+                    std::to_string(id) + " follows row " + std::to_string(earlier->second) +
+                    " in the chain");
+      }
+      return fail(
+          "row(s) were deleted before row " + std::to_string(id) +
+          ": its previous hash matches no row" +
+          (previous_id == 0 ? "" : " (the row before it is " + std::to_string(previous_id) + ")"));
+    }
+    seen.emplace(stored, id);
+    expected_prev = stored;
+    previous_id = id;
+  }
+  return result;
 }
 
 }  // namespace portcullis::access

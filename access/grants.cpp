@@ -104,15 +104,24 @@ Grant revoke_grant(pqxx::work& tx, const std::string& actor, std::int64_t id,
   if (!grant) throw AccessError("no grant with id " + std::to_string(id));
   check_revocable(*grant);
   tx.exec_params(
-      "UPDATE grants SET revoked_at = now(), revoked_by = $2, revoke_reason = NULLIF($3, '')"
-      " WHERE id = $1",
+      "UPDATE grants SET revoked_at = now(), revoked_by = $2, revoke_reason = NULLIF($3, ''),"
+      " end_audited = true WHERE id = $1",
       id, actor, reason);
+  // Its extensions (pending, or approved and not over) go with it.
+  tx.exec_params(
+      "UPDATE grants SET revoked_at = now(), revoked_by = $2, end_audited = true,"
+      " revoke_reason = 'grant ' || $1::bigint || ' was revoked'"
+      " WHERE extends_grant_id = $1::bigint AND revoked_at IS NULL AND status <> 'denied'"
+      " AND (status = 'pending' OR expires_at > now())",
+      id, actor);
   audit(tx, actor, "grant.revoke", "grant:" + std::to_string(id),
         nlohmann::json{{"user", grant->user},
                        {"target", grant->target},
                        {"login", grant->login},
                        {"reason", reason}}
             .dump());
+  // Delivered at commit: every node ends the grant's sessions at once.
+  tx.exec_params("SELECT pg_notify('portcullis_revocations', $1)", std::to_string(id));
   return *find_grant(tx, id);
 }
 

@@ -52,19 +52,33 @@ void check_name(std::string_view what, const std::string& name) {
   }
 }
 
+// Extensions are never admitted on their own: the grant they extend carries the new end.
 const char* const kGrantIsActive =
-    "(g.revoked_at IS NULL AND g.starts_at <= now() AND now() < g.expires_at)";
+    "(g.status = 'approved' AND g.extends_grant_id IS NULL AND g.revoked_at IS NULL"
+    " AND g.starts_at <= now() AND now() < g.expires_at)";
 
 const std::string& grant_query() {
   // The state is derived here, with the database's clock, so every node agrees on it.
   static const std::string sql =
       "SELECT g.id, u.name, t.name, a.login, g.reason, g.ticket,"
       " CASE WHEN g.revoked_at IS NOT NULL THEN 'revoked'"
+      "      WHEN g.status = 'denied' THEN 'denied'"
+      "      WHEN g.status = 'pending' AND now() >= g.pending_until THEN 'expired'"
+      "      WHEN g.status = 'pending' THEN 'pending'"
       "      WHEN now() >= g.expires_at THEN 'expired'"
+      // An approved extension is part of its grant's window from the moment it is approved.
+      "      WHEN g.extends_grant_id IS NOT NULL THEN 'active'"
       "      WHEN now() < g.starts_at THEN 'pending'"
       "      ELSE 'active' END, " +
       micros("g.starts_at") + ", " + micros("g.expires_at") + ", " + micros("g.revoked_at") +
-      ", COALESCE(g.revoke_reason, '')"
+      ", COALESCE(g.revoke_reason, ''), extract(epoch FROM g.duration)::bigint, " +
+      micros("g.created_at") + ", g.created_by, g.policy, g.approvals_needed," +
+      " (SELECT count(*) FROM approvals p WHERE p.grant_id = g.id), g.break_glass, " +
+      micros("g.pending_until") +
+      ", COALESCE(g.denied_by, ''), COALESCE(g.deny_reason, ''), g.extends_grant_id,"
+      " g.review_required, " +
+      micros("g.reviewed_at") +
+      ", COALESCE(g.reviewed_by, ''), COALESCE(g.review_note, '')"
       " FROM grants g"
       " JOIN users u ON u.id = g.user_id"
       " JOIN accounts a ON a.id = g.account_id"
@@ -81,10 +95,25 @@ Grant grant_from_row(const pqxx::row& row) {
   grant.reason = row[4].as<std::string>();
   grant.ticket = row[5].as<std::string>();
   grant.state = grant_state(row[6].as<std::string>());
-  grant.starts_at = time_at(row[7]);
-  grant.expires_at = time_at(row[8]);
+  grant.starts_at = optional_time_at(row[7]).value_or(TimePoint{});
+  grant.expires_at = optional_time_at(row[8]).value_or(TimePoint{});
   grant.revoked_at = optional_time_at(row[9]);
   grant.revoke_reason = row[10].as<std::string>();
+  grant.duration = std::chrono::seconds(row[11].as<std::int64_t>());
+  grant.requested_at = time_at(row[12]);
+  grant.created_by = row[13].as<std::string>();
+  grant.policy = row[14].as<std::string>();
+  grant.approvals_needed = row[15].as<int>();
+  grant.approvals_given = row[16].as<int>();
+  grant.break_glass = row[17].as<bool>();
+  grant.pending_until = optional_time_at(row[18]);
+  grant.denied_by = row[19].as<std::string>();
+  grant.deny_reason = row[20].as<std::string>();
+  if (!row[21].is_null()) grant.extends = row[21].as<std::int64_t>();
+  grant.review_required = row[22].as<bool>();
+  grant.reviewed_at = optional_time_at(row[23]);
+  grant.reviewed_by = row[24].as<std::string>();
+  grant.review_note = row[25].as<std::string>();
   return grant;
 }
 

@@ -144,6 +144,8 @@ void request_session_kill(pqxx::work& tx, const std::string& actor, std::int64_t
                        {"login", session.login},
                        {"node", session.node}}
             .dump());
+  // Delivered at commit: the node holding the session ends it at once.
+  tx.exec_params("SELECT pg_notify('portcullis_kills', $1)", std::to_string(session_id));
 }
 
 std::vector<SessionStatus> session_statuses(pqxx::work& tx,
@@ -157,10 +159,9 @@ std::vector<SessionStatus> session_statuses(pqxx::work& tx,
                           " FROM sessions s JOIN grants g ON g.id = s.grant_id"
                           " WHERE s.id = ANY($1::bigint[])",
                       id_array(session_ids))) {
-    statuses.push_back(SessionStatus{row[0].as<std::int64_t>(), detail::time_at(row[1]),
-                                     row[2].as<bool>(), row[3].as<bool>(),
-                                     row[4].as<std::int64_t>(), detail::optional_time_at(row[5]),
-                                     row[6].c_str()});
+    statuses.push_back(SessionStatus{
+        row[0].as<std::int64_t>(), detail::time_at(row[1]), row[2].as<bool>(), row[3].as<bool>(),
+        row[4].as<std::int64_t>(), detail::optional_time_at(row[5]), row[6].c_str()});
   }
   return statuses;
 }

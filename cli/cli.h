@@ -21,6 +21,13 @@ enum ExitStatus : int {
   kUsageError = 1,    // bad arguments, or a request the database refused (unknown user...)
   kConfigError = 2,   // the config file or a key file it names
   kDatabaseDown = 3,  // PostgreSQL unreachable
+  kVerifyFailed = 4,  // a recording or the audit log failed verification
+};
+
+// A check found tampering; what was found is already printed on stdout.
+class VerificationFailed : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
 };
 
 // A mistake in what the user asked for; the message says what to do instead.
@@ -58,6 +65,10 @@ void add_target_commands(CLI::App& app, Action& chosen);
 void add_account_commands(CLI::App& app, Action& chosen);
 void add_grant_commands(CLI::App& app, Action& chosen);
 void add_session_commands(CLI::App& app, Action& chosen);
+void add_review_commands(CLI::App& app, Action& chosen);
+void add_audit_commands(CLI::App& app, Action& chosen);
+// `policy check FILE` checks FILE instead of the config file, so it may set `config_option`.
+void add_policy_commands(CLI::App& app, Action& chosen, std::string& config_option);
 
 // Reads a whole (small) file; throws UsageError naming `what` when it cannot.
 std::string read_file(const std::string& path, const std::string& what);

@@ -56,6 +56,14 @@ void add_grant(Context& context, const AddOptions& options) {
             << format_rfc3339(grant.expires_at) << '\n';
 }
 
+// A pending or denied request has no window yet.
+std::optional<TimePoint> window_start(const access::Grant& g) {
+  return g.has_window() ? std::optional<TimePoint>(g.starts_at) : std::nullopt;
+}
+std::optional<TimePoint> window_end(const access::Grant& g) {
+  return g.has_window() ? std::optional<TimePoint>(g.expires_at) : std::nullopt;
+}
+
 nlohmann::json grant_json(const access::Grant& g) {
   return {{"id", g.id},
           {"user", g.user},
@@ -64,10 +72,16 @@ nlohmann::json grant_json(const access::Grant& g) {
           {"reason", g.reason},
           {"ticket", g.ticket},
           {"state", access::to_string(g.state)},
-          {"starts_at", format_rfc3339(g.starts_at)},
-          {"expires_at", format_rfc3339(g.expires_at)},
+          {"starts_at", time_json(window_start(g))},
+          {"expires_at", time_json(window_end(g))},
           {"revoked_at", time_json(g.revoked_at)},
-          {"revoke_reason", g.revoke_reason}};
+          {"revoke_reason", g.revoke_reason},
+          {"duration", format_duration(g.duration)},
+          {"policy", g.policy},
+          {"approvals_needed", g.approvals_needed},
+          {"approvals_given", g.approvals_given},
+          {"break_glass", g.break_glass},
+          {"extends", g.extends ? nlohmann::json(*g.extends) : nlohmann::json(nullptr)}};
 }
 
 void list_grants(Context& context, const ListOptions& options) {
@@ -81,7 +95,7 @@ void list_grants(Context& context, const ListOptions& options) {
   Table table({"ID", "USER", "TARGET", "LOGIN", "STATE", "STARTS", "EXPIRES", "TICKET", "REASON"});
   for (const access::Grant& g : grants) {
     table.add({std::to_string(g.id), g.user, g.target, g.login, access::to_string(g.state),
-               format_rfc3339(g.starts_at), format_rfc3339(g.expires_at),
+               time_cell(window_start(g)), time_cell(window_end(g)),
                g.ticket.empty() ? "-" : g.ticket, g.reason});
   }
   table.print(std::cout);

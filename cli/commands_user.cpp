@@ -1,10 +1,12 @@
-// `portcullis user add|list`.
+// `portcullis user add|list|totp`.
 #include <iostream>
 
 #include "access/access.h"
+#include "access/totp.h"
 #include "cli/cli.h"
 #include "cli/output.h"
 #include "cli/ssh_keys.h"
+#include "vault/vault.h"
 
 namespace portcullis::cli {
 namespace {
@@ -67,6 +69,23 @@ void list_users(Context& context, bool json) {
   table.print(std::cout);
 }
 
+// The secret is shown once, here, and otherwise exists only sealed in the database.
+void enroll_totp(Context& context, const std::string& name) {
+  const vault::Vault vault = vault::Vault::open(context.config().vault.key_file);
+  const std::vector<std::uint8_t> secret = access::totp::generate_secret();
+  const std::string text(secret.begin(), secret.end());
+  context.transact([&](pqxx::work& tx) {
+    if (!access::find_user(tx, name)) throw UsageError("no user named " + name);
+    access::set_totp_secret(tx, context.actor(), name,
+                            vault.seal(text, access::totp_context(name)));
+  });
+  std::cout << access::totp::otpauth_uri(context.config().access.totp_issuer, name, secret) << '\n';
+  std::cerr << "enrolled TOTP for " << name << "; secret " << access::totp::base32_encode(secret)
+            << "\nGive the URI (or the secret) to " << name
+            << " through a private channel: it is not shown again. Any earlier TOTP secret of "
+            << name << " no longer works.\n";
+}
+
 }  // namespace
 
 void add_user_commands(CLI::App& app, Action& chosen) {
@@ -86,6 +105,13 @@ void add_user_commands(CLI::App& app, Action& chosen) {
   CLI::App* list_cmd = user->add_subcommand("list", "List users");
   list_cmd->add_flag("--json", *json, "Print one JSON array");
   list_cmd->callback([&chosen, json] { chosen = [json](Context& c) { list_users(c, *json); }; });
+
+  auto totp_name = std::make_shared<std::string>();
+  CLI::App* totp_cmd = user->add_subcommand(
+      "totp", "Enroll NAME for TOTP (RFC 6238); prints the otpauth:// URI and secret once");
+  totp_cmd->add_option("NAME", *totp_name, "User name")->required();
+  totp_cmd->callback(
+      [&chosen, totp_name] { chosen = [totp_name](Context& c) { enroll_totp(c, *totp_name); }; });
 }
 
 }  // namespace portcullis::cli

@@ -12,7 +12,7 @@ namespace {
 
 const char* const kFooter =
     "Exit status: 0 success; 1 usage error or refused request; 2 config or key file error;\n"
-    "3 database unreachable.";
+    "3 database unreachable; 4 verification failed (tampering found).";
 
 int fail(ExitStatus status, const std::string& message) {
   std::cerr << "portcullis: error: " << one_line(message) << '\n';
@@ -36,6 +36,8 @@ int run(const std::string& config_option, const Action& action) {
     Context context(load_config(resolve_config_path(given)));
     action(context);
     return kSuccess;
+  } catch (const VerificationFailed& e) {
+    return fail(kVerifyFailed, e.what());
   } catch (const ConfigError& e) {
     return fail(kConfigError, e.what());
   } catch (const vault::VaultError& e) {
@@ -73,6 +75,9 @@ int main(int argc, char** argv) {
   add_account_commands(app, chosen);
   add_grant_commands(app, chosen);
   add_session_commands(app, chosen);
+  add_policy_commands(app, chosen, config_option);
+  add_review_commands(app, chosen);
+  add_audit_commands(app, chosen);
 
   try {
     app.parse(argc, argv);

@@ -25,12 +25,13 @@ int write_channel(ssh_channel to, const char* data, std::size_t size, bool is_st
 
 }  // namespace
 
-Bridge::Bridge(ssh_channel client, ssh_channel upstream)
+Bridge::Bridge(ssh_channel client, ssh_channel upstream, Tap tap)
     : client_(client),
       upstream_(upstream),
-      to_client_out_(upstream, client, false),
-      to_client_err_(upstream, client, true),
-      to_upstream_(client, upstream, false) {
+      tap_(std::move(tap)),
+      to_client_out_(upstream, client, Stream::output),
+      to_client_err_(upstream, client, Stream::error_output),
+      to_upstream_(client, upstream, Stream::input) {
   ssh_callbacks_init(&callbacks_);
   callbacks_.userdata = this;
   callbacks_.channel_data_function = &Bridge::on_data;
@@ -92,6 +93,7 @@ bool Bridge::move(Pipe& pipe, std::uint64_t& counter) {
     }
     if (got < 0) return false;
     if (got == 0) break;
+    if (tap_) tap_(pipe.stream, std::string_view(buffer, static_cast<std::size_t>(got)));
     int written = write_channel(pipe.to, buffer, static_cast<std::size_t>(got), pipe.is_stderr);
     if (written < 0) return false;
     counter += static_cast<std::uint64_t>(written);

@@ -8,13 +8,19 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
+#include <string_view>
 
 namespace portcullis::proxy {
 
 class Bridge {
  public:
-  Bridge(ssh_channel client, ssh_channel upstream);
+  enum class Stream { output, error_output, input };
+  // Sees every byte as it is moved (for the session recording); runs on the loop thread.
+  using Tap = std::function<void(Stream stream, std::string_view bytes)>;
+
+  Bridge(ssh_channel client, ssh_channel upstream, Tap tap = {});
   Bridge(const Bridge&) = delete;
   Bridge& operator=(const Bridge&) = delete;
 
@@ -33,10 +39,11 @@ class Bridge {
 
  private:
   struct Pipe {
-    Pipe(ssh_channel source, ssh_channel sink, bool stderr_stream)
-        : from(source), to(sink), is_stderr(stderr_stream) {}
+    Pipe(ssh_channel source, ssh_channel sink, Stream kind)
+        : from(source), to(sink), stream(kind), is_stderr(kind == Stream::error_output) {}
     ssh_channel from;
     ssh_channel to;
+    Stream stream;
     bool is_stderr;
     // Bytes read but not yet accepted by `to` (a short write during key re-exchange).
     // Allocated only when that happens.
@@ -55,6 +62,7 @@ class Bridge {
 
   ssh_channel client_;
   ssh_channel upstream_;
+  Tap tap_;
   Pipe to_client_out_;
   Pipe to_client_err_;
   Pipe to_upstream_;

@@ -8,6 +8,8 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include "access/access.h"
+#include "access/policy.h"
+#include "access/workflow.h"
 #include "proxy/session.h"
 #include "proxy/worker_pool.h"
 #include "vault/vault.h"
@@ -15,8 +17,13 @@
 namespace portcullis::proxy {
 namespace {
 
-// Revocations and kills issued on any node reach the session within this interval.
-constexpr std::chrono::milliseconds kStatusPollInterval{500};
+// Revocations, kills and extensions arrive by NOTIFY at once; this re-check is the safety net
+// for a notification lost with a connection.
+constexpr std::chrono::milliseconds kStatusPollInterval{2000};
+// How often expired grants and lapsed requests are written to the audit log.
+constexpr std::chrono::seconds kSweepInterval{5};
+const std::vector<std::string> kNotifyChannels{"portcullis_revocations", "portcullis_kills",
+                                               "portcullis_extensions"};
 
 SshBind make_bind(const Config& config) {
   ssh_key raw = nullptr;
@@ -47,11 +54,44 @@ struct Gateway::Impl {
       : config(std::move(cfg)),
         vault(vault::Vault::open(config.vault.key_file)),
         bind(make_bind(config)),
+        policy(config),
         workers(loop, config.database.url, config.server.worker_threads),
-        context{loop, config, bind.get(), workers, vault, registry},
+        context{loop,       config,
+                bind.get(), workers,
+                vault,      registry,
+                policy,     [this](const access::AlertEvent& alert) { raise_alert(alert); }},
         acceptor(loop),
         signals(loop, SIGINT, SIGTERM),
-        status_timer(loop) {}
+        status_timer(loop),
+        sweep_timer(loop) {}
+
+  void raise_alert(const access::AlertEvent& alert) {
+    spdlog::warn("ALERT {} {}", alert.kind, alert.fields_json);
+  }
+
+  // Notifications arrive on the listener's thread; the check itself runs on the loop.
+  void listen_for_changes() {
+    auto check = [this] { boost::asio::post(loop, [this] { check_statuses(); }); };
+    listener.emplace(
+        config.database.url, kNotifyChannels,
+        [check](const std::string&, const std::string&) { check(); }, check);
+  }
+
+  void sweep() {
+    if (stopping) return;
+    sweep_timer.expires_after(kSweepInterval);
+    sweep_timer.async_wait([this](boost::system::error_code ec) {
+      if (ec) return;
+      workers.transact([actor = "portcullisd:" + config.server.node_name](
+                           pqxx::work& tx) { return access::audit_ended_grants(tx, actor); },
+                       [this](Outcome<int> outcome) {
+                         if (!outcome.ok() && !outcome.database_unavailable) {
+                           spdlog::warn("cannot audit ended grants: {}", outcome.error);
+                         }
+                         sweep();
+                       });
+    });
+  }
 
   void listen() {
     using boost::asio::ip::tcp;
@@ -95,16 +135,30 @@ struct Gateway::Impl {
     status_timer.expires_after(kStatusPollInterval);
     status_timer.async_wait([this](boost::system::error_code ec) {
       if (ec) return;
-      std::vector<std::int64_t> ids = registry.record_ids();
-      if (ids.empty()) return poll_statuses();
-      workers.transact([ids](pqxx::work& tx) { return access::session_statuses(tx, ids); },
-                       [this](Outcome<std::vector<access::SessionStatus>> outcome) {
-                         // The database being unreachable leaves admitted sessions running until
-                         // their grant's end, which each session enforces with its own timer.
-                         if (outcome.ok()) apply(*outcome.value);
-                         poll_statuses();
-                       });
+      check_statuses();
+      poll_statuses();
     });
+  }
+
+  // One query for every live session of this node; a request arriving while one is running
+  // is folded into a single follow-up, so a burst of notifications costs two queries.
+  void check_statuses() {
+    if (stopping) return;
+    if (status_check_running) {
+      status_check_again = true;
+      return;
+    }
+    std::vector<std::int64_t> ids = registry.record_ids();
+    if (ids.empty()) return;
+    status_check_running = true;
+    workers.transact([ids](pqxx::work& tx) { return access::session_statuses(tx, ids); },
+                     [this](Outcome<std::vector<access::SessionStatus>> outcome) {
+                       status_check_running = false;
+                       // The database being unreachable leaves admitted sessions running until
+                       // their grant's end, which each session enforces with its own timer.
+                       if (outcome.ok()) apply(*outcome.value);
+                       if (std::exchange(status_check_again, false)) check_statuses();
+                     });
   }
 
   void apply(const std::vector<access::SessionStatus>& statuses) {
@@ -147,6 +201,7 @@ struct Gateway::Impl {
     acceptor.close(ignored);
     signals.cancel(ignored);
     status_timer.cancel();
+    sweep_timer.cancel();
     for (const auto& session : registry.all()) {
       session->terminate(access::EndReason::killed, "the bastion is shutting down");
     }
@@ -157,11 +212,16 @@ struct Gateway::Impl {
   vault::Vault vault;
   SshBind bind;
   SessionRegistry registry;
+  access::Policy policy;
   WorkerPool workers;
   GatewayContext context;
   boost::asio::ip::tcp::acceptor acceptor;
   boost::asio::signal_set signals;
   boost::asio::steady_timer status_timer;
+  boost::asio::steady_timer sweep_timer;
+  std::optional<store::Listener> listener;
+  bool status_check_running = false;
+  bool status_check_again = false;
   bool stopping = false;
 };
 
@@ -177,8 +237,11 @@ void Gateway::run() {
   });
   impl.close_orphans();
   impl.accept();
+  impl.listen_for_changes();
   impl.poll_statuses();
+  impl.sweep();
   impl.loop.run();
+  impl.listener.reset();
   impl.workers.stop();
 }
 

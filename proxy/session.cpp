@@ -8,6 +8,7 @@
 #include <boost/asio/post.hpp>
 #include <nlohmann/json.hpp>
 
+#include "access/totp.h"
 #include "proxy/message_fields.h"
 #include "proxy/ssh_keys.h"
 
@@ -54,6 +55,41 @@ void audit_later(WorkerPool& workers, std::string actor, std::string action, std
       });
 }
 
+// What the policy adds at connect time to an admitted grant: allowed hours and MFA. Grants an
+// administrator made outside any rule are decided by the grant alone. Returns a denial reason.
+std::optional<std::string> apply_connect_policy(const access::Policy& policy,
+                                                const access::User& user,
+                                                const access::Grant& grant, bool enrolled,
+                                                bool& mfa_required) {
+  const access::CompiledRule* rule =
+      grant.policy.empty() ? policy.match(user.roles, grant.target) : policy.find(grant.policy);
+  if (rule == nullptr) return std::nullopt;
+  const access::TimePoint now = access::Clock::now();
+  if (rule->hours && !grant.break_glass && !access::within(*rule->hours, now)) {
+    return "rule " + rule->config.name + " allows access only " + rule->config.hours +
+           "; it is now " + access::describe_local(*rule->hours, now);
+  }
+  if (!rule->needs_mfa(MfaStep::connect)) return std::nullopt;
+  if (!enrolled) {
+    return "rule " + rule->config.name + " requires MFA to connect and " + user.name +
+           " has no TOTP enrolled; ask an administrator to run `portcullis user totp " + user.name +
+           "`";
+  }
+  mfa_required = true;
+  return std::nullopt;
+}
+
+// Terminals in raw mode need "\r\n" to start a new line.
+std::string for_terminal(std::string text) {
+  std::string converted;
+  converted.reserve(text.size() + text.size() / 16);
+  for (char c : text) {
+    if (c == '\n') converted += '\r';
+    converted += c;
+  }
+  return converted;
+}
+
 }  // namespace
 
 Session::Session(GatewayContext& context, int client_fd, std::string client_address)
@@ -65,6 +101,7 @@ Session::Session(GatewayContext& context, int client_fd, std::string client_addr
       login_timer_(context.loop),
       expiry_timer_(context.loop),
       drain_timer_(context.loop),
+      warning_timer_(context.loop),
       upstream_watch_(context.loop) {
   // libssh owns client_fd from here; the loop watches a duplicate of it.
   client_watch_.assign(::dup(client_fd));
@@ -108,6 +145,7 @@ void Session::pump() {
   ssh_event_dopoll(event_.get(), 0);
   process_messages();
   if (phase_ == Phase::bridging) check_bridge();
+  if (phase_ == Phase::control && control_reply_) flush_control_reply();
   if (phase_ == Phase::closed) return;
   // While draining, the notice and the channel close still sit in libssh's output buffer;
   // the client hangs up once it has read them (or the drain timer gives up on it).
@@ -200,6 +238,7 @@ void Session::handle_auth(SshMessage message) {
     ssh_message_reply_default(message.get());
     return;
   }
+  if (awaiting_mfa_) return handle_keyboard_interactive(std::move(message));
   if (ssh_message_subtype(message.get()) != SSH_AUTH_METHOD_PUBLICKEY) {
     ssh_message_auth_set_methods(message.get(), SSH_AUTH_METHOD_PUBLICKEY);
     ssh_message_reply_default(message.get());
@@ -219,17 +258,26 @@ void Session::look_up_identity(const std::string& login_name) {
   identity_pending_ = true;
   std::optional<LoginName> parsed = parse_login_name(login_name);
   context_.workers.transact(
-      [login_name, parsed](pqxx::work& tx) {
-        Identity identity{login_name, parsed, std::nullopt, std::monostate{}, false};
+      [login_name, parsed, &policy = context_.policy](pqxx::work& tx) {
+        Identity identity{login_name, parsed, std::nullopt, std::monostate{}, false, false};
         if (!parsed) return identity;
         identity.user = access::find_user(tx, parsed->user);
-        if (identity.user && !parsed->target.empty()) {
-          auto verdict = access::admit(tx, parsed->user, parsed->target, parsed->login);
-          if (auto* admission = std::get_if<access::Admission>(&verdict)) {
-            identity.admission = std::move(*admission);
+        if (!identity.user) return identity;
+        const bool enrolled = access::totp_enrolled(tx, parsed->user);
+        if (parsed->target.empty()) {
+          identity.mfa_required = enrolled && policy.control_login_needs_mfa(identity.user->roles);
+          return identity;
+        }
+        auto verdict = access::admit(tx, parsed->user, parsed->target, parsed->login);
+        if (auto* admission = std::get_if<access::Admission>(&verdict)) {
+          if (auto denial = apply_connect_policy(policy, *identity.user, admission->grant, enrolled,
+                                                 identity.mfa_required)) {
+            identity.admission = access::Denial{*denial};
           } else {
-            identity.admission = std::get<access::Denial>(std::move(verdict));
+            identity.admission = std::move(*admission);
           }
+        } else {
+          identity.admission = std::get<access::Denial>(std::move(verdict));
         }
         return identity;
       },
@@ -248,8 +296,8 @@ void Session::on_identity(const std::string& login_name, Outcome<Identity> outco
     if (!outcome.database_unavailable) {
       spdlog::error("conn={} cannot look up {}: {}", connection_id_, login_name, outcome.error);
     }
-    identity_ =
-        Identity{login_name, parse_login_name(login_name), std::nullopt, std::monostate{}, true};
+    identity_ = Identity{
+        login_name, parse_login_name(login_name), std::nullopt, std::monostate{}, true, false};
   }
   while (!waiting_for_identity_.empty() && phase_ == Phase::authenticating) {
     SshMessage next = std::move(waiting_for_identity_.front());
@@ -281,18 +329,128 @@ void Session::answer_public_key(SshMessage message) {
     ssh_message_auth_reply_pk_ok_simple(message.get());
     return;
   }
-  ssh_message_auth_reply_success(message.get(), 0);
   user_ = identity.parsed ? identity.parsed->user : identity.login_name;
-  phase_ = Phase::ready;
   waiting_for_identity_.clear();
   spdlog::info("conn={} accepted publickey for {} from {}{}", connection_id_, identity.login_name,
                client_address_,
-               identity.database_unavailable ? " (database unreachable: will refuse)" : "");
+               identity.database_unavailable ? " (database unreachable: will refuse)"
+               : identity.mfa_required       ? "; TOTP code required"
+                                             : "");
+  if (identity.mfa_required && !identity.database_unavailable) {
+    // A partial success: the client goes on with keyboard-interactive for the code.
+    awaiting_mfa_ = true;
+    ssh_set_auth_methods(client_.get(), SSH_AUTH_METHOD_INTERACTIVE);
+    ssh_message_auth_reply_success(message.get(), 1);
+    return;
+  }
+  complete_authentication(std::move(message));
+}
+
+void Session::complete_authentication(SshMessage message) {
+  ssh_message_auth_reply_success(message.get(), 0);
+  phase_ = Phase::ready;
+}
+
+void Session::handle_keyboard_interactive(SshMessage message) {
+  ssh_message m = message.get();
+  if (ssh_message_subtype(m) != SSH_AUTH_METHOD_INTERACTIVE || mfa_checking_) {
+    ssh_message_auth_set_methods(m, SSH_AUTH_METHOD_INTERACTIVE);
+    ssh_message_reply_default(m);
+    return;
+  }
+  if (ssh_message_auth_kbdint_is_response(m) == 0) {
+    const char* prompts[] = {"TOTP code: "};
+    char echo[] = {0};
+    const std::string instruction = mfa_instruction_.empty()
+                                        ? "Enter the 6-digit code from your authenticator app."
+                                        : mfa_instruction_;
+    ssh_message_auth_interactive_request(m, "Portcullis MFA", instruction.c_str(), 1, prompts,
+                                         echo);
+    return;
+  }
+  const char* answer = ssh_userauth_kbdint_getnanswers(client_.get()) == 1
+                           ? ssh_userauth_kbdint_getanswer(client_.get(), 0)
+                           : nullptr;
+  check_totp(std::move(message), answer == nullptr ? "" : answer);
+}
+
+void Session::check_totp(SshMessage answer, std::string code) {
+  mfa_checking_ = true;
+  mfa_answer_ = std::move(answer);
+  context_.workers.transact(
+      [user = user_, code = std::move(code), &vault = context_.vault,
+       node = context_.config.server.node_name, client = client_address_](pqxx::work& tx) {
+        MfaCheck check;
+        std::optional<access::TotpState> state = access::lock_totp_state(tx, user);
+        if (!state) {
+          check.verdict = MfaVerdict::not_enrolled;
+          return check;
+        }
+        if (state->recent_failures >= access::kMfaMaxFailures) {
+          check.verdict = MfaVerdict::locked;
+          check.failures = access::record_totp_failure(tx, user, *state, "locked", node, client);
+          return check;
+        }
+        const vault::Secret secret = vault.unseal(state->sealed_secret, access::totp_context(user));
+        const std::span<const std::uint8_t> key(
+            reinterpret_cast<const std::uint8_t*>(secret.reveal().data()), secret.reveal().size());
+        const access::TimePoint now = access::Clock::now();
+        if (auto step = access::totp::accept(key, code, now, state->last_step)) {
+          access::record_totp_success(tx, user, *state, *step, client);
+          check.verdict = MfaVerdict::accepted;
+          return check;
+        }
+        const bool replayed = access::totp::accept(key, code, now, std::nullopt).has_value();
+        check.verdict = replayed ? MfaVerdict::replayed : MfaVerdict::wrong;
+        check.failures = access::record_totp_failure(
+            tx, user, *state, replayed ? "replayed code" : "wrong code", node, client);
+        return check;
+      },
+      [self = shared_from_this()](Outcome<MfaCheck> outcome) {
+        self->on_totp(std::move(self->mfa_answer_), std::move(outcome));
+        self->pump();
+      });
+}
+
+void Session::on_totp(SshMessage answer, Outcome<MfaCheck> outcome) {
+  mfa_checking_ = false;
+  if (phase_ != Phase::authenticating || !answer) return;
+  const MfaVerdict verdict = outcome.ok() ? outcome.value->verdict : MfaVerdict::wrong;
+  if (verdict == MfaVerdict::accepted) {
+    spdlog::info("conn={} user={} TOTP code accepted", connection_id_, user_);
+    awaiting_mfa_ = false;
+    mfa_verified_ = true;
+    return complete_authentication(std::move(answer));
+  }
+  switch (verdict) {
+    case MfaVerdict::replayed:
+      mfa_instruction_ = "That code was already used: wait for the next one.";
+      break;
+    case MfaVerdict::locked:
+      mfa_instruction_ = "Too many wrong codes: MFA is locked for a few minutes.";
+      break;
+    default:
+      mfa_instruction_ = outcome.ok() ? "Wrong code, try again."
+                                      : "The code could not be checked; try again shortly.";
+  }
+  if (!outcome.ok())
+    spdlog::warn("conn={} cannot check a TOTP code: {}", connection_id_, outcome.error);
+  if (outcome.ok() && outcome.value->failures == access::kMfaMaxFailures) {
+    context_.raise_alert(access::AlertEvent{
+        "mfa_lockout", nlohmann::json{{"user", user_},
+                                      {"client", client_address_},
+                                      {"failures", outcome.value->failures},
+                                      {"window", format_duration(access::kMfaWindow)}}
+                           .dump()});
+  }
+  ssh_message_auth_set_methods(answer.get(), SSH_AUTH_METHOD_INTERACTIVE);
+  ssh_message_reply_default(answer.get());
+  note_auth_failure(identity_->login_name, "TOTP: " + mfa_instruction_);
 }
 
 void Session::note_auth_failure(const std::string& login_name, const std::string& why) {
   ++auth_failures_;
-  spdlog::info("conn={} publickey refused for {} from {}: {}", connection_id_, login_name,
+  spdlog::info("conn={} authentication refused for {} from {}: {}", connection_id_, login_name,
                client_address_, why);
   if (auth_failures_ < kMaxAuthAttempts) return;
   audit_later(context_.workers, "anonymous", "auth.failure", "login:" + login_name,
@@ -376,10 +534,7 @@ std::optional<std::string> Session::denial_reason() const {
     return "the access database is unreachable, so no grant can be checked; try again shortly "
            "or contact the bastion administrator";
   }
-  if (!identity.parsed || identity.parsed->target.empty()) {
-    return "log in as USER:TARGET or USER:TARGET:LOGIN to reach a target (control commands are "
-           "not available on this bastion yet)";
-  }
+  if (!identity.parsed || !identity.user) return "unknown user " + identity.login_name;
   if (const auto* denial = std::get_if<access::Denial>(&identity.admission)) return denial->reason;
   const auto& grant = std::get<access::Admission>(identity.admission).grant;
   if (grant.expires_at <= access::Clock::now()) {
@@ -396,6 +551,16 @@ void Session::handle_start(SshMessage message, StartKind kind, std::string comma
   }
   setup_.kind = kind;
   setup_.command = std::move(command);
+  const bool control = identity_->parsed && identity_->parsed->target.empty() &&
+                       !identity_->database_unavailable && identity_->user;
+  if (control && kind != StartKind::subsystem) {
+    ssh_message_channel_request_reply_success(message.get());
+    return run_control(setup_.command);
+  }
+  if (control) {
+    ssh_message_channel_request_reply_success(message.get());
+    return refuse("sftp and scp need a target: log in as " + user_ + ":TARGET");
+  }
   if (auto reason = denial_reason()) {
     ssh_message_channel_request_reply_success(message.get());
     return refuse(*reason);
@@ -497,9 +662,60 @@ void Session::begin_bridging(UpstreamConnection connection, const access::Admiss
   }
 }
 
+void Session::run_control(const std::string& command_line) {
+  phase_ = Phase::control;
+  login_timer_.cancel();
+  spdlog::info("conn={} user={} client={} control command: {}", connection_id_, user_,
+               client_address_, one_line(command_line).substr(0, 200));
+  const ControlEnvironment env{context_.workers, context_.policy, context_.config};
+  access::Actor actor{*identity_->user, mfa_verified_};
+  context_.workers.blocking(
+      [env, actor = std::move(actor), command_line] {
+        return run_control_command(env, actor, command_line);
+      },
+      [self = shared_from_this()](ControlReply reply) {
+        for (const access::AlertEvent& alert : reply.alerts) self->context_.raise_alert(alert);
+        if (self->setup_.pty) {
+          reply.out = for_terminal(std::move(reply.out));
+          reply.err = for_terminal(std::move(reply.err));
+        }
+        self->control_reply_ = std::move(reply);
+        self->pump();
+      });
+}
+
+void Session::flush_control_reply() {
+  auto write_all = [this](std::string& text, bool to_stderr) {
+    while (!text.empty()) {
+      const std::size_t size = std::min<std::size_t>(
+          {text.size(), ssh_channel_window_size(client_channel_), std::size_t{32768}});
+      if (size == 0) return false;
+      const int written =
+          to_stderr
+              ? ssh_channel_write_stderr(client_channel_, text.data(), static_cast<uint32_t>(size))
+              : ssh_channel_write(client_channel_, text.data(), static_cast<uint32_t>(size));
+      if (written <= 0) return false;
+      text.erase(0, static_cast<std::size_t>(written));
+    }
+    return true;
+  };
+  if (!ssh_channel_is_open(client_channel_)) return release();
+  if (!write_all(control_reply_->out, false) || !write_all(control_reply_->err, true)) return;
+  ssh_channel_request_send_exit_status(client_channel_, control_reply_->exit_status);
+  ssh_channel_send_eof(client_channel_);
+  close_client_channel();
+  control_reply_.reset();
+  begin_draining();
+}
+
 void Session::set_expiry(access::TimePoint expires_at) {
   if (expires_at == expires_at_) return;
+  if (expires_at_ != access::TimePoint{} && expires_at > expires_at_) {
+    write_notice("portcullis: grant " + std::to_string(grant_id_) +
+                 " was extended; it now ends at " + format_rfc3339(expires_at));
+  }
   expires_at_ = expires_at;
+  arm_warning();
   expiry_timer_.expires_after(until(expires_at));
   expiry_timer_.async_wait([self = shared_from_this(), expires_at](boost::system::error_code ec) {
     if (ec) return;
@@ -511,6 +727,27 @@ void Session::set_expiry(access::TimePoint expires_at) {
 }
 
 // ---------------------------------------------------------------- end of session
+
+// Warns the user before the grant ends, at each of [access] warn_before that is still ahead.
+void Session::arm_warning() {
+  const access::TimePoint now = access::Clock::now();
+  std::optional<std::chrono::seconds> next;
+  for (std::chrono::seconds before : context_.config.access.warn_before) {
+    if (expires_at_ - before > now && (!next || before > *next)) next = before;
+  }
+  warning_timer_.cancel();
+  if (!next) return;
+  const std::chrono::seconds before = *next;
+  warning_timer_.expires_after(until(expires_at_ - before));
+  warning_timer_.async_wait([self = shared_from_this(), before](boost::system::error_code ec) {
+    if (ec || self->phase_ != Phase::bridging) return;
+    self->write_notice("portcullis: grant " + std::to_string(self->grant_id_) + " ends in " +
+                       format_duration(before) + " (at " + format_rfc3339(self->expires_at_) +
+                       "); for more time: ssh " + self->user_ + "@<this bastion> extend " +
+                       std::to_string(self->grant_id_) + " --for DURATION --reason TEXT");
+    self->arm_warning();
+  });
+}
 
 void Session::on_client_signal(ssh_session, ssh_channel, const char* signal, void* userdata) {
   // Inside a libssh callback: only note it; it is forwarded after the poll returns.
@@ -612,6 +849,7 @@ void Session::finish(access::EndReason reason, std::optional<int> exit_status) {
   if (finished_ || record_id_ == 0) return;
   finished_ = true;
   expiry_timer_.cancel();
+  warning_timer_.cancel();
   spdlog::info("session={} user={} target={} login={} ended: {} exit_status={}", record_id_, user_,
                target_, login_, access::to_string(reason),
                exit_status ? std::to_string(*exit_status) : "none");
@@ -633,6 +871,7 @@ void Session::release() {
   login_timer_.cancel();
   expiry_timer_.cancel();
   drain_timer_.cancel();
+  warning_timer_.cancel();
   boost::system::error_code ignored;
   client_watch_.close(ignored);
   drop_upstream();

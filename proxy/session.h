@@ -10,14 +10,18 @@
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
 #include <variant>
 
 #include "access/access.h"
+#include "access/policy.h"
+#include "access/workflow.h"
 #include "common/common.h"
 #include "proxy/bridge.h"
+#include "proxy/control.h"
 #include "proxy/login_name.h"
 #include "proxy/ssh_handles.h"
 #include "proxy/upstream.h"
@@ -35,6 +39,9 @@ struct GatewayContext {
   WorkerPool& workers;
   const vault::Vault& vault;
   SessionRegistry& registry;
+  const access::Policy& policy;
+  // Hands an alert to the dispatcher; never blocks. Call only after the change is committed.
+  std::function<void(const access::AlertEvent&)> raise_alert;
 };
 
 class Session : public std::enable_shared_from_this<Session> {
@@ -51,12 +58,22 @@ class Session : public std::enable_shared_from_this<Session> {
 
   // The grant's end moved (extension) or is confirmed; re-arms the expiry timer.
   void set_expiry(access::TimePoint expires_at);
+  void arm_warning();
 
   std::int64_t record_id() const { return record_id_; }
   std::uint64_t connection_id() const { return connection_id_; }
 
  private:
-  enum class Phase { key_exchange, authenticating, ready, starting, bridging, draining, closed };
+  enum class Phase {
+    key_exchange,
+    authenticating,
+    ready,
+    starting,
+    bridging,
+    control,  // running a control command or writing its reply
+    draining,
+    closed
+  };
 
   // What the database says about the name the client logs in with.
   struct Identity {
@@ -65,6 +82,13 @@ class Session : public std::enable_shared_from_this<Session> {
     std::optional<access::User> user;
     std::variant<std::monostate, access::Admission, access::Denial> admission;
     bool database_unavailable = false;
+    bool mfa_required = false;  // a TOTP code must follow the public key
+  };
+
+  enum class MfaVerdict { accepted, wrong, replayed, locked, not_enrolled };
+  struct MfaCheck {
+    MfaVerdict verdict = MfaVerdict::wrong;
+    int failures = 0;
   };
 
   struct StartResult {
@@ -88,6 +112,10 @@ class Session : public std::enable_shared_from_this<Session> {
   void look_up_identity(const std::string& login_name);
   void on_identity(const std::string& login_name, Outcome<Identity> outcome);
   void note_auth_failure(const std::string& login_name, const std::string& why);
+  void handle_keyboard_interactive(SshMessage message);
+  void check_totp(SshMessage answer, std::string code);
+  void on_totp(SshMessage answer, Outcome<MfaCheck> outcome);
+  void complete_authentication(SshMessage message);
 
   // channel setup
   void handle_channel_open(SshMessage message);
@@ -97,6 +125,8 @@ class Session : public std::enable_shared_from_this<Session> {
   void start_upstream(const access::Admission& admission);
   void on_upstream(StartResult result);
   void begin_bridging(UpstreamConnection connection, const access::Admission& admission);
+  void run_control(const std::string& command_line);
+  void flush_control_reply();
 
   // end of session
   void check_bridge();
@@ -127,12 +157,19 @@ class Session : public std::enable_shared_from_this<Session> {
   boost::asio::steady_timer login_timer_;
   boost::asio::steady_timer expiry_timer_;
   boost::asio::steady_timer drain_timer_;
+  boost::asio::steady_timer warning_timer_;
 
   std::optional<Identity> identity_;
   bool identity_pending_ = false;
   std::deque<SshMessage> waiting_for_identity_;
   int auth_failures_ = 0;
-  std::string user_;  // authenticated user name
+  std::string user_;           // authenticated user name
+  bool awaiting_mfa_ = false;  // public key accepted, TOTP code still due
+  bool mfa_checking_ = false;
+  bool mfa_verified_ = false;
+  std::string mfa_instruction_;  // shown with the next TOTP prompt (why the last one failed)
+  SshMessage mfa_answer_;        // answered once the code is checked
+  std::optional<ControlReply> control_reply_;
 
   ChannelSetup setup_;
   SshMessage start_request_;  // answered once the upstream channel has started

@@ -10,6 +10,7 @@
 #include <string>
 #include <utility>
 
+#include "access/access.h"
 #include "store/store.h"
 
 namespace portcullis::proxy {
@@ -20,6 +21,7 @@ struct Outcome {
   std::optional<T> value;
   std::string error;
   bool database_unavailable = false;
+  bool refused = false;  // an access::AccessError: `error` is fit to show the user
 
   bool ok() const { return value.has_value(); }
 };
@@ -67,6 +69,10 @@ class WorkerPool {
       tx.commit();
     } catch (const store::DatabaseUnavailable& e) {
       outcome = unavailable<T>(e.what());
+    } catch (const access::AccessError& e) {
+      outcome.value.reset();
+      outcome.error = e.what();
+      outcome.refused = true;
     } catch (const pqxx::sql_error& e) {
       outcome.value.reset();
       outcome.error = e.what();

@@ -3,10 +3,12 @@
 // event loop.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <pqxx/pqxx>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace portcullis::store {
@@ -32,9 +34,29 @@ class Database {
   std::unique_ptr<pqxx::connection> conn_;
 };
 
+// Listens on PostgreSQL NOTIFY channels from its own thread and connection, calling
+// `on_notify(channel, payload)` there (so the callback must only post or enqueue). A lost
+// connection is retried every second; `on_reconnect` then runs, because notifications sent
+// while disconnected are gone and the caller must re-check what it watches.
+class Listener {
+ public:
+  using Notify = std::function<void(const std::string& channel, const std::string& payload)>;
+  Listener(std::string url, std::vector<std::string> channels, Notify on_notify,
+           std::function<void()> on_reconnect);
+  ~Listener();  // stops the thread (within about a second)
+  Listener(const Listener&) = delete;
+  Listener& operator=(const Listener&) = delete;
+
+  struct State;  // shared with the thread
+
+ private:
+  std::shared_ptr<State> state_;
+  std::thread thread_;
+};
+
 struct Migration {
-  int version;          // from the NNN_ prefix
-  std::string name;     // file name, e.g. "001_init.sql"
+  int version;       // from the NNN_ prefix
+  std::string name;  // file name, e.g. "001_init.sql"
   std::string sql;
 };
 

@@ -590,30 +590,56 @@ std::string TargetSshd::log() const { return read_file(dir_ / "sshd.log"); }
 
 // ---------------------------------------------------------------------------------------------
 
+namespace {
+
+std::string bastion_config(std::uint16_t port, std::string_view node, const std::string& url) {
+  return "[server]\n"
+         "listen = \"127.0.0.1:" +
+         std::to_string(port) +
+         "\"\n"
+         "host_key = \"state/ssh_host_ed25519_key\"\n"
+         "node_name = \"" +
+         std::string(node) +
+         "\"\n"
+         "[database]\n"
+         "url = \"" +
+         url +
+         "\"\n"
+         "[vault]\n"
+         "key_file = \"state/vault.key\"\n"
+         "[recording]\n"
+         "spool_dir = \"state/spool\"\n"
+         "[log]\n"
+         // The most verbose level, so the secret-leak test sees everything.
+         "level = \"trace\"\n";
+}
+
+}  // namespace
+
 Bastion::Bastion()
     : dir_("portcullis-bastion"),
       port_(free_port()),
       database_(PostgresCluster::shared().create_database()),
       config_file_(dir_ / "portcullis.toml") {
-  write_file(config_file_,
-             "[server]\n"
-             "listen = \"127.0.0.1:" +
-                 std::to_string(port_) +
-                 "\"\n"
-                 "host_key = \"state/ssh_host_ed25519_key\"\n"
-                 "node_name = \"e2e\"\n"
-                 "[database]\n"
-                 "url = \"" +
-                 PostgresCluster::shared().url(database_) +
-                 "\"\n"
-                 "[vault]\n"
-                 "key_file = \"state/vault.key\"\n"
-                 "[recording]\n"
-                 "spool_dir = \"state/spool\"\n"
-                 "[log]\n"
-                 // The most verbose level, so the secret-leak test sees everything.
-                 "level = \"trace\"\n");
+  write_file(config_file_, bastion_config(port_, "e2e", PostgresCluster::shared().url(database_)));
   cli_checked({"init"});
+}
+
+Bastion::Bastion(const Bastion& sibling, std::string_view node_name)
+    : dir_("portcullis-bastion"),
+      port_(free_port()),
+      database_(sibling.database_),
+      config_file_(dir_ / "portcullis.toml") {
+  write_file(config_file_,
+             bastion_config(port_, node_name, PostgresCluster::shared().url(database_)));
+  // The same vault key (to open the vaulted credentials); its own host and signing keys.
+  fs::create_directories(dir_ / "state");
+  fs::copy_file(sibling.vault_key_file(), vault_key_file());
+  cli_checked({"init"});
+}
+
+void Bastion::append_config(std::string_view toml) {
+  write_file(config_file_, read_file(config_file_) + "\n" + std::string(toml) + "\n");
 }
 
 // A daemon that crashed, leaked or hit undefined behaviour fails the test that ran it, even
@@ -651,9 +677,14 @@ std::string Bastion::cli_checked(const std::vector<std::string>& args) const {
   return trim(result.out);
 }
 
-KeyPair Bastion::add_user(const std::string& name) {
+KeyPair Bastion::add_user(const std::string& name, const std::vector<std::string>& roles) {
   KeyPair key = generate_key(dir_ / (name + "_ed25519"), name + "@e2e");
-  cli_checked({"user", "add", name, "--key", key.public_key().string()});
+  std::vector<std::string> args{"user", "add", name, "--key", key.public_key().string()};
+  for (const std::string& role : roles) {
+    args.push_back("--role");
+    args.push_back(role);
+  }
+  cli_checked(args);
   return key;
 }
 
@@ -754,6 +785,18 @@ RunResult run_ssh(const fs::path& key, std::uint16_t port, const std::string& lo
   argv.push_back(login + "@127.0.0.1");
   argv.insert(argv.end(), command.begin(), command.end());
   return run(argv, options);
+}
+
+std::vector<std::string> ssh_mfa_command(const fs::path& key, std::uint16_t port,
+                                         const std::string& login,
+                                         const std::vector<std::string>& command) {
+  std::vector<std::string> argv = ssh_tty_command(key, port, login, command);
+  std::replace(argv.begin(), argv.end(), std::string("BatchMode=yes"), std::string("BatchMode=no"));
+  const std::vector<std::string> extra{"-o",
+                                       "PreferredAuthentications=publickey,keyboard-interactive",
+                                       "-o", "NumberOfPasswordPrompts=1"};
+  argv.insert(argv.begin() + 2, extra.begin(), extra.end());
+  return argv;
 }
 
 std::vector<std::string> ssh_tty_command(const fs::path& key, std::uint16_t port,

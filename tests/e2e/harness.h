@@ -212,6 +212,10 @@ class Bastion {
  public:
   // Writes the config, creates a fresh database in the shared cluster and runs `portcullis init`.
   Bastion();
+  // A second node on the same database and vault key, with its own port and node name.
+  Bastion(const Bastion& sibling, std::string_view node_name);
+  // Appends TOML ([access], [[policy]], [alerts] ...) to the config; before start().
+  void append_config(std::string_view toml);
   ~Bastion();
 
   const fs::path& config_file() const { return config_file_; }
@@ -225,8 +229,8 @@ class Bastion {
   // The same, throwing unless it exits 0; returns trimmed stdout.
   std::string cli_checked(const std::vector<std::string>& args) const;
 
-  // `user add NAME --key` with a fresh ed25519 key pair; returns the pair.
-  KeyPair add_user(const std::string& name);
+  // `user add NAME --key [--role R]...` with a fresh ed25519 key pair; returns the pair.
+  KeyPair add_user(const std::string& name, const std::vector<std::string>& roles = {});
   // `target add NAME --host 127.0.0.1 --port P --host-key F`, F being the target's real host
   // key unless `pinned_host_key` names another public key file.
   void add_target(const std::string& name, const TargetSshd& target,
@@ -312,6 +316,11 @@ class PtySession {
   std::size_t consumed_ = 0;
   std::optional<int> status_;
 };
+
+// ssh -tt that may also answer a keyboard-interactive prompt (the TOTP code), for PtySession.
+std::vector<std::string> ssh_mfa_command(const fs::path& key, std::uint16_t port,
+                                         const std::string& login,
+                                         const std::vector<std::string>& command = {});
 
 // ssh -tt with ssh_client_options, for PtySession.
 std::vector<std::string> ssh_tty_command(const fs::path& key, std::uint16_t port,

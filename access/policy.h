@@ -1,0 +1,61 @@
+// The access policy: the [[policy]] rules of the config file, compiled once (patterns, allowed
+// hours, time zones checked) and matched in order. First match wins; no match means deny.
+#pragma once
+
+#include <memory>
+#include <regex>
+#include <string>
+#include <vector>
+
+#include "access/access.h"
+#include "access/hours.h"
+#include "common/common.h"
+
+namespace portcullis::access {
+
+struct CompiledRule {
+  PolicyRule config;
+  std::optional<std::regex> ticket_pattern;
+  std::optional<AllowedHours> hours;
+
+  bool matches_target(const std::string& target) const;
+  bool admits_requester(const std::vector<std::string>& roles) const;
+  bool is_approver(const std::vector<std::string>& roles) const;
+  bool needs_mfa(MfaStep step) const;
+  int approvals_needed() const;
+};
+
+class Policy {
+ public:
+  // Throws ConfigError "FILE:LINE: what is wrong" for a pattern, hours or zone that is invalid.
+  explicit Policy(const Config& config);
+
+  // The first rule whose targets match and whose roles the requester holds; nullptr = deny.
+  const CompiledRule* match(const std::vector<std::string>& roles, const std::string& target) const;
+  const CompiledRule* find(const std::string& name) const;
+  const std::vector<CompiledRule>& rules() const { return rules_; }
+
+  // Human-readable reasoning for `portcullis policy explain`: every rule in order, why it
+  // does or does not apply, and what the applying rule asks for.
+  std::string explain(const User& user, const std::string& target, const std::string& login,
+                      TimePoint now) const;
+
+  // Whether logging in for control commands must pass TOTP: some rule the user could request
+  // or approve under asks for MFA at that step.
+  bool control_login_needs_mfa(const std::vector<std::string>& roles) const;
+
+ private:
+  std::vector<CompiledRule> rules_;
+};
+
+// Glob as in a shell: '*' any run, '?' one character, "[abc]" / "[a-z]" / "[!a]" a set.
+bool glob_match(std::string_view pattern, std::string_view text);
+
+// One line describing what a rule asks for: "rule prod-db: dual approval by approver, ticket
+// ^(CHG|INC)-[0-9]+$, at most 2h, Mon-Fri 08:00-18:00 Europe/Paris, MFA request/approve".
+std::string describe(const CompiledRule& rule);
+
+std::string to_string(ApprovalMode mode);
+std::string to_string(MfaStep step);
+
+}  // namespace portcullis::access

@@ -1,0 +1,405 @@
+// The just-in-time workflow end to end: control commands over a real `ssh`, policy decisions,
+// approvals with TOTP typed into a real pty, extension, revocation across two nodes, and the
+// hash-chained audit log checked after a superuser tampers with it.
+#include <gtest/gtest.h>
+
+#include <ctime>
+#include <nlohmann/json.hpp>
+#include <regex>
+
+#include "tests/e2e/harness.h"
+
+namespace portcullis::e2e {
+namespace {
+
+using nlohmann::json;
+
+// Hours that exclude the present moment: a one-hour window starting two hours from now (UTC).
+std::string hours_excluding_now() {
+  const std::time_t later = std::time(nullptr) + 2 * 3600;
+  std::tm tm{};
+  gmtime_r(&later, &tm);
+  char window[32];
+  std::snprintf(window, sizeof window, "daily %02d:00-%02d:59 UTC", tm.tm_hour, tm.tm_hour);
+  return window;
+}
+
+std::string policy_text(std::string_view approval_timeout = "24h") {
+  return "[access]\n"
+         "approval_timeout = \"" +
+         std::string(approval_timeout) +
+         "\"\n"
+         "warn_before = [\"3s\"]\n"
+         "\n[[policy]]\n"
+         "name = \"dev-auto\"\n"
+         "targets = [\"dev*\"]\n"
+         "roles = [\"dev\"]\n"
+         "max_duration = \"1h\"\n"
+         "approval = \"auto\"\n"
+         "\n[[policy]]\n"
+         "name = \"prod-db\"\n"
+         "targets = [\"db*\", \"pay-*\"]\n"
+         "roles = [\"dev\"]\n"
+         "max_duration = \"2h\"\n"
+         "require_ticket = true\n"
+         "ticket_pattern = \"^(CHG|INC)-[0-9]+$\"\n"
+         "approval = \"dual\"\n"
+         "approver_roles = [\"approver\"]\n"
+         "break_glass = true\n"
+         "break_glass_max = \"1h\"\n"
+         "\n[[policy]]\n"
+         "name = \"web-single\"\n"
+         "targets = [\"web*\"]\n"
+         "roles = [\"dev\"]\n"
+         "approval = \"single\"\n"
+         "approver_roles = [\"approver\"]\n"
+         "mfa = [\"approve\"]\n"
+         "\n[[policy]]\n"
+         "name = \"night-only\"\n"
+         "targets = [\"night*\"]\n"
+         "roles = [\"dev\"]\n"
+         "hours = \"" +
+         hours_excluding_now() +
+         "\"\n"
+         "approval = \"auto\"\n";
+}
+
+// One target sshd reachable under several target names, so each rule has a target to match.
+class WorkflowTest : public ::testing::Test {
+ protected:
+  void SetUp() override { set_up(policy_text()); }
+
+  void set_up(const std::string& policy) {
+    bastion.append_config(policy);
+    alice = bastion.add_user("alice", {"dev"});
+    bob = bastion.add_user("bob", {"approver"});
+    carol = bastion.add_user("carol", {"approver"});
+    for (const char* name : {"dev01", "db01", "web01", "night01"}) {
+      bastion.add_target(name, target);
+      bastion.add_key_account(name, target);
+    }
+    bastion.start();
+  }
+
+  RunResult control(const KeyPair& key, const std::string& user,
+                    const std::vector<std::string>& command) {
+    return run_ssh(key.private_key, bastion.port(), user, command, RunOptions().with_timeout(30s));
+  }
+
+  json control_json(const KeyPair& key, const std::string& user, std::vector<std::string> command) {
+    command.push_back("--json");
+    const RunResult result = control(key, user, command);
+    EXPECT_EQ(result.exit_status, 0) << result.err;
+    return json::parse(result.out);
+  }
+
+  // Enrolls `user` for TOTP and returns the base32 secret printed once by the CLI.
+  std::string enroll_totp(const std::string& user) {
+    const RunResult result = bastion.cli({"user", "totp", user});
+    EXPECT_EQ(result.exit_status, 0) << result.err;
+    std::smatch match;
+    const std::string uri = result.out;
+    EXPECT_TRUE(std::regex_search(uri, match, std::regex("secret=([A-Z2-7]+)"))) << uri;
+    return match[1];
+  }
+
+  // The current code, from oathtool: an implementation independent of the bastion's.
+  static std::string totp_code(const std::string& secret, std::time_t at = std::time(nullptr)) {
+    return run_checked({"oathtool", "--totp", "-b", "-N", "@" + std::to_string(at), secret})
+        .substr(0, 6);
+  }
+
+  // Runs a control command that asks for a TOTP code first, answering it through a pty.
+  std::string with_totp(const KeyPair& key, const std::string& user, const std::string& code,
+                        const std::vector<std::string>& command) {
+    PtySession session(ssh_mfa_command(key.private_key, bastion.port(), user, command));
+    if (!session.expect("TOTP code: ", 20s)) return "no TOTP prompt: " + session.transcript();
+    session.write(code + "\n");
+    session.wait_exit(20s);
+    return session.transcript();
+  }
+
+  TargetSshd target;
+  Bastion bastion;
+  KeyPair alice, bob, carol;
+};
+
+TEST_F(WorkflowTest, AutoApprovedRequestThenConnect) {
+  const json request =
+      control_json(alice, "alice", {"request", "dev01", "--for", "10m", "--reason", "deploy 4.2"});
+  EXPECT_EQ(request["state"], "active");
+  EXPECT_EQ(request["approvals_needed"], 0);
+  EXPECT_FALSE(request["starts_at"].is_null());
+  EXPECT_FALSE(request["expires_at"].is_null());
+
+  const RunResult session =
+      run_ssh(alice.private_key, bastion.port(), "alice:dev01", {"echo", "reached", "$USER"});
+  EXPECT_EQ(session.exit_status, 0) << session.err;
+  EXPECT_EQ(session.out, "reached " + target.account() + "\n");
+
+  const json grants = control_json(alice, "alice", {"grants"});
+  ASSERT_EQ(grants.size(), 1u);
+  EXPECT_EQ(grants[0]["reason"], "deploy 4.2");
+  EXPECT_EQ(grants[0]["state"], "active");
+}
+
+TEST_F(WorkflowTest, ArgumentsAreSplitLikeAShellWithoutRunningOne) {
+  // The client sends one string; quotes group words, and nothing is expanded or executed.
+  const RunResult result = control(
+      alice, "alice", {"request dev01 --for 5m --reason 'it'\"'\"'s $(id) `id` ; true' --json"});
+  ASSERT_EQ(result.exit_status, 0) << result.err;
+  EXPECT_EQ(json::parse(result.out)["reason"], "it's $(id) `id` ; true");
+
+  const RunResult unterminated = control(alice, "alice", {"request dev01 --reason 'oops"});
+  EXPECT_EQ(unterminated.exit_status, 2);
+  EXPECT_NE(unterminated.err.find("unterminated ' quote"), std::string::npos) << unterminated.err;
+
+  const RunResult unknown = control(alice, "alice", {"frobnicate"});
+  EXPECT_EQ(unknown.exit_status, 2);
+  EXPECT_EQ(unknown.out, "");
+  EXPECT_NE(unknown.err.find("portcullis: "), std::string::npos);
+
+  const RunResult help = control(alice, "alice", {});
+  EXPECT_EQ(help.exit_status, 0);
+  EXPECT_NE(help.out.find("break-glass TARGET[:LOGIN]"), std::string::npos) << help.out;
+  EXPECT_NE(help.out.find("Your grants:"), std::string::npos) << help.out;
+}
+
+TEST_F(WorkflowTest, DualApprovalNeedsTwoDistinctApproversAndStartsAtTheLastApproval) {
+  const json request = control_json(
+      alice, "alice",
+      {"request", "db01", "--for", "30m", "--reason", "fix index", "--ticket", "CHG-1234"});
+  EXPECT_EQ(request["state"], "pending");
+  EXPECT_EQ(request["approvals_needed"], 2);
+  EXPECT_TRUE(request["starts_at"].is_null());
+  const std::string id = std::to_string(request["id"].get<long long>());
+
+  const RunResult self = control(alice, "alice", {"approve", id});
+  EXPECT_EQ(self.exit_status, 1);
+  EXPECT_NE(self.err.find("their own request"), std::string::npos) << self.err;
+
+  const RunResult not_yet = run_ssh(alice.private_key, bastion.port(), "alice:db01", {"true"});
+  EXPECT_EQ(not_yet.exit_status, 255);
+  EXPECT_NE(not_yet.err.find("waiting for 2 more approval"), std::string::npos) << not_yet.err;
+
+  const json listed = control_json(bob, "bob", {"requests"});
+  ASSERT_EQ(listed.size(), 1u);
+  EXPECT_EQ(listed[0]["id"], request["id"]);
+
+  const json first = control_json(bob, "bob", {"approve", id, "--comment", "looks fine"});
+  EXPECT_EQ(first["state"], "pending");
+  EXPECT_EQ(first["approvals_given"], 1);
+  const RunResult twice = control(bob, "bob", {"approve", id});
+  EXPECT_EQ(twice.exit_status, 1);
+  EXPECT_NE(twice.err.find("different approver"), std::string::npos) << twice.err;
+
+  // RFC 3339 times have whole seconds: wait so "starts at approval" is visible.
+  std::this_thread::sleep_for(1100ms);
+  const json second = control_json(carol, "carol", {"approve", id});
+  EXPECT_EQ(second["state"], "active");
+  EXPECT_GT(second["starts_at"].get<std::string>(), second["requested_at"].get<std::string>());
+
+  const RunResult session = run_ssh(alice.private_key, bastion.port(), "alice:db01", {"true"});
+  EXPECT_EQ(session.exit_status, 0) << session.err;
+}
+
+TEST_F(WorkflowTest, TicketPatternAndMaximumDurationAreEnforced) {
+  const std::vector<std::string> base{"request", "db01", "--reason", "r", "--for"};
+  auto request = [&](std::vector<std::string> extra) {
+    std::vector<std::string> command = base;
+    command.insert(command.end(), extra.begin(), extra.end());
+    return control(alice, "alice", command);
+  };
+  const RunResult missing = request({"30m"});
+  EXPECT_EQ(missing.exit_status, 1);
+  EXPECT_NE(missing.err.find("requires a ticket"), std::string::npos) << missing.err;
+  const RunResult wrong = request({"30m", "--ticket", "JIRA-1"});
+  EXPECT_EQ(wrong.exit_status, 1);
+  EXPECT_NE(wrong.err.find("does not match ^(CHG|INC)-[0-9]+$"), std::string::npos) << wrong.err;
+  const RunResult too_long = request({"3h", "--ticket", "INC-7"});
+  EXPECT_EQ(too_long.exit_status, 1);
+  EXPECT_NE(too_long.err.find("at most 2h"), std::string::npos) << too_long.err;
+  EXPECT_EQ(request({"30m", "--ticket", "INC-7"}).exit_status, 0);
+
+  const RunResult no_rule =
+      control(bob, "bob", {"request", "dev01", "--for", "5m", "--reason", "x"});
+  EXPECT_EQ(no_rule.exit_status, 1);
+  EXPECT_NE(no_rule.err.find("no policy rule lets bob"), std::string::npos) << no_rule.err;
+}
+
+TEST_F(WorkflowTest, OutsideAllowedHoursIsRefused) {
+  const RunResult result =
+      control(alice, "alice", {"request", "night01", "--for", "5m", "--reason", "batch"});
+  EXPECT_EQ(result.exit_status, 1);
+  EXPECT_NE(result.err.find("allows access only daily"), std::string::npos) << result.err;
+  EXPECT_NE(result.err.find("it is now"), std::string::npos) << result.err;
+}
+
+TEST_F(WorkflowTest, SingleApprovalByAnotherUserWithMfa) {
+  const std::string secret = enroll_totp("bob");
+  const json request =
+      control_json(alice, "alice", {"request", "web01", "--for", "15m", "--reason", "hotfix"});
+  ASSERT_EQ(request["state"], "pending");
+  const std::string id = std::to_string(request["id"].get<long long>());
+
+  // carol holds the approver role but has no TOTP, and the rule asks for MFA to approve.
+  const RunResult carol_tries = control(carol, "carol", {"approve", id});
+  EXPECT_EQ(carol_tries.exit_status, 1);
+  EXPECT_NE(carol_tries.err.find("requires MFA to approve"), std::string::npos) << carol_tries.err;
+
+  const std::string transcript = with_totp(bob, "bob", totp_code(secret), {"approve", id});
+  EXPECT_NE(transcript.find(": active until"), std::string::npos) << transcript;
+
+  const RunResult session = run_ssh(alice.private_key, bastion.port(), "alice:web01", {"true"});
+  EXPECT_EQ(session.exit_status, 0) << session.err;
+}
+
+TEST_F(WorkflowTest, TotpWrongCodeReplayAndLockout) {
+  const std::string secret = enroll_totp("bob");
+  const std::time_t now = std::time(nullptr);
+  const std::string good = totp_code(secret, now);
+  const std::string wrong = good == "000000" ? "111111" : "000000";
+
+  EXPECT_NE(with_totp(bob, "bob", wrong, {"whoami"}).find("Permission denied"), std::string::npos);
+  const std::string accepted = with_totp(bob, "bob", good, {"whoami"});
+  EXPECT_NE(accepted.find("verified on this connection"), std::string::npos) << accepted;
+  // The same code again, within its window: refused.
+  EXPECT_NE(with_totp(bob, "bob", good, {"whoami"}).find("Permission denied"), std::string::npos);
+
+  for (int i = 0; i < 3; ++i) with_totp(bob, "bob", wrong, {"whoami"});
+  // Five failures within five minutes (wrong, replayed, three more wrong) lock MFA: even the
+  // next step's fresh, never-used code (accepted as clock skew otherwise) is refused now.
+  const std::string next = totp_code(secret, now + 30);
+  EXPECT_NE(with_totp(bob, "bob", next, {"whoami"}).find("Permission denied"), std::string::npos);
+
+  const std::string failures = PostgresCluster::shared().query(
+      bastion.database(), "SELECT count(*) FROM audit_events WHERE action = 'mfa.failure'");
+  EXPECT_GE(std::stoi(failures), 6);
+  EXPECT_NE(bastion.log().find("ALERT mfa_lockout"), std::string::npos);
+}
+
+TEST_F(WorkflowTest, ExtendKeepsALiveSessionPastTheOldEnd) {
+  const json grant =
+      control_json(alice, "alice", {"request", "dev01", "--for", "5s", "--reason", "short"});
+  const std::string id = std::to_string(grant["id"].get<long long>());
+  PtySession session(ssh_tty_command(alice.private_key, bastion.port(), "alice:dev01",
+                                     {"sleep 9; echo survived-the-old-end"}));
+  ASSERT_TRUE(session.expect("ends at", 15s)) << session.transcript();
+  ASSERT_TRUE(session.expect("ends in 3s", 10s)) << session.transcript();
+  const json extended =
+      control_json(alice, "alice", {"extend", id, "--for", "30s", "--reason", "more time"});
+  EXPECT_EQ(extended["state"], "active");
+  EXPECT_EQ(extended["extends"], grant["id"]);
+  EXPECT_TRUE(session.expect("was extended; it now ends at", 5s)) << session.transcript();
+  EXPECT_TRUE(session.expect("survived-the-old-end", 15s)) << session.transcript();
+  EXPECT_EQ(session.wait_exit(10s), 0);
+}
+
+TEST_F(WorkflowTest, RevokeOnNodeBEndsTheSessionOnNodeAWithinASecond) {
+  Bastion node_b(bastion, "node-b");
+  node_b.append_config(policy_text());
+  node_b.start();
+  const json grant =
+      control_json(alice, "alice", {"request", "dev01", "--for", "10m", "--reason", "long job"});
+  const std::string id = std::to_string(grant["id"].get<long long>());
+  PtySession session(ssh_tty_command(alice.private_key, bastion.port(), "alice:dev01",
+                                     {"echo started; sleep 60"}));
+  ASSERT_TRUE(session.expect("started", 15s)) << session.transcript();
+
+  const RunResult revoke =
+      run_ssh(alice.private_key, node_b.port(), "alice", {"revoke", id, "--reason", "done early"});
+  ASSERT_EQ(revoke.exit_status, 0) << revoke.err;
+  const auto revoked = std::chrono::steady_clock::now();
+  ASSERT_TRUE(session.expect("revoked at .*done early", 5s)) << session.transcript();
+  const auto noticed = std::chrono::steady_clock::now() - revoked;
+  EXPECT_LT(noticed, 1s) << "node A ended the session "
+                         << std::chrono::duration_cast<std::chrono::milliseconds>(noticed).count()
+                         << " ms after node B revoked it";
+  session.wait_exit(10s);
+}
+
+TEST_F(WorkflowTest, BreakGlassIsActiveAtOnceAndFlaggedForReview) {
+  const json grant = control_json(
+      alice, "alice", {"break-glass", "db01", "--for", "20m", "--reason", "prod is down"});
+  EXPECT_EQ(grant["state"], "active");
+  EXPECT_EQ(grant["break_glass"], true);
+  EXPECT_NE(bastion.log().find("ALERT break_glass"), std::string::npos);
+  const RunResult too_long =
+      control(alice, "alice", {"break-glass", "db01", "--for", "2h", "--reason", "prod is down"});
+  EXPECT_NE(too_long.err.find("at most 1h"), std::string::npos) << too_long.err;
+
+  const json queue = json::parse(bastion.cli_checked({"review", "list", "--json"}));
+  ASSERT_EQ(queue.size(), 1u);
+  const std::string id = std::to_string(grant["id"].get<long long>());
+  bastion.cli_checked({"review", "ack", id, "--note", "outage INC-9, justified"});
+  EXPECT_EQ(json::parse(bastion.cli_checked({"review", "list", "--json"})).size(), 0u);
+  EXPECT_EQ(bastion.cli({"review", "ack", id, "--note", "again"}).exit_status, 1);
+}
+
+class ShortApprovalTimeout : public WorkflowTest {
+ protected:
+  void SetUp() override { set_up(policy_text("2s")); }
+};
+
+TEST_F(ShortApprovalTimeout, PendingRequestTimesOut) {
+  const json request = control_json(
+      alice, "alice", {"request", "web01", "--for", "5m", "--reason", "nobody will answer"});
+  const std::string id = std::to_string(request["id"].get<long long>());
+  std::this_thread::sleep_for(2500ms);
+  const json grants = control_json(alice, "alice", {"grants"});
+  EXPECT_EQ(grants[0]["state"], "expired");
+  EXPECT_EQ(control_json(bob, "bob", {"requests"}).size(), 0u);
+  const bool audited = wait_until(
+      [&] {
+        return PostgresCluster::shared().query(
+                   bastion.database(),
+                   "SELECT count(*) FROM audit_events WHERE action = 'request.timed_out'") == "1";
+      },
+      10s);
+  EXPECT_TRUE(audited);
+}
+
+TEST_F(WorkflowTest, AuditVerifyNamesARowASuperuserUpdated) {
+  control_json(alice, "alice", {"request", "dev01", "--for", "5m", "--reason", "audit me"});
+  const RunResult intact = bastion.cli({"audit", "verify"});
+  EXPECT_EQ(intact.exit_status, 0) << intact.out << intact.err;
+  EXPECT_NE(intact.out.find("audit log intact"), std::string::npos);
+
+  const std::string row = PostgresCluster::shared().query(
+      bastion.database(), "SELECT min(id) FROM audit_events WHERE action = 'request.created'");
+  PostgresCluster::shared().query(
+      bastion.database(),
+      "ALTER TABLE audit_events DISABLE TRIGGER audit_events_append_only;"
+      "UPDATE audit_events SET details = '{\"reason\": \"nothing to see\"}' WHERE id = " +
+          row +
+          ";"
+          "ALTER TABLE audit_events ENABLE TRIGGER audit_events_append_only;");
+  const RunResult broken = bastion.cli({"audit", "verify"});
+  EXPECT_EQ(broken.exit_status, 4);
+  EXPECT_NE(broken.out.find("row " + row + " was altered"), std::string::npos) << broken.out;
+
+  const json events =
+      json::parse(bastion.cli_checked({"audit", "list", "--user", "alice", "--json"}));
+  EXPECT_FALSE(events.empty());
+}
+
+TEST_F(WorkflowTest, AuditRowsCannotBeChangedByTheApplicationRole) {
+  control_json(alice, "alice", {"grants"});
+  PostgresCluster& cluster = PostgresCluster::shared();
+  cluster.query(bastion.database(), read_file(source_dir() / "config/database-roles.sql"));
+  auto as_app = [&](const std::string& sql) {
+    return run({"psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", cluster.url(bastion.database()), "-c",
+                "SET ROLE portcullis_app; " + sql});
+  };
+  EXPECT_EQ(as_app("SELECT count(*) FROM audit_events").exit_status, 0);
+  const RunResult update = as_app("UPDATE audit_events SET actor = 'x'");
+  EXPECT_NE(update.exit_status, 0);
+  EXPECT_NE(update.err.find("permission denied for table audit_events"), std::string::npos)
+      << update.err;
+  EXPECT_NE(as_app("DELETE FROM audit_events").exit_status, 0);
+  EXPECT_NE(as_app("ALTER TABLE audit_events DISABLE TRIGGER audit_events_append_only").exit_status,
+            0);
+}
+
+}  // namespace
+}  // namespace portcullis::e2e
