@@ -7,12 +7,6 @@ namespace {
 const char* const kAskForGrant =
     "request a new grant (ssh BASTION request TARGET --for DURATION --reason TEXT)";
 
-std::string join(const std::vector<std::string>& items) {
-  std::string joined;
-  for (const std::string& item : items) joined += (joined.empty() ? "" : ", ") + item;
-  return joined;
-}
-
 std::vector<std::string> active_logins(pqxx::work& tx, std::int64_t user_id,
                                        std::int64_t target_id) {
   std::vector<std::string> logins;
@@ -88,8 +82,8 @@ std::variant<Admission, Denial> admit(pqxx::work& tx, const std::string& user,
       return Denial{"no active grant for " + user + " on " + target + "; " + kAskForGrant};
     }
     if (logins.size() > 1) {
-      return Denial{"you have active grants for several logins on " + target + " (" + join(logins) +
-                    "): connect as " + user + ":" + target + ":LOGIN"};
+      return Denial{"you have active grants for several logins on " + target + " (" +
+                    join(logins, ", ") + "): connect as " + user + ":" + target + ":LOGIN"};
     }
     chosen = logins.front();
   }

@@ -12,15 +12,6 @@ bool holds_any(const std::vector<std::string>& held, const std::vector<std::stri
   });
 }
 
-std::string join(const std::vector<std::string>& items, std::string_view separator) {
-  std::string joined;
-  for (const std::string& item : items) {
-    if (!joined.empty()) joined += separator;
-    joined += item;
-  }
-  return joined;
-}
-
 ConfigError problem_at(const Config& config, std::size_t line, const std::string& message) {
   return ConfigError(config.file.string() + ":" + std::to_string(line) + ": " + message);
 }

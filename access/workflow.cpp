@@ -18,13 +18,13 @@ bool holds(const User& user, const std::string& role) {
   return std::find(user.roles.begin(), user.roles.end(), role) != user.roles.end();
 }
 
-std::string logins_of(pqxx::work& tx, const std::string& target) {
-  std::string logins;
+std::vector<std::string> logins_of(pqxx::work& tx, const std::string& target) {
+  std::vector<std::string> logins;
   for (const pqxx::row& row :
        tx.exec_params("SELECT a.login FROM accounts a JOIN targets t ON t.id = a.target_id"
                       " WHERE t.name = $1 ORDER BY a.login",
                       target)) {
-    logins += (logins.empty() ? "" : ", ") + row[0].as<std::string>();
+    logins.push_back(row[0].as<std::string>());
   }
   return logins;
 }
@@ -33,18 +33,18 @@ Account account_for(pqxx::work& tx, const RequestInput& input) {
   if (!find_target(tx, input.target)) throw AccessError("no target named " + input.target);
   std::string login = input.login;
   if (login.empty()) {
-    const std::string logins = logins_of(tx, input.target);
+    const std::vector<std::string> logins = logins_of(tx, input.target);
     if (logins.empty()) throw AccessError("target " + input.target + " has no accounts yet");
-    if (logins.find(", ") != std::string::npos) {
-      throw AccessError("target " + input.target + " has several logins (" + logins +
+    if (logins.size() > 1) {
+      throw AccessError("target " + input.target + " has several logins (" + join(logins, ", ") +
                         "): ask for TARGET:LOGIN");
     }
-    login = logins;
+    login = logins.front();
   }
   std::optional<Account> account = find_account(tx, input.target, login);
   if (!account) {
     throw AccessError("target " + input.target + " has no login " + login + " (it has " +
-                      logins_of(tx, input.target) + ")");
+                      join(logins_of(tx, input.target), ", ") + ")");
   }
   return *account;
 }
@@ -231,12 +231,9 @@ void check_approver(const Policy& policy, const Actor& approver, const Grant& gr
                       ", which is no longer in the policy; ask for a new request");
   }
   if (!rule->is_approver(approver.user.roles)) {
-    std::string roles;
-    for (const std::string& role : rule->config.approver_roles) {
-      roles += (roles.empty() ? "" : ", ") + role;
-    }
     throw AccessError("rule " + rule->config.name + " needs an approver holding one of the roles " +
-                      roles + "; " + approver.user.name + " holds none");
+                      join(rule->config.approver_roles, ", ") + "; " + approver.user.name +
+                      " holds none");
   }
   check_mfa(*rule, MfaStep::approve, approver);
 }

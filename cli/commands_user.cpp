@@ -27,12 +27,6 @@ void add_user(Context& context, const AddOptions& options) {
   });
 }
 
-std::string join(const std::vector<std::string>& items) {
-  std::string joined;
-  for (const std::string& item : items) joined += (joined.empty() ? "" : ",") + item;
-  return joined;
-}
-
 std::vector<std::string> fingerprints(const access::User& user) {
   std::vector<std::string> result;
   for (const std::string& key : user.public_keys) {
@@ -63,8 +57,8 @@ void list_users(Context& context, bool json) {
   }
   Table table({"NAME", "ROLES", "STATUS", "KEYS"});
   for (const access::User& user : users) {
-    table.add({user.name, user.roles.empty() ? "-" : join(user.roles),
-               user.disabled ? "disabled" : "enabled", join(fingerprints(user))});
+    table.add({user.name, user.roles.empty() ? "-" : join(user.roles, ","),
+               user.disabled ? "disabled" : "enabled", join(fingerprints(user), ",")});
   }
   table.print(std::cout);
 }

@@ -133,6 +133,9 @@ HostPort parse_host_port(std::string_view text);
 // so a library's multi-line message prints as one line.
 std::string one_line(std::string_view text);
 
+// The items with `separator` between them: join({"a", "b"}, ", ") == "a, b".
+std::string join(const std::vector<std::string>& items, std::string_view separator);
+
 // Sets up spdlog's default logger (stderr, UTC, "%Y-%m-%dT%H:%M:%S.%eZ %l %v"); may be called
 // again. Throws std::invalid_argument for a level other than trace, debug, info, warn, error.
 void init_logging(std::string_view level);

@@ -17,4 +17,13 @@ std::string one_line(std::string_view text) {
   return line;
 }
 
+std::string join(const std::vector<std::string>& items, std::string_view separator) {
+  std::string joined;
+  for (const std::string& item : items) {
+    if (!joined.empty()) joined += separator;
+    joined += item;
+  }
+  return joined;
+}
+
 }  // namespace portcullis

@@ -85,12 +85,7 @@ std::string what(const access::Grant& g) {
 }
 
 std::string approver_roles(const access::CompiledRule* rule) {
-  std::string roles;
-  if (rule == nullptr) return roles;
-  for (const std::string& role : rule->config.approver_roles) {
-    roles += (roles.empty() ? "" : " or ") + role;
-  }
-  return roles;
+  return rule == nullptr ? std::string() : join(rule->config.approver_roles, " or ");
 }
 
 // One paragraph saying where a grant or request stands and what happens next.
@@ -321,9 +316,7 @@ class CommandLine {
                         .dump(2) +
                     "\n";
       } else {
-        std::string roles;
-        for (const std::string& role : actor.user.roles)
-          roles += (roles.empty() ? "" : ", ") + role;
+        const std::string roles = join(actor.user.roles, ", ");
         reply.out = actor.user.name + " (roles: " + (roles.empty() ? "none" : roles) + "); TOTP " +
                     (enrolled ? "enrolled" : "not enrolled") +
                     (actor.mfa_verified ? ", verified on this connection" : "") + "\n";
