@@ -1,0 +1,68 @@
+// Public interface of the `alerts` library: sends security alerts (break-glass, MFA lockouts,
+// host key mismatches, sensitive approvals) to the channels configured in [alerts] — a webhook,
+// a command and syslog — without ever blocking the caller. The format is in docs/alerts.md.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <nlohmann/json_fwd.hpp>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/common.h"
+
+namespace portcullis::alerts {
+
+// Knobs the config file does not expose. The defaults are the daemon's; tests shorten them.
+struct DispatcherOptions {
+  // Pause after the first failed webhook attempt; doubled after each further failure.
+  std::chrono::milliseconds retry_base{1000};
+  std::chrono::milliseconds retry_cap{60'000};
+  // A command still running after this is killed (SIGKILL, with everything it started).
+  std::chrono::milliseconds command_timeout{30'000};
+  // How long the destructor keeps delivering what is queued before dropping it.
+  std::chrono::milliseconds shutdown_grace{5000};
+  // Per channel; when full, the oldest alert is dropped.
+  std::size_t queue_limit = 1000;
+};
+
+class ChannelWorker;
+
+// Delivers every alert to each configured channel on a thread of its own per channel, so a
+// webhook that hangs never delays the command or syslog. Thread-safe.
+class Dispatcher {
+ public:
+  Dispatcher(const AlertsConfig& config, std::string node_name, DispatcherOptions options = {});
+  Dispatcher(const Dispatcher&) = delete;
+  Dispatcher& operator=(const Dispatcher&) = delete;
+  // Stops accepting alerts, keeps delivering what is queued for at most `shutdown_grace`, then
+  // logs what it drops.
+  ~Dispatcher();
+
+  // Queues one alert for every channel, logs one line about it (kind and id, not the fields) and
+  // returns at once; safe from any thread, including an event loop. `kind` is e.g. "break_glass",
+  // "mfa_lockout", "host_key_mismatch", "sensitive_approval"; `fields` (a JSON object, or null) is
+  // merged into the alert's top level, where "kind", "at", "node" and "id" always keep the
+  // dispatcher's values. Returns the alert's id, which is also what receivers can deduplicate on.
+  std::string send(std::string_view kind, const nlohmann::json& fields);
+
+  // Waits until every alert sent before the call has been delivered or given up on by every
+  // channel; false if `timeout` ran out first.
+  bool drain(std::chrono::milliseconds timeout);
+
+  // False when [alerts] configures no channel at all: send() then only writes the log line.
+  bool enabled() const { return !workers_.empty(); }
+
+ private:
+  std::string node_;
+  std::string id_prefix_;  // "<node>-<random per process>-", so ids stay unique across restarts
+  std::atomic<std::uint64_t> sequence_{0};
+  std::chrono::milliseconds shutdown_grace_;
+  std::vector<std::unique_ptr<ChannelWorker>> workers_;
+};
+
+}  // namespace portcullis::alerts
