@@ -22,6 +22,10 @@ namespace {
 
 // How much of the command's stdout and of its stderr is kept for the log.
 constexpr std::size_t kOutputKept = 2048;
+// Enough to empty a full pipe (64 KiB) once the command has exited.
+constexpr int kReadsAfterExit = 16;
+// What Child reports when someone else reaped the command (SIGCHLD set to SIG_IGN).
+constexpr int kStatusUnknown = -1;
 // How often the deadlines are checked while the pipes are quiet, and, once the command has
 // closed them, how often we look whether it has exited.
 constexpr int kPollMilliseconds = 100;
@@ -125,9 +129,8 @@ class Child {
     do {
       done = ::waitpid(pid_, &status, options);
     } while (done < 0 && errno == EINTR);
-    // ECHILD: someone set SIGCHLD to SIG_IGN and the kernel reaped it; nothing is left over.
     if (done == pid_) status_ = status;
-    if (done < 0) status_ = -1;
+    if (done < 0) status_ = kStatusUnknown;  // ECHILD: gone, but not through us
   }
 
   pid_t pid_;
@@ -213,10 +216,11 @@ class Output {
   const UniqueFd& fd() const { return fd_; }
   const std::string& kept() const { return kept_; }
 
-  // Reads what is there now; closes at EOF.
-  void read_available() {
+  // Reads what is there now, at most `max_reads` times so that a command that never stops
+  // writing cannot keep us from its time limit; closes at EOF.
+  void read_available(int max_reads) {
     std::array<char, 4096> buffer{};
-    while (fd_) {
+    for (int i = 0; i < max_reads && fd_; ++i) {
       const ssize_t n = ::read(fd_.get(), buffer.data(), buffer.size());
       if (n < 0 && errno == EINTR) continue;
       if (n < 0 && errno == EAGAIN) return;
@@ -252,8 +256,8 @@ void poll_pipes(Input& input, Output& out, Output& err) {
     return;
   }
   if (input.fd()) input.write_some();
-  out.read_available();
-  err.read_available();
+  out.read_available(1);
+  err.read_available(1);
 }
 
 CommandResult run_command(const std::string& command, const Alert& alert,
@@ -284,8 +288,8 @@ CommandResult run_command(const std::string& command, const Alert& alert,
   }
   // Whatever it wrote before it exited is in the pipes; its background children, if any, may
   // hold them open, and are not waited for.
-  stdout_of.read_available();
-  stderr_of.read_available();
+  stdout_of.read_available(kReadsAfterExit);
+  stderr_of.read_available(kReadsAfterExit);
   result.status = child.status();
   result.out = stdout_of.kept();
   result.err = stderr_of.kept();
@@ -293,6 +297,7 @@ CommandResult run_command(const std::string& command, const Alert& alert,
 }
 
 std::string describe_status(int status) {
+  if (status == kStatusUnknown) return "exit status unknown (reaped elsewhere)";
   if (WIFEXITED(status)) return "exit status " + std::to_string(WEXITSTATUS(status));
   if (WIFSIGNALED(status)) return "killed by signal " + std::to_string(WTERMSIG(status));
   return "unknown wait status " + std::to_string(status);
@@ -309,7 +314,7 @@ class CommandChannel : public Channel {
   void deliver(const Alert& alert, const Deadline& deadline) override {
     const CommandResult result = run_command(command_, alert, Clock::now() + timeout_, deadline);
     if (result.status == 0) {
-      spdlog::debug("alert id={} kind={} delivered to command", alert.id, alert.kind);
+      spdlog::info("alert id={} kind={} delivered to command", alert.id, alert.kind);
       return;
     }
     std::string what;

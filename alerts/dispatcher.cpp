@@ -55,7 +55,7 @@ Dispatcher::Dispatcher(const AlertsConfig& config, std::string node_name, Dispat
     names += (names.empty() ? "" : ", ") + channel->name();
     workers_.push_back(std::make_unique<ChannelWorker>(std::move(channel), options.queue_limit));
   }
-  spdlog::info("alerts: {}", names.empty() ? "no channel configured" : "delivered to " + names);
+  spdlog::info("alerts: {}", names.empty() ? "no channel configured" : "sent to " + names);
 }
 
 Dispatcher::~Dispatcher() {

@@ -147,8 +147,8 @@ void WebhookChannel::deliver(const Alert& alert, const Deadline& deadline) {
   for (int attempt_number = 1;; ++attempt_number) {
     const AttemptResult result = attempt(alert, deadline);
     if (result.outcome == Outcome::delivered) {
-      spdlog::debug("alert id={} kind={} delivered to {} (attempt {})", alert.id, alert.kind,
-                    name(), attempt_number);
+      spdlog::info("alert id={} kind={} delivered to {} (attempt {})", alert.id, alert.kind, name(),
+                   attempt_number);
       return;
     }
     if (result.outcome == Outcome::abandoned) break;

@@ -46,7 +46,7 @@ void ChannelWorker::push(std::shared_ptr<const Alert> alert) {
   wake_.notify_one();
   if (dropped) {
     handled_.notify_all();
-    spdlog::error("alert id={} kind={} dropped by {}: {} alerts already waiting", dropped->id,
+    spdlog::error("alert id={} kind={} dropped by {}: its queue is full ({} alerts)", dropped->id,
                   dropped->kind, channel_->name(), queue_limit_);
   }
 }

@@ -589,6 +589,19 @@ TEST(AlertCommand, IsKilledWithWhatItStartedAfterItsTimeLimit) {
   })) << process_state(sleeper);
 }
 
+TEST(AlertCommand, AChattyCommandIsStillStoppedAtItsTimeLimit) {
+  LogCapture log;
+  DispatcherOptions options = fast();
+  options.command_timeout = 300ms;
+  Dispatcher dispatcher(command_config("yes"), "node1", options);
+  const std::string id = dispatcher.send("break_glass", kBreakGlass);
+  EXPECT_TRUE(dispatcher.drain(2s));
+  EXPECT_TRUE(log.contains("error alert id=" + id +
+                           " kind=break_glass command failed: killed after running for 300ms "
+                           "(time limit); stdout: \"y y y"))
+      << log.text();
+}
+
 TEST(AlertSyslog, DeliversWithoutASyslogDaemonToo) {
   AlertsConfig config;
   config.syslog = true;
