@@ -6,10 +6,12 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <nlohmann/json.hpp>
 
 #include "access/access.h"
 #include "access/policy.h"
 #include "access/workflow.h"
+#include "alerts/alerts.h"
 #include "proxy/session.h"
 #include "proxy/worker_pool.h"
 #include "vault/vault.h"
@@ -55,6 +57,7 @@ struct Gateway::Impl {
         vault(vault::Vault::open(config.vault.key_file)),
         bind(make_bind(config)),
         policy(config),
+        alerts(config.alerts, config.server.node_name),
         workers(loop, config.database.url, config.server.worker_threads),
         context{loop,       config,
                 bind.get(), workers,
@@ -66,7 +69,7 @@ struct Gateway::Impl {
         sweep_timer(loop) {}
 
   void raise_alert(const access::AlertEvent& alert) {
-    spdlog::warn("ALERT {} {}", alert.kind, alert.fields_json);
+    alerts.send(alert.kind, nlohmann::json::parse(alert.fields_json));
   }
 
   // Notifications arrive on the listener's thread; the check itself runs on the loop.
@@ -213,6 +216,7 @@ struct Gateway::Impl {
   SshBind bind;
   SessionRegistry registry;
   access::Policy policy;
+  alerts::Dispatcher alerts;
   WorkerPool workers;
   GatewayContext context;
   boost::asio::ip::tcp::acceptor acceptor;

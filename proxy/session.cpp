@@ -632,6 +632,17 @@ void Session::on_upstream(StartResult result) {
     const UpstreamFailure& failure = result.upstream.failure;
     spdlog::warn("conn={} session={} user={} upstream failed: {}", connection_id_, record_id_,
                  user_, failure.message);
+    if (failure.host_key_mismatch) {
+      const auto& target = std::get<access::Admission>(identity_->admission).target;
+      context_.raise_alert(
+          access::AlertEvent{"host_key_mismatch", nlohmann::json{{"target", target.name},
+                                                                 {"host", target.host},
+                                                                 {"port", target.port},
+                                                                 {"user", user_},
+                                                                 {"session", record_id_},
+                                                                 {"detail", failure.message}}
+                                                      .dump()});
+    }
     write_notice("portcullis: " + failure.message);
     ssh_channel_request_send_exit_status(client_channel_, 255);
     close_client_channel();

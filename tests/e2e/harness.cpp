@@ -751,6 +751,83 @@ Gateway::Gateway(std::string_view grant_duration) {
 
 // ---------------------------------------------------------------------------------------------
 
+WebhookSink::WebhookSink() {
+  listener_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t size = sizeof address;
+  if (listener_ < 0 || ::bind(listener_, reinterpret_cast<sockaddr*>(&address), size) != 0 ||
+      ::listen(listener_, 16) != 0 ||
+      ::getsockname(listener_, reinterpret_cast<sockaddr*>(&address), &size) != 0) {
+    throw std::runtime_error(std::string("webhook sink: ") + std::strerror(errno));
+  }
+  port_ = ntohs(address.sin_port);
+  thread_ = std::thread([this] { serve(); });
+}
+
+WebhookSink::~WebhookSink() {
+  stopping_ = true;
+  thread_.join();
+  ::close(listener_);
+}
+
+std::string WebhookSink::url(std::string_view path) const {
+  return "http://127.0.0.1:" + std::to_string(port_) + std::string(path);
+}
+
+std::vector<WebhookSink::Request> WebhookSink::requests() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return requests_;
+}
+
+void WebhookSink::serve() {
+  while (!stopping_) {
+    pollfd ready{listener_, POLLIN, 0};
+    if (::poll(&ready, 1, 100) <= 0) continue;
+    const int client = ::accept4(listener_, nullptr, nullptr, SOCK_CLOEXEC);
+    if (client < 0) continue;
+    answer(client);
+    ::close(client);
+  }
+}
+
+void WebhookSink::answer(int client) {
+  std::string received;
+  std::size_t body_at = std::string::npos;
+  std::size_t length = 0;
+  char buffer[4096];
+  while (body_at == std::string::npos || received.size() < body_at + length) {
+    pollfd ready{client, POLLIN, 0};
+    if (::poll(&ready, 1, 5000) <= 0) return;
+    const ssize_t got = ::read(client, buffer, sizeof buffer);
+    if (got <= 0) return;
+    received.append(buffer, static_cast<std::size_t>(got));
+    if (body_at == std::string::npos &&
+        (body_at = received.find("\r\n\r\n")) != std::string::npos) {
+      body_at += 4;
+      std::string head = received.substr(0, body_at);
+      std::transform(head.begin(), head.end(), head.begin(), ::tolower);
+      std::smatch match;
+      if (std::regex_search(head, match, std::regex("content-length: *([0-9]+)"))) {
+        length = std::stoul(match[1]);
+      }
+    }
+  }
+  Request request;
+  request.request_line = received.substr(0, received.find("\r\n"));
+  request.headers = received.substr(0, body_at);
+  std::transform(request.headers.begin(), request.headers.end(), request.headers.begin(),
+                 ::tolower);
+  request.body = received.substr(body_at, length);
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    requests_.push_back(std::move(request));
+  }
+  const std::string reply = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+  [[maybe_unused]] const ssize_t sent = ::write(client, reply.data(), reply.size());
+}
+
 std::vector<std::string> ssh_client_options(const fs::path& key, std::uint16_t port,
                                             std::string_view port_flag) {
   return {"-F",

@@ -5,10 +5,12 @@
 
 #include <sys/types.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -271,6 +273,38 @@ struct Gateway {
   std::string target_name = "db01";
   std::string grant_id;
   std::string login() const { return user + ":" + target_name; }
+};
+
+// ---------------------------------------------------------------------------------------------
+// A webhook receiver
+
+// An HTTP/1.1 server on 127.0.0.1 that answers every request 200 and keeps what it got.
+class WebhookSink {
+ public:
+  struct Request {
+    std::string request_line;  // "POST /hook HTTP/1.1"
+    std::string headers;       // lower-cased, as received
+    std::string body;
+  };
+  WebhookSink();
+  ~WebhookSink();
+  WebhookSink(const WebhookSink&) = delete;
+  WebhookSink& operator=(const WebhookSink&) = delete;
+
+  std::uint16_t port() const { return port_; }
+  std::string url(std::string_view path = "/hook") const;
+  std::vector<Request> requests() const;
+
+ private:
+  void serve();
+  void answer(int client);
+
+  int listener_ = -1;
+  std::uint16_t port_ = 0;
+  std::atomic<bool> stopping_{false};
+  mutable std::mutex mutex_;
+  std::vector<Request> requests_;
+  std::thread thread_;
 };
 
 // ---------------------------------------------------------------------------------------------

@@ -275,7 +275,7 @@ TEST_F(WorkflowTest, TotpWrongCodeReplayAndLockout) {
   const std::string failures = PostgresCluster::shared().query(
       bastion.database(), "SELECT count(*) FROM audit_events WHERE action = 'mfa.failure'");
   EXPECT_GE(std::stoi(failures), 6);
-  EXPECT_NE(bastion.log().find("ALERT mfa_lockout"), std::string::npos);
+  EXPECT_NE(bastion.log().find("kind=mfa_lockout raised"), std::string::npos);
 }
 
 TEST_F(WorkflowTest, ExtendKeepsALiveSessionPastTheOldEnd) {
@@ -323,7 +323,7 @@ TEST_F(WorkflowTest, BreakGlassIsActiveAtOnceAndFlaggedForReview) {
       alice, "alice", {"break-glass", "db01", "--for", "20m", "--reason", "prod is down"});
   EXPECT_EQ(grant["state"], "active");
   EXPECT_EQ(grant["break_glass"], true);
-  EXPECT_NE(bastion.log().find("ALERT break_glass"), std::string::npos);
+  EXPECT_NE(bastion.log().find("kind=break_glass raised"), std::string::npos) << bastion.log();
   const RunResult too_long =
       control(alice, "alice", {"break-glass", "db01", "--for", "2h", "--reason", "prod is down"});
   EXPECT_NE(too_long.err.find("at most 1h"), std::string::npos) << too_long.err;
@@ -334,6 +334,39 @@ TEST_F(WorkflowTest, BreakGlassIsActiveAtOnceAndFlaggedForReview) {
   bastion.cli_checked({"review", "ack", id, "--note", "outage INC-9, justified"});
   EXPECT_EQ(json::parse(bastion.cli_checked({"review", "list", "--json"})).size(), 0u);
   EXPECT_EQ(bastion.cli({"review", "ack", id, "--note", "again"}).exit_status, 1);
+}
+
+// Alerts leave through a real HTTP webhook and a real /bin/sh command.
+class AlertingTest : public WorkflowTest {
+ protected:
+  void SetUp() override {
+    set_up(policy_text() + "\n[alerts]\nwebhook = \"" + webhook.url() + "\"\ncommand = \"cat > " +
+           (alert_dir / "alert.json").string() + "\"\n");
+  }
+  WebhookSink webhook;
+  TempDir alert_dir;
+};
+
+TEST_F(AlertingTest, BreakGlassAlertReachesTheWebhookAndTheCommand) {
+  const json grant = control_json(
+      alice, "alice", {"break-glass", "db01", "--for", "20m", "--reason", "prod is down"});
+  ASSERT_TRUE(wait_until([&] { return !webhook.requests().empty(); }, 10s)) << bastion.log();
+  const WebhookSink::Request request = webhook.requests().front();
+  EXPECT_EQ(request.request_line, "POST /hook HTTP/1.1");
+  EXPECT_NE(request.headers.find("content-type: application/json"), std::string::npos);
+  const json alert = json::parse(request.body);
+  EXPECT_EQ(alert["kind"], "break_glass");
+  EXPECT_EQ(alert["grant"], grant["id"]);
+  EXPECT_EQ(alert["user"], "alice");
+  EXPECT_EQ(alert["target"], "db01");
+  EXPECT_EQ(alert["reason"], "prod is down");
+
+  const fs::path hook_output = alert_dir / "alert.json";
+  ASSERT_TRUE(
+      wait_until([&] { return fs::exists(hook_output) && !read_file(hook_output).empty(); }, 10s));
+  const json from_command = json::parse(read_file(hook_output));
+  EXPECT_EQ(from_command["kind"], "break_glass");
+  EXPECT_EQ(from_command["id"], alert["id"]);
 }
 
 class ShortApprovalTimeout : public WorkflowTest {
