@@ -12,7 +12,6 @@
 #include <optional>
 #include <string_view>
 #include <system_error>
-#include <vector>
 
 #include "alerts/alerts.h"
 #include "alerts/channel.h"
@@ -271,7 +270,9 @@ CommandResult run_command(const std::string& command, const Alert& alert,
   out.write.reset();
   err.write.reset();
 
-  Input input(std::move(in.write), alert.json);
+  // One JSON line with its newline, so `cat >> alerts.jsonl` or `read line` just work.
+  const std::string line = alert.json + "\n";
+  Input input(std::move(in.write), line);
   Output stdout_of(std::move(out.read));
   Output stderr_of(std::move(err.read));
   CommandResult result;
