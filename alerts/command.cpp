@@ -12,6 +12,7 @@
 #include <optional>
 #include <string_view>
 #include <system_error>
+#include <utility>
 
 #include "alerts/alerts.h"
 #include "alerts/channel.h"

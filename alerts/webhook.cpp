@@ -124,10 +124,11 @@ class WebhookChannel : public Channel {
   int attempts_;
   std::chrono::milliseconds retry_base_;
   std::chrono::milliseconds retry_cap_;
-  CurlEasy easy_;
-  CurlMulti multi_;  // one kept across alerts, so its connection cache keeps connections alive
+  // The easy handle points at these two, so they are declared (and outlive it) first.
   CurlSlist headers_;
   std::array<char, CURL_ERROR_SIZE> error_{};
+  CurlEasy easy_;
+  CurlMulti multi_;  // kept across alerts, so its connection cache keeps connections alive
 };
 
 void WebhookChannel::set_up(const AlertsConfig& config) {
@@ -173,18 +174,16 @@ AttemptResult WebhookChannel::attempt(const Alert& alert, const Deadline& deadli
   set_option(easy, CURLOPT_POSTFIELDS, alert.json.data());
   set_option(easy, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(alert.json.size()));
   error_[0] = '\0';
+  const Transfer transfer(multi_.get(), easy);
   std::optional<CURLcode> code;
-  {
-    Transfer transfer(multi_.get(), easy);
-    while (!code) {
-      int running = 0;
-      const CURLMcode multi_code = curl_multi_perform(multi_.get(), &running);
-      if (multi_code != CURLM_OK) return {Outcome::failed, curl_multi_strerror(multi_code)};
-      code = finished();
-      if (code) break;
-      if (deadline.passed()) return {Outcome::abandoned, {}};
-      curl_multi_poll(multi_.get(), nullptr, 0, kPollMilliseconds, nullptr);
-    }
+  for (;;) {
+    int running = 0;
+    const CURLMcode multi_code = curl_multi_perform(multi_.get(), &running);
+    if (multi_code != CURLM_OK) return {Outcome::failed, curl_multi_strerror(multi_code)};
+    code = finished();
+    if (code) break;
+    if (deadline.passed()) return {Outcome::abandoned, {}};
+    curl_multi_poll(multi_.get(), nullptr, 0, kPollMilliseconds, nullptr);
   }
   if (*code != CURLE_OK) {
     return {Outcome::failed, error_[0] != '\0' ? error_.data() : curl_easy_strerror(*code)};
