@@ -1,0 +1,204 @@
+// Byte-level building blocks of the recording format, the chunk buffer and the header JSON.
+#include <sodium.h>
+
+#include <nlohmann/json.hpp>
+
+#include "recorder/internal.h"
+
+namespace portcullis::recorder {
+namespace detail {
+
+void put_u16(std::string& out, std::uint16_t v) {
+  for (int i = 0; i < 2; ++i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+}
+
+void put_u32(std::string& out, std::uint32_t v) {
+  for (int i = 0; i < 4; ++i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+}
+
+void put_u64(std::string& out, std::uint64_t v) {
+  for (int i = 0; i < 8; ++i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+}
+
+// LEB128: seven bits per byte, least significant first, high bit set on all but the last.
+void put_varint(std::string& out, std::uint64_t v) {
+  while (v >= 0x80) {
+    out.push_back(static_cast<char>((v & 0x7f) | 0x80));
+    v >>= 7;
+  }
+  out.push_back(static_cast<char>(v));
+}
+
+void ByteReader::fail(const std::string& problem) const {
+  throw RecordingError(what_ + ": " + problem + " at byte " + std::to_string(pos_));
+}
+
+std::string_view ByteReader::take(std::size_t n) {
+  if (n > remaining()) fail("needs " + std::to_string(n) + " more bytes");
+  const std::string_view part = bytes_.substr(pos_, n);
+  pos_ += n;
+  return part;
+}
+
+std::uint8_t ByteReader::u8() { return static_cast<std::uint8_t>(take(1)[0]); }
+
+namespace {
+std::uint64_t little_endian(std::string_view bytes) {
+  std::uint64_t v = 0;
+  for (std::size_t i = 0; i < bytes.size(); ++i) {
+    v |= static_cast<std::uint64_t>(static_cast<unsigned char>(bytes[i])) << (8 * i);
+  }
+  return v;
+}
+}  // namespace
+
+std::uint16_t ByteReader::u16() { return static_cast<std::uint16_t>(little_endian(take(2))); }
+std::uint32_t ByteReader::u32() { return static_cast<std::uint32_t>(little_endian(take(4))); }
+std::uint64_t ByteReader::u64() { return little_endian(take(8)); }
+
+std::uint64_t ByteReader::varint() {
+  std::uint64_t v = 0;
+  for (int shift = 0; shift < 64; shift += 7) {
+    const std::uint8_t byte = u8();
+    v |= static_cast<std::uint64_t>(byte & 0x7f) << shift;
+    if ((byte & 0x80) == 0) return v;
+  }
+  fail("varint longer than 10 bytes");
+}
+
+Hash sha256(std::string_view bytes) {
+  Hash hash{};
+  crypto_hash_sha256(hash.data(), reinterpret_cast<const unsigned char*>(bytes.data()),
+                     bytes.size());
+  return hash;
+}
+
+std::string to_hex(const Hash& hash, std::size_t bytes) {
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string hex;
+  for (std::size_t i = 0; i < bytes && i < hash.size(); ++i) {
+    hex.push_back(kDigits[hash[i] >> 4]);
+    hex.push_back(kDigits[hash[i] & 0xf]);
+  }
+  return hex;
+}
+
+std::string make_record(RecordType type, std::string_view body) {
+  std::string record;
+  record.reserve(kRecordPrefixSize + body.size());
+  record.push_back(static_cast<char>(type));
+  put_u32(record, static_cast<std::uint32_t>(body.size()));
+  record.append(body);
+  return record;
+}
+
+std::string file_prefix() {
+  std::string prefix(kMagic);
+  put_u32(prefix, kFormatVersion);
+  return prefix;
+}
+
+std::string signed_message(std::string_view trailer_body_unsigned) {
+  std::string message(kSignatureDomain);
+  message.append(trailer_body_unsigned);
+  return message;
+}
+
+}  // namespace detail
+
+// Event encoding: kind u8, varint delta µs from the previous event of the chunk (0 for the
+// first, whose time is the chunk's first_us), varint length, bytes.
+void ChunkBuffer::add(const Event& event) {
+  const std::uint64_t at = events_ == 0 ? event.at_us : std::max(event.at_us, last_us_);
+  if (events_ == 0) first_us_ = at;
+  bytes_.push_back(static_cast<char>(event.kind));
+  detail::put_varint(bytes_, at - (events_ == 0 ? at : last_us_));
+  if (event.kind == EventKind::resize) {
+    detail::put_varint(bytes_, 4);
+    detail::put_u16(bytes_, event.cols);
+    detail::put_u16(bytes_, event.rows);
+  } else {
+    detail::put_varint(bytes_, event.data.size());
+    bytes_.append(event.data);
+  }
+  last_us_ = at;
+  ++events_;
+}
+
+ChunkBuffer ChunkBuffer::take() {
+  ChunkBuffer taken = std::move(*this);
+  *this = ChunkBuffer();
+  return taken;
+}
+
+namespace {
+
+std::int64_t micros_since_epoch(Clock::time_point t) {
+  return std::chrono::duration_cast<std::chrono::microseconds>(t.time_since_epoch()).count();
+}
+
+Clock::time_point from_micros(std::int64_t us) {
+  return Clock::time_point(std::chrono::microseconds(us));
+}
+
+}  // namespace
+
+std::string header_json(const Header& h) {
+  nlohmann::json approvals = nlohmann::json::array();
+  for (const Approval& a : h.approvals) {
+    approvals.push_back({{"approver", a.approver}, {"at_us", micros_since_epoch(a.at)}});
+  }
+  const nlohmann::json json = {{"format", kFormatVersion},
+                               {"session_id", h.session_id},
+                               {"node", h.node},
+                               {"grant_id", h.grant_id},
+                               {"user", h.user},
+                               {"target", h.target},
+                               {"login", h.login},
+                               {"reason", h.reason},
+                               {"ticket", h.ticket},
+                               {"approvals", approvals},
+                               {"break_glass", h.break_glass},
+                               {"client", h.client},
+                               {"started_at_us", micros_since_epoch(h.started_at)},
+                               {"cols", h.cols},
+                               {"rows", h.rows},
+                               {"term", h.term},
+                               {"node_key_fingerprint", h.node_key_fingerprint}};
+  // Invalid UTF-8 (a hostile TERM) is replaced rather than refused: the recording must start.
+  return json.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+Header header_from_json(std::string_view text) {
+  try {
+    const nlohmann::json json = nlohmann::json::parse(text);
+    if (json.at("format").get<std::uint32_t>() != kFormatVersion) {
+      throw RecordingError("header: format " + json.at("format").dump() + " is not supported");
+    }
+    Header h;
+    h.session_id = json.at("session_id").get<std::int64_t>();
+    h.node = json.at("node").get<std::string>();
+    h.grant_id = json.at("grant_id").get<std::int64_t>();
+    h.user = json.at("user").get<std::string>();
+    h.target = json.at("target").get<std::string>();
+    h.login = json.at("login").get<std::string>();
+    h.reason = json.at("reason").get<std::string>();
+    h.ticket = json.at("ticket").get<std::string>();
+    for (const nlohmann::json& a : json.at("approvals")) {
+      h.approvals.push_back(
+          {a.at("approver").get<std::string>(), from_micros(a.at("at_us").get<std::int64_t>())});
+    }
+    h.break_glass = json.at("break_glass").get<bool>();
+    h.client = json.at("client").get<std::string>();
+    h.started_at = from_micros(json.at("started_at_us").get<std::int64_t>());
+    h.cols = json.at("cols").get<std::uint16_t>();
+    h.rows = json.at("rows").get<std::uint16_t>();
+    h.term = json.at("term").get<std::string>();
+    h.node_key_fingerprint = json.at("node_key_fingerprint").get<std::string>();
+    return h;
+  } catch (const nlohmann::json::exception& e) {
+    throw RecordingError(std::string("header record is damaged: ") + e.what());
+  }
+}
+
+}  // namespace portcullis::recorder

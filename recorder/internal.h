@@ -1,0 +1,80 @@
+// Internal to the recorder library: the byte layout shared by the writer, the reader and the
+// shipper. docs/recording-format.md describes every byte; keep the two in step.
+#pragma once
+
+#include <zstd.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "recorder/recorder.h"
+
+namespace portcullis::recorder::detail {
+
+// PNG-style magic: a high byte and CR LF / ^Z / LF catch text-mode and 7-bit mangling.
+constexpr std::string_view kMagic{"\x89PCR\r\n\x1a\n", 8};
+constexpr std::size_t kFilePrefixSize = kMagic.size() + 4;  // magic + u32 version
+
+enum class RecordType : std::uint8_t { header = 1, chunk = 2, trailer = 3 };
+constexpr std::size_t kRecordPrefixSize = 5;  // u8 type + u32 body length
+// No legitimate record comes near this; a larger length is damage, not a big record.
+constexpr std::uint32_t kMaxBodySize = 64u << 20;
+
+// Chunk body: seq u64, first_us u64, last_us u64, event_count u32, raw_size u32, prev_hash[32].
+constexpr std::size_t kChunkFixedSize = 8 + 8 + 8 + 4 + 4 + 32;
+// Trailer body: chain_head[32], five u64 totals, u16 reason length, reason, signature[64].
+constexpr std::size_t kTrailerFixedSize = 32 + 5 * 8 + 2;
+constexpr std::size_t kSignatureSize = 64;
+// Prefixed to the signed bytes so a recording signature can never pass for another message.
+constexpr std::string_view kSignatureDomain{"portcullis-recording-v1\0", 24};
+
+constexpr int kZstdLevel = 3;
+
+void put_u16(std::string& out, std::uint16_t v);
+void put_u32(std::string& out, std::uint32_t v);
+void put_u64(std::string& out, std::uint64_t v);
+void put_varint(std::string& out, std::uint64_t v);
+
+// Reads little-endian integers and varints from a byte range; every read is bounds-checked and
+// throws RecordingError("<what>: ...") when the range is too short.
+class ByteReader {
+ public:
+  ByteReader(std::string_view bytes, std::string what) : bytes_(bytes), what_(std::move(what)) {}
+  std::uint8_t u8();
+  std::uint16_t u16();
+  std::uint32_t u32();
+  std::uint64_t u64();
+  std::uint64_t varint();
+  std::string_view take(std::size_t n);
+  std::size_t remaining() const { return bytes_.size() - pos_; }
+  std::size_t position() const { return pos_; }
+
+ private:
+  [[noreturn]] void fail(const std::string& problem) const;
+  std::string_view bytes_;
+  std::size_t pos_ = 0;
+  std::string what_;
+};
+
+Hash sha256(std::string_view bytes);
+std::string to_hex(const Hash& hash, std::size_t bytes = 8);  // first `bytes` bytes, for messages
+
+// type || u32 length || body.
+std::string make_record(RecordType type, std::string_view body);
+std::string file_prefix();
+
+// The bytes the trailer signature covers: kSignatureDomain || trailer body up to the signature.
+std::string signed_message(std::string_view trailer_body_unsigned);
+
+struct ZstdCCtxFree {
+  void operator()(ZSTD_CCtx* c) const { ZSTD_freeCCtx(c); }
+};
+struct ZstdDCtxFree {
+  void operator()(ZSTD_DCtx* d) const { ZSTD_freeDCtx(d); }
+};
+using CCtx = std::unique_ptr<ZSTD_CCtx, ZstdCCtxFree>;
+using DCtx = std::unique_ptr<ZSTD_DCtx, ZstdDCtxFree>;
+
+}  // namespace portcullis::recorder::detail

@@ -1,0 +1,321 @@
+// Reading recordings: the file structure (parse), one chunk's events (decode_chunk), and the
+// integrity check (verify). Input is untrusted: every length is checked before use.
+#include <sodium.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "recorder/internal.h"
+
+namespace portcullis::recorder {
+namespace {
+
+using detail::RecordType;
+
+// A decompressed chunk larger than this is damage: the writer never produces one.
+constexpr std::uint64_t kMaxRawSize = 256u << 20;
+
+Hash hash_from(std::string_view bytes) {
+  Hash hash{};
+  std::memcpy(hash.data(), bytes.data(), hash.size());
+  return hash;
+}
+
+std::string chunk_name(std::uint64_t seq) { return "chunk " + std::to_string(seq); }
+
+std::string after_name(const ParsedRecording& r) {
+  return r.chunks.empty() ? "the header" : chunk_name(r.chunks.back().seq);
+}
+
+std::uint64_t next_seq(const ParsedRecording& r) {
+  return r.chunks.empty() ? 0 : r.chunks.back().seq + 1;
+}
+
+Chunk parse_chunk(std::string_view record, std::size_t offset) {
+  detail::ByteReader in(record.substr(detail::kRecordPrefixSize), "chunk record");
+  Chunk c;
+  c.seq = in.u64();
+  c.first_us = in.u64();
+  c.last_us = in.u64();
+  c.event_count = in.u32();
+  c.raw_size = in.u32();
+  c.prev_hash = hash_from(in.take(c.prev_hash.size()));
+  c.record = std::string(record);
+  c.hash = detail::sha256(record);
+  c.offset = offset;
+  return c;
+}
+
+Trailer parse_trailer(std::string_view record) {
+  detail::ByteReader in(record.substr(detail::kRecordPrefixSize), "trailer record");
+  Trailer t;
+  t.chain_head = hash_from(in.take(t.chain_head.size()));
+  t.chunk_count = in.u64();
+  t.event_count = in.u64();
+  t.raw_bytes = in.u64();
+  t.compressed_bytes = in.u64();
+  t.duration_us = in.u64();
+  t.end_reason = std::string(in.take(in.u16()));
+  const std::string_view signature = in.take(t.signature.size());
+  std::memcpy(t.signature.data(), signature.data(), t.signature.size());
+  if (in.remaining() != 0) throw RecordingError("trailer record has extra bytes");
+  t.record = std::string(record);
+  return t;
+}
+
+// Reads one record at `pos`. Returns false (and fills `r`'s stop fields) when reading stops.
+bool read_record(std::string_view file, std::size_t& pos, ParsedRecording& r) {
+  const std::string where = " (record at offset " + std::to_string(pos) + ")";
+  const auto stop = [&](bool truncated, std::string damage) {
+    r.truncated = truncated;
+    r.damage = std::move(damage);
+    r.stop_offset = pos;
+    return false;
+  };
+  if (r.trailer) return stop(false, "data after the trailer at offset " + std::to_string(pos));
+  if (file.size() - pos < detail::kRecordPrefixSize) return stop(true, "");
+  detail::ByteReader prefix(file.substr(pos, detail::kRecordPrefixSize), "record");
+  const std::uint8_t type = prefix.u8();
+  const std::uint32_t length = prefix.u32();
+  const std::string next = chunk_name(next_seq(r));
+  if (length > detail::kMaxBodySize) {
+    return stop(false, next + where + ": impossible record length " + std::to_string(length));
+  }
+  if (file.size() - pos - detail::kRecordPrefixSize < length) return stop(true, "");
+  const std::string_view record = file.substr(pos, detail::kRecordPrefixSize + length);
+  try {
+    if (type == static_cast<std::uint8_t>(RecordType::chunk)) {
+      r.chunks.push_back(parse_chunk(record, pos));
+    } else if (type == static_cast<std::uint8_t>(RecordType::trailer)) {
+      r.trailer = parse_trailer(record);
+    } else {
+      return stop(false, next + where + ": record type " + std::to_string(type) +
+                             " is not a chunk or trailer");
+    }
+  } catch (const RecordingError& e) {
+    return stop(false, next + where + ": " + e.what());
+  }
+  pos += record.size();
+  r.valid_bytes = pos;
+  return true;
+}
+
+void check(bool ok, const Chunk& c, const std::string& problem) {
+  if (!ok) throw RecordingError(chunk_name(c.seq) + ": " + problem);
+}
+
+std::string decompress(const Chunk& c) {
+  const std::string_view frame = c.frame();
+  check(ZSTD_findFrameCompressedSize(frame.data(), frame.size()) == frame.size(), c,
+        "the payload is not exactly one zstd frame");
+  check(ZSTD_getFrameContentSize(frame.data(), frame.size()) == c.raw_size && c.raw_size > 0 &&
+            c.raw_size <= kMaxRawSize,
+        c, "the payload size does not match the chunk header");
+  const detail::DCtx dctx(ZSTD_createDCtx());
+  if (!dctx) throw std::bad_alloc();
+  std::string raw(c.raw_size, '\0');
+  const std::size_t n =
+      ZSTD_decompressDCtx(dctx.get(), raw.data(), raw.size(), frame.data(), frame.size());
+  check(!ZSTD_isError(n), c,
+        std::string("the payload does not decompress: ") +
+            (ZSTD_isError(n) ? ZSTD_getErrorName(n) : ""));
+  check(n == raw.size(), c, "the payload size does not match the chunk header");
+  return raw;
+}
+
+Event decode_event(detail::ByteReader& in, std::uint64_t& at, const Chunk& c) {
+  Event e;
+  const std::uint8_t kind = in.u8();
+  check(kind >= 1 && kind <= 6, c, "unknown event kind " + std::to_string(kind));
+  e.kind = static_cast<EventKind>(kind);
+  const std::uint64_t delta = in.varint();
+  check(delta <= c.last_us - at, c, "an event lies after the chunk's last time");
+  at += delta;
+  e.at_us = at;
+  const std::uint64_t length = in.varint();
+  check(length <= in.remaining(), c, "an event runs past the end of the chunk");
+  const std::string_view data = in.take(length);
+  if (e.kind == EventKind::resize) {
+    check(length == 4, c, "a resize event is not 4 bytes");
+    detail::ByteReader size(data, chunk_name(c.seq) + " resize");
+    e.cols = size.u16();
+    e.rows = size.u16();
+  } else {
+    e.data = std::string(data);
+  }
+  return e;
+}
+
+}  // namespace
+
+std::string_view Chunk::frame() const {
+  return std::string_view(record).substr(detail::kRecordPrefixSize + detail::kChunkFixedSize);
+}
+
+ParsedRecording parse(std::string_view file) {
+  if (file.size() < detail::kFilePrefixSize ||
+      file.substr(0, detail::kMagic.size()) != detail::kMagic) {
+    throw RecordingError("not a Portcullis recording (the file does not start with its magic)");
+  }
+  ParsedRecording r;
+  r.version = detail::ByteReader(file.substr(detail::kMagic.size(), 4), "version").u32();
+  if (r.version != kFormatVersion) {
+    throw RecordingError("recording format version " + std::to_string(r.version) +
+                         " is not supported (this program reads version " +
+                         std::to_string(kFormatVersion) + ")");
+  }
+  std::size_t pos = detail::kFilePrefixSize;
+  detail::ByteReader prefix(file.substr(pos), "header record");
+  const std::uint8_t type = prefix.u8();
+  const std::uint32_t length = prefix.u32();
+  if (type != static_cast<std::uint8_t>(RecordType::header) || length > detail::kMaxBodySize ||
+      prefix.remaining() < length) {
+    throw RecordingError("the recording has no complete header record");
+  }
+  r.header_record = std::string(file.substr(pos, detail::kRecordPrefixSize + length));
+  r.header = header_from_json(prefix.take(length));
+  r.header_hash = detail::sha256(r.header_record);
+  pos += r.header_record.size();
+  r.valid_bytes = pos;
+  while (pos < file.size() && read_record(file, pos, r)) {
+  }
+  return r;
+}
+
+std::vector<Event> decode_chunk(const Chunk& c) {
+  check(c.record.size() >= detail::kRecordPrefixSize + detail::kChunkFixedSize, c,
+        "the record is too short");
+  check(c.first_us <= c.last_us, c, "first time after last time");
+  const std::string raw = decompress(c);
+  detail::ByteReader in(raw, chunk_name(c.seq));
+  std::vector<Event> events;
+  std::uint64_t at = c.first_us;
+  try {
+    while (in.remaining() > 0) events.push_back(decode_event(in, at, c));
+  } catch (const RecordingError& e) {
+    if (std::string_view(e.what()).starts_with(chunk_name(c.seq) + ":")) throw;
+    check(false, c, e.what());
+  }
+  check(events.size() == c.event_count, c, "the event count does not match the chunk header");
+  check(!events.empty() && at == c.last_us, c,
+        "the last event's time does not match the chunk header");
+  return events;
+}
+
+namespace {
+
+// The chunk at `index` does not follow its predecessor: say whether it was altered, moved or a
+// chunk before it is missing.
+std::string link_problem(const ParsedRecording& r, std::size_t index, std::uint64_t expected) {
+  const Chunk& c = r.chunks[index];
+  const std::string previous = expected == 0 ? "the header" : chunk_name(expected - 1);
+  if (c.seq == expected) {
+    return chunk_name(c.seq) + " altered: its previous-chunk hash does not match " + previous;
+  }
+  const bool expected_later =
+      std::any_of(r.chunks.begin() + static_cast<std::ptrdiff_t>(index) + 1, r.chunks.end(),
+                  [&](const Chunk& later) { return later.seq == expected; });
+  if (c.seq > expected && !expected_later) {
+    return chunk_name(expected) + " missing: " + chunk_name(c.seq) + " follows " + previous;
+  }
+  return chunk_name(c.seq) + " out of order: found where " + chunk_name(expected) + " belongs";
+}
+
+std::string check_chunks(const ParsedRecording& r, Verification& v, Hash& head) {
+  head = r.header_hash;
+  for (std::size_t i = 0; i < r.chunks.size(); ++i) {
+    const Chunk& c = r.chunks[i];
+    const std::uint64_t expected = v.chunks_checked;
+    try {
+      decode_chunk(c);
+    } catch (const RecordingError& e) {
+      const std::string what = e.what();
+      return what.substr(0, what.find(':')) + " altered" + what.substr(what.find(':'));
+    }
+    if (c.prev_hash == head && c.seq != expected) {
+      return chunk_name(expected) + " altered: its sequence number reads " + std::to_string(c.seq);
+    }
+    if (c.prev_hash != head || c.seq != expected) {
+      if (expected == 0 && c.seq == 0) {
+        return "header or chunk 0 altered: chunk 0 does not chain to the header";
+      }
+      return link_problem(r, i, expected);
+    }
+    head = c.hash;
+    ++v.chunks_checked;
+  }
+  return "";
+}
+
+std::string check_trailer(const ParsedRecording& r, const Trailer& t, const Hash& head,
+                          std::uint64_t chunks) {
+  if (t.chunk_count > chunks) {
+    return chunk_name(chunks) + " missing: the trailer counts " + std::to_string(t.chunk_count) +
+           " chunks, the recording has " + std::to_string(chunks);
+  }
+  if (t.chunk_count < chunks || t.chain_head != head) {
+    return "trailer altered: its chain head does not match " + after_name(r);
+  }
+  std::uint64_t events = 0, raw = 0, compressed = 0;
+  for (const Chunk& c : r.chunks) {
+    events += c.event_count;
+    raw += c.raw_size;
+    compressed += c.frame().size();
+  }
+  if (t.event_count != events || t.raw_bytes != raw || t.compressed_bytes != compressed ||
+      t.duration_us != (r.chunks.empty() ? 0 : r.chunks.back().last_us)) {
+    return "trailer altered: its totals do not match the chunks";
+  }
+  return "";
+}
+
+std::string check_signature(const ParsedRecording& r, const Trailer& t, const PublicKey& key) {
+  const std::string given = fingerprint(key);
+  if (given != r.header.node_key_fingerprint) {
+    return "signed by another key: the recording names " + r.header.node_key_fingerprint +
+           ", the public key given is " + given;
+  }
+  const std::string_view body = std::string_view(t.record).substr(
+      detail::kRecordPrefixSize, t.record.size() - detail::kRecordPrefixSize - t.signature.size());
+  const std::string message = detail::signed_message(body);
+  if (crypto_sign_verify_detached(t.signature.data(),
+                                  reinterpret_cast<const unsigned char*>(message.data()),
+                                  message.size(), key.data()) != 0) {
+    return "trailer altered: the signature does not verify with " + given;
+  }
+  return "";
+}
+
+}  // namespace
+
+Verification verify(const ParsedRecording& r, const std::optional<PublicKey>& public_key) {
+  if (sodium_init() < 0) throw RecordingError("cannot initialise libsodium");
+  Verification v;
+  Hash head{};
+  v.problem = check_chunks(r, v, head);
+  if (!v.problem.empty()) return v;
+  if (!r.damage.empty()) {
+    v.problem = r.damage;
+    return v;
+  }
+  v.intact = true;
+  if (r.truncated) {
+    v.problem = "truncated after " + after_name(r) + ": " + chunk_name(next_seq(r)) +
+                " at offset " + std::to_string(r.stop_offset) + " is cut off";
+    return v;
+  }
+  if (!r.trailer) {
+    v.problem = "incomplete: no trailer after " + after_name(r);
+    return v;
+  }
+  v.problem = check_trailer(r, *r.trailer, head, v.chunks_checked);
+  if (v.problem.empty() && public_key) {
+    v.problem = check_signature(r, *r.trailer, *public_key);
+    v.signature_checked = v.problem.empty();
+  }
+  v.intact = v.problem.empty();
+  v.complete = v.intact;
+  return v;
+}
+
+}  // namespace portcullis::recorder

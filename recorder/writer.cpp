@@ -1,0 +1,175 @@
+// SpoolWriter: one spool file per session, every record made durable before the call returns.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <utility>
+
+#include "recorder/internal.h"
+
+namespace portcullis::recorder {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::error_code last_error() { return {errno, std::generic_category()}; }
+
+class UniqueFd {
+ public:
+  explicit UniqueFd(int fd = -1) : fd_(fd) {}
+  UniqueFd(UniqueFd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
+  UniqueFd& operator=(UniqueFd&& other) noexcept {
+    reset(std::exchange(other.fd_, -1));
+    return *this;
+  }
+  ~UniqueFd() { reset(); }
+  int get() const { return fd_; }
+  explicit operator bool() const { return fd_ >= 0; }
+  void reset(int fd = -1) {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = fd;
+  }
+
+ private:
+  int fd_;
+};
+
+std::error_code write_at(int fd, std::string_view bytes, off_t offset) {
+  while (!bytes.empty()) {
+    const ssize_t n = ::pwrite(fd, bytes.data(), bytes.size(), offset);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return last_error();
+    bytes.remove_prefix(static_cast<std::size_t>(n));
+    offset += n;
+  }
+  return {};
+}
+
+std::error_code sync_directory(const fs::path& dir) {
+  UniqueFd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!fd || ::fsync(fd.get()) != 0) return last_error();
+  return {};
+}
+
+}  // namespace
+
+struct SpoolWriter::State {
+  State(Header h, const SigningKey& k) : header(std::move(h)), key(k) {}
+
+  Header header;
+  SigningKey key;
+  fs::path path;
+  UniqueFd fd;
+  detail::CCtx cctx;
+  off_t size = 0;  // bytes durable so far; a failed write is cut back to this
+  Hash prev_hash{};
+  std::uint64_t chunks = 0, events = 0, raw = 0, compressed = 0, last_us = 0;
+
+  // Writes `record` after what is durable and syncs it; on failure cuts the file back, so the
+  // same record may be written again and no torn record sits between two good ones.
+  std::error_code append_record(std::string_view record) {
+    if (!fd) return std::make_error_code(std::errc::bad_file_descriptor);
+    std::error_code error = write_at(fd.get(), record, size);
+    if (!error && ::fdatasync(fd.get()) != 0) error = last_error();
+    if (error) {
+      // Best effort: if even this fails, a reader sees a torn or extra record and stops there.
+      [[maybe_unused]] const int ignored = ::ftruncate(fd.get(), size);
+      return error;
+    }
+    size += static_cast<off_t>(record.size());
+    return {};
+  }
+};
+
+SpoolWriter::SpoolWriter(std::unique_ptr<State> state) : state_(std::move(state)) {}
+SpoolWriter::SpoolWriter(SpoolWriter&&) noexcept = default;
+SpoolWriter& SpoolWriter::operator=(SpoolWriter&&) noexcept = default;
+SpoolWriter::~SpoolWriter() = default;
+
+std::variant<SpoolWriter, std::error_code> SpoolWriter::create(const fs::path& spool_dir,
+                                                               Header header,
+                                                               const SigningKey& key) {
+  header.node_key_fingerprint = key.fingerprint();
+  auto state = std::make_unique<State>(std::move(header), key);
+  state->cctx.reset(ZSTD_createCCtx());
+  if (!state->cctx) return std::make_error_code(std::errc::not_enough_memory);
+  ZSTD_CCtx_setParameter(state->cctx.get(), ZSTD_c_compressionLevel, detail::kZstdLevel);
+  // The frame checksum lets a reader detect a damaged payload even in an unsigned last chunk.
+  ZSTD_CCtx_setParameter(state->cctx.get(), ZSTD_c_checksumFlag, 1);
+
+  state->path = spool_dir / (std::to_string(state->header.session_id) + ".pcr");
+  state->fd = UniqueFd(
+      ::open(state->path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600));
+  if (!state->fd) return last_error();
+
+  const std::string header_record =
+      detail::make_record(detail::RecordType::header, header_json(state->header));
+  state->prev_hash = detail::sha256(header_record);
+  std::error_code error = state->append_record(detail::file_prefix() + header_record);
+  if (!error) error = sync_directory(spool_dir);
+  if (error) {
+    state->fd.reset();
+    ::unlink(state->path.c_str());
+    return error;
+  }
+  return SpoolWriter(std::move(state));
+}
+
+std::error_code SpoolWriter::append(const ChunkBuffer& chunk) {
+  State& s = *state_;
+  if (!s.fd) return std::make_error_code(std::errc::bad_file_descriptor);
+  if (chunk.empty()) return {};
+  std::string body;
+  detail::put_u64(body, s.chunks);
+  detail::put_u64(body, chunk.first_us());
+  detail::put_u64(body, chunk.last_us());
+  detail::put_u32(body, chunk.events());
+  detail::put_u32(body, static_cast<std::uint32_t>(chunk.size()));
+  body.append(reinterpret_cast<const char*>(s.prev_hash.data()), s.prev_hash.size());
+  const std::size_t fixed = body.size();
+  body.resize(fixed + ZSTD_compressBound(chunk.size()));
+  const std::size_t frame = ZSTD_compress2(s.cctx.get(), body.data() + fixed, body.size() - fixed,
+                                           chunk.bytes().data(), chunk.size());
+  if (ZSTD_isError(frame)) return std::make_error_code(std::errc::not_enough_memory);
+  body.resize(fixed + frame);
+
+  const std::string record = detail::make_record(detail::RecordType::chunk, body);
+  if (std::error_code error = s.append_record(record)) return error;
+  s.prev_hash = detail::sha256(record);
+  ++s.chunks;
+  s.events += chunk.events();
+  s.raw += chunk.size();
+  s.compressed += frame;
+  s.last_us = chunk.last_us();
+  return {};
+}
+
+std::error_code SpoolWriter::finish(const std::string& end_reason) {
+  State& s = *state_;
+  if (!s.fd) return std::make_error_code(std::errc::bad_file_descriptor);
+  std::string body(reinterpret_cast<const char*>(s.prev_hash.data()), s.prev_hash.size());
+  for (std::uint64_t total : {s.chunks, s.events, s.raw, s.compressed, s.last_us}) {
+    detail::put_u64(body, total);
+  }
+  const std::string reason = end_reason.substr(0, 0xffff);
+  detail::put_u16(body, static_cast<std::uint16_t>(reason.size()));
+  body.append(reason);
+  const Signature signature = s.key.sign(detail::signed_message(body));
+  body.append(reinterpret_cast<const char*>(signature.data()), signature.size());
+  if (std::error_code error =
+          s.append_record(detail::make_record(detail::RecordType::trailer, body))) {
+    return error;
+  }
+  s.fd.reset();
+  return {};
+}
+
+const fs::path& SpoolWriter::path() const { return state_->path; }
+const Header& SpoolWriter::header() const { return state_->header; }
+std::uint64_t SpoolWriter::chunks() const { return state_->chunks; }
+std::uint64_t SpoolWriter::events() const { return state_->events; }
+std::uint64_t SpoolWriter::raw_bytes() const { return state_->raw; }
+std::uint64_t SpoolWriter::compressed_bytes() const { return state_->compressed; }
+
+}  // namespace portcullis::recorder

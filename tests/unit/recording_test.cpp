@@ -1,0 +1,416 @@
+// The recording format: writer, reader, chunk decoding, and what verify() catches.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <sys/resource.h>
+
+#include <fstream>
+#include <iterator>
+
+#include "recorder/recorder.h"
+#include "tests/unit/temp_dir.h"
+
+namespace portcullis::recorder {
+namespace {
+
+namespace fs = std::filesystem;
+
+SigningKey new_key() {
+  if (sodium_init() < 0) throw std::runtime_error("sodium_init");
+  unsigned char pk[crypto_sign_PUBLICKEYBYTES];
+  unsigned char sk[crypto_sign_SECRETKEYBYTES];
+  crypto_sign_keypair(pk, sk);
+  return SigningKey::from_bytes(std::string_view(reinterpret_cast<const char*>(sk), sizeof sk));
+}
+
+Header sample_header(std::int64_t session_id = 42) {
+  Header h;
+  h.session_id = session_id;
+  h.node = "node1";
+  h.grant_id = 7;
+  h.user = "alice";
+  h.target = "db01";
+  h.login = "postgres";
+  h.reason = "INC-1234 disk full on db01";
+  h.ticket = "INC-1234";
+  h.approvals = {{"bob", Clock::time_point(std::chrono::seconds(1764046800))}};
+  h.client = "192.0.2.10:50022";
+  h.started_at = Clock::time_point(std::chrono::microseconds(1764046860123456));
+  h.cols = 80;
+  h.rows = 24;
+  h.term = "xterm-256color";
+  return h;
+}
+
+std::string read_all(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+SpoolWriter make_writer(const fs::path& dir, const SigningKey& key, Header h = sample_header()) {
+  auto created = SpoolWriter::create(dir, std::move(h), key);
+  if (auto* error = std::get_if<std::error_code>(&created)) {
+    throw std::system_error(*error, "create spool");
+  }
+  return std::move(std::get<SpoolWriter>(created));
+}
+
+// Chunk i holds events at 1 s * i + ..., of every kind.
+std::vector<std::vector<Event>> sample_chunks(int count) {
+  std::vector<std::vector<Event>> chunks;
+  for (int i = 0; i < count; ++i) {
+    const std::uint64_t base = static_cast<std::uint64_t>(i) * 1'000'000;
+    chunks.push_back({
+        {EventKind::input, base + 5, "ls -l\r"},
+        {EventKind::output, base + 900,
+         "total 0\r\n-rw-r--r-- 1 root root 0 file" + std::to_string(i) + "\r\n$ "},
+        {EventKind::error_output, base + 901, "warning\n"},
+        {EventKind::resize, base + 1000, "", static_cast<std::uint16_t>(100 + i), 40},
+        {EventKind::exec, base + 2000, "uptime"},
+        {EventKind::marker, base + 999'999, "grant_warning 5m"},
+    });
+  }
+  return chunks;
+}
+
+struct Written {
+  fs::path path;
+  std::string bytes;
+  ParsedRecording parsed;
+};
+
+Written write_recording(const fs::path& dir, const SigningKey& key,
+                        const std::vector<std::vector<Event>>& chunks, bool finish = true) {
+  SpoolWriter writer = make_writer(dir, key);
+  for (const std::vector<Event>& events : chunks) {
+    ChunkBuffer buffer;
+    for (const Event& e : events) buffer.add(e);
+    EXPECT_FALSE(writer.append(buffer.take()));
+    EXPECT_TRUE(buffer.empty());
+  }
+  if (finish) {
+    EXPECT_FALSE(writer.finish("client_exit"));
+  }
+  Written w{writer.path(), read_all(writer.path()), {}};
+  w.parsed = parse(w.bytes);
+  return w;
+}
+
+Verification verify_bytes(const std::string& bytes, const SigningKey& key) {
+  return verify(parse(bytes), key.public_key());
+}
+
+TEST(Recording, RoundTripKeepsHeaderAndEvents) {
+  test::TempDir dir;
+  const SigningKey key = new_key();
+  const auto chunks = sample_chunks(5);
+  const Written w = write_recording(dir.path(), key, chunks);
+
+  EXPECT_EQ(w.path, dir.path() / "42.pcr");
+  EXPECT_EQ(fs::status(w.path).permissions(), fs::perms::owner_read | fs::perms::owner_write);
+  const Header& h = w.parsed.header;
+  EXPECT_EQ(h.session_id, 42);
+  EXPECT_EQ(h.reason, "INC-1234 disk full on db01");
+  ASSERT_EQ(h.approvals.size(), 1u);
+  EXPECT_EQ(h.approvals[0].approver, "bob");
+  EXPECT_EQ(h.approvals[0].at, sample_header().approvals[0].at);
+  EXPECT_EQ(h.started_at, sample_header().started_at);
+  EXPECT_EQ(h.term, "xterm-256color");
+  EXPECT_EQ(h.node_key_fingerprint, key.fingerprint());
+
+  ASSERT_EQ(w.parsed.chunks.size(), chunks.size());
+  for (std::size_t i = 0; i < chunks.size(); ++i) {
+    EXPECT_EQ(w.parsed.chunks[i].seq, i);
+    EXPECT_EQ(decode_chunk(w.parsed.chunks[i]), chunks[i]) << "chunk " << i;
+  }
+  ASSERT_TRUE(w.parsed.trailer);
+  EXPECT_EQ(w.parsed.trailer->end_reason, "client_exit");
+  EXPECT_EQ(w.parsed.trailer->event_count, 30u);
+  EXPECT_EQ(w.parsed.trailer->duration_us, 4'999'999u);
+
+  const Verification v = verify(w.parsed, key.public_key());
+  EXPECT_TRUE(v.intact);
+  EXPECT_TRUE(v.complete);
+  EXPECT_TRUE(v.signature_checked);
+  EXPECT_EQ(v.chunks_checked, 5u);
+  EXPECT_EQ(v.problem, "");
+}
+
+TEST(Recording, AChunkDecodesOnItsOwn) {
+  test::TempDir dir;
+  const SigningKey key = new_key();
+  const auto chunks = sample_chunks(6);
+  const Written w = write_recording(dir.path(), key, chunks);
+  // Only the bytes of chunk 3's record, as a reader seeking into the middle would have them.
+  const Chunk& original = w.parsed.chunks[3];
+  Chunk alone = original;
+  alone.record = w.bytes.substr(original.offset, original.record.size());
+  EXPECT_EQ(decode_chunk(alone), chunks[3]);
+  EXPECT_EQ(alone.first_us, 3'000'005u);
+  EXPECT_EQ(alone.last_us, 3'999'999u);
+}
+
+TEST(Recording, TimestampsNeverGoBackwards) {
+  ChunkBuffer buffer;
+  buffer.add({EventKind::output, 100, "a"});
+  buffer.add({EventKind::output, 50, "b"});
+  EXPECT_EQ(buffer.first_us(), 100u);
+  EXPECT_EQ(buffer.last_us(), 100u);
+  EXPECT_EQ(buffer.events(), 2u);
+}
+
+// Flips one byte at several places inside chunk k's record (type, length, seq, times, counts,
+// previous hash, payload, frame checksum): verify must fail and name chunk k.
+TEST(Recording, VerifyNamesTheChunkWithAFlippedByte) {
+  test::TempDir dir;
+  const SigningKey key = new_key();
+  const Written w = write_recording(dir.path(), key, sample_chunks(6));
+  for (std::size_t k : {0u, 2u, 5u}) {
+    const Chunk& c = w.parsed.chunks[k];
+    for (std::size_t at :
+         {std::size_t{0}, std::size_t{1}, std::size_t{3}, std::size_t{5}, std::size_t{13},
+          std::size_t{21}, std::size_t{29}, std::size_t{33}, std::size_t{40}, std::size_t{69},
+          c.record.size() / 2 + 35, c.record.size() - 1}) {
+      std::string bytes = w.bytes;
+      bytes[c.offset + at] = static_cast<char>(bytes[c.offset + at] ^ 0x01);
+      const Verification v = verify_bytes(bytes, key);
+      EXPECT_FALSE(v.intact && v.complete) << "chunk " << k << " byte " << at;
+      EXPECT_NE(v.problem.find("chunk " + std::to_string(k) + " "), std::string::npos)
+          << "chunk " << k << " byte " << at << ": " << v.problem;
+    }
+  }
+}
+
+TEST(Recording, VerifyCatchesAFlippedHeaderOrTrailer) {
+  test::TempDir dir;
+  const SigningKey key = new_key();
+  const Written w = write_recording(dir.path(), key, sample_chunks(3));
+
+  std::string header = w.bytes;
+  const std::size_t reason = header.find("disk full");
+  header[reason] = 'D';
+  EXPECT_EQ(verify_bytes(header, key).problem,
+            "header or chunk 0 altered: chunk 0 does not chain to the header");
+
+  std::string broken_json = w.bytes;
+  broken_json[broken_json.find('{')] = '[';
+  EXPECT_THROW(parse(broken_json), RecordingError);
+
+  const std::size_t trailer = w.bytes.size() - w.parsed.trailer->record.size();
+  std::string totals = w.bytes;
+  totals[trailer + 5 + 32 + 8] ^= 0x01;  // event count
+  EXPECT_EQ(verify_bytes(totals, key).problem,
+            "trailer altered: its totals do not match the chunks");
+
+  std::string reason_text = w.bytes;
+  reason_text[reason_text.find("client_exit")] = 'C';
+  EXPECT_EQ(verify_bytes(reason_text, key).problem.rfind("trailer altered: the signature", 0), 0u);
+
+  std::string signature = w.bytes;
+  signature.back() ^= 0x01;
+  EXPECT_FALSE(verify_bytes(signature, key).intact);
+}
+
+TEST(Recording, VerifyNamesADeletedChunk) {
+  test::TempDir dir;
+  const SigningKey key = new_key();
+  const Written w = write_recording(dir.path(), key, sample_chunks(6));
+  const auto without = [&](std::size_t k) {
+    std::string bytes = w.bytes;
+    bytes.erase(w.parsed.chunks[k].offset, w.parsed.chunks[k].record.size());
+    return verify_bytes(bytes, key);
+  };
+  EXPECT_EQ(without(0).problem, "chunk 0 missing: chunk 1 follows the header");
+  EXPECT_EQ(without(3).problem, "chunk 3 missing: chunk 4 follows chunk 2");
+  EXPECT_EQ(without(5).problem,
+            "chunk 5 missing: the trailer counts 6 chunks, the recording has 5");
+  EXPECT_FALSE(without(3).intact);
+}
+
+TEST(Recording, VerifyNamesSwappedChunks) {
+  test::TempDir dir;
+  const SigningKey key = new_key();
+  const Written w = write_recording(dir.path(), key, sample_chunks(6));
+  const Chunk& a = w.parsed.chunks[2];
+  const Chunk& b = w.parsed.chunks[3];
+  std::string bytes = w.bytes.substr(0, a.offset) + b.record + a.record +
+                      w.bytes.substr(b.offset + b.record.size());
+  ASSERT_EQ(bytes.size(), w.bytes.size());
+  const Verification v = verify_bytes(bytes, key);
+  EXPECT_FALSE(v.intact);
+  EXPECT_EQ(v.problem, "chunk 3 out of order: found where chunk 2 belongs");
+  EXPECT_EQ(v.chunks_checked, 2u);
+}
+
+TEST(Recording, TruncatedSpoolVerifiesUpToItsLastWholeChunk) {
+  test::TempDir dir;
+  const SigningKey key = new_key();
+  const Written w = write_recording(dir.path(), key, sample_chunks(6));
+  const Chunk& c = w.parsed.chunks[4];
+  for (std::size_t cut : {std::size_t{2}, c.record.size() / 2, c.record.size() - 1}) {
+    const ParsedRecording parsed = parse(w.bytes.substr(0, c.offset + cut));
+    EXPECT_TRUE(parsed.truncated);
+    EXPECT_EQ(parsed.valid_bytes, c.offset);
+    const Verification v = verify(parsed, key.public_key());
+    EXPECT_TRUE(v.intact);
+    EXPECT_FALSE(v.complete);
+    EXPECT_EQ(v.chunks_checked, 4u);
+    EXPECT_EQ(v.problem, "truncated after chunk 3: chunk 4 at offset " + std::to_string(c.offset) +
+                             " is cut off");
+  }
+}
+
+TEST(Recording, UnfinishedSpoolIsIncomplete) {
+  test::TempDir dir;
+  const SigningKey key = new_key();
+  const Written w = write_recording(dir.path(), key, sample_chunks(3), /*finish=*/false);
+  const Verification v = verify(w.parsed, key.public_key());
+  EXPECT_TRUE(v.intact);
+  EXPECT_FALSE(v.complete);
+  EXPECT_EQ(v.chunks_checked, 3u);
+  EXPECT_EQ(v.problem, "incomplete: no trailer after chunk 2");
+
+  // Even unsigned, the last chunk's payload is covered by its zstd checksum.
+  std::string bytes = w.bytes;
+  bytes[bytes.size() - 6] ^= 0x20;
+  EXPECT_EQ(verify_bytes(bytes, key).problem.rfind("chunk 2 altered", 0), 0u);
+}
+
+TEST(Recording, VerifyRefusesAnotherKey) {
+  test::TempDir dir;
+  const SigningKey key = new_key();
+  const SigningKey other = new_key();
+  const Written w = write_recording(dir.path(), key, sample_chunks(2));
+  const Verification v = verify(w.parsed, other.public_key());
+  EXPECT_FALSE(v.intact);
+  EXPECT_EQ(v.problem, "signed by another key: the recording names " + key.fingerprint() +
+                           ", the public key given is " + other.fingerprint());
+  const Verification unchecked = verify(w.parsed, std::nullopt);
+  EXPECT_TRUE(unchecked.intact);
+  EXPECT_FALSE(unchecked.signature_checked);
+}
+
+TEST(Recording, EmptyRecordingChainsTheTrailerToTheHeader) {
+  test::TempDir dir;
+  const SigningKey key = new_key();
+  const Written w = write_recording(dir.path(), key, {});
+  EXPECT_TRUE(w.parsed.chunks.empty());
+  EXPECT_EQ(w.parsed.trailer->chain_head, w.parsed.header_hash);
+  EXPECT_TRUE(verify(w.parsed, key.public_key()).complete);
+}
+
+TEST(Recording, NotARecording) {
+  EXPECT_THROW(parse("hello world, this is text"), RecordingError);
+  EXPECT_THROW(parse(""), RecordingError);
+}
+
+TEST(Recording, WriterRefusesAnExistingSpoolAndWritesAfterFinish) {
+  test::TempDir dir;
+  const SigningKey key = new_key();
+  SpoolWriter writer = make_writer(dir.path(), key);
+  auto again = SpoolWriter::create(dir.path(), sample_header(), key);
+  ASSERT_TRUE(std::holds_alternative<std::error_code>(again));
+  EXPECT_EQ(std::get<std::error_code>(again), std::errc::file_exists);
+  EXPECT_FALSE(writer.finish("client_exit"));
+  ChunkBuffer buffer;
+  buffer.add({EventKind::output, 1, "late"});
+  EXPECT_EQ(writer.append(buffer), std::errc::bad_file_descriptor);
+  EXPECT_EQ(writer.finish("again"), std::errc::bad_file_descriptor);
+}
+
+// RLIMIT_FSIZE makes the kernel refuse the write (EFBIG), as a full disk would with ENOSPC.
+TEST(Recording, AFailedAppendLeavesTheFileReadableAndCanBeRetried) {
+  test::TempDir dir;
+  const SigningKey key = new_key();
+  SpoolWriter writer = make_writer(dir.path(), key);
+  ChunkBuffer first;
+  first.add({EventKind::output, 10, "before the disk filled"});
+  ASSERT_FALSE(writer.append(first));
+  const auto size = fs::file_size(writer.path());
+
+  ChunkBuffer big;
+  big.add({EventKind::output, 20, std::string(100'000, 'x')});
+  rlimit old{};
+  ASSERT_EQ(getrlimit(RLIMIT_FSIZE, &old), 0);
+  const auto old_handler = signal(SIGXFSZ, SIG_IGN);
+  rlimit tight = old;
+  tight.rlim_cur = size + 10;
+  ASSERT_EQ(setrlimit(RLIMIT_FSIZE, &tight), 0);
+  const std::error_code error = writer.append(big);
+  setrlimit(RLIMIT_FSIZE, &old);
+  signal(SIGXFSZ, old_handler);
+
+  EXPECT_EQ(error, std::errc::file_too_large);
+  EXPECT_EQ(fs::file_size(writer.path()), size);
+  EXPECT_EQ(writer.chunks(), 1u);
+  ASSERT_FALSE(writer.append(big));
+  ASSERT_FALSE(writer.finish("client_exit"));
+  const Verification v = verify(parse(read_all(writer.path())), key.public_key());
+  EXPECT_TRUE(v.intact && v.complete) << v.problem;
+  EXPECT_EQ(v.chunks_checked, 2u);
+}
+
+TEST(Recording, PublicKeyLineAndFingerprint) {
+  const SigningKey key = new_key();
+  const std::string line = public_key_line(key.public_key(), "node1");
+  EXPECT_EQ(line.rfind("portcullis-ed25519 ", 0), 0u);
+  EXPECT_EQ(line.size(), 19 + 44 + 6);
+  EXPECT_EQ(parse_public_key_line(line + "\n"), key.public_key());
+  EXPECT_EQ(parse_public_key_line(line.substr(0, 19 + 44)), key.public_key());
+  EXPECT_THROW(parse_public_key_line("ssh-ed25519 AAAA node1"), RecordingError);
+  EXPECT_THROW(parse_public_key_line("portcullis-ed25519 AAAA node1"), RecordingError);
+  const std::string fp = key.fingerprint();
+  EXPECT_EQ(fp.rfind("SHA256:", 0), 0u);
+  EXPECT_EQ(fp.size(), 7 + 43);  // 32 bytes in unpadded base64
+}
+
+TEST(Recording, SigningKeyFileIsChecked) {
+  test::TempDir dir;
+  unsigned char pk[crypto_sign_PUBLICKEYBYTES];
+  unsigned char sk[crypto_sign_SECRETKEYBYTES];
+  ASSERT_EQ(sodium_init() < 0, false);
+  crypto_sign_keypair(pk, sk);
+  const std::string raw(reinterpret_cast<const char*>(sk), sizeof sk);
+  const SigningKey key = SigningKey::load(dir.write("signing.key", raw));
+  EXPECT_EQ(0, std::memcmp(key.public_key().data(), pk, sizeof pk));
+  EXPECT_THROW(SigningKey::load(dir.write("short.key", raw.substr(0, 63))), RecordingError);
+  std::string mismatched = raw;
+  mismatched[40] ^= 0x01;
+  EXPECT_THROW(SigningKey::load(dir.write("bad.key", mismatched)), RecordingError);
+  EXPECT_THROW(SigningKey::load(dir.path() / "absent.key"), RecordingError);
+}
+
+// A typical shell session: `ls -lR /usr/share` through the writer, read in 4 KiB pieces as a
+// pty would deliver it, 1 ms apart, cut into chunks at kChunkBytes as the daemon does.
+TEST(Recording, TypicalShellOutputCompressesToAtMost15Percent) {
+  FILE* pipe = popen("ls -lR /usr/share 2>/dev/null", "r");
+  ASSERT_NE(pipe, nullptr);
+  test::TempDir dir;
+  const SigningKey key = new_key();
+  SpoolWriter writer = make_writer(dir.path(), key);
+  ChunkBuffer buffer;
+  std::uint64_t raw = 0, at = 0;
+  char piece[4096];
+  std::size_t n = 0;
+  while ((n = fread(piece, 1, sizeof piece, pipe)) > 0) {
+    buffer.add({EventKind::output, at += 1000, std::string(piece, n)});
+    raw += n;
+    if (buffer.size() >= kChunkBytes) {
+      ASSERT_FALSE(writer.append(buffer.take()));
+    }
+  }
+  pclose(pipe);
+  ASSERT_FALSE(writer.append(buffer.take()));
+  ASSERT_FALSE(writer.finish("client_exit"));
+  ASSERT_GT(raw, 1'000'000u) << "ls -lR /usr/share printed too little to measure";
+  const auto file = fs::file_size(writer.path());
+  const double ratio = static_cast<double>(file) / static_cast<double>(raw);
+  std::cout << "ls -lR /usr/share: " << raw << " bytes raw, " << writer.compressed_bytes()
+            << " compressed, spool file " << file << " (" << ratio * 100 << "%)\n";
+  EXPECT_LE(ratio, 0.15);
+  EXPECT_TRUE(verify(parse(read_all(writer.path())), key.public_key()).complete);
+}
+
+}  // namespace
+}  // namespace portcullis::recorder
