@@ -24,14 +24,14 @@ enum ExitStatus : int {
   kVerifyFailed = 4,  // a recording or the audit log failed verification
 };
 
-// A check found tampering; what was found is already printed on stdout.
-class VerificationFailed : public std::runtime_error {
+// A mistake in what the user asked for; the message says what to do instead.
+class UsageError : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
 };
 
-// A mistake in what the user asked for; the message says what to do instead.
-class UsageError : public std::runtime_error {
+// A recording or the audit log failed verification; the message names the first bad part.
+class VerifyFailed : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
 };
@@ -69,6 +69,11 @@ void add_review_commands(CLI::App& app, Action& chosen);
 void add_audit_commands(CLI::App& app, Action& chosen);
 // `policy check FILE` checks FILE instead of the config file, so it may set `config_option`.
 void add_policy_commands(CLI::App& app, Action& chosen, std::string& config_option);
+void add_recording_commands(CLI::App& app, Action& chosen);
+
+// Called by a command that can run without a config file (verify FILE --pubkey KEY): main then
+// runs it with default settings when the config cannot be loaded.
+void allow_missing_config();
 
 // Reads a whole (small) file; throws UsageError naming `what` when it cannot.
 std::string read_file(const std::string& path, const std::string& what);

@@ -1,9 +1,11 @@
-// `portcullis session list|kill`.
+// `portcullis session list|show|kill`.
+#include <cstdio>
 #include <iostream>
 
 #include "access/access.h"
 #include "cli/cli.h"
 #include "cli/output.h"
+#include "recorder/recorder.h"
 
 namespace portcullis::cli {
 namespace {
@@ -53,6 +55,128 @@ void list_sessions(Context& context, const ListOptions& options) {
   table.print(std::cout);
 }
 
+struct ShowOptions {
+  std::int64_t id = 0;
+  bool json = false;
+};
+
+// What `session show` gathers: the session, its grant, and its recording when one is stored.
+struct SessionDetails {
+  access::SessionRow session;
+  std::optional<access::Grant> grant;
+  std::optional<recorder::RecordingSummary> recording;
+};
+
+SessionDetails find_details(Context& context, std::int64_t id) {
+  SessionDetails details;
+  context.transact([&](pqxx::work& tx) {
+    bool found = false;
+    for (access::SessionRow& s : access::list_sessions(tx, false)) {
+      if (s.id != id) continue;
+      details.session = std::move(s);
+      found = true;
+    }
+    if (!found) throw UsageError("no session " + std::to_string(id) + " (see `session list`)");
+    details.grant = access::find_grant(tx, details.session.grant_id);
+    details.recording = recorder::find_recording(tx, id);
+  });
+  return details;
+}
+
+std::string percent(std::uint64_t part, std::uint64_t whole) {
+  if (whole == 0) return "-";
+  char text[32];
+  std::snprintf(text, sizeof text, "%.1f%%",
+                100.0 * static_cast<double>(part) / static_cast<double>(whole));
+  return text;
+}
+
+nlohmann::json recording_json(const std::optional<recorder::RecordingSummary>& r) {
+  if (!r) return nullptr;
+  nlohmann::json approvals = nlohmann::json::array();
+  for (const recorder::Approval& a : r->header.approvals) {
+    approvals.push_back({{"approver", a.approver}, {"at", format_rfc3339(a.at)}});
+  }
+  return {{"state", r->state},
+          {"incomplete_reason",
+           r->incomplete_reason.empty() ? nlohmann::json() : nlohmann::json(r->incomplete_reason)},
+          {"chunks", r->chunk_count},
+          {"events", r->event_count},
+          {"raw_bytes", r->raw_bytes},
+          {"compressed_bytes", r->compressed_bytes},
+          {"duration_us", r->duration_us},
+          {"approvals", approvals},
+          {"break_glass", r->header.break_glass},
+          {"term", r->header.term},
+          {"cols", r->header.cols},
+          {"rows", r->header.rows},
+          {"node_key_fingerprint", r->header.node_key_fingerprint}};
+}
+
+nlohmann::json details_json(const SessionDetails& d) {
+  nlohmann::json json = session_json(d.session);
+  if (d.grant) {
+    json["grant"] = {{"id", d.grant->id},
+                     {"state", access::to_string(d.grant->state)},
+                     {"reason", d.grant->reason},
+                     {"ticket", d.grant->ticket},
+                     {"starts_at", format_rfc3339(d.grant->starts_at)},
+                     {"expires_at", format_rfc3339(d.grant->expires_at)},
+                     {"revoked_at", time_json(d.grant->revoked_at)}};
+  }
+  json["recording"] = recording_json(d.recording);
+  return json;
+}
+
+void print_recording(const recorder::RecordingSummary& r) {
+  std::cout << "recording    " << r.state
+            << (r.incomplete_reason.empty() ? "" : " (" + r.incomplete_reason + ")") << ", "
+            << r.chunk_count << " chunks, " << r.event_count << " events, "
+            << format_duration(std::chrono::seconds(r.duration_us / 1'000'000)) << '\n'
+            << "size         " << r.raw_bytes << " bytes raw, " << r.compressed_bytes
+            << " compressed (" << percent(r.compressed_bytes, r.raw_bytes) << ")\n"
+            << "approvals    ";
+  if (r.header.approvals.empty()) std::cout << "none";
+  for (std::size_t i = 0; i < r.header.approvals.size(); ++i) {
+    std::cout << (i ? ", " : "") << r.header.approvals[i].approver << " at "
+              << format_rfc3339(r.header.approvals[i].at);
+  }
+  std::cout << "\nbreak-glass  " << (r.header.break_glass ? "yes" : "no") << '\n'
+            << "terminal     "
+            << (r.header.term.empty() ? "none (no pty)"
+                                      : r.header.term + " " + std::to_string(r.header.cols) + "x" +
+                                            std::to_string(r.header.rows))
+            << '\n'
+            << "signed by    " << r.header.node_key_fingerprint << '\n';
+}
+
+void show_session(Context& context, const ShowOptions& options) {
+  const SessionDetails d = find_details(context, options.id);
+  if (options.json) return print_json(std::cout, details_json(d));
+  const access::SessionRow& s = d.session;
+  std::cout << "session      " << s.id << '\n'
+            << "user         " << s.user << '\n'
+            << "target       " << s.target << " as " << s.login << '\n'
+            << "node         " << s.node << '\n'
+            << "client       " << s.client << '\n'
+            << "started      " << format_rfc3339(s.started_at) << '\n'
+            << "ended        " << time_cell(s.ended_at)
+            << (s.end_reason ? " (" + access::to_string(*s.end_reason) + ")" : "")
+            << (s.exit_status ? ", exit status " + std::to_string(*s.exit_status) : "") << '\n';
+  if (d.grant) {
+    std::cout << "grant        " << d.grant->id << " (" << access::to_string(d.grant->state)
+              << "), " << format_rfc3339(d.grant->starts_at) << " to "
+              << format_rfc3339(d.grant->expires_at) << '\n'
+              << "reason       " << d.grant->reason << '\n'
+              << "ticket       " << (d.grant->ticket.empty() ? "-" : d.grant->ticket) << '\n';
+  }
+  if (d.recording) {
+    print_recording(*d.recording);
+  } else {
+    std::cout << "recording    none stored (yet)\n";
+  }
+}
+
 void kill_session(Context& context, std::int64_t id) {
   context.transact([&](pqxx::work& tx) { access::request_session_kill(tx, context.actor(), id); });
   std::cout << "asked the bastion to end session " << id << "; it closes within a second\n";
@@ -62,13 +186,20 @@ void kill_session(Context& context, std::int64_t id) {
 
 void add_session_commands(CLI::App& app, Action& chosen) {
   CLI::App* session =
-      app.add_subcommand("session", "List and end SSH sessions")->require_subcommand(1);
+      app.add_subcommand("session", "List, show and end SSH sessions")->require_subcommand(1);
 
   auto list = std::make_shared<ListOptions>();
   CLI::App* list_cmd = session->add_subcommand("list", "List sessions, newest last");
   list_cmd->add_flag("--active", list->active, "Only sessions still open");
   list_cmd->add_flag("--json", list->json, "Print one JSON array");
   list_cmd->callback([&chosen, list] { chosen = [list](Context& c) { list_sessions(c, *list); }; });
+
+  auto show = std::make_shared<ShowOptions>();
+  CLI::App* show_cmd =
+      session->add_subcommand("show", "Show a session: grant, reason, approvals, recording");
+  show_cmd->add_option("ID", show->id, "Session id")->required();
+  show_cmd->add_flag("--json", show->json, "Print one JSON object");
+  show_cmd->callback([&chosen, show] { chosen = [show](Context& c) { show_session(c, *show); }; });
 
   auto id = std::make_shared<std::int64_t>(0);
   CLI::App* kill_cmd = session->add_subcommand("kill", "End an open session now");

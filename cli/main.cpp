@@ -12,7 +12,9 @@ namespace {
 
 const char* const kFooter =
     "Exit status: 0 success; 1 usage error or refused request; 2 config or key file error;\n"
-    "3 database unreachable; 4 verification failed (tampering found).";
+    "3 database unreachable; 4 verification failed (a recording or the audit log).";
+
+bool config_optional = false;
 
 int fail(ExitStatus status, const std::string& message) {
   std::cerr << "portcullis: error: " << one_line(message) << '\n';
@@ -29,14 +31,23 @@ int report_parse_error(const CLI::App& app, const CLI::ParseError& e) {
   return fail(kUsageError, message + " (run with --help for usage)");
 }
 
+Config load_optional_config(const std::optional<std::string>& given) {
+  try {
+    return load_config(resolve_config_path(given));
+  } catch (const ConfigError&) {
+    if (!config_optional) throw;
+    return Config{};
+  }
+}
+
 int run(const std::string& config_option, const Action& action) {
   try {
     std::optional<std::string> given;
     if (!config_option.empty()) given = config_option;
-    Context context(load_config(resolve_config_path(given)));
+    Context context(load_optional_config(given));
     action(context);
     return kSuccess;
-  } catch (const VerificationFailed& e) {
+  } catch (const VerifyFailed& e) {
     return fail(kVerifyFailed, e.what());
   } catch (const ConfigError& e) {
     return fail(kConfigError, e.what());
@@ -55,6 +66,9 @@ int run(const std::string& config_option, const Action& action) {
 }
 
 }  // namespace
+
+void allow_missing_config() { config_optional = true; }
+
 }  // namespace portcullis::cli
 
 int main(int argc, char** argv) {
@@ -78,6 +92,7 @@ int main(int argc, char** argv) {
   add_policy_commands(app, chosen, config_option);
   add_review_commands(app, chosen);
   add_audit_commands(app, chosen);
+  add_recording_commands(app, chosen);
 
   try {
     app.parse(argc, argv);

@@ -1,0 +1,115 @@
+// `portcullis recording get`, `portcullis verify` and `portcullis node pubkey`: the auditor's
+// evidence commands. `verify FILE` reads only the file (and a key): no database connection.
+#include <cctype>
+#include <filesystem>
+#include <iostream>
+
+#include "cli/cli.h"
+#include "recorder/recorder.h"
+
+namespace portcullis::cli {
+namespace {
+
+namespace fs = std::filesystem;
+
+// The node's key; a missing or malformed key file is a config problem, not a bad recording.
+recorder::SigningKey node_key(const Context& context) {
+  try {
+    return recorder::SigningKey::load(context.config().recording.signing_key);
+  } catch (const recorder::RecordingError& e) {
+    throw ConfigError(e.what());
+  }
+}
+
+std::int64_t session_id(const std::string& text) {
+  const bool digits = !text.empty() && std::all_of(text.begin(), text.end(), [](char c) {
+    return std::isdigit(static_cast<unsigned char>(c));
+  });
+  if (!digits || text.size() > 18) return -1;
+  return std::stoll(text);
+}
+
+std::string load(Context& context, std::int64_t id) {
+  std::string bytes;
+  context.transact([&](pqxx::work& tx) { bytes = recorder::load_recording(tx, id); });
+  return bytes;
+}
+
+void get_recording(Context& context, std::int64_t id, const std::string& output) {
+  const std::string bytes = load(context, id);
+  const recorder::ParsedRecording parsed = recorder::parse(bytes);
+  write_private_file(output, bytes);
+  std::cout << "wrote the recording of session " << id << " to " << output << ": "
+            << parsed.chunks.size() << " chunks, " << bytes.size() << " bytes, "
+            << (parsed.trailer ? "complete" : "incomplete (no trailer)") << '\n';
+}
+
+struct VerifyOptions {
+  std::string what;  // session id or file
+  std::string pubkey_file;
+};
+
+void verify(Context& context, const VerifyOptions& options) {
+  const std::int64_t id = session_id(options.what);
+  const bool from_db = id >= 0 && !fs::exists(options.what);
+  const recorder::PublicKey key =
+      options.pubkey_file.empty()
+          ? node_key(context).public_key()
+          : recorder::parse_public_key_line(read_file(options.pubkey_file, "public key file"));
+  const std::string name = from_db ? "session " + options.what : options.what;
+  const std::string bytes = from_db ? load(context, id) : read_file(options.what, "recording");
+  recorder::ParsedRecording parsed;
+  try {
+    parsed = recorder::parse(bytes);
+  } catch (const recorder::RecordingError& e) {
+    throw VerifyFailed(name + ": " + e.what());
+  }
+  const recorder::Verification v = recorder::verify(parsed, key);
+  if (!v.intact || !v.complete) throw VerifyFailed(name + ": " + v.problem);
+  const recorder::Header& h = parsed.header;
+  std::cout << name << ": intact and complete: session " << h.session_id << " (" << h.user << " on "
+            << h.target << " as " << h.login << ", " << format_rfc3339(h.started_at) << "), "
+            << v.chunks_checked << " chunks, " << parsed.trailer->event_count
+            << " events, signed by " << h.node_key_fingerprint << " (node " << h.node << ")\n";
+}
+
+void print_public_key(Context& context) {
+  std::cout << recorder::public_key_line(node_key(context).public_key(),
+                                         context.config().server.node_name)
+            << '\n';
+}
+
+}  // namespace
+
+void add_recording_commands(CLI::App& app, Action& chosen) {
+  CLI::App* recording =
+      app.add_subcommand("recording", "Export session recordings")->require_subcommand(1);
+  auto get_id = std::make_shared<std::int64_t>(0);
+  auto output = std::make_shared<std::string>();
+  CLI::App* get = recording->add_subcommand(
+      "get", "Write a session's recording as a portable evidence file (.pcr)");
+  get->add_option("SESSION", *get_id, "Session id")->required();
+  get->add_option("-o,--output", *output, "File to create (must not exist)")->required();
+  get->callback([&chosen, get_id, output] {
+    chosen = [get_id, output](Context& c) { get_recording(c, *get_id, *output); };
+  });
+
+  auto options = std::make_shared<VerifyOptions>();
+  CLI::App* verify_cmd = app.add_subcommand(
+      "verify", "Check a recording's hash chain and signature; name the first bad chunk");
+  verify_cmd->add_option("SESSION_OR_FILE", options->what, "Session id, or a .pcr file")
+      ->required();
+  verify_cmd->add_option("--pubkey", options->pubkey_file,
+                         "Public key line from `portcullis node pubkey` (default: this node's)");
+  verify_cmd->callback([&chosen, options] {
+    // A file checked against a given key needs nothing from this machine's config.
+    if (!options->pubkey_file.empty() && session_id(options->what) < 0) allow_missing_config();
+    chosen = [options](Context& c) { verify(c, *options); };
+  });
+
+  CLI::App* node = app.add_subcommand("node", "This bastion node")->require_subcommand(1);
+  node->add_subcommand("pubkey", "Print the public key that signs this node's recordings")
+      ->callback([&chosen] { chosen = print_public_key; });
+}
+
+}  // namespace portcullis::cli
