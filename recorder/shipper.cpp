@@ -16,8 +16,9 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// Exact timestamptz from whole microseconds since the epoch (no float rounding).
-constexpr const char* kMicrosToTime = "(timestamptz 'epoch' + $%d * interval '1 microsecond')";
+// A timestamptz from whole microseconds since the epoch; float8 is exact below 2^53 µs.
+constexpr const char* kMicrosToTime =
+    "(timestamptz 'epoch' + $%d::bigint::float8 * interval '1 microsecond')";
 
 std::string time_param(int index) {
   char text[80];
@@ -91,7 +92,7 @@ void update_recording(pqxx::work& tx, const ParsedRecording& r, std::uint64_t co
       "UPDATE recordings SET state = $2, incomplete_reason = $3, chunk_count = $4, "
       "event_count = $5, raw_bytes = $6, compressed_bytes = $7, duration_us = $8, "
       "ended_at = CASE WHEN $2 = 'recording' THEN NULL "
-      "ELSE started_at + $8 * interval '1 microsecond' END, trailer = " +
+      "ELSE started_at + $8::bigint::float8 * interval '1 microsecond' END, trailer = " +
       std::string(trailer ? "$9" : "NULL") + " WHERE session_id = $1";
   if (trailer) {
     tx.exec_params(sql, r.header.session_id, state, reason, as_bigint(count), as_bigint(events),
