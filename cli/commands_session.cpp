@@ -147,7 +147,7 @@ void print_recording(const recorder::RecordingSummary& r) {
                                       : r.header.term + " " + std::to_string(r.header.cols) + "x" +
                                             std::to_string(r.header.rows))
             << '\n'
-            << "signed by    " << r.header.node_key_fingerprint << '\n';
+            << "node key     " << r.header.node_key_fingerprint << '\n';
 }
 
 void show_session(Context& context, const ShowOptions& options) {
