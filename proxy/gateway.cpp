@@ -56,13 +56,14 @@ struct Gateway::Impl {
       : config(std::move(cfg)),
         vault(vault::Vault::open(config.vault.key_file)),
         bind(make_bind(config)),
+        recordings(loop, config),
         policy(config),
         alerts(config.alerts, config.server.node_name),
         workers(loop, config.database.url, config.server.worker_threads),
-        context{loop,       config,
-                bind.get(), workers,
-                vault,      registry,
-                policy,     [this](const access::AlertEvent& alert) { raise_alert(alert); }},
+        context{
+            loop,    config,     bind.get(),
+            workers, vault,      registry,
+            policy,  recordings, [this](const access::AlertEvent& alert) { raise_alert(alert); }},
         acceptor(loop),
         signals(loop, SIGINT, SIGTERM),
         status_timer(loop),
@@ -215,6 +216,7 @@ struct Gateway::Impl {
   vault::Vault vault;
   SshBind bind;
   SessionRegistry registry;
+  RecordingService recordings;
   access::Policy policy;
   alerts::Dispatcher alerts;
   WorkerPool workers;
@@ -240,6 +242,7 @@ void Gateway::run() {
     if (!ec) impl.shut_down();
   });
   impl.close_orphans();
+  impl.recordings.start_shipping();
   impl.accept();
   impl.listen_for_changes();
   impl.poll_statuses();

@@ -508,6 +508,7 @@ void Session::handle_channel_request(SshMessage message) {
       TerminalSize size = requested_size(m);
       if (phase_ == Phase::bridging) {
         ssh_channel_change_pty_size(upstream_->channel, size.cols, size.rows);
+        recording_->resize(size.cols, size.rows);
       } else if (setup_.pty) {
         setup_.pty->cols = size.cols;
         setup_.pty->rows = size.rows;
@@ -580,6 +581,7 @@ void Session::start_upstream(const access::Admission& admission) {
         StartResult result;
         // The session row exists before the target is reached: no unrecorded access.
         auto recorded = workers.transact_now([&](pqxx::work& tx) {
+          result.approvals = access::list_approvals(tx, admission.grant.id);
           return access::start_session(tx, admission.grant.id, node, client);
         });
         if (!recorded.ok()) {
@@ -650,19 +652,25 @@ void Session::on_upstream(StartResult result) {
     return begin_draining();
   }
   begin_bridging(std::move(*result.upstream.connection),
-                 std::get<access::Admission>(identity_->admission));
+                 std::get<access::Admission>(identity_->admission), result.approvals);
 }
 
-void Session::begin_bridging(UpstreamConnection connection, const access::Admission& admission) {
+void Session::begin_bridging(UpstreamConnection connection, const access::Admission& admission,
+                             const std::vector<access::Approval>& approvals) {
   upstream_ = std::move(connection);
   upstream_watch_.assign(::dup(ssh_get_fd(upstream_->session.get())));
   ssh_event_add_session(event_.get(), upstream_->session.get());
-  bridge_ = std::make_unique<Bridge>(client_channel_, upstream_->channel);
-  phase_ = Phase::bridging;
-  login_timer_.cancel();
   grant_id_ = admission.grant.id;
   target_ = admission.target.name;
   login_ = admission.account.login;
+  start_recording(admission, approvals);
+  bridge_ = std::make_unique<Bridge>(
+      client_channel_, upstream_->channel,
+      [recording = recording_.get()](Bridge::Stream stream, std::string_view bytes) {
+        recording->data(stream, bytes);
+      });
+  phase_ = Phase::bridging;
+  login_timer_.cancel();
   set_expiry(admission.grant.expires_at);
   spdlog::info("session={} conn={} user={} target={} login={} grant={} client={} started",
                record_id_, connection_id_, user_, target_, login_, grant_id_, client_address_);
@@ -719,11 +727,72 @@ void Session::flush_control_reply() {
   begin_draining();
 }
 
+// Everything the session shows and does goes into its recording, tied to the grant and the
+// approvals that let it happen.
+void Session::start_recording(const access::Admission& admission,
+                              const std::vector<access::Approval>& approvals) {
+  recorder::Header header;
+  header.session_id = record_id_;
+  header.node = context_.config.server.node_name;
+  header.grant_id = admission.grant.id;
+  header.user = user_;
+  header.target = admission.target.name;
+  header.login = admission.account.login;
+  header.reason = admission.grant.reason;
+  header.ticket = admission.grant.ticket;
+  for (const access::Approval& approval : approvals) {
+    header.approvals.push_back(recorder::Approval{approval.approver, approval.at});
+  }
+  header.break_glass = admission.grant.break_glass;
+  header.client = client_address_;
+  header.started_at = access::Clock::now();
+  if (setup_.pty) {
+    header.cols = static_cast<std::uint16_t>(setup_.pty->cols);
+    header.rows = static_cast<std::uint16_t>(setup_.pty->rows);
+    header.term = setup_.pty->term;
+  }
+  const access::CompiledRule* rule =
+      admission.grant.policy.empty()
+          ? context_.policy.match(
+                identity_->user ? identity_->user->roles : std::vector<std::string>{},
+                admission.target.name)
+          : context_.policy.find(admission.grant.policy);
+  const bool record_input = rule != nullptr && rule->config.record_input
+                                ? *rule->config.record_input
+                                : context_.config.recording.record_input;
+  recording_ = context_.recordings.record(std::move(header), record_input,
+                                          [weak = weak_from_this()](const std::string& why) {
+                                            if (auto self = weak.lock())
+                                              self->on_recording_failure(why);
+                                          });
+  if (setup_.kind == StartKind::exec) recording_->exec(setup_.command);
+  if (setup_.kind == StartKind::subsystem) recording_->exec("subsystem " + setup_.command);
+}
+
+void Session::on_recording_failure(const std::string& why) {
+  audit_later(context_.workers, "portcullisd:" + context_.config.server.node_name,
+              "recording.failed", "session:" + std::to_string(record_id_), {{"error", why}});
+  if (context_.config.recording.on_record_failure == OnRecordFailure::continue_unrecorded) {
+    spdlog::error(
+        "session={} continues UNRECORDED ([recording] on_record_failure = "
+        "\"continue\"): {}",
+        record_id_, why);
+    return;
+  }
+  terminate(access::EndReason::error,
+            "the session recording cannot be written (" + why + "); session closed");
+}
+
+void Session::record_marker(const std::string& text) {
+  if (recording_) recording_->marker(text);
+}
+
 void Session::set_expiry(access::TimePoint expires_at) {
   if (expires_at == expires_at_) return;
   if (expires_at_ != access::TimePoint{} && expires_at > expires_at_) {
     write_notice("portcullis: grant " + std::to_string(grant_id_) +
                  " was extended; it now ends at " + format_rfc3339(expires_at));
+    record_marker("extension " + format_rfc3339(expires_at));
   }
   expires_at_ = expires_at;
   arm_warning();
@@ -752,6 +821,7 @@ void Session::arm_warning() {
   warning_timer_.expires_after(until(expires_at_ - before));
   warning_timer_.async_wait([self = shared_from_this(), before](boost::system::error_code ec) {
     if (ec || self->phase_ != Phase::bridging) return;
+    self->record_marker("grant_warning " + format_duration(before));
     self->write_notice("portcullis: grant " + std::to_string(self->grant_id_) + " ends in " +
                        format_duration(before) + " (at " + format_rfc3339(self->expires_at_) +
                        "); for more time: ssh " + self->user_ + "@<this bastion> extend " +
@@ -781,7 +851,10 @@ void Session::check_bridge() {
   if (healthy && !(upstream_closed && bridge_->upstream_done())) return;
   const ChannelOutcome& outcome = *upstream_->outcome;
   bool exited = outcome.exit_status.has_value() || outcome.exit_signal.has_value();
-  if (!exited) write_notice("portcullis: the connection to target " + target_ + " was lost");
+  if (!exited) {
+    write_notice("portcullis: the connection to target " + target_ + " was lost");
+    record_marker("upstream_closed");
+  }
   forward_exit_to_client();
   close_client_channel();
   drop_upstream();
@@ -809,8 +882,10 @@ void Session::begin_draining() {
 void Session::forward_exit_to_client() {
   const ChannelOutcome& outcome = *upstream_->outcome;
   if (outcome.exit_status) {
+    record_marker("exit_status " + std::to_string(*outcome.exit_status));
     ssh_channel_request_send_exit_status(client_channel_, *outcome.exit_status);
   } else if (outcome.exit_signal) {
+    record_marker("exit_signal " + *outcome.exit_signal);
     ssh_channel_request_send_exit_signal(client_channel_, outcome.exit_signal->c_str(),
                                          outcome.core_dumped, outcome.error_message.c_str(), "");
   }
@@ -823,6 +898,7 @@ void Session::terminate(access::EndReason reason, const std::string& notice) {
   }
   spdlog::info("session={} user={} target={} terminated: {}", record_id_, user_, target_,
                access::to_string(reason));
+  record_marker(access::to_string(reason));
   write_notice("portcullis: " + notice);
   close_client_channel();
   drop_upstream();
@@ -861,6 +937,10 @@ void Session::finish(access::EndReason reason, std::optional<int> exit_status) {
   finished_ = true;
   expiry_timer_.cancel();
   warning_timer_.cancel();
+  if (recording_) {
+    recording_->finish(access::to_string(reason));
+    recording_.reset();
+  }
   spdlog::info("session={} user={} target={} login={} ended: {} exit_status={}", record_id_, user_,
                target_, login_, access::to_string(reason),
                exit_status ? std::to_string(*exit_status) : "none");

@@ -23,6 +23,7 @@
 #include "proxy/bridge.h"
 #include "proxy/control.h"
 #include "proxy/login_name.h"
+#include "proxy/recording.h"
 #include "proxy/ssh_handles.h"
 #include "proxy/upstream.h"
 #include "proxy/worker_pool.h"
@@ -40,6 +41,7 @@ struct GatewayContext {
   const vault::Vault& vault;
   SessionRegistry& registry;
   const access::Policy& policy;
+  RecordingService& recordings;
   // Hands an alert to the dispatcher; never blocks. Call only after the change is committed.
   std::function<void(const access::AlertEvent&)> raise_alert;
 };
@@ -93,6 +95,7 @@ class Session : public std::enable_shared_from_this<Session> {
 
   struct StartResult {
     std::int64_t record_id = 0;
+    std::vector<access::Approval> approvals;  // of the grant, for the recording's header
     UpstreamResult upstream;
     std::string failure;  // set when the session could not be recorded
   };
@@ -124,7 +127,12 @@ class Session : public std::enable_shared_from_this<Session> {
   std::optional<std::string> denial_reason() const;
   void start_upstream(const access::Admission& admission);
   void on_upstream(StartResult result);
-  void begin_bridging(UpstreamConnection connection, const access::Admission& admission);
+  void begin_bridging(UpstreamConnection connection, const access::Admission& admission,
+                      const std::vector<access::Approval>& approvals);
+  void start_recording(const access::Admission& admission,
+                       const std::vector<access::Approval>& approvals);
+  void on_recording_failure(const std::string& why);
+  void record_marker(const std::string& text);
   void run_control(const std::string& command_line);
   void flush_control_reply();
 
@@ -179,6 +187,7 @@ class Session : public std::enable_shared_from_this<Session> {
   bool upstream_read_armed_ = false;
   bool upstream_write_armed_ = false;
   std::unique_ptr<Bridge> bridge_;
+  std::shared_ptr<SessionRecording> recording_;
   std::deque<std::string> pending_signals_;
 
   std::int64_t record_id_ = 0;

@@ -1,0 +1,249 @@
+#include "proxy/recording.h"
+
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/post.hpp>
+
+namespace portcullis::proxy {
+namespace {
+
+namespace fs = std::filesystem;
+
+// A chunk is cut this long after its first event, if it has not filled up before.
+constexpr std::chrono::seconds kChunkAge{1};
+// The shipper looks for finished spool files this often (and at once when a session ends).
+constexpr std::chrono::seconds kShipInterval{2};
+
+recorder::EventKind kind_of(Bridge::Stream stream) {
+  switch (stream) {
+    case Bridge::Stream::output:
+      return recorder::EventKind::output;
+    case Bridge::Stream::error_output:
+      return recorder::EventKind::error_output;
+    case Bridge::Stream::input:
+      return recorder::EventKind::input;
+  }
+  return recorder::EventKind::output;
+}
+
+recorder::SigningKey load_key(const Config& config) {
+  try {
+    return recorder::SigningKey::load(config.recording.signing_key);
+  } catch (const recorder::RecordingError& e) {
+    throw std::runtime_error(std::string(e.what()) + "; run `portcullis init` to create it");
+  }
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------- one session
+
+SessionRecording::SessionRecording(RecordingService& service, recorder::Header header,
+                                   bool record_input, Failure on_failure)
+    : service_(service),
+      session_id_(header.session_id),
+      record_input_(record_input),
+      on_failure_(std::move(on_failure)),
+      started_(std::chrono::steady_clock::now()),
+      strand_(boost::asio::make_strand(service.io_.get_executor())),
+      cut_timer_(service.loop_),
+      header_(std::move(header)) {}
+
+void SessionRecording::start() {
+  boost::asio::post(strand_, [self = shared_from_this()] {
+    auto created = recorder::SpoolWriter::create(self->service_.config_.recording.spool_dir,
+                                                 std::move(*self->header_), self->service_.key_);
+    self->header_.reset();
+    if (auto* writer = std::get_if<recorder::SpoolWriter>(&created)) {
+      self->writer_.emplace(std::move(*writer));
+    } else {
+      self->report(std::get<std::error_code>(created), "cannot create the spool file");
+    }
+  });
+}
+
+std::uint64_t SessionRecording::elapsed_us() const {
+  return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
+                                        std::chrono::steady_clock::now() - started_)
+                                        .count());
+}
+
+void SessionRecording::data(Bridge::Stream stream, std::string_view bytes) {
+  if (stream == Bridge::Stream::input && !record_input_) return;
+  add(recorder::Event{kind_of(stream), elapsed_us(), std::string(bytes), 0, 0});
+}
+
+void SessionRecording::resize(int cols, int rows) {
+  add(recorder::Event{recorder::EventKind::resize, elapsed_us(), "",
+                      static_cast<std::uint16_t>(cols), static_cast<std::uint16_t>(rows)});
+}
+
+void SessionRecording::exec(const std::string& command_line) {
+  add(recorder::Event{recorder::EventKind::exec, elapsed_us(), command_line, 0, 0});
+}
+
+void SessionRecording::marker(const std::string& text) {
+  add(recorder::Event{recorder::EventKind::marker, elapsed_us(), text, 0, 0});
+}
+
+void SessionRecording::add(recorder::Event event) {
+  if (failed_ || finished_) return;
+  buffer_.add(event);
+  if (buffer_.size() >= recorder::kChunkBytes) return cut();
+  if (timer_armed_) return;
+  timer_armed_ = true;
+  cut_timer_.expires_after(kChunkAge);
+  cut_timer_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
+    self->timer_armed_ = false;
+    if (!ec) self->cut();
+  });
+}
+
+void SessionRecording::cut() {
+  if (buffer_.empty()) return;
+  if (timer_armed_) cut_timer_.cancel();
+  boost::asio::post(strand_, [self = shared_from_this(), chunk = buffer_.take()] {
+    if (!self->writer_) return;  // creating the file failed; already reported
+    if (std::error_code error = self->writer_->append(chunk)) {
+      self->report(error, "cannot write the recording");
+    }
+  });
+}
+
+void SessionRecording::finish(const std::string& end_reason) {
+  if (finished_) return;
+  cut();
+  finished_ = true;
+  cut_timer_.cancel();
+  boost::asio::post(strand_, [self = shared_from_this(), end_reason] {
+    if (self->writer_) {
+      if (std::error_code error = self->writer_->finish(end_reason)) {
+        spdlog::error("session={} cannot finish the recording: {}", self->session_id_,
+                      error.message());
+      }
+      self->writer_.reset();
+    }
+    self->service_.finished(self->session_id_);
+  });
+}
+
+// On the strand; the session hears about it on the loop, once.
+void SessionRecording::report(std::error_code error, const char* what) {
+  spdlog::error("session={} {}: {}", session_id_, what, error.message());
+  writer_.reset();
+  boost::asio::post(service_.loop_,
+                    [self = shared_from_this(), why = std::string(what) + ": " + error.message()] {
+                      if (self->failed_) return;
+                      self->failed_ = true;
+                      if (self->on_failure_) self->on_failure_(why);
+                    });
+}
+
+// ---------------------------------------------------------------- the service
+
+RecordingService::RecordingService(boost::asio::io_context& loop, const Config& config)
+    : loop_(loop), config_(config), key_(load_key(config)) {}
+
+RecordingService::~RecordingService() {
+  io_.join();
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    stopping_ = true;
+  }
+  wake_.notify_all();
+  if (shipper_.joinable()) shipper_.join();
+}
+
+fs::path RecordingService::spool_path(std::int64_t session_id) const {
+  return config_.recording.spool_dir / (std::to_string(session_id) + ".pcr");
+}
+
+void RecordingService::start_shipping() {
+  std::error_code ec;
+  for (const fs::directory_entry& entry : fs::directory_iterator(config_.recording.spool_dir, ec)) {
+    if (entry.path().extension() == ".pcr") leftovers_.insert(entry.path());
+  }
+  if (!leftovers_.empty()) {
+    spdlog::warn("{} recording(s) left in {} by an earlier run; shipping them", leftovers_.size(),
+                 config_.recording.spool_dir.string());
+  }
+  shipper_ = std::thread([this] { ship_loop(); });
+}
+
+std::shared_ptr<SessionRecording> RecordingService::record(recorder::Header header,
+                                                           bool record_input,
+                                                           SessionRecording::Failure on_failure) {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    live_.insert(header.session_id);
+  }
+  auto recording = std::make_shared<SessionRecording>(*this, std::move(header), record_input,
+                                                      std::move(on_failure));
+  recording->start();
+  return recording;
+}
+
+void RecordingService::finished(std::int64_t session_id) {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    live_.erase(session_id);
+  }
+  wake_.notify_all();
+}
+
+void RecordingService::ship_loop() {
+  store::Database database(config_.database.url);
+  std::unique_lock<std::mutex> lock(mutex_);
+  while (true) {
+    const bool last_pass = stopping_;
+    lock.unlock();
+    ship_pass(database);
+    lock.lock();
+    if (last_pass) return;
+    wake_.wait_for(lock, kShipInterval);
+  }
+}
+
+// One look at the spool folder: every file not being written is shipped (and removed once the
+// database holds it, checked). Errors are logged once each, not every pass.
+void RecordingService::ship_pass(store::Database& database) {
+  std::vector<fs::path> files;
+  std::error_code ec;
+  for (const fs::directory_entry& entry : fs::directory_iterator(config_.recording.spool_dir, ec)) {
+    if (entry.path().extension() == ".pcr") files.push_back(entry.path());
+  }
+  for (const fs::path& file : files) {
+    bool crashed = false;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      crashed = leftovers_.contains(file);
+      const bool live = std::any_of(live_.begin(), live_.end(),
+                                    [&](std::int64_t id) { return spool_path(id) == file; });
+      if (live) continue;
+    }
+    std::string error;
+    recorder::ShipResult result = recorder::ShipResult::failed;
+    try {
+      result =
+          recorder::ship_spool_file(database.connection(), file, crashed, key_.public_key(), error);
+    } catch (const std::exception& e) {
+      error = e.what();
+    }
+    // A failure may have left the connection unusable; the next pass starts afresh.
+    if (result == recorder::ShipResult::failed) database.reset();
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (result == recorder::ShipResult::shipped) {
+      leftovers_.erase(file);
+      spdlog::info("recording {} stored in the database{}", file.filename().string(),
+                   crashed ? " (left by an earlier run)" : "");
+      continue;
+    }
+    if (error != last_error_) {
+      spdlog::warn("cannot ship recording {} yet: {}; will retry", file.filename().string(),
+                   one_line(error));
+      last_error_ = error;
+    }
+  }
+}
+
+}  // namespace portcullis::proxy

@@ -1,0 +1,107 @@
+// Session recordings on the daemon's side. Each session's events are gathered on the loop and
+// cut into chunks (every second or 64 KiB); a small I/O pool writes them to the session's spool
+// file in order and fdatasyncs each one, so the loop never waits for the disk. A shipper thread
+// moves finished spool files into PostgreSQL, starting with whatever a crash left behind.
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <condition_variable>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <thread>
+
+#include "common/common.h"
+#include "proxy/bridge.h"
+#include "recorder/recorder.h"
+#include "store/store.h"
+
+namespace portcullis::proxy {
+
+class RecordingService;
+
+class SessionRecording : public std::enable_shared_from_this<SessionRecording> {
+ public:
+  // Called once on the loop when the recording cannot be written (disk full...).
+  using Failure = std::function<void(const std::string& why)>;
+
+  SessionRecording(RecordingService& service, recorder::Header header, bool record_input,
+                   Failure on_failure);
+  SessionRecording(const SessionRecording&) = delete;
+  SessionRecording& operator=(const SessionRecording&) = delete;
+
+  // All on the loop thread.
+  void start();
+  void data(Bridge::Stream stream, std::string_view bytes);
+  void resize(int cols, int rows);
+  void exec(const std::string& command_line);
+  void marker(const std::string& text);
+  // Writes the last chunk and the signed trailer; the file is then handed to the shipper.
+  void finish(const std::string& end_reason);
+
+ private:
+  void add(recorder::Event event);
+  void cut();
+  void report(std::error_code error, const char* what);
+  std::uint64_t elapsed_us() const;
+
+  RecordingService& service_;
+  const std::int64_t session_id_;
+  const bool record_input_;
+  Failure on_failure_;
+  const std::chrono::steady_clock::time_point started_;
+  boost::asio::strand<boost::asio::thread_pool::executor_type> strand_;
+  boost::asio::steady_timer cut_timer_;
+  recorder::ChunkBuffer buffer_;
+  bool timer_armed_ = false;
+  bool failed_ = false;
+  bool finished_ = false;
+  // Only touched on the strand.
+  std::optional<recorder::Header> header_;
+  std::optional<recorder::SpoolWriter> writer_;
+};
+
+class RecordingService {
+ public:
+  // Loads the node's signing key; throws std::runtime_error with a message for the operator.
+  RecordingService(boost::asio::io_context& loop, const Config& config);
+  ~RecordingService();  // a last shipping pass, then the shipper stops
+  RecordingService(const RecordingService&) = delete;
+  RecordingService& operator=(const RecordingService&) = delete;
+
+  // Ships what an earlier run left in the spool folder (without trailer: `incomplete`), then
+  // every finished spool file, retrying while the database is away.
+  void start_shipping();
+
+  std::shared_ptr<SessionRecording> record(recorder::Header header, bool record_input,
+                                           SessionRecording::Failure on_failure);
+
+ private:
+  friend class SessionRecording;
+  void finished(std::int64_t session_id);
+  void ship_loop();
+  void ship_pass(store::Database& database);
+  std::filesystem::path spool_path(std::int64_t session_id) const;
+
+  boost::asio::io_context& loop_;
+  const Config& config_;
+  const recorder::SigningKey key_;
+  boost::asio::thread_pool io_{2};
+
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  std::set<std::int64_t> live_;                // sessions still writing their spool file
+  std::set<std::filesystem::path> leftovers_;  // found at start-up: a crash's
+  std::string last_error_;
+  bool stopping_ = false;
+  std::thread shipper_;
+};
+
+}  // namespace portcullis::proxy
