@@ -151,6 +151,21 @@ TEST(Recording, AChunkDecodesOnItsOwn) {
   EXPECT_EQ(alone.last_us, 3'999'999u);
 }
 
+// The worked layout in docs/recording-format.md.
+TEST(Recording, EventEncodingMatchesTheDocumentedBytes) {
+  ChunkBuffer buffer;
+  buffer.add({EventKind::input, 1, "ls\r"});
+  buffer.add({EventKind::output, 500, "a\r\n"});
+  buffer.add({EventKind::resize, 500, "", 132, 43});
+  EXPECT_EQ(buffer.bytes(), std::string("\x03\x00\x03ls\r"
+                                        "\x01\xf3\x03\x03"
+                                        "a\r\n"
+                                        "\x04\x00\x04\x84\x00\x2b\x00",
+                                        20));
+  EXPECT_EQ(buffer.first_us(), 1u);
+  EXPECT_EQ(buffer.last_us(), 500u);
+}
+
 TEST(Recording, TimestampsNeverGoBackwards) {
   ChunkBuffer buffer;
   buffer.add({EventKind::output, 100, "a"});
