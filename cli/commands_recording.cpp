@@ -1,5 +1,6 @@
 // `portcullis recording get`, `portcullis verify` and `portcullis node pubkey`: the auditor's
 // evidence commands. `verify FILE` reads only the file (and a key): no database connection.
+#include <algorithm>
 #include <cctype>
 #include <filesystem>
 #include <iostream>

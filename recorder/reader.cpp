@@ -81,7 +81,10 @@ bool read_record(std::string_view file, std::size_t& pos, ParsedRecording& r) {
   if (length > detail::kMaxBodySize) {
     return stop(false, next + where + ": impossible record length " + std::to_string(length));
   }
-  if (file.size() - pos - detail::kRecordPrefixSize < length) return stop(true, "");
+  if (file.size() - pos - detail::kRecordPrefixSize < length) {
+    r.torn_trailer = type == static_cast<std::uint8_t>(RecordType::trailer);
+    return stop(true, "");
+  }
   const std::string_view record = file.substr(pos, detail::kRecordPrefixSize + length);
   try {
     if (type == static_cast<std::uint8_t>(RecordType::chunk)) {
@@ -300,8 +303,9 @@ Verification verify(const ParsedRecording& r, const std::optional<PublicKey>& pu
   }
   v.intact = true;
   if (r.truncated) {
-    v.problem = "truncated after " + after_name(r) + ": " + chunk_name(next_seq(r)) +
-                " at offset " + std::to_string(r.stop_offset) + " is cut off";
+    v.problem = "truncated after " + after_name(r) + ": " +
+                (r.torn_trailer ? "the trailer" : chunk_name(next_seq(r))) + " at offset " +
+                std::to_string(r.stop_offset) + " is cut off";
     return v;
   }
   if (!r.trailer) {

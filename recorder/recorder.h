@@ -129,7 +129,8 @@ std::string public_key_line(const PublicKey& key, const std::string& node);
 PublicKey parse_public_key_line(std::string_view line);
 
 // Owns one spool file. Every call compresses, hashes, appends and fdatasyncs: worker thread.
-// Move-only. A failed call leaves the file as it was before the call, so it may be retried.
+// Move-only; a moved-from writer may only be destroyed or assigned to. A failed call leaves the
+// file as it was before the call, so it may be retried.
 class SpoolWriter {
  public:
   // Creates spool_dir/<session_id>.pcr (0600, O_EXCL), writes and syncs the header record
@@ -195,6 +196,7 @@ struct ParsedRecording {
   bool truncated = false;
   std::string damage;           // one line, "" when the file is structurally sound
   std::size_t stop_offset = 0;  // where the first torn or damaged record starts
+  bool torn_trailer = false;    // the torn record is a trailer (crash while finishing)
   // Bytes of the file up to the end of the last whole record read.
   std::size_t valid_bytes = 0;
 };

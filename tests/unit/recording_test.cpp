@@ -276,6 +276,18 @@ TEST(Recording, TruncatedSpoolVerifiesUpToItsLastWholeChunk) {
   }
 }
 
+TEST(Recording, ATornTrailerIsNamed) {
+  test::TempDir dir;
+  const SigningKey key = new_key();
+  const Written w = write_recording(dir.path(), key, sample_chunks(2));
+  const std::size_t trailer = w.bytes.size() - w.parsed.trailer->record.size();
+  const Verification v = verify(parse(w.bytes.substr(0, w.bytes.size() - 1)), key.public_key());
+  EXPECT_TRUE(v.intact);
+  EXPECT_FALSE(v.complete);
+  EXPECT_EQ(v.problem, "truncated after chunk 1: the trailer at offset " + std::to_string(trailer) +
+                           " is cut off");
+}
+
 TEST(Recording, UnfinishedSpoolIsIncomplete) {
   test::TempDir dir;
   const SigningKey key = new_key();
