@@ -732,6 +732,13 @@ std::optional<int> Bastion::stop(std::chrono::milliseconds timeout) {
   return daemon_->stop(SIGTERM, timeout);
 }
 
+std::optional<int> Bastion::kill() {
+  if (!daemon_) return std::nullopt;
+  const std::optional<int> status = daemon_->stop(SIGKILL);
+  daemon_.reset();
+  return status;
+}
+
 bool Bastion::running() { return daemon_ && daemon_->running(); }
 
 std::string Bastion::log() const {

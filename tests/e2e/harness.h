@@ -250,6 +250,8 @@ class Bastion {
   void start();
   // SIGTERM; returns the exit status (nullopt if it hung).
   std::optional<int> stop(std::chrono::milliseconds timeout = 10s);
+  // SIGKILL, as a crash would; start() may follow.
+  std::optional<int> kill();
   bool running();
   std::string log() const;  // everything portcullisd wrote so far
   fs::path log_file() const { return dir_ / "daemon.log"; }

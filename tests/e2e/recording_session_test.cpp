@@ -1,0 +1,208 @@
+// Sessions through the real gateway are recorded: what was typed and shown, stdout and stderr
+// apart, resizes and the exit; the recording reaches PostgreSQL, verifies, and survives a
+// database outage and a SIGKILL of the daemon. Tampering with the exported file is caught.
+#include <gtest/gtest.h>
+#include <sys/mount.h>
+
+#include <nlohmann/json.hpp>
+
+#include "recorder/recorder.h"
+#include "tests/e2e/harness.h"
+
+namespace portcullis::e2e {
+namespace {
+
+using nlohmann::json;
+
+class RecordedSession : public ::testing::Test {
+ protected:
+  // The id of the one session the bastion has seen.
+  std::string session_id() {
+    const json sessions = json::parse(gateway.bastion.cli_checked({"session", "list", "--json"}));
+    EXPECT_EQ(sessions.size(), 1u);
+    return sessions.empty() ? "0" : std::to_string(sessions.back()["id"].get<long long>());
+  }
+
+  // Waits until the recording of `id` is stored in `state`; returns `session show --json`.
+  json wait_for_recording(const std::string& id, const std::string& state,
+                          std::chrono::milliseconds timeout = 20s) {
+    json shown;
+    wait_until(
+        [&] {
+          const RunResult result = gateway.bastion.cli({"session", "show", id, "--json"});
+          if (result.exit_status != 0) return false;
+          shown = json::parse(result.out);
+          return shown["recording"].is_object() && shown["recording"]["state"] == state;
+        },
+        timeout);
+    return shown;
+  }
+
+  // Every event of the recording, exported with `recording get` as an auditor would.
+  std::vector<recorder::Event> events_of(const std::string& id, const fs::path& file) {
+    const RunResult got = gateway.bastion.cli({"recording", "get", id, "-o", file.string()});
+    EXPECT_EQ(got.exit_status, 0) << got.err;
+    const recorder::ParsedRecording parsed = recorder::parse(read_file(file));
+    std::vector<recorder::Event> events;
+    for (const recorder::Chunk& chunk : parsed.chunks) {
+      for (recorder::Event& event : recorder::decode_chunk(chunk)) events.push_back(event);
+    }
+    return events;
+  }
+
+  static std::string all_of(const std::vector<recorder::Event>& events, recorder::EventKind kind) {
+    std::string text;
+    for (const recorder::Event& event : events) {
+      if (event.kind == kind) text += event.data;
+    }
+    return text;
+  }
+
+  static bool has_marker(const std::vector<recorder::Event>& events, const std::string& text) {
+    return std::any_of(events.begin(), events.end(), [&](const recorder::Event& e) {
+      return e.kind == recorder::EventKind::marker && e.data == text;
+    });
+  }
+
+  PtySession interactive() {
+    return PtySession(
+        ssh_tty_command(gateway.user_key.private_key, gateway.bastion.port(), gateway.login()));
+  }
+
+  Gateway gateway;
+  TempDir work;
+};
+
+TEST_F(RecordedSession, InteractiveSessionHoldsWhatWasTypedAndShown) {
+  {
+    PtySession session = interactive();
+    ASSERT_TRUE(session.expect("ends at", 15s)) << session.transcript();
+    session.write("echo recorded-$((6*7))\r");
+    ASSERT_TRUE(session.expect("recorded-42", 10s)) << session.transcript();
+    session.resize(30, 100);
+    session.write("stty size; exit 3\r");
+    ASSERT_TRUE(session.expect("30 100", 10s)) << session.transcript();
+    EXPECT_EQ(session.wait_exit(10s), 3);
+  }
+  const std::string id = session_id();
+  const json shown = wait_for_recording(id, "complete");
+  ASSERT_TRUE(shown["recording"].is_object()) << shown.dump(2);
+  EXPECT_EQ(shown["recording"]["term"], "xterm");
+
+  const fs::path file = work / "session.pcr";
+  const std::vector<recorder::Event> events = events_of(id, file);
+  EXPECT_NE(all_of(events, recorder::EventKind::input).find("echo recorded-$((6*7))"),
+            std::string::npos);
+  EXPECT_NE(all_of(events, recorder::EventKind::output).find("recorded-42"), std::string::npos);
+  EXPECT_TRUE(std::any_of(events.begin(), events.end(), [](const recorder::Event& e) {
+    return e.kind == recorder::EventKind::resize && e.cols == 100 && e.rows == 30;
+  }));
+  EXPECT_TRUE(has_marker(events, "exit_status 3"));
+
+  const RunResult intact = gateway.bastion.cli({"verify", file.string()});
+  EXPECT_EQ(intact.exit_status, 0) << intact.err;
+
+  // One byte flipped inside the last chunk's compressed frame: verify names that chunk.
+  const recorder::ParsedRecording parsed = recorder::parse(read_file(file));
+  ASSERT_FALSE(parsed.chunks.empty());
+  const recorder::Chunk& last = parsed.chunks.back();
+  std::string bytes = read_file(file);
+  bytes[last.offset + last.record.size() - 8] ^= 0x01;
+  write_file(work / "tampered.pcr", bytes);
+  const RunResult tampered = gateway.bastion.cli({"verify", (work / "tampered.pcr").string()});
+  EXPECT_EQ(tampered.exit_status, 4);
+  EXPECT_NE(tampered.err.find("chunk " + std::to_string(last.seq) + " altered"), std::string::npos)
+      << tampered.err;
+}
+
+TEST_F(RecordedSession, ExecKeepsStdoutAndStderrApart) {
+  const RunResult run = run_ssh(gateway.user_key.private_key, gateway.bastion.port(),
+                                gateway.login(), {"echo to-out; echo to-err >&2"});
+  ASSERT_EQ(run.exit_status, 0) << run.err;
+  const std::string id = session_id();
+  ASSERT_TRUE(wait_for_recording(id, "complete")["recording"].is_object());
+  const std::vector<recorder::Event> events = events_of(id, work / "exec.pcr");
+  EXPECT_EQ(all_of(events, recorder::EventKind::exec), "echo to-out; echo to-err >&2");
+  EXPECT_EQ(all_of(events, recorder::EventKind::output), "to-out\n");
+  EXPECT_EQ(all_of(events, recorder::EventKind::error_output), "to-err\n");
+  EXPECT_TRUE(has_marker(events, "exit_status 0"));
+}
+
+TEST_F(RecordedSession, TypicalShellOutputCompressesToAtMostFifteenPercent) {
+  const RunResult run = run_ssh(gateway.user_key.private_key, gateway.bastion.port(),
+                                gateway.login(), {"ls -lR /usr/share 2>/dev/null; exit 0"},
+                                RunOptions().with_stdout_file(work / "ls.txt"));
+  ASSERT_EQ(run.exit_status, 0) << run.err;
+  const json shown = wait_for_recording(session_id(), "complete");
+  ASSERT_TRUE(shown["recording"].is_object());
+  const double raw = shown["recording"]["raw_bytes"].get<double>();
+  const double compressed = shown["recording"]["compressed_bytes"].get<double>();
+  EXPECT_GT(raw, static_cast<double>(fs::file_size(work / "ls.txt")));
+  EXPECT_LE(compressed / raw, 0.15) << compressed << " of " << raw << " bytes";
+  std::cerr << "recording of ls -lR /usr/share: " << compressed << " of " << raw << " bytes ("
+            << 100.0 * compressed / raw << "%)\n";
+}
+
+TEST_F(RecordedSession, DatabaseDownDuringTheSessionLosesNothing) {
+  PostgresCluster& cluster = PostgresCluster::shared();
+  {
+    PtySession session = interactive();
+    ASSERT_TRUE(session.expect("ends at", 15s)) << session.transcript();
+    cluster.stop();
+    session.write("echo while-the-database-is-down\r");
+    EXPECT_TRUE(session.expect("while-the-database-is-down\r\n", 10s)) << session.transcript();
+    session.write("exit\r");
+    session.wait_exit(10s);
+    cluster.start();
+  }
+  const std::string id = session_id();
+  const json shown = wait_for_recording(id, "complete", 30s);
+  ASSERT_TRUE(shown["recording"].is_object()) << shown.dump(2) << gateway.bastion.log();
+  const std::vector<recorder::Event> events = events_of(id, work / "outage.pcr");
+  EXPECT_NE(all_of(events, recorder::EventKind::output).find("while-the-database-is-down"),
+            std::string::npos);
+}
+
+TEST_F(RecordedSession, SigkillLeavesAnIncompleteRecordingThatTheNextStartShips) {
+  {
+    PtySession session = interactive();
+    ASSERT_TRUE(session.expect("ends at", 15s)) << session.transcript();
+    session.write("echo before-the-crash\r");
+    ASSERT_TRUE(session.expect("before-the-crash\r\n", 10s)) << session.transcript();
+    std::this_thread::sleep_for(1500ms);  // the chunk is cut and synced within a second
+    gateway.bastion.kill();
+    session.wait_exit(10s);
+  }
+  gateway.bastion.start();
+  const std::string id = session_id();
+  const json shown = wait_for_recording(id, "incomplete");
+  ASSERT_TRUE(shown["recording"].is_object()) << shown.dump(2) << gateway.bastion.log();
+  EXPECT_FALSE(shown["recording"]["incomplete_reason"].get<std::string>().empty());
+
+  const fs::path file = work / "crashed.pcr";
+  const std::vector<recorder::Event> events = events_of(id, file);
+  EXPECT_NE(all_of(events, recorder::EventKind::output).find("before-the-crash"),
+            std::string::npos);
+  const RunResult verified = gateway.bastion.cli({"verify", file.string()});
+  EXPECT_EQ(verified.exit_status, 4);
+  EXPECT_NE(verified.err.find("incomplete"), std::string::npos) << verified.err;
+  EXPECT_EQ(verified.err.find("altered"), std::string::npos) << verified.err;
+}
+
+// The spool folder on a 64 KiB tmpfs: the session fills it and is ended with a message rather
+// than running on unrecorded.
+TEST_F(RecordedSession, FullDiskEndsTheSession) {
+  const fs::path spool = gateway.bastion.dir() / "state/spool";
+  if (::mount("tmpfs", spool.c_str(), "tmpfs", 0, "size=64k") != 0) {
+    GTEST_SKIP() << "cannot mount a tmpfs here (needs CAP_SYS_ADMIN): " << std::strerror(errno);
+  }
+  const RunResult run =
+      run_ssh(gateway.user_key.private_key, gateway.bastion.port(), gateway.login(),
+              {"head -c 3000000 /dev/urandom | base64; sleep 5"}, RunOptions().with_timeout(30s));
+  ::umount(spool.c_str());
+  EXPECT_NE(run.exit_status, 0);
+  EXPECT_NE(run.err.find("the session recording cannot be written"), std::string::npos) << run.err;
+}
+
+}  // namespace
+}  // namespace portcullis::e2e
