@@ -39,11 +39,13 @@ recorder::SigningKey load_key(const Config& config) {
 // ---------------------------------------------------------------- one session
 
 SessionRecording::SessionRecording(RecordingService& service, recorder::Header header,
-                                   bool record_input, Failure on_failure)
+                                   bool record_input, Failure on_failure,
+                                   std::function<void()> on_drained)
     : service_(service),
       session_id_(header.session_id),
       record_input_(record_input),
       on_failure_(std::move(on_failure)),
+      on_drained_(std::move(on_drained)),
       started_(std::chrono::steady_clock::now()),
       strand_(boost::asio::make_strand(service.io_.get_executor())),
       cut_timer_(service.loop_),
@@ -102,12 +104,35 @@ void SessionRecording::add(recorder::Event event) {
 void SessionRecording::cut() {
   if (buffer_.empty()) return;
   if (timer_armed_) cut_timer_.cancel();
-  boost::asio::post(strand_, [self = shared_from_this(), chunk = buffer_.take()] {
-    if (!self->writer_) return;  // creating the file failed; already reported
-    if (std::error_code error = self->writer_->append(chunk)) {
-      self->report(error, "cannot write the recording");
-    }
-  });
+  queued_bytes_ += buffer_.size();
+  bool schedule = false;
+  {
+    std::lock_guard<std::mutex> lock(queue_mutex_);
+    queue_.push_back(buffer_.take());
+    schedule = !std::exchange(flush_scheduled_, true);
+  }
+  if (schedule) boost::asio::post(strand_, [self = shared_from_this()] { self->flush(); });
+}
+
+void SessionRecording::flush() {
+  std::vector<recorder::ChunkBuffer> batch;
+  {
+    std::lock_guard<std::mutex> lock(queue_mutex_);
+    batch.swap(queue_);
+    flush_scheduled_ = false;
+  }
+  std::size_t bytes = 0;
+  for (const recorder::ChunkBuffer& chunk : batch) bytes += chunk.size();
+  if (bytes == 0) return;
+  // Without a writer (creating the file failed) the chunks are dropped; that was reported.
+  if (writer_) {
+    if (std::error_code error = writer_->append(batch)) report(error, "cannot write the recording");
+  }
+  const bool was_backlogged = backlogged();
+  queued_bytes_ -= bytes;
+  if (was_backlogged && !backlogged() && on_drained_) {
+    boost::asio::post(service_.loop_, [self = shared_from_this()] { self->on_drained_(); });
+  }
 }
 
 void SessionRecording::finish(const std::string& end_reason) {
@@ -116,6 +141,7 @@ void SessionRecording::finish(const std::string& end_reason) {
   finished_ = true;
   cut_timer_.cancel();
   boost::asio::post(strand_, [self = shared_from_this(), end_reason] {
+    self->flush();
     if (self->writer_) {
       if (std::error_code error = self->writer_->finish(end_reason)) {
         spdlog::error("session={} cannot finish the recording: {}", self->session_id_,
@@ -144,6 +170,8 @@ void SessionRecording::report(std::error_code error, const char* what) {
 RecordingService::RecordingService(boost::asio::io_context& loop, const Config& config)
     : loop_(loop), config_(config), key_(load_key(config)) {}
 
+// Recordings still being written are finished first (their sessions ended with the loop); a
+// file being shipped right now is completed, the rest wait in the spool folder.
 RecordingService::~RecordingService() {
   io_.join();
   {
@@ -172,13 +200,14 @@ void RecordingService::start_shipping() {
 
 std::shared_ptr<SessionRecording> RecordingService::record(recorder::Header header,
                                                            bool record_input,
-                                                           SessionRecording::Failure on_failure) {
+                                                           SessionRecording::Failure on_failure,
+                                                           std::function<void()> on_drained) {
   {
     std::lock_guard<std::mutex> lock(mutex_);
     live_.insert(header.session_id);
   }
   auto recording = std::make_shared<SessionRecording>(*this, std::move(header), record_input,
-                                                      std::move(on_failure));
+                                                      std::move(on_failure), std::move(on_drained));
   recording->start();
   return recording;
 }
@@ -194,13 +223,12 @@ void RecordingService::finished(std::int64_t session_id) {
 void RecordingService::ship_loop() {
   store::Database database(config_.database.url);
   std::unique_lock<std::mutex> lock(mutex_);
-  while (true) {
-    const bool last_pass = stopping_;
+  // What is not shipped by shutdown stays in the spool folder for the next start.
+  while (!stopping_) {
     lock.unlock();
     ship_pass(database);
     lock.lock();
-    if (last_pass) return;
-    wake_.wait_for(lock, kShipInterval);
+    wake_.wait_for(lock, kShipInterval, [this] { return stopping_; });
   }
 }
 
@@ -216,6 +244,7 @@ void RecordingService::ship_pass(store::Database& database) {
     bool crashed = false;
     {
       std::lock_guard<std::mutex> lock(mutex_);
+      if (stopping_) return;
       crashed = leftovers_.contains(file);
       const bool live = std::any_of(live_.begin(), live_.end(),
                                     [&](std::int64_t id) { return spool_path(id) == file; });

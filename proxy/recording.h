@@ -4,6 +4,7 @@
 // moves finished spool files into PostgreSQL, starting with whatever a crash left behind.
 #pragma once
 
+#include <atomic>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
@@ -33,7 +34,7 @@ class SessionRecording : public std::enable_shared_from_this<SessionRecording> {
   using Failure = std::function<void(const std::string& why)>;
 
   SessionRecording(RecordingService& service, recorder::Header header, bool record_input,
-                   Failure on_failure);
+                   Failure on_failure, std::function<void()> on_drained);
   SessionRecording(const SessionRecording&) = delete;
   SessionRecording& operator=(const SessionRecording&) = delete;
 
@@ -46,9 +47,16 @@ class SessionRecording : public std::enable_shared_from_this<SessionRecording> {
   // Writes the last chunk and the signed trailer; the file is then handed to the shipper.
   void finish(const std::string& end_reason);
 
+  // More is waiting for the disk than the session may run ahead by: the session stops moving
+  // data (SSH flow control holds the peers back) until `on_drained` is called on the loop.
+  bool backlogged() const { return queued_bytes_ >= kBacklogLimit; }
+
  private:
+  static constexpr std::size_t kBacklogLimit = std::size_t{8} << 20;
+
   void add(recorder::Event event);
   void cut();
+  void flush();  // on the strand: writes every queued chunk with one sync
   void report(std::error_code error, const char* what);
   std::uint64_t elapsed_us() const;
 
@@ -56,6 +64,7 @@ class SessionRecording : public std::enable_shared_from_this<SessionRecording> {
   const std::int64_t session_id_;
   const bool record_input_;
   Failure on_failure_;
+  std::function<void()> on_drained_;
   const std::chrono::steady_clock::time_point started_;
   boost::asio::strand<boost::asio::thread_pool::executor_type> strand_;
   boost::asio::steady_timer cut_timer_;
@@ -63,6 +72,11 @@ class SessionRecording : public std::enable_shared_from_this<SessionRecording> {
   bool timer_armed_ = false;
   bool failed_ = false;
   bool finished_ = false;
+  // Chunks cut on the loop, waiting for the strand.
+  std::mutex queue_mutex_;
+  std::vector<recorder::ChunkBuffer> queue_;
+  bool flush_scheduled_ = false;
+  std::atomic<std::size_t> queued_bytes_{0};
   // Only touched on the strand.
   std::optional<recorder::Header> header_;
   std::optional<recorder::SpoolWriter> writer_;
@@ -81,7 +95,8 @@ class RecordingService {
   void start_shipping();
 
   std::shared_ptr<SessionRecording> record(recorder::Header header, bool record_input,
-                                           SessionRecording::Failure on_failure);
+                                           SessionRecording::Failure on_failure,
+                                           std::function<void()> on_drained);
 
  private:
   friend class SessionRecording;

@@ -157,7 +157,9 @@ void Session::pump() {
 }
 
 bool Session::work_pending() {
-  if (bridge_ && phase_ == Phase::bridging && bridge_->more_pending()) return true;
+  if (bridge_ && phase_ == Phase::bridging && bridge_->more_pending() && !recording_backlogged()) {
+    return true;
+  }
   // The loop's readiness is edge-triggered and libssh reads a socket in small slices, so
   // bytes can be left in a socket with no new edge to announce them: ask the kernel.
   pollfd fds[2];
@@ -760,11 +762,14 @@ void Session::start_recording(const access::Admission& admission,
   const bool record_input = rule != nullptr && rule->config.record_input
                                 ? *rule->config.record_input
                                 : context_.config.recording.record_input;
-  recording_ = context_.recordings.record(std::move(header), record_input,
-                                          [weak = weak_from_this()](const std::string& why) {
-                                            if (auto self = weak.lock())
-                                              self->on_recording_failure(why);
-                                          });
+  recording_ = context_.recordings.record(
+      std::move(header), record_input,
+      [weak = weak_from_this()](const std::string& why) {
+        if (auto self = weak.lock()) self->on_recording_failure(why);
+      },
+      [weak = weak_from_this()] {
+        if (auto self = weak.lock()) self->pump();
+      });
   if (setup_.kind == StartKind::exec) recording_->exec(setup_.command);
   if (setup_.kind == StartKind::subsystem) recording_->exec("subsystem " + setup_.command);
 }
@@ -782,6 +787,8 @@ void Session::on_recording_failure(const std::string& why) {
   terminate(access::EndReason::error,
             "the session recording cannot be written (" + why + "); session closed");
 }
+
+bool Session::recording_backlogged() const { return recording_ && recording_->backlogged(); }
 
 void Session::record_marker(const std::string& text) {
   if (recording_) recording_->marker(text);
@@ -840,7 +847,8 @@ void Session::check_bridge() {
     ssh_channel_request_send_signal(upstream_->channel, signal.c_str());
   }
   pending_signals_.clear();
-  bool healthy = bridge_->transfer();
+  // While the recording catches up with the disk, data waits in the SSH windows.
+  bool healthy = recording_backlogged() || bridge_->transfer();
   if (ssh_channel_is_closed(client_channel_) || is_gone(client_.get())) {
     finish(access::EndReason::client_exit, std::nullopt);
     return release();  // also drops the upstream connection

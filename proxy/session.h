@@ -133,6 +133,7 @@ class Session : public std::enable_shared_from_this<Session> {
                        const std::vector<access::Approval>& approvals);
   void on_recording_failure(const std::string& why);
   void record_marker(const std::string& text);
+  bool recording_backlogged() const;
   void run_control(const std::string& command_line);
   void flush_control_reply();
 

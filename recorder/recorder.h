@@ -13,6 +13,7 @@
 #include <memory>
 #include <optional>
 #include <pqxx/pqxx>
+#include <span>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -144,6 +145,8 @@ class SpoolWriter {
   // Writes one chunk record (nothing for an empty buffer). The buffer is left untouched, so
   // the caller may retry it after an error such as ENOSPC.
   std::error_code append(const ChunkBuffer& chunk);
+  // Several chunks in order with a single fdatasync (a backlog catching up); all or nothing.
+  std::error_code append(std::span<const ChunkBuffer> chunks);
   // Writes the signed trailer and closes the file; the recording is then complete. Later
   // calls of append/finish return std::errc::bad_file_descriptor.
   std::error_code finish(const std::string& end_reason);

@@ -63,8 +63,15 @@ struct SpoolWriter::State {
   UniqueFd fd;
   detail::CCtx cctx;
   off_t size = 0;  // bytes durable so far; a failed write is cut back to this
-  Hash prev_hash{};
-  std::uint64_t chunks = 0, events = 0, raw = 0, compressed = 0, last_us = 0;
+  // The chain and the totals; restored as a whole when a batch fails.
+  struct Counters {
+    Hash prev_hash{};
+    std::uint64_t chunks = 0, events = 0, raw = 0, compressed = 0, last_us = 0;
+  };
+  Counters counters;
+
+  // Encodes and compresses one chunk, advancing the chain; nothing is written.
+  std::error_code chunk_record(const ChunkBuffer& chunk, std::string& record);
 
   // Writes `record` after what is durable and syncs it; on failure cuts the file back, so the
   // same record may be written again and no torn record sits between two good ones.
@@ -105,7 +112,7 @@ std::variant<SpoolWriter, std::error_code> SpoolWriter::create(const fs::path& s
 
   const std::string header_record =
       detail::make_record(detail::RecordType::header, header_json(state->header));
-  state->prev_hash = detail::sha256(header_record);
+  state->counters.prev_hash = detail::sha256(header_record);
   std::error_code error = state->append_record(detail::file_prefix() + header_record);
   if (!error) error = sync_directory(spool_dir);
   if (error) {
@@ -117,16 +124,44 @@ std::variant<SpoolWriter, std::error_code> SpoolWriter::create(const fs::path& s
 }
 
 std::error_code SpoolWriter::append(const ChunkBuffer& chunk) {
+  return append(std::span<const ChunkBuffer>(&chunk, 1));
+}
+
+// The records are written one after the other and synced once: with a backlog (a fast stream,
+// a slow disk) one fdatasync covers many chunks. On failure the file and the chain go back to
+// where they were, so the whole batch may be retried.
+std::error_code SpoolWriter::append(std::span<const ChunkBuffer> chunks) {
   State& s = *state_;
   if (!s.fd) return std::make_error_code(std::errc::bad_file_descriptor);
-  if (chunk.empty()) return {};
+  const State::Counters before = s.counters;
+  std::string records;
+  for (const ChunkBuffer& chunk : chunks) {
+    if (chunk.empty()) continue;
+    std::string record;
+    if (std::error_code error = s.chunk_record(chunk, record)) {
+      s.counters = before;
+      return error;
+    }
+    records += record;
+  }
+  if (records.empty()) return {};
+  if (std::error_code error = s.append_record(records)) {
+    s.counters = before;
+    return error;
+  }
+  return {};
+}
+
+std::error_code SpoolWriter::State::chunk_record(const ChunkBuffer& chunk, std::string& record) {
+  State& s = *this;
   std::string body;
-  detail::put_u64(body, s.chunks);
+  detail::put_u64(body, s.counters.chunks);
   detail::put_u64(body, chunk.first_us());
   detail::put_u64(body, chunk.last_us());
   detail::put_u32(body, chunk.events());
   detail::put_u32(body, static_cast<std::uint32_t>(chunk.size()));
-  body.append(reinterpret_cast<const char*>(s.prev_hash.data()), s.prev_hash.size());
+  body.append(reinterpret_cast<const char*>(s.counters.prev_hash.data()),
+              s.counters.prev_hash.size());
   const std::size_t fixed = body.size();
   body.resize(fixed + ZSTD_compressBound(chunk.size()));
   const std::size_t frame = ZSTD_compress2(s.cctx.get(), body.data() + fixed, body.size() - fixed,
@@ -134,22 +169,24 @@ std::error_code SpoolWriter::append(const ChunkBuffer& chunk) {
   if (ZSTD_isError(frame)) return std::make_error_code(std::errc::not_enough_memory);
   body.resize(fixed + frame);
 
-  const std::string record = detail::make_record(detail::RecordType::chunk, body);
-  if (std::error_code error = s.append_record(record)) return error;
-  s.prev_hash = detail::sha256(record);
-  ++s.chunks;
-  s.events += chunk.events();
-  s.raw += chunk.size();
-  s.compressed += frame;
-  s.last_us = chunk.last_us();
+  record = detail::make_record(detail::RecordType::chunk, body);
+  Counters& c = s.counters;
+  c.prev_hash = detail::sha256(record);
+  ++c.chunks;
+  c.events += chunk.events();
+  c.raw += chunk.size();
+  c.compressed += frame;
+  c.last_us = chunk.last_us();
   return {};
 }
 
 std::error_code SpoolWriter::finish(const std::string& end_reason) {
   State& s = *state_;
   if (!s.fd) return std::make_error_code(std::errc::bad_file_descriptor);
-  std::string body(reinterpret_cast<const char*>(s.prev_hash.data()), s.prev_hash.size());
-  for (std::uint64_t total : {s.chunks, s.events, s.raw, s.compressed, s.last_us}) {
+  std::string body(reinterpret_cast<const char*>(s.counters.prev_hash.data()),
+                   s.counters.prev_hash.size());
+  for (std::uint64_t total : {s.counters.chunks, s.counters.events, s.counters.raw,
+                              s.counters.compressed, s.counters.last_us}) {
     detail::put_u64(body, total);
   }
   const std::string reason = end_reason.substr(0, 0xffff);
@@ -167,9 +204,9 @@ std::error_code SpoolWriter::finish(const std::string& end_reason) {
 
 const fs::path& SpoolWriter::path() const { return state_->path; }
 const Header& SpoolWriter::header() const { return state_->header; }
-std::uint64_t SpoolWriter::chunks() const { return state_->chunks; }
-std::uint64_t SpoolWriter::events() const { return state_->events; }
-std::uint64_t SpoolWriter::raw_bytes() const { return state_->raw; }
-std::uint64_t SpoolWriter::compressed_bytes() const { return state_->compressed; }
+std::uint64_t SpoolWriter::chunks() const { return state_->counters.chunks; }
+std::uint64_t SpoolWriter::events() const { return state_->counters.events; }
+std::uint64_t SpoolWriter::raw_bytes() const { return state_->counters.raw; }
+std::uint64_t SpoolWriter::compressed_bytes() const { return state_->counters.compressed; }
 
 }  // namespace portcullis::recorder

@@ -44,8 +44,9 @@ TEST(FlowControl, SlowClientDoesNotGrowDaemonMemory) {
 
   EXPECT_EQ(r.exit_status, 0) << r.err;
   EXPECT_EQ(r.out, std::to_string(256L * 1024 * 1024) + "\n") << "bytes lost or added";
-  // Windows and socket buffers account for a few MiB; 256 MiB buffered would be unmistakable.
-  EXPECT_LT(stalled - before, 32L * 1024) << "daemon RSS grew from " << before << " KiB to "
+  // Windows, socket buffers, the recording's compressor and its backlog (at most 8 MiB) account
+  // for some MiB (more under AddressSanitizer); 256 MiB buffered would be unmistakable.
+  EXPECT_LT(stalled - before, 64L * 1024) << "daemon RSS grew from " << before << " KiB to "
                                           << stalled << " KiB while the client was not reading";
 }
 

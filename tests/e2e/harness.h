@@ -248,8 +248,9 @@ class Bastion {
 
   // Starts portcullisd -c CONFIG (stderr to daemon.log) and waits until its port accepts.
   void start();
-  // SIGTERM; returns the exit status (nullopt if it hung).
-  std::optional<int> stop(std::chrono::milliseconds timeout = 10s);
+  // SIGTERM; returns the exit status (nullopt if it hung). Generous: shutting down completes
+  // the recording being shipped, which for 100 MiB under AddressSanitizer takes a while.
+  std::optional<int> stop(std::chrono::milliseconds timeout = 30s);
   // SIGKILL, as a crash would; start() may follow.
   std::optional<int> kill();
   bool running();
