@@ -2,6 +2,8 @@
 //   direct  - ssh straight to the target sshd
 //   jump    - OpenSSH as a jump host (ssh through a second sshd with -W, i.e. ssh -J)
 //   bastion - ssh through portcullisd
+//   unrecorded - ssh through a second portcullisd whose recording cannot start (its spool folder
+//            is impossible) and which is told to carry on: what recording costs
 // Every figure is reported with its ratio to the OpenSSH jump host, because absolute numbers
 // on shared machines mean little. Usage: gateway_bench [--mib N] [--connects N] [--markdown FILE]
 #include <unistd.h>
@@ -11,6 +13,7 @@
 #include <fstream>
 #include <iostream>
 #include <map>
+#include <memory>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -57,9 +60,22 @@ std::string join(const std::vector<std::string>& words) {
   return text;
 }
 
+// A second node on the same database that records nothing: its spool folder cannot exist, and
+// on_record_failure = "continue" lets sessions run on unrecorded.
+std::unique_ptr<Bastion> unrecorded_node(const Bastion& primary) {
+  auto node = std::make_unique<Bastion>(primary, "unrecorded");
+  std::string config = read_file(node->config_file());
+  const std::string spool = "spool_dir = \"state/spool\"";
+  config.replace(config.find(spool), spool.size(),
+                 "spool_dir = \"/dev/null/spool\"\non_record_failure = \"continue\"");
+  write_file(node->config_file(), config);
+  node->start();
+  return node;
+}
+
 class Setup {
  public:
-  Setup() : gateway_("2h") {}
+  Setup() : gateway_("2h"), unrecorded_(unrecorded_node(gateway_.bastion)) {}
 
   std::vector<Route> routes() const {
     const TargetSshd& target = gateway_.target;
@@ -74,12 +90,16 @@ class Setup {
     Route bastion{"bastion",
                   concat(ssh_client_options(gateway_.user_key.private_key, gateway_.bastion.port()),
                          {gateway_.login() + "@127.0.0.1"})};
-    return {direct, jump, bastion};
+    Route unrecorded{"unrecorded",
+                     concat(ssh_client_options(gateway_.user_key.private_key, unrecorded_->port()),
+                            {gateway_.login() + "@127.0.0.1"})};
+    return {direct, jump, bastion, unrecorded};
   }
 
  private:
   Gateway gateway_;
   TargetSshd jump_;
+  std::unique_ptr<Bastion> unrecorded_;
 };
 
 double seconds_of(const RunResult& result) {
@@ -144,7 +164,18 @@ std::string render(const std::vector<Row>& rows, const Options& options) {
         << " |\n";
   }
   out << "\n" << options.mib << " MiB per transfer, median of " << options.connects
-      << " connections.\n";
+      << " connections.\n\n"
+      << "Recording cost (Portcullis recording every byte vs the same bastion with recording "
+         "off):\n\n"
+      << "| benchmark | recorded | unrecorded | cost |\n|---|---|---|---|\n";
+  for (const Row& row : rows) {
+    if (!row.higher_is_better) continue;
+    const double recorded = row.value.at("bastion");
+    const double unrecorded = row.value.at("unrecorded");
+    out << "| " << row.benchmark << " (" << row.unit << ") | " << fixed(recorded, 1) << " | "
+        << fixed(unrecorded, 1) << " | " << fixed(100.0 * (1.0 - recorded / unrecorded), 1)
+        << "% |\n";
+  }
   return out.str();
 }
 

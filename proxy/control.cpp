@@ -113,13 +113,19 @@ std::string outcome_text(const access::WorkflowResult& result) {
   return out.str();
 }
 
+// "db01:postgres", or "+17 db01:postgres" for an extension of grant 17.
+std::string where_of(const access::Grant& g) {
+  std::string where;
+  if (g.extends) where.append("+").append(std::to_string(*g.extends)).append(" ");
+  return where.append(g.target).append(":").append(g.login);
+}
+
 std::string grants_table(const std::vector<access::Grant>& grants) {
   if (grants.empty()) return "no grants or requests\n";
   std::ostringstream out;
   out << "ID     TARGET:LOGIN                STATE     LEFT       ENDS                  REASON\n";
   for (const access::Grant& g : grants) {
-    std::string where = g.target + ":" + g.login;
-    if (g.extends) where = "+" + std::to_string(*g.extends) + " " + where;
+    const std::string where = where_of(g);
     char line[160];
     std::snprintf(line, sizeof line, "%-6lld %-27s %-9s %-10s %-21s ", static_cast<long long>(g.id),
                   where.c_str(), access::to_string(g.state).c_str(), remaining(g).c_str(),
@@ -138,8 +144,7 @@ std::string requests_table(const std::vector<access::Grant>& requests) {
     char line[200];
     std::string approvals =
         std::to_string(g.approvals_given) + "/" + std::to_string(g.approvals_needed);
-    std::string where = g.target + ":" + g.login;
-    if (g.extends) where = "+" + std::to_string(*g.extends) + " " + where;
+    const std::string where = where_of(g);
     std::snprintf(line, sizeof line, "%-6lld %-12s %-27s %-8s %-10s %-12s ",
                   static_cast<long long>(g.id), g.user.c_str(), where.c_str(),
                   format_duration(g.duration).c_str(), approvals.c_str(),

@@ -88,7 +88,7 @@ void SessionRecording::marker(const std::string& text) {
   add(recorder::Event{recorder::EventKind::marker, elapsed_us(), text, 0, 0});
 }
 
-void SessionRecording::add(recorder::Event event) {
+void SessionRecording::add(const recorder::Event& event) {
   if (failed_ || finished_) return;
   buffer_.add(event);
   if (buffer_.size() >= recorder::kChunkBytes) return cut();

@@ -54,7 +54,7 @@ class SessionRecording : public std::enable_shared_from_this<SessionRecording> {
  private:
   static constexpr std::size_t kBacklogLimit = std::size_t{8} << 20;
 
-  void add(recorder::Event event);
+  void add(const recorder::Event& event);
   void cut();
   void flush();  // on the strand: writes every queued chunk with one sync
   void report(std::error_code error, const char* what);

@@ -80,7 +80,7 @@ std::optional<std::string> apply_connect_policy(const access::Policy& policy,
 }
 
 // Terminals in raw mode need "\r\n" to start a new line.
-std::string for_terminal(std::string text) {
+std::string for_terminal(std::string_view text) {
   std::string converted;
   converted.reserve(text.size() + text.size() / 16);
   for (char c : text) {
@@ -697,8 +697,8 @@ void Session::run_control(const std::string& command_line) {
       [self = shared_from_this()](ControlReply reply) {
         for (const access::AlertEvent& alert : reply.alerts) self->context_.raise_alert(alert);
         if (self->setup_.pty) {
-          reply.out = for_terminal(std::move(reply.out));
-          reply.err = for_terminal(std::move(reply.err));
+          reply.out = for_terminal(reply.out);
+          reply.err = for_terminal(reply.err);
         }
         self->control_reply_ = std::move(reply);
         self->pump();

@@ -27,7 +27,7 @@ using Clock = std::chrono::system_clock;
 
 constexpr std::uint32_t kFormatVersion = 1;
 // The daemon cuts a chunk when its buffer reaches this size or 1 s after its first event.
-constexpr std::size_t kChunkBytes = 64 * 1024;
+constexpr std::size_t kChunkBytes = std::size_t{64} * 1024;
 
 using Hash = std::array<unsigned char, 32>;       // SHA-256
 using PublicKey = std::array<unsigned char, 32>;  // Ed25519
