@@ -35,10 +35,14 @@ Options parse_options(int argc, char** argv) {
   Options options;
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string flag = argv[i];
-    if (flag == "--mib") options.mib = std::stoi(argv[i + 1]);
-    else if (flag == "--connects") options.connects = std::stoi(argv[i + 1]);
-    else if (flag == "--markdown") options.markdown = argv[i + 1];
-    else throw std::invalid_argument("unknown option " + flag);
+    if (flag == "--mib")
+      options.mib = std::stoi(argv[i + 1]);
+    else if (flag == "--connects")
+      options.connects = std::stoi(argv[i + 1]);
+    else if (flag == "--markdown")
+      options.markdown = argv[i + 1];
+    else
+      throw std::invalid_argument("unknown option " + flag);
   }
   return options;
 }
@@ -80,11 +84,12 @@ class Setup {
   std::vector<Route> routes() const {
     const TargetSshd& target = gateway_.target;
     std::string account = target.account() + "@127.0.0.1";
-    Route direct{"direct", concat(ssh_client_options(target.account_key().private_key,
-                                                     target.port()),
-                                  {account})};
-    auto hop = concat(ssh_client_options(jump_.account_key().private_key, jump_.port()),
-                      {"-W", "127.0.0.1:" + std::to_string(target.port()), jump_.account() + "@127.0.0.1"});
+    Route direct{
+        "direct",
+        concat(ssh_client_options(target.account_key().private_key, target.port()), {account})};
+    auto hop = concat(
+        ssh_client_options(jump_.account_key().private_key, jump_.port()),
+        {"-W", "127.0.0.1:" + std::to_string(target.port()), jump_.account() + "@127.0.0.1"});
     Route jump{"jump", concat(ssh_client_options(target.account_key().private_key, target.port()),
                               {"-o", "ProxyCommand=ssh " + join(hop), account})};
     Route bastion{"bastion",
@@ -94,6 +99,14 @@ class Setup {
                      concat(ssh_client_options(gateway_.user_key.private_key, unrecorded_->port()),
                             {gateway_.login() + "@127.0.0.1"})};
     return {direct, jump, bastion, unrecorded};
+  }
+
+  // Shipping a finished recording into PostgreSQL takes CPU; measuring the next transfer while
+  // it runs would charge it to that transfer. Waits until the spool folder is empty.
+  void wait_for_shipping() const {
+    const fs::path spool = gateway_.bastion.dir() / "state/spool";
+    const bool shipped = wait_until([&] { return fs::is_empty(spool); }, std::chrono::minutes(5));
+    if (!shipped) throw std::runtime_error("recordings were not shipped within 5 minutes");
   }
 
  private:
@@ -160,11 +173,11 @@ std::string render(const std::vector<Row>& rows, const Options& options) {
     double ratio = row.value.at("bastion") / row.value.at("jump");
     out << "| " << row.benchmark << " (" << row.unit << ") | " << fixed(row.value.at("direct"), 1)
         << " | " << fixed(row.value.at("jump"), 1) << " | " << fixed(row.value.at("bastion"), 1)
-        << " | " << fixed(ratio, 2) << "x" << (row.higher_is_better ? " (higher is better)" : " (lower is better)")
-        << " |\n";
+        << " | " << fixed(ratio, 2) << "x"
+        << (row.higher_is_better ? " (higher is better)" : " (lower is better)") << " |\n";
   }
-  out << "\n" << options.mib << " MiB per transfer, median of " << options.connects
-      << " connections.\n\n"
+  out << "\n"
+      << options.mib << " MiB per transfer, median of " << options.connects << " connections.\n\n"
       << "Recording cost (Portcullis recording every byte vs the same bastion with recording "
          "off):\n\n"
       << "| benchmark | recorded | unrecorded | cost |\n|---|---|---|---|\n";
@@ -197,8 +210,11 @@ int main(int argc, char** argv) {
     for (const Route& route : setup.routes()) {
       std::cerr << "measuring " << route.name << "...\n";
       rows[0].value[route.name] = download_mib_per_s(route, options.mib);
+      setup.wait_for_shipping();
       rows[1].value[route.name] = upload_mib_per_s(route, options.mib, zeros);
+      setup.wait_for_shipping();
       rows[2].value[route.name] = median_connect_ms(route, options.connects);
+      setup.wait_for_shipping();
     }
     std::string table = render(rows, options);
     std::cout << table;

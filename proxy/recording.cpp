@@ -11,6 +11,9 @@ namespace fs = std::filesystem;
 
 // A chunk is cut this long after its first event, if it has not filled up before.
 constexpr std::chrono::seconds kChunkAge{1};
+// Syncs are at least this far apart: a bulk transfer cuts thousands of chunks a second, and one
+// fdatasync then covers every chunk of the interval instead of one each.
+constexpr std::chrono::milliseconds kSyncInterval{20};
 // The shipper looks for finished spool files this often (and at once when a session ends).
 constexpr std::chrono::seconds kShipInterval{2};
 
@@ -49,6 +52,7 @@ SessionRecording::SessionRecording(RecordingService& service, recorder::Header h
       started_(std::chrono::steady_clock::now()),
       strand_(boost::asio::make_strand(service.io_.get_executor())),
       cut_timer_(service.loop_),
+      flush_timer_(strand_),
       header_(std::move(header)) {}
 
 void SessionRecording::start() {
@@ -72,7 +76,9 @@ std::uint64_t SessionRecording::elapsed_us() const {
 
 void SessionRecording::data(Bridge::Stream stream, std::string_view bytes) {
   if (stream == Bridge::Stream::input && !record_input_) return;
-  add(recorder::Event{kind_of(stream), elapsed_us(), std::string(bytes), 0, 0});
+  if (failed_ || finished_) return;
+  buffer_.add(kind_of(stream), elapsed_us(), bytes);
+  after_add();
 }
 
 void SessionRecording::resize(int cols, int rows) {
@@ -91,6 +97,11 @@ void SessionRecording::marker(const std::string& text) {
 void SessionRecording::add(const recorder::Event& event) {
   if (failed_ || finished_) return;
   buffer_.add(event);
+  after_add();
+}
+
+// Cuts a full chunk now, or makes sure the chunk is cut within kChunkAge.
+void SessionRecording::after_add() {
   if (buffer_.size() >= recorder::kChunkBytes) return cut();
   if (timer_armed_) return;
   timer_armed_ = true;
@@ -111,10 +122,19 @@ void SessionRecording::cut() {
     queue_.push_back(buffer_.take());
     schedule = !std::exchange(flush_scheduled_, true);
   }
-  if (schedule) boost::asio::post(strand_, [self = shared_from_this()] { self->flush(); });
+  if (schedule) boost::asio::post(strand_, [self = shared_from_this()] { self->schedule_flush(); });
+}
+
+void SessionRecording::schedule_flush() {
+  const auto due = last_flush_ + kSyncInterval;
+  if (std::chrono::steady_clock::now() >= due) return flush();
+  flush_timer_.expires_at(due);
+  flush_timer_.async_wait(
+      [self = shared_from_this()](boost::system::error_code) { self->flush(); });
 }
 
 void SessionRecording::flush() {
+  last_flush_ = std::chrono::steady_clock::now();
   std::vector<recorder::ChunkBuffer> batch;
   {
     std::lock_guard<std::mutex> lock(queue_mutex_);

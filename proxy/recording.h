@@ -55,8 +55,10 @@ class SessionRecording : public std::enable_shared_from_this<SessionRecording> {
   static constexpr std::size_t kBacklogLimit = std::size_t{8} << 20;
 
   void add(const recorder::Event& event);
+  void after_add();
   void cut();
-  void flush();  // on the strand: writes every queued chunk with one sync
+  void schedule_flush();  // on the strand: now, or when the last sync is kSyncInterval old
+  void flush();           // on the strand: writes every queued chunk with one sync
   void report(std::error_code error, const char* what);
   std::uint64_t elapsed_us() const;
 
@@ -78,6 +80,8 @@ class SessionRecording : public std::enable_shared_from_this<SessionRecording> {
   bool flush_scheduled_ = false;
   std::atomic<std::size_t> queued_bytes_{0};
   // Only touched on the strand.
+  boost::asio::steady_timer flush_timer_;
+  std::chrono::steady_clock::time_point last_flush_{};
   std::optional<recorder::Header> header_;
   std::optional<recorder::SpoolWriter> writer_;
 };

@@ -146,6 +146,7 @@ void Session::pump() {
   process_messages();
   if (phase_ == Phase::bridging) check_bridge();
   if (phase_ == Phase::control && control_reply_) flush_control_reply();
+  if (close_after_notice_) close_client_channel();
   if (phase_ == Phase::closed) return;
   // While draining, the notice and the channel close still sit in libssh's output buffer;
   // the client hangs up once it has read them (or the drain timer gives up on it).
@@ -926,18 +927,32 @@ void Session::refuse(const std::string& notice) {
   begin_draining();
 }
 
+// A notice waits for room in the client's window (it may be full of output the client has not
+// read yet) rather than being cut; the channel is closed only after it.
 void Session::write_notice(const std::string& text) {
   if (client_channel_ == nullptr || !ssh_channel_is_open(client_channel_)) return;
-  std::string line = text + (setup_.pty ? "\r\n" : "\n");
-  if (setup_.pty) line.insert(0, "\r\n");
-  std::size_t size = std::min<std::size_t>(line.size(), ssh_channel_window_size(client_channel_));
-  if (size > 0) ssh_channel_write_stderr(client_channel_, line.data(), static_cast<uint32_t>(size));
+  pending_notice_ += (setup_.pty ? "\r\n" : "") + text + (setup_.pty ? "\r\n" : "\n");
+  flush_notice();
+}
+
+bool Session::flush_notice() {
+  while (!pending_notice_.empty() && ssh_channel_is_open(client_channel_)) {
+    const std::size_t size =
+        std::min<std::size_t>(pending_notice_.size(), ssh_channel_window_size(client_channel_));
+    if (size == 0) return false;
+    const int written = ssh_channel_write_stderr(client_channel_, pending_notice_.data(),
+                                                 static_cast<uint32_t>(size));
+    if (written <= 0) return false;
+    pending_notice_.erase(0, static_cast<std::size_t>(written));
+  }
+  pending_notice_.clear();
+  return true;
 }
 
 void Session::close_client_channel() {
-  if (client_channel_ != nullptr && ssh_channel_is_open(client_channel_)) {
-    ssh_channel_close(client_channel_);
-  }
+  if (client_channel_ == nullptr || !ssh_channel_is_open(client_channel_)) return;
+  close_after_notice_ = !flush_notice();
+  if (!close_after_notice_) ssh_channel_close(client_channel_);
 }
 
 void Session::finish(access::EndReason reason, std::optional<int> exit_status) {

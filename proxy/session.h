@@ -144,6 +144,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void forward_exit_to_client();
   void refuse(const std::string& notice);
   void write_notice(const std::string& text);
+  bool flush_notice();  // true when all of it reached the channel
   void close_client_channel();
   void finish(access::EndReason reason, std::optional<int> exit_status);
   void release();
@@ -179,6 +180,8 @@ class Session : public std::enable_shared_from_this<Session> {
   std::string mfa_instruction_;  // shown with the next TOTP prompt (why the last one failed)
   SshMessage mfa_answer_;        // answered once the code is checked
   std::optional<ControlReply> control_reply_;
+  std::string pending_notice_;  // waiting for window
+  bool close_after_notice_ = false;
 
   ChannelSetup setup_;
   SshMessage start_request_;  // answered once the upstream channel has started

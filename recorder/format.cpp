@@ -108,26 +108,36 @@ std::string signed_message(std::string_view trailer_body_unsigned) {
 
 // Event encoding: kind u8, varint delta µs from the previous event of the chunk (0 for the
 // first, whose time is the chunk's first_us), varint length, bytes.
-void ChunkBuffer::add(const Event& event) {
-  const std::uint64_t at = events_ == 0 ? event.at_us : std::max(event.at_us, last_us_);
-  if (events_ == 0) first_us_ = at;
-  bytes_.push_back(static_cast<char>(event.kind));
-  detail::put_varint(bytes_, at - (events_ == 0 ? at : last_us_));
-  if (event.kind == EventKind::resize) {
-    detail::put_varint(bytes_, 4);
-    detail::put_u16(bytes_, event.cols);
-    detail::put_u16(bytes_, event.rows);
-  } else {
-    detail::put_varint(bytes_, event.data.size());
-    bytes_.append(event.data);
+void ChunkBuffer::begin(EventKind kind, std::uint64_t at_us) {
+  const std::uint64_t at = events_ == 0 ? at_us : std::max(at_us, last_us_);
+  if (events_ == 0) {
+    first_us_ = at;
+    bytes_.reserve(std::min(expected_size_, 2 * kChunkBytes));
   }
+  bytes_.push_back(static_cast<char>(kind));
+  detail::put_varint(bytes_, at - (events_ == 0 ? at : last_us_));
   last_us_ = at;
   ++events_;
+}
+
+void ChunkBuffer::add(const Event& event) {
+  if (event.kind != EventKind::resize) return add(event.kind, event.at_us, event.data);
+  begin(event.kind, event.at_us);
+  detail::put_varint(bytes_, 4);
+  detail::put_u16(bytes_, event.cols);
+  detail::put_u16(bytes_, event.rows);
+}
+
+void ChunkBuffer::add(EventKind kind, std::uint64_t at_us, std::string_view data) {
+  begin(kind, at_us);
+  detail::put_varint(bytes_, data.size());
+  bytes_.append(data);
 }
 
 ChunkBuffer ChunkBuffer::take() {
   ChunkBuffer taken = std::move(*this);
   *this = ChunkBuffer();
+  expected_size_ = taken.size();
   return taken;
 }
 

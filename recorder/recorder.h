@@ -84,6 +84,9 @@ class ChunkBuffer {
  public:
   // Timestamps must not go backwards; one that does is stored as the previous event's time.
   void add(const Event& event);
+  // The same for an output, error_output, input, exec or marker event, without building an
+  // Event: the bytes are copied once, straight into the chunk (the hot path of a session).
+  void add(EventKind kind, std::uint64_t at_us, std::string_view data);
   std::size_t size() const { return bytes_.size(); }  // encoded bytes, compare with kChunkBytes
   bool empty() const { return events_ == 0; }
   std::uint32_t events() const { return events_; }
@@ -94,7 +97,11 @@ class ChunkBuffer {
   ChunkBuffer take();
 
  private:
+  // Starts an event: kind and time delta; returns the time stored.
+  void begin(EventKind kind, std::uint64_t at_us);
+
   std::string bytes_;
+  std::size_t expected_size_ = 0;  // the last chunk's size: a busy session reserves it at once
   std::uint32_t events_ = 0;
   std::uint64_t first_us_ = 0;
   std::uint64_t last_us_ = 0;
