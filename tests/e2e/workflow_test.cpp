@@ -336,6 +336,34 @@ TEST_F(WorkflowTest, BreakGlassIsActiveAtOnceAndFlaggedForReview) {
   EXPECT_EQ(bastion.cli({"review", "ack", id, "--note", "again"}).exit_status, 1);
 }
 
+TEST_F(WorkflowTest, PolicyCheckAndExplain) {
+  const RunResult ok = bastion.cli({"policy", "check"});
+  EXPECT_EQ(ok.exit_status, 0) << ok.err;
+  EXPECT_NE(ok.out.find("policy OK, 4 rules"), std::string::npos) << ok.out;
+
+  const fs::path broken = bastion.dir() / "broken.toml";
+  write_file(broken, read_file(bastion.config_file()) +
+                         "\n[[policy]]\nname = \"late\"\ntargets = [\"x*\"]\n"
+                         "approval = \"auto\"\nhours = \"Mon-Fri 08:00-18:00 Mars/Olympus\"\n");
+  const RunResult bad = bastion.cli({"policy", "check", broken.string()});
+  EXPECT_EQ(bad.exit_status, 2);
+  const std::string text = read_file(broken);
+  const auto hours_line = std::count(text.begin(), text.end(), '\n');  // the last line
+  EXPECT_NE(bad.err.find(broken.string() + ":" + std::to_string(hours_line) + ": 'hours'"),
+            std::string::npos)
+      << bad.err;
+
+  const RunResult explained = bastion.cli({"policy", "explain", "alice", "db01"});
+  EXPECT_EQ(explained.exit_status, 0) << explained.err;
+  EXPECT_NE(explained.out.find("dev-auto (line"), std::string::npos) << explained.out;
+  EXPECT_NE(explained.out.find("skipped: targets dev* do not match db01"), std::string::npos)
+      << explained.out;
+  EXPECT_NE(explained.out.find("prod-db (line"), std::string::npos) << explained.out;
+  EXPECT_NE(explained.out.find("result: rule prod-db: dual approval by approver"),
+            std::string::npos)
+      << explained.out;
+}
+
 // Alerts leave through a real HTTP webhook and a real /bin/sh command.
 class AlertingTest : public WorkflowTest {
  protected:
