@@ -669,7 +669,7 @@ void Session::begin_bridging(UpstreamConnection connection, const access::Admiss
   start_recording(admission, approvals);
   bridge_ = std::make_unique<Bridge>(
       client_channel_, upstream_->channel,
-      [recording = recording_.get()](Bridge::Stream stream, std::string_view bytes) {
+      [recording = recording_](Bridge::Stream stream, std::string_view bytes) {
         recording->data(stream, bytes);
       });
   phase_ = Phase::bridging;

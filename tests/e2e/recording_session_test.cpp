@@ -169,7 +169,11 @@ TEST_F(RecordedSession, SigkillLeavesAnIncompleteRecordingThatTheNextStartShips)
     ASSERT_TRUE(session.expect("ends at", 15s)) << session.transcript();
     session.write("echo before-the-crash\r");
     ASSERT_TRUE(session.expect("before-the-crash\r\n", 10s)) << session.transcript();
-    std::this_thread::sleep_for(1500ms);  // the chunk is cut and synced within a second
+    // The chunk holding it is cut within a second and synced soon after.
+    const fs::path spool = gateway.bastion.dir() / "state/spool" / (session_id() + ".pcr");
+    ASSERT_TRUE(wait_until(
+        [&] { return fs::exists(spool) && !recorder::parse(read_file(spool)).chunks.empty(); },
+        15s));
     gateway.bastion.kill();
     session.wait_exit(10s);
   }

@@ -29,7 +29,7 @@ std::string policy_text(std::string_view approval_timeout = "24h") {
          "approval_timeout = \"" +
          std::string(approval_timeout) +
          "\"\n"
-         "warn_before = [\"3s\"]\n"
+         "warn_before = [\"6s\"]\n"
          "\n[[policy]]\n"
          "name = \"dev-auto\"\n"
          "targets = [\"dev*\"]\n"
@@ -280,12 +280,12 @@ TEST_F(WorkflowTest, TotpWrongCodeReplayAndLockout) {
 
 TEST_F(WorkflowTest, ExtendKeepsALiveSessionPastTheOldEnd) {
   const json grant =
-      control_json(alice, "alice", {"request", "dev01", "--for", "5s", "--reason", "short"});
+      control_json(alice, "alice", {"request", "dev01", "--for", "9s", "--reason", "short"});
   const std::string id = std::to_string(grant["id"].get<long long>());
   PtySession session(ssh_tty_command(alice.private_key, bastion.port(), "alice:dev01",
-                                     {"sleep 9; echo survived-the-old-end"}));
+                                     {"sleep 13; echo survived-the-old-end"}));
   ASSERT_TRUE(session.expect("ends at", 15s)) << session.transcript();
-  ASSERT_TRUE(session.expect("ends in 3s", 10s)) << session.transcript();
+  ASSERT_TRUE(session.expect("ends in 6s", 10s)) << session.transcript();
   const json extended =
       control_json(alice, "alice", {"extend", id, "--for", "30s", "--reason", "more time"});
   EXPECT_EQ(extended["state"], "active");
