@@ -1,17 +1,13 @@
 // `portcullis recording get`, `portcullis verify` and `portcullis node pubkey`: the auditor's
 // evidence commands. `verify FILE` reads only the file (and a key): no database connection.
-#include <algorithm>
-#include <cctype>
-#include <filesystem>
 #include <iostream>
 
 #include "cli/cli.h"
+#include "cli/recording_source.h"
 #include "recorder/recorder.h"
 
 namespace portcullis::cli {
 namespace {
-
-namespace fs = std::filesystem;
 
 // The node's key; a missing or malformed key file is a config problem, not a bad recording.
 recorder::SigningKey node_key(const Context& context) {
@@ -22,22 +18,8 @@ recorder::SigningKey node_key(const Context& context) {
   }
 }
 
-std::int64_t session_id(const std::string& text) {
-  const bool digits = !text.empty() && std::all_of(text.begin(), text.end(), [](char c) {
-    return std::isdigit(static_cast<unsigned char>(c));
-  });
-  if (!digits || text.size() > 18) return -1;
-  return std::stoll(text);
-}
-
-std::string load(Context& context, std::int64_t id) {
-  std::string bytes;
-  context.transact([&](pqxx::work& tx) { bytes = recorder::load_recording(tx, id); });
-  return bytes;
-}
-
 void get_recording(Context& context, std::int64_t id, const std::string& output) {
-  const std::string bytes = load(context, id);
+  const std::string bytes = load_stored_recording(context, id);
   const recorder::ParsedRecording parsed = recorder::parse(bytes);
   write_private_file(output, bytes);
   std::cout << "wrote the recording of session " << id << " to " << output << ": "
@@ -51,14 +33,11 @@ struct VerifyOptions {
 };
 
 void verify(Context& context, const VerifyOptions& options) {
-  const std::int64_t id = session_id(options.what);
-  const bool from_db = id >= 0 && !fs::exists(options.what);
   const recorder::PublicKey key =
       options.pubkey_file.empty()
           ? node_key(context).public_key()
           : recorder::parse_public_key_line(read_file(options.pubkey_file, "public key file"));
-  const std::string name = from_db ? "session " + options.what : options.what;
-  const std::string bytes = from_db ? load(context, id) : read_file(options.what, "recording");
+  const auto [name, bytes] = load_recording(context, options.what);
   recorder::ParsedRecording parsed;
   try {
     parsed = recorder::parse(bytes);

@@ -9,6 +9,7 @@
 #include <iterator>
 
 #include "recorder/recorder.h"
+#include "tests/unit/recording_builder.h"
 #include "tests/unit/temp_dir.h"
 
 namespace portcullis::recorder {
@@ -16,13 +17,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-SigningKey new_key() {
-  if (sodium_init() < 0) throw std::runtime_error("sodium_init");
-  unsigned char pk[crypto_sign_PUBLICKEYBYTES];
-  unsigned char sk[crypto_sign_SECRETKEYBYTES];
-  crypto_sign_keypair(pk, sk);
-  return SigningKey::from_bytes(std::string_view(reinterpret_cast<const char*>(sk), sizeof sk));
-}
+SigningKey new_key() { return test::new_signing_key(); }
 
 Header sample_header(std::int64_t session_id = 42) {
   Header h;

@@ -1,0 +1,122 @@
+// Terminal semantics for auditors: the commands typed at the prompt as the screen showed them,
+// and text search over rendered output rather than raw bytes.
+#include <map>
+
+#include "player/terminal.h"
+
+namespace portcullis::player {
+namespace {
+
+using recorder::Event;
+using recorder::EventKind;
+
+bool has_enter(std::string_view keys) { return keys.find_first_of("\r\n") != std::string::npos; }
+
+// Follows one session through the terminal and notes each command line at Enter.
+class CommandTracker {
+ public:
+  explicit CommandTracker(const recorder::Header& header) : terminal_(new_terminal(header)) {}
+
+  void on_event(const Event& event) {
+    if (event.kind == EventKind::input) return on_input(event);
+    if (pending_ && (event.kind == EventKind::output || event.kind == EventKind::error_output)) {
+      return on_echo(event);
+    }
+    apply(*terminal_, event);
+  }
+
+  std::vector<Command> take() { return std::move(commands_); }
+
+ private:
+  void on_input(const Event& event) {
+    // Keys typed into a full-screen program (vim, less) are not shell commands.
+    if (terminal_->alt_screen()) return;
+    if (!started_) {
+      // The line starts where the cursor stood when the first key came: after the prompt.
+      start_ = terminal_->cursor();
+      start_scrolled_ = terminal_->scrolled();
+      started_ = true;
+    }
+    if (has_enter(event.data)) pending_ = event.at_us;
+  }
+
+  // The shell echoes the final line, then the newline: read the line just before the newline,
+  // so typed-ahead keys and output already on their way are all on the screen.
+  void on_echo(const Event& event) {
+    const std::size_t newline = event.data.find('\n');
+    if (newline == std::string::npos) return apply(*terminal_, event);
+    terminal_->write(std::string_view(event.data).substr(0, newline));
+    note_command();
+    terminal_->write(std::string_view(event.data).substr(newline));
+  }
+
+  void note_command() {
+    const auto scrolled = static_cast<int>(terminal_->scrolled() - start_scrolled_);
+    const int first = start_.row - scrolled;
+    const int last = terminal_->cursor().row;
+    std::string line;
+    for (int row = std::max(first, 0); row <= last; ++row) {
+      std::string text = terminal_->row_text_from(row, row == first ? start_.col : 0);
+      // A wrapped line fills its row; only the last row has trailing blanks trimmed away.
+      if (row < last) text.resize(static_cast<std::size_t>(terminal_->cols()), ' ');
+      line += text;
+    }
+    line.erase(line.find_last_not_of(' ') + 1);
+    if (!line.empty()) commands_.push_back({*pending_, std::move(line)});
+    pending_.reset();
+    started_ = false;
+  }
+
+  std::unique_ptr<Terminal> terminal_;
+  std::vector<Command> commands_;
+  bool started_ = false;
+  VTermPos start_{0, 0};
+  std::uint64_t start_scrolled_ = 0;
+  std::optional<std::uint64_t> pending_;  // when Enter was pressed, until the echo arrives
+};
+
+}  // namespace
+
+std::vector<Command> extract_commands(const Recording& recording) {
+  CommandTracker tracker(recording.header);
+  for (const Event& event : recording.events) tracker.on_event(event);
+  return tracker.take();
+}
+
+std::string export_commands(const Recording& recording) {
+  std::string out;
+  for (const Command& c : extract_commands(recording)) {
+    out += format_offset(c.at_us) + "  " + c.line + "\n";
+  }
+  return out;
+}
+
+std::vector<Match> search(const Recording& recording, const LineMatcher& matches) {
+  const std::unique_ptr<Terminal> terminal = new_terminal(recording.header);
+  // Matching lines now on the screen, counted by text: a line that scrolls up keeps its count,
+  // a new copy of it raises the count and is a new match.
+  std::vector<std::string> rows(static_cast<std::size_t>(terminal->rows()));
+  std::vector<Match> found;
+  for (const Event& event : recording.events) {
+    apply(*terminal, event);
+    const std::vector<bool> dirty = terminal->take_dirty();
+    if (std::find(dirty.begin(), dirty.end(), true) == dirty.end()) continue;
+    std::map<std::string, int> before;
+    for (const std::string& row : rows) {
+      if (!row.empty()) ++before[row];
+    }
+    rows.resize(static_cast<std::size_t>(terminal->rows()));
+    for (std::size_t row = 0; row < rows.size(); ++row) {
+      if (!dirty[row]) continue;
+      std::string text = terminal->row_text(static_cast<int>(row));
+      rows[row] = matches(text) ? std::move(text) : std::string();
+    }
+    std::map<std::string, int> after;
+    for (const std::string& row : rows) {
+      if (!row.empty() && ++after[row] > before[row]) found.push_back({event.at_us, row});
+    }
+  }
+  return found;
+}
+
+}  // namespace portcullis::player

@@ -1,0 +1,92 @@
+// Exports: asciicast v2 for asciinema and its web player, and the text that was on the screen.
+#include <nlohmann/json.hpp>
+
+#include "player/terminal.h"
+
+namespace portcullis::player {
+namespace {
+
+using recorder::Event;
+using recorder::EventKind;
+
+// How many leading bytes of `data` end on a whole UTF-8 character: output events are cut
+// wherever the SSH channel cut them, and JSON strings must not split a character.
+std::size_t whole_utf8(std::string_view data) {
+  const std::size_t size = data.size();
+  for (std::size_t back = 1; back <= 4 && back <= size; ++back) {
+    const auto byte = static_cast<unsigned char>(data[size - back]);
+    if ((byte & 0xC0) == 0x80) continue;  // a continuation byte: look further back
+    const std::size_t needed = byte >= 0xF0 ? 4 : byte >= 0xE0 ? 3 : byte >= 0xC0 ? 2 : 1;
+    return needed > back ? size - back : size;
+  }
+  return size;
+}
+
+double seconds(std::uint64_t at_us) { return static_cast<double>(at_us) / 1e6; }
+
+std::string json_line(const nlohmann::json& value) {
+  // Bytes that are not UTF-8 (a binary dumped to the terminal) become U+FFFD, as asciinema does.
+  return value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+}
+
+std::string title(const recorder::Header& h) {
+  return "session " + std::to_string(h.session_id) + ": " + h.user + " on " + h.target + " as " +
+         h.login + ", grant " + std::to_string(h.grant_id) + ": " + h.reason;
+}
+
+nlohmann::json asciicast_event(const Event& event, std::string data) {
+  switch (event.kind) {
+    case EventKind::output:
+    case EventKind::error_output:
+      return {seconds(event.at_us), "o", std::move(data)};
+    case EventKind::input:
+      return {seconds(event.at_us), "i", std::move(data)};
+    case EventKind::resize:
+      return {seconds(event.at_us), "r",
+              std::to_string(event.cols) + "x" + std::to_string(event.rows)};
+    case EventKind::exec:
+      return {seconds(event.at_us), "m", "exec " + data};
+    case EventKind::marker:
+      break;
+  }
+  return {seconds(event.at_us), "m", std::move(data)};
+}
+
+}  // namespace
+
+std::string export_asciicast(const Recording& recording) {
+  const recorder::Header& h = recording.header;
+  nlohmann::json header = {
+      {"version", 2},
+      {"width", h.cols ? h.cols : 80},
+      {"height", h.rows ? h.rows : 24},
+      {"timestamp",
+       std::chrono::duration_cast<std::chrono::seconds>(h.started_at.time_since_epoch()).count()},
+      {"duration", seconds(recording.duration_us)},
+      {"title", title(h)}};
+  if (!h.term.empty()) header["env"] = {{"TERM", h.term}};
+  std::string out = json_line(header);
+  std::string pending;  // the start of a character cut off at the end of the last output
+  for (const Event& event : recording.events) {
+    if (event.kind != EventKind::output && event.kind != EventKind::error_output) {
+      out += json_line(asciicast_event(event, event.data));
+      continue;
+    }
+    pending += event.data;
+    const std::size_t whole = whole_utf8(pending);
+    if (whole == 0) continue;
+    out += json_line(asciicast_event(event, pending.substr(0, whole)));
+    pending.erase(0, whole);
+  }
+  return out;
+}
+
+std::string export_text(const Recording& recording) {
+  const std::unique_ptr<Terminal> terminal = new_terminal(recording.header);
+  std::string out;
+  terminal->on_scroll = [&out](const std::string& line) { out += line + "\n"; };
+  for (const Event& event : recording.events) apply(*terminal, event);
+  return out + terminal->screen().text();
+}
+
+}  // namespace portcullis::player

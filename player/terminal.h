@@ -1,0 +1,97 @@
+// Internal: a libvterm 0.1 terminal that the player feeds recorded output into, with the
+// snapshots that make keyframes.
+#pragma once
+
+#include <vterm.h>
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "player/player.h"
+
+namespace portcullis::player {
+
+// The cells of one screen buffer and where its cursor was.
+struct Grid {
+  int cols = 0, rows = 0;
+  std::vector<VTermScreenCell> cells;  // row-major
+  VTermPos cursor{0, 0};
+};
+
+// Enough of a terminal's state to rebuild it: the visible grid and, while a full-screen program
+// runs, the shell's primary screen behind it. Scroll regions, tab stops and modes are not
+// kept: programs set them again when they redraw.
+struct Snapshot {
+  Grid visible;
+  std::optional<Grid> primary;  // only while the alternate screen is active
+  bool cursor_visible = true;
+};
+
+class Terminal {
+ public:
+  Terminal(int cols, int rows);
+  // A terminal showing what `snapshot` shows.
+  explicit Terminal(const Snapshot& snapshot);
+  Terminal(const Terminal&) = delete;
+  Terminal& operator=(const Terminal&) = delete;
+
+  void write(std::string_view bytes);
+  void resize(int cols, int rows);
+
+  int cols() const { return cols_; }
+  int rows() const { return rows_; }
+  bool alt_screen() const { return alt_screen_; }
+  VTermPos cursor() const;
+  std::string row_text(int row) const;
+  std::string row_text_from(int row, int col) const;
+  bool continues(int row) const;  // the row is the wrapped continuation of the one above
+  std::uint64_t scrolled() const { return scrolled_; }  // lines pushed off the top so far
+
+  Screen screen() const;
+  Snapshot snapshot() const;
+  // Escape sequences that draw this screen on a real terminal from its top-left corner.
+  std::string paint() const;
+
+  // Called with each line that scrolls off the top of the primary screen.
+  std::function<void(std::string line)> on_scroll;
+  // Rows changed since the last take_dirty().
+  std::vector<bool> take_dirty();
+
+ private:
+  struct VTermDeleter {
+    void operator()(VTerm* vt) const { vterm_free(vt); }
+  };
+  static const VTermScreenCallbacks kCallbacks;
+  static int on_damage(VTermRect rect, void* user);
+  static int on_settermprop(VTermProp prop, VTermValue* value, void* user);
+  static int on_pushline(int cols, const VTermScreenCell* cells, void* user);
+
+  void write_raw(std::string_view bytes);
+  Grid grid() const;
+  void restore_grid(const Grid& grid);
+
+  std::unique_ptr<VTerm, VTermDeleter> vt_;
+  VTermScreen* screen_ = nullptr;
+  int cols_ = 0, rows_ = 0;
+  bool alt_screen_ = false;
+  bool cursor_visible_ = true;
+  std::uint64_t scrolled_ = 0;
+  std::optional<Grid> primary_;  // the shell's screen, captured as a program enters alt screen
+  std::vector<bool> dirty_;
+};
+
+// Feeds one recorded event to a terminal: output is written, a resize resizes, the rest is
+// not part of the screen.
+void apply(Terminal& terminal, const recorder::Event& event);
+// A terminal of the recording's initial size.
+std::unique_ptr<Terminal> new_terminal(const recorder::Header& header);
+
+// UTF-8 text of one cell ("" for the right half of a wide character, " " when empty).
+std::string cell_text(const VTermScreenCell& cell);
+
+}  // namespace portcullis::player

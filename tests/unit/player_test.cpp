@@ -1,0 +1,249 @@
+// The player: screens at any time (libvterm, keyframes), exports, commands typed at the prompt,
+// search, and replay timing with an injected clock.
+#include "player/player.h"
+
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "tests/unit/recording_builder.h"
+#include "tests/unit/temp_dir.h"
+
+namespace portcullis::player {
+namespace {
+
+using recorder::Event;
+using recorder::EventKind;
+
+recorder::Header header(std::int64_t session_id = 42) {
+  recorder::Header h;
+  h.session_id = session_id;
+  h.node = "node1";
+  h.grant_id = 7;
+  h.user = "alice";
+  h.target = "db01";
+  h.login = "postgres";
+  h.reason = "INC-1234 disk full";
+  h.started_at = recorder::Clock::time_point(std::chrono::seconds(1764064800));
+  h.cols = 80;
+  h.rows = 24;
+  h.term = "xterm-256color";
+  return h;
+}
+
+std::string decode_base64(const std::string& text) {
+  std::string bytes(text.size(), '\0');
+  std::size_t length = 0;
+  if (sodium_base642bin(reinterpret_cast<unsigned char*>(bytes.data()), bytes.size(), text.data(),
+                        text.size(), nullptr, &length, nullptr,
+                        sodium_base64_VARIANT_ORIGINAL) != 0) {
+    throw std::runtime_error("bad base64 in test data");
+  }
+  bytes.resize(length);
+  return bytes;
+}
+
+// A session captured from bash under a pty by tests/data/player/capture.py: lines of
+// "o|i <µs> <base64>".
+std::vector<Event> captured(const std::string& name) {
+  std::ifstream in(std::string(PORTCULLIS_SOURCE_DIR) + "/tests/data/player/" + name + ".events");
+  std::vector<Event> events;
+  std::string kind, data;
+  std::uint64_t at_us = 0;
+  while (in >> kind >> at_us >> data) {
+    events.push_back(
+        {kind == "i" ? EventKind::input : EventKind::output, at_us, decode_base64(data)});
+  }
+  if (events.empty()) throw std::runtime_error("no test data " + name);
+  return events;
+}
+
+Recording recording_of(const std::vector<Event>& events, std::int64_t session_id = 42) {
+  test::TempDir dir;
+  return open_recording(test::build_recording(dir.path(), header(session_id), events));
+}
+
+// The time of the first input event holding `keys`.
+std::uint64_t input_time(const Recording& r, std::string_view keys) {
+  for (const Event& e : r.events) {
+    if (e.kind == EventKind::input && e.data.find(keys) != std::string::npos) return e.at_us;
+  }
+  throw std::runtime_error("no input " + std::string(keys));
+}
+
+TEST(PlayerTime, ParsesEveryForm) {
+  const auto start = header().started_at;
+  EXPECT_EQ(parse_time("90", start), 90'000'000u);
+  EXPECT_EQ(parse_time("2.5", start), 2'500'000u);
+  EXPECT_EQ(parse_time("1:30", start), 90'000'000u);
+  EXPECT_EQ(parse_time("1:02:03", start), 3'723'000'000u);
+  EXPECT_EQ(parse_time("1h2m3s", start), 3'723'000'000u);
+  EXPECT_EQ(parse_time("5m", start), 300'000'000u);
+  EXPECT_EQ(parse_time("2025-11-25T10:01:30Z", start), 90'000'000u);
+  EXPECT_EQ(parse_time("2025-11-25T12:01:30.5+02:00", start), 90'500'000u);
+  EXPECT_THROW(parse_time("2025-11-25T09:00:00Z", start), std::invalid_argument);
+  EXPECT_THROW(parse_time("soon", start), std::invalid_argument);
+  EXPECT_THROW(parse_time("1:", start), std::invalid_argument);
+  EXPECT_EQ(format_offset(90'000'000), "1:30");
+  EXPECT_EQ(format_offset(3'723'000'000), "1:02:03");
+}
+
+TEST(PlayerScreen, ShowsVimThenTheShellAgain) {
+  const Recording r = recording_of(captured("vim"));
+  const Seeker seeker(r, {1'000'000, 4096});
+  EXPECT_GT(seeker.keyframes(), 2u);
+
+  const Screen before = seeker.screen_at(input_time(r, "vim -u") - 1);
+  EXPECT_FALSE(before.alt_screen);
+  EXPECT_EQ(before.lines[1], "before");
+
+  const Screen in_vim = seeker.screen_at(input_time(r, ":q!") - 1);
+  EXPECT_TRUE(in_vim.alt_screen);
+  EXPECT_EQ(in_vim.lines[0], "written in vim");
+  EXPECT_EQ(in_vim.lines[1], "~");
+  EXPECT_EQ(in_vim.text().find("before"), std::string::npos);
+
+  const Screen after = seeker.screen_at(r.duration_us);
+  EXPECT_FALSE(after.alt_screen);
+  EXPECT_EQ(after.lines[0], "$ echo before");
+  EXPECT_EQ(after.lines[2], "$ vim -u NONE -i NONE -N notes.txt");
+  EXPECT_EQ(after.lines[3], "$ echo after");
+  EXPECT_EQ(after.text().find("written in vim"), std::string::npos);
+}
+
+TEST(PlayerScreen, KeyframesGiveTheSameScreenAsAFullReplay) {
+  const Recording r = recording_of(captured("vim"));
+  const Seeker dense(r, {1, 1});
+  const Seeker none(r, {UINT64_MAX, SIZE_MAX});
+  for (const Event& e : r.events) {
+    EXPECT_EQ(dense.screen_at(e.at_us).lines, none.screen_at(e.at_us).lines) << e.at_us;
+  }
+}
+
+TEST(PlayerScreen, WideCharactersAndResize) {
+  const Recording r = recording_of({
+      {EventKind::output, 10, "日本語 ok\r\ncafé\r\n"},
+      {EventKind::resize, 20, "", 100, 30},
+      {EventKind::output, 30, "\x1b[30;95Hend"},
+  });
+  const Seeker seeker(r);
+  const Screen first = seeker.screen_at(10);
+  EXPECT_EQ(first.lines[0], "日本語 ok");
+  EXPECT_EQ(first.lines[1], "café");
+  const Screen last = seeker.screen_at(30);
+  EXPECT_EQ(last.cols, 100);
+  EXPECT_EQ(last.rows, 30);
+  EXPECT_EQ(last.lines[29], std::string(94, ' ') + "end");
+}
+
+std::string run(const std::string& command) {
+  std::string out;
+  FILE* pipe = popen(command.c_str(), "r");
+  if (pipe == nullptr) throw std::runtime_error("popen " + command);
+  char buffer[4096];
+  for (std::size_t n; (n = fread(buffer, 1, sizeof buffer, pipe)) > 0;) out.append(buffer, n);
+  EXPECT_EQ(pclose(pipe), 0) << command;
+  return out;
+}
+
+TEST(PlayerExport, AsciicastPlaysBackToTheSameText) {
+  const Recording r = recording_of(captured("vim"));
+  const std::string cast = export_asciicast(r);
+  const auto header = nlohmann::json::parse(cast.substr(0, cast.find('\n')));
+  EXPECT_EQ(header["version"], 2);
+  EXPECT_EQ(header["width"], 80);
+  EXPECT_EQ(header["height"], 24);
+  EXPECT_EQ(header["timestamp"], 1764064800);
+  EXPECT_EQ(header["title"], "session 42: alice on db01 as postgres, grant 7: INC-1234 disk full");
+  EXPECT_NE(cast.find(R"(,"i","vim -u NONE -i NONE -N notes.txt\r"])"), std::string::npos);
+
+  test::TempDir dir;
+  std::ofstream(dir.path() / "session.cast") << cast;
+  ASSERT_EQ(std::system("command -v asciinema >/dev/null"), 0)
+      << "asciinema is not installed: run scripts/bootstrap";
+  // asciinema cat insists on a terminal (/dev/tty): give it one with script(1). It sets the
+  // terminal raw, so the bytes come through untranslated.
+  const std::string played = run("script -qec 'asciinema cat " +
+                                 (dir.path() / "session.cast").string() + "' /dev/null </dev/null");
+  const std::string text = export_text(r);
+  EXPECT_EQ(export_text(recording_of({{EventKind::output, 1, played}})), text);
+  EXPECT_EQ(text,
+            "$ echo before\nbefore\n$ vim -u NONE -i NONE -N notes.txt\n$ echo after\n"
+            "after\n$ exit\nexit\n");
+}
+
+TEST(PlayerExport, AsciicastEventsOfEveryKind) {
+  const Recording r = recording_of({{EventKind::output, 500'000, "caf\xc3"},
+                                    {EventKind::output, 600'000, "\xa9\r\n"},
+                                    {EventKind::resize, 700'000, "", 100, 30},
+                                    {EventKind::marker, 800'000, "grant_warning 5m"},
+                                    {EventKind::error_output, 900'000, "oops\n"},
+                                    {EventKind::marker, 1'000'000, "exit_status 0"}});
+  const std::string cast = export_asciicast(r);
+  const std::string events = cast.substr(cast.find('\n') + 1);
+  EXPECT_EQ(events,
+            "[0.5,\"o\",\"caf\"]\n"
+            "[0.6,\"o\",\"é\\r\\n\"]\n"
+            "[0.7,\"r\",\"100x30\"]\n"
+            "[0.8,\"m\",\"grant_warning 5m\"]\n"
+            "[0.9,\"o\",\"oops\\n\"]\n"
+            "[1.0,\"m\",\"exit_status 0\"]\n");
+}
+
+TEST(PlayerCommands, LineEditingHistoryAndTabCompletion) {
+  const Recording r = recording_of(captured("edit"));
+  const std::vector<Command> commands = extract_commands(r);
+  std::vector<std::string> lines;
+  for (const Command& c : commands) lines.push_back(c.line);
+  EXPECT_EQ(lines, (std::vector<std::string>{"echo hello world", "echo hello world again",
+                                             "cat /etc/hostname", "echo tabbed", "exit"}));
+  ASSERT_EQ(commands.size(), 5u);
+  EXPECT_EQ(commands[0].at_us, input_time(r, "\r"));
+  EXPECT_EQ(export_commands(r).substr(0, 22), "0:01  echo hello world");
+}
+
+TEST(PlayerCommands, SkipsKeysTypedIntoFullScreenPrograms) {
+  const Recording r = recording_of(captured("vim"));
+  std::vector<std::string> lines;
+  for (const Command& c : extract_commands(r)) lines.push_back(c.line);
+  EXPECT_EQ(lines, (std::vector<std::string>{"echo before", "vim -u NONE -i NONE -N notes.txt",
+                                             "echo after", "exit"}));
+}
+
+TEST(PlayerSearch, FindsAWordInOneOfFiftyRecordings) {
+  std::vector<Recording> recordings;
+  for (int i = 1; i <= 50; ++i) {
+    std::vector<Event> events = {{EventKind::output, 0, "$ "},
+                                 {EventKind::input, 1'000'000, "ls\r"},
+                                 {EventKind::output, 1'000'100, "ls\r\nfile1 file2\r\n$ "}};
+    if (i == 37) {
+      events.push_back({EventKind::output, 65'000'000, "cat notes\r\nthe needle is here\r\n$ "});
+    }
+    // The word typed but never shown (a password) is not found.
+    events.push_back({EventKind::input, 70'000'000, "needle"});
+    for (int line = 0; line < 40; ++line) {
+      events.push_back({EventKind::output, 80'000'000 + static_cast<std::uint64_t>(line),
+                        "filler line " + std::to_string(line) + "\r\n"});
+    }
+    recordings.push_back(recording_of(events, i));
+  }
+  std::vector<std::pair<std::int64_t, Match>> found;
+  for (const Recording& r : recordings) {
+    for (Match& m : search(r, [](std::string_view line) {
+           return line.find("needle") != std::string_view::npos;
+         })) {
+      found.emplace_back(r.header.session_id, std::move(m));
+    }
+  }
+  ASSERT_EQ(found.size(), 1u);
+  EXPECT_EQ(found[0].first, 37);
+  EXPECT_EQ(found[0].second.at_us, 65'000'000u);
+  EXPECT_EQ(found[0].second.line, "the needle is here");
+}
+
+}  // namespace
+}  // namespace portcullis::player

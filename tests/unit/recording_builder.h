@@ -1,0 +1,53 @@
+// Builds recordings for tests: a fresh node key, and .pcr bytes from a list of events, cut
+// into chunks the way the node cuts them (64 KiB or one second).
+#pragma once
+
+#include <sodium.h>
+
+#include <fstream>
+#include <iterator>
+#include <stdexcept>
+#include <string>
+#include <system_error>
+#include <vector>
+
+#include "recorder/recorder.h"
+
+namespace portcullis::test {
+
+inline recorder::SigningKey new_signing_key() {
+  if (sodium_init() < 0) throw std::runtime_error("sodium_init");
+  unsigned char pk[crypto_sign_PUBLICKEYBYTES];
+  unsigned char sk[crypto_sign_SECRETKEYBYTES];
+  crypto_sign_keypair(pk, sk);
+  return recorder::SigningKey::from_bytes(
+      std::string_view(reinterpret_cast<const char*>(sk), sizeof sk));
+}
+
+// Writes `events` as a complete recording into `dir` and returns the file's bytes.
+inline std::string build_recording(const std::filesystem::path& dir, recorder::Header header,
+                                   const std::vector<recorder::Event>& events) {
+  static const recorder::SigningKey key = new_signing_key();
+  auto created = recorder::SpoolWriter::create(dir, std::move(header), key);
+  if (auto* error = std::get_if<std::error_code>(&created)) {
+    throw std::system_error(*error, "create spool");
+  }
+  recorder::SpoolWriter writer = std::move(std::get<recorder::SpoolWriter>(created));
+  recorder::ChunkBuffer buffer;
+  std::vector<recorder::ChunkBuffer> chunks;
+  for (const recorder::Event& event : events) {
+    if (!buffer.empty() &&
+        (buffer.size() >= recorder::kChunkBytes || event.at_us >= buffer.first_us() + 1'000'000)) {
+      chunks.push_back(buffer.take());
+    }
+    buffer.add(event);
+  }
+  if (!buffer.empty()) chunks.push_back(buffer.take());
+  if (writer.append(chunks) || writer.finish("client_exit")) {
+    throw std::runtime_error("writing the test recording failed");
+  }
+  std::ifstream in(writer.path(), std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+}  // namespace portcullis::test
