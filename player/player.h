@@ -146,8 +146,10 @@ class Replay {
   double speed() const { return speed_; }
   bool paused() const { return paused_; }
   bool finished() const;
-  const Terminal& terminal() const { return *terminal_; }
-  std::string status_line();  // "▶ 1:02 / 10:00  2x  session 42 alice@db01"
+  Screen screen() const;
+  // Escape sequences that draw the current screen from the top-left corner of a real terminal.
+  std::string paint() const;
+  std::string status_line();  // "playing  1:02 / 10:00  2x  session 42 alice@db01  [keys]"
 
  private:
   // Playback time: recording time with idle gaps shortened to the limit.

@@ -247,3 +247,87 @@ TEST(PlayerSearch, FindsAWordInOneOfFiftyRecordings) {
 
 }  // namespace
 }  // namespace portcullis::player
+
+namespace portcullis::player {
+namespace {
+
+class FakeClock : public ReplayClock {
+ public:
+  std::chrono::steady_clock::time_point now() override { return now_; }
+  void advance(std::chrono::microseconds by) { now_ += by; }
+  std::uint64_t elapsed_us() const {
+    return static_cast<std::uint64_t>(
+        std::chrono::duration_cast<std::chrono::microseconds>(now_ - start_).count());
+  }
+
+ private:
+  std::chrono::steady_clock::time_point start_{std::chrono::hours(1)};
+  std::chrono::steady_clock::time_point now_ = start_;
+};
+
+// Plays to the end, sleeping on the fake clock as the CLI sleeps on the real one; returns the
+// elapsed time at which each event came out.
+std::vector<std::uint64_t> play_through(Replay& replay, FakeClock& clock) {
+  std::vector<std::uint64_t> times;
+  while (!replay.finished()) {
+    clock.advance(replay.until_next());
+    for (std::size_t n = replay.advance(); n > 0; --n) times.push_back(clock.elapsed_us());
+  }
+  return times;
+}
+
+std::vector<Event> timed_output() {
+  return {{EventKind::output, 500'000, "a"},
+          {EventKind::output, 1'000'000, "b"},
+          {EventKind::output, 11'000'000, "c"},  // after 10 s idle
+          {EventKind::output, 11'500'000, "d"}};
+}
+
+TEST(PlayerReplay, HonoursSpeedAndIdleLimit) {
+  const Recording r = recording_of(timed_output());
+  const Seeker seeker(r);
+  FakeClock clock;
+  Replay original(r, seeker, {}, clock);
+  EXPECT_EQ(play_through(original, clock),
+            (std::vector<std::uint64_t>{500'000, 1'000'000, 11'000'000, 11'500'000}));
+  EXPECT_EQ(original.screen().lines[0], "abcd");
+
+  FakeClock fast_clock;
+  Replay fast(r, seeker, {2.0, 2'000'000, 0}, fast_clock);
+  // Gaps 0.5, 0.5, 10 -> 2, 0.5 s of playback, then halved by the speed.
+  EXPECT_EQ(play_through(fast, fast_clock),
+            (std::vector<std::uint64_t>{250'000, 500'000, 1'500'000, 1'750'000}));
+}
+
+TEST(PlayerReplay, PausesSeeksAndChangesSpeed) {
+  const Recording r = recording_of(timed_output());
+  const Seeker seeker(r);
+  FakeClock clock;
+  Replay replay(r, seeker, {}, clock);
+  clock.advance(std::chrono::milliseconds(600));
+  EXPECT_EQ(replay.advance(), 1u);
+  replay.toggle_pause();
+  EXPECT_EQ(replay.until_next(), std::chrono::microseconds::max());
+  clock.advance(std::chrono::seconds(30));
+  EXPECT_EQ(replay.advance(), 0u);
+  EXPECT_EQ(replay.position_us(), 600'000u);
+  replay.toggle_pause();
+  replay.faster();
+  replay.faster();
+  EXPECT_EQ(replay.speed(), 4.0);
+  EXPECT_EQ(replay.until_next(), std::chrono::microseconds(100'000));  // 0.4 s at 4x
+
+  replay.seek_by(10'000'000);  // to 10.6 s: a and b shown, c next
+  EXPECT_EQ(replay.screen().lines[0], "ab");
+  EXPECT_EQ(replay.position_us(), 10'600'000u);
+  replay.seek_to(20'000'000);  // past the end: the last screen
+  EXPECT_TRUE(replay.finished());
+  EXPECT_EQ(replay.screen().lines[0], "abcd");
+  replay.seek_by(-11'000'000);
+  EXPECT_EQ(replay.screen().lines[0], "a");
+  for (int i = 0; i < 20; ++i) replay.faster();
+  EXPECT_EQ(replay.speed(), Replay::kMaxSpeed);
+}
+
+}  // namespace
+}  // namespace portcullis::player
