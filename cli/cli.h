@@ -70,6 +70,7 @@ void add_audit_commands(CLI::App& app, Action& chosen);
 // `policy check FILE` checks FILE instead of the config file, so it may set `config_option`.
 void add_policy_commands(CLI::App& app, Action& chosen, std::string& config_option);
 void add_recording_commands(CLI::App& app, Action& chosen);
+void add_player_commands(CLI::App& app, Action& chosen);
 
 // Called by a command that can run without a config file (verify FILE --pubkey KEY): main then
 // runs it with default settings when the config cannot be loaded.

@@ -93,6 +93,7 @@ int main(int argc, char** argv) {
   add_review_commands(app, chosen);
   add_audit_commands(app, chosen);
   add_recording_commands(app, chosen);
+  add_player_commands(app, chosen);
 
   try {
     app.parse(argc, argv);

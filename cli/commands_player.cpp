@@ -1,0 +1,398 @@
+// The auditor's player: `screen`, `export`, `commands`, `search` and `play`. SESSION is a
+// session id (read from the database) or a .pcr file.
+#include <poll.h>
+#include <signal.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include <iostream>
+#include <regex>
+
+#include "cli/cli.h"
+#include "cli/output.h"
+#include "cli/recording_source.h"
+#include "player/player.h"
+
+namespace portcullis::cli {
+namespace {
+
+using player::Recording;
+
+Recording open(Context& context, const std::string& session) {
+  const RecordingBytes source = load_recording(context, session);
+  try {
+    Recording recording = player::open_recording(source.bytes);
+    if (!recording.damage.empty()) {
+      std::cerr << "portcullis: warning: " << source.name << " is damaged (" << recording.damage
+                << "); showing what comes before; run `portcullis verify`\n";
+    }
+    return recording;
+  } catch (const recorder::RecordingError& e) {
+    throw UsageError(source.name + ": " + e.what());
+  }
+}
+
+std::uint64_t time_option(const std::string& text, const Recording& recording) {
+  try {
+    return player::parse_time(text, recording.header.started_at);
+  } catch (const std::invalid_argument& e) {
+    throw UsageError(e.what());
+  }
+}
+
+// ---- screen -----------------------------------------------------------------------------
+
+struct ScreenOptions {
+  std::string session, at;
+  bool json = false;
+};
+
+void show_screen(Context& context, const ScreenOptions& options) {
+  const Recording recording = open(context, options.session);
+  const std::uint64_t at = time_option(options.at, recording);
+  if (at > recording.duration_us) {
+    throw UsageError("the recording ends at " + player::format_offset(recording.duration_us));
+  }
+  const player::Screen screen = player::Seeker(recording).screen_at(at);
+  if (!options.json) {
+    std::cout << screen.text();
+    return;
+  }
+  print_json(std::cout, {{"session_id", recording.header.session_id},
+                         {"at", player::format_offset(at)},
+                         {"at_us", at},
+                         {"cols", screen.cols},
+                         {"rows", screen.rows},
+                         {"alt_screen", screen.alt_screen},
+                         {"cursor",
+                          {{"row", screen.cursor_row},
+                           {"col", screen.cursor_col},
+                           {"visible", screen.cursor_visible}}},
+                         {"lines", screen.lines}});
+}
+
+// ---- export and commands ------------------------------------------------------------------
+
+struct ExportOptions {
+  std::string session, format, output;
+};
+
+void export_recording(Context& context, const ExportOptions& options) {
+  const Recording recording = open(context, options.session);
+  const std::string text = options.format == "asciicast" ? player::export_asciicast(recording)
+                           : options.format == "text"    ? player::export_text(recording)
+                                                         : player::export_commands(recording);
+  if (options.output.empty()) {
+    std::cout << text;
+    return;
+  }
+  // Exports hold what the session showed: private like the recording itself.
+  write_private_file(options.output, text);
+  std::cerr << "wrote " << options.format << " of session " << recording.header.session_id << " to "
+            << options.output << '\n';
+}
+
+struct CommandsOptions {
+  std::string session;
+  bool json = false;
+};
+
+void list_commands(Context& context, const CommandsOptions& options) {
+  const Recording recording = open(context, options.session);
+  const std::vector<player::Command> commands = player::extract_commands(recording);
+  if (!options.json) {
+    std::cout << player::export_commands(recording);
+    return;
+  }
+  nlohmann::json array = nlohmann::json::array();
+  for (const player::Command& c : commands) {
+    array.push_back({{"at", player::format_offset(c.at_us)}, {"at_us", c.at_us}, {"line", c.line}});
+  }
+  print_json(std::cout, array);
+}
+
+// ---- search -------------------------------------------------------------------------------
+
+struct SearchOptions {
+  std::string text, user, target, since;
+  bool regex = false, json = false;
+};
+
+player::LineMatcher matcher(const SearchOptions& options) {
+  if (!options.regex) {
+    return [text = options.text](std::string_view line) {
+      return line.find(text) != std::string_view::npos;
+    };
+  }
+  try {
+    return [re = std::regex(options.text)](std::string_view line) {
+      return std::regex_search(line.begin(), line.end(), re);
+    };
+  } catch (const std::regex_error& e) {
+    throw UsageError("bad --regex '" + options.text + "': " + e.what());
+  }
+}
+
+// --since takes an RFC 3339 time or a duration back from now ("24h", "7d").
+std::string since_sql(const std::string& since) {
+  if (since.empty()) return "-infinity";
+  if (since.find('T') != std::string::npos) return since;
+  try {
+    return format_rfc3339(std::chrono::system_clock::now() - parse_duration(since));
+  } catch (const std::invalid_argument& e) {
+    throw UsageError(std::string("bad --since: ") + e.what());
+  }
+}
+
+std::vector<std::int64_t> stored_sessions(Context& context, const SearchOptions& options) {
+  std::vector<std::int64_t> ids;
+  context.transact([&](pqxx::work& tx) {
+    const pqxx::result rows = tx.exec_params(
+        "SELECT r.session_id FROM recordings r"
+        " JOIN sessions s ON s.id = r.session_id JOIN grants g ON g.id = s.grant_id"
+        " JOIN users u ON u.id = g.user_id JOIN accounts a ON a.id = g.account_id"
+        " JOIN targets t ON t.id = a.target_id"
+        " WHERE r.started_at >= $1::timestamptz AND ($2 = '' OR u.name = $2)"
+        " AND ($3 = '' OR t.name = $3) ORDER BY r.session_id",
+        since_sql(options.since), options.user, options.target);
+    for (const auto& row : rows) ids.push_back(row[0].as<std::int64_t>());
+  });
+  return ids;
+}
+
+void search_recordings(Context& context, const SearchOptions& options) {
+  const player::LineMatcher matches = matcher(options);
+  nlohmann::json array = nlohmann::json::array();
+  Table table({"SESSION", "USER", "TARGET", "TIME", "LINE"});
+  for (const std::int64_t id : stored_sessions(context, options)) {
+    const Recording recording = open(context, std::to_string(id));
+    const recorder::Header& h = recording.header;
+    for (const player::Match& m : player::search(recording, matches)) {
+      const std::string at = player::format_offset(m.at_us);
+      table.add({std::to_string(id), h.user, h.target, at, m.line});
+      array.push_back({{"session_id", id},
+                       {"user", h.user},
+                       {"target", h.target},
+                       {"at", at},
+                       {"at_us", m.at_us},
+                       {"line", m.line}});
+    }
+  }
+  if (options.json) return print_json(std::cout, array);
+  table.print(std::cout);
+}
+
+// ---- play -------------------------------------------------------------------------------
+
+struct PlayOptions {
+  std::string session, from;
+  double speed = 1.0;
+  double idle_limit = 0;  // seconds, 0 = none
+};
+
+volatile sig_atomic_t interrupted = 0;
+
+// Puts the user's terminal in raw mode on an alternate screen, and puts it back however the
+// replay ends (q, Ctrl-C, an exception).
+class RawTerminal {
+ public:
+  RawTerminal() {
+    if (!isatty(STDIN_FILENO) || tcgetattr(STDIN_FILENO, &saved_) != 0) {
+      throw UsageError("play needs a terminal; use `export --format asciicast` instead");
+    }
+    termios raw = saved_;
+    cfmakeraw(&raw);
+    tcsetattr(STDIN_FILENO, TCSAFLUSH, &raw);
+    struct sigaction action {};
+    action.sa_handler = [](int) { interrupted = 1; };
+    sigaction(SIGINT, &action, &saved_int_);
+    sigaction(SIGTERM, &action, &saved_term_);
+    std::cout << "\x1b[?1049h\x1b[?25l" << std::flush;
+  }
+  RawTerminal(const RawTerminal&) = delete;
+  RawTerminal& operator=(const RawTerminal&) = delete;
+  ~RawTerminal() {
+    std::cout << "\x1b[0m\x1b[?25h\x1b[?1049l" << std::flush;
+    tcsetattr(STDIN_FILENO, TCSAFLUSH, &saved_);
+    sigaction(SIGINT, &saved_int_, nullptr);
+    sigaction(SIGTERM, &saved_term_, nullptr);
+  }
+
+ private:
+  termios saved_{};
+  struct sigaction saved_int_ {};
+  struct sigaction saved_term_ {};
+};
+
+class SteadyClock : public player::ReplayClock {
+ public:
+  std::chrono::steady_clock::time_point now() override { return std::chrono::steady_clock::now(); }
+};
+
+// Reads what is typed within `timeout`; "" when nothing was.
+std::string read_keys(std::chrono::milliseconds timeout) {
+  pollfd fd{STDIN_FILENO, POLLIN, 0};
+  if (poll(&fd, 1, static_cast<int>(timeout.count())) <= 0) return "";
+  char buffer[64];
+  const ssize_t n = read(STDIN_FILENO, buffer, sizeof buffer);
+  return n > 0 ? std::string(buffer, static_cast<std::size_t>(n)) : "";
+}
+
+class Player {
+ public:
+  Player(const Recording& recording, const player::Seeker& seeker, player::ReplayOptions options)
+      : recording_(recording), replay_(recording, seeker, options, clock_) {}
+
+  void run() {
+    RawTerminal raw;
+    bool quit = false;
+    while (!quit && !interrupted) {
+      draw_frame(replay_.status_line());
+      const auto wait =
+          std::min<std::chrono::microseconds>(replay_.until_next(), std::chrono::milliseconds(200));
+      const std::string keys =
+          read_keys(std::chrono::duration_cast<std::chrono::milliseconds>(wait));
+      quit = handle(keys);
+      replay_.advance();
+    }
+  }
+
+ private:
+  void draw_frame(const std::string& status) {
+    std::cout << replay_.paint() << "\x1b[" << replay_.screen().rows + 1 << ";1H\x1b[0;7m" << status
+              << "\x1b[0m\x1b[K" << std::flush;
+  }
+
+  // Handles every key in what was read at once; returns true to quit.
+  bool handle(std::string_view keys) {
+    while (!keys.empty()) {
+      // Arrow keys arrive as ESC [ A..D; anything else is one byte.
+      const std::size_t length = keys.size() >= 3 && keys.substr(0, 2) == "\x1b[" ? 3 : 1;
+      if (handle_key(keys.substr(0, length))) return true;
+      keys.remove_prefix(length);
+    }
+    return false;
+  }
+
+  bool handle_key(std::string_view key) {
+    constexpr std::int64_t kSecond = 1'000'000;
+    if (key == "q" || key == "\x03") return true;
+    if (key == " ") replay_.toggle_pause();
+    if (key == "+") replay_.faster();
+    if (key == "-") replay_.slower();
+    if (key == "\x1b[C") replay_.seek_by(5 * kSecond);
+    if (key == "\x1b[D") replay_.seek_by(-5 * kSecond);
+    if (key == "\x1b[A") replay_.seek_by(60 * kSecond);
+    if (key == "\x1b[B") replay_.seek_by(-60 * kSecond);
+    if (key == "g") go_to();
+    return false;
+  }
+
+  // Asks for a time on the status line; Enter seeks, Escape cancels.
+  void go_to() {
+    std::string typed;
+    while (!interrupted) {
+      draw_frame("go to (90, 1:30, 1h2m3s, RFC 3339): " + typed);
+      for (const char key : read_keys(std::chrono::milliseconds(200))) {
+        if (key == '\x1b') return;
+        if (key == '\r') return seek_to(typed);
+        if (key == '\x7f' && !typed.empty()) typed.pop_back();
+        if (key >= ' ' && key < '\x7f') typed += key;
+      }
+    }
+  }
+
+  void seek_to(const std::string& typed) {
+    try {
+      replay_.seek_to(player::parse_time(typed, recording_.header.started_at));
+    } catch (const std::invalid_argument&) {
+      // A mistyped time leaves the replay where it was.
+    }
+  }
+
+  const Recording& recording_;
+  SteadyClock clock_;
+  player::Replay replay_;
+};
+
+void play(Context& context, const PlayOptions& options) {
+  const Recording recording = open(context, options.session);
+  player::ReplayOptions replay{options.speed, std::nullopt,
+                               options.from.empty() ? 0 : time_option(options.from, recording)};
+  if (options.idle_limit > 0) {
+    replay.idle_limit_us = static_cast<std::uint64_t>(options.idle_limit * 1e6);
+  }
+  const player::Seeker seeker(recording);
+  Player(recording, seeker, replay).run();
+}
+
+// Reading a .pcr file needs neither the database nor, therefore, a config file.
+void allow_config_free(const std::string& session) {
+  if (session_id(session) < 0) allow_missing_config();
+}
+
+}  // namespace
+
+void add_player_commands(CLI::App& app, Action& chosen) {
+  const char* session_help = "Session id, or a .pcr file";
+
+  auto screen = std::make_shared<ScreenOptions>();
+  CLI::App* screen_cmd = app.add_subcommand("screen", "Print the terminal screen at a moment");
+  screen_cmd->add_option("SESSION", screen->session, session_help)->required();
+  screen_cmd->add_option("--at", screen->at, "90, 1:30, 1h2m3s or an RFC 3339 time")->required();
+  screen_cmd->add_flag("--json", screen->json, "Print one JSON object");
+  screen_cmd->callback([&chosen, screen] {
+    allow_config_free(screen->session);
+    chosen = [screen](Context& c) { show_screen(c, *screen); };
+  });
+
+  auto exp = std::make_shared<ExportOptions>();
+  CLI::App* export_cmd = app.add_subcommand("export", "Export a recording for other tools");
+  export_cmd->add_option("SESSION", exp->session, session_help)->required();
+  export_cmd->add_option("--format", exp->format, "asciicast (v2), text or commands")
+      ->required()
+      ->check(CLI::IsMember({"asciicast", "text", "commands"}));
+  export_cmd->add_option("-o,--output", exp->output, "File to create (default: standard output)");
+  export_cmd->callback([&chosen, exp] {
+    allow_config_free(exp->session);
+    chosen = [exp](Context& c) { export_recording(c, *exp); };
+  });
+
+  auto commands = std::make_shared<CommandsOptions>();
+  CLI::App* commands_cmd =
+      app.add_subcommand("commands", "List the commands typed at the prompt, with their times");
+  commands_cmd->add_option("SESSION", commands->session, session_help)->required();
+  commands_cmd->add_flag("--json", commands->json, "Print one JSON array");
+  commands_cmd->callback([&chosen, commands] {
+    allow_config_free(commands->session);
+    chosen = [commands](Context& c) { list_commands(c, *commands); };
+  });
+
+  auto search = std::make_shared<SearchOptions>();
+  CLI::App* search_cmd =
+      app.add_subcommand("search", "Find text on the screens of every stored recording");
+  search_cmd->add_option("TEXT", search->text, "Text to find in rendered output")->required();
+  search_cmd->add_flag("--regex", search->regex, "TEXT is an ECMAScript regular expression");
+  search_cmd->add_option("--user", search->user, "Only this user's sessions");
+  search_cmd->add_option("--target", search->target, "Only sessions on this target");
+  search_cmd->add_option("--since", search->since, "Only sessions since (RFC 3339, or 24h, 7d)");
+  search_cmd->add_flag("--json", search->json, "Print one JSON array");
+  search_cmd->callback(
+      [&chosen, search] { chosen = [search](Context& c) { search_recordings(c, *search); }; });
+
+  auto play_options = std::make_shared<PlayOptions>();
+  CLI::App* play_cmd =
+      app.add_subcommand("play", "Replay a session in this terminal (space, +/-, arrows, g, q)");
+  play_cmd->add_option("SESSION", play_options->session, session_help)->required();
+  play_cmd->add_option("--speed", play_options->speed, "Playback speed, 1/64 to 64")
+      ->check(CLI::Range(1.0 / 64, 64.0));
+  play_cmd->add_option("--idle-limit", play_options->idle_limit,
+                       "Shorten pauses longer than SECONDS");
+  play_cmd->add_option("--from", play_options->from, "Start at TIME");
+  play_cmd->callback([&chosen, play_options] {
+    allow_config_free(play_options->session);
+    chosen = [play_options](Context& c) { play(c, *play_options); };
+  });
+}
+
+}  // namespace portcullis::cli
