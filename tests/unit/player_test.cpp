@@ -19,19 +19,10 @@ namespace {
 using recorder::Event;
 using recorder::EventKind;
 
+// Started on the second, so RFC 3339 times in the tests read simply.
 recorder::Header header(std::int64_t session_id = 42) {
-  recorder::Header h;
-  h.session_id = session_id;
-  h.node = "node1";
-  h.grant_id = 7;
-  h.user = "alice";
-  h.target = "db01";
-  h.login = "postgres";
-  h.reason = "INC-1234 disk full";
+  recorder::Header h = test::sample_header(session_id);
   h.started_at = recorder::Clock::time_point(std::chrono::seconds(1764064800));
-  h.cols = 80;
-  h.rows = 24;
-  h.term = "xterm-256color";
   return h;
 }
 
@@ -158,7 +149,8 @@ TEST(PlayerExport, AsciicastPlaysBackToTheSameText) {
   EXPECT_EQ(header["width"], 80);
   EXPECT_EQ(header["height"], 24);
   EXPECT_EQ(header["timestamp"], 1764064800);
-  EXPECT_EQ(header["title"], "session 42: alice on db01 as postgres, grant 7: INC-1234 disk full");
+  EXPECT_EQ(header["title"],
+            "session 42: alice on db01 as postgres, grant 7: INC-1234 disk full on db01");
   EXPECT_NE(cast.find(R"(,"i","vim -u NONE -i NONE -N notes.txt\r"])"), std::string::npos);
 
   test::TempDir dir;

@@ -24,6 +24,26 @@ inline recorder::SigningKey new_signing_key() {
       std::string_view(reinterpret_cast<const char*>(sk), sizeof sk));
 }
 
+// The header of a session: alice on db01 as postgres under grant 7, an 80x24 xterm.
+inline recorder::Header sample_header(std::int64_t session_id = 42) {
+  recorder::Header h;
+  h.session_id = session_id;
+  h.node = "node1";
+  h.grant_id = 7;
+  h.user = "alice";
+  h.target = "db01";
+  h.login = "postgres";
+  h.reason = "INC-1234 disk full on db01";
+  h.ticket = "INC-1234";
+  h.approvals = {{"bob", recorder::Clock::time_point(std::chrono::seconds(1764046800))}};
+  h.client = "192.0.2.10:50022";
+  h.started_at = recorder::Clock::time_point(std::chrono::microseconds(1764046860123456));
+  h.cols = 80;
+  h.rows = 24;
+  h.term = "xterm-256color";
+  return h;
+}
+
 // Writes `events` as a complete recording into `dir` and returns the file's bytes.
 inline std::string build_recording(const std::filesystem::path& dir, recorder::Header header,
                                    const std::vector<recorder::Event>& events) {

@@ -19,24 +19,7 @@ namespace fs = std::filesystem;
 
 SigningKey new_key() { return test::new_signing_key(); }
 
-Header sample_header(std::int64_t session_id = 42) {
-  Header h;
-  h.session_id = session_id;
-  h.node = "node1";
-  h.grant_id = 7;
-  h.user = "alice";
-  h.target = "db01";
-  h.login = "postgres";
-  h.reason = "INC-1234 disk full on db01";
-  h.ticket = "INC-1234";
-  h.approvals = {{"bob", Clock::time_point(std::chrono::seconds(1764046800))}};
-  h.client = "192.0.2.10:50022";
-  h.started_at = Clock::time_point(std::chrono::microseconds(1764046860123456));
-  h.cols = 80;
-  h.rows = 24;
-  h.term = "xterm-256color";
-  return h;
-}
+Header sample_header(std::int64_t session_id = 42) { return test::sample_header(session_id); }
 
 std::string read_all(const fs::path& path) {
   std::ifstream in(path, std::ios::binary);
