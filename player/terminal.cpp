@@ -68,7 +68,7 @@ std::string paint_grid(const Grid& grid) {
   for (int row = 0; row < grid.rows; ++row) {
     out += move_to(row, 0);
     for (int col = 0; col < grid.cols; ++col) {
-      const VTermScreenCell& cell = grid.cells[static_cast<std::size_t>(row * grid.cols + col)];
+      const VTermScreenCell& cell = grid.cells[grid.index(row, col)];
       if (cell.chars[0] == kWideContinuation) continue;
       std::string sgr = cell_sgr(cell);
       if (sgr != last_sgr) out += sgr;
@@ -187,12 +187,13 @@ Screen Terminal::screen() const {
 }
 
 Grid Terminal::grid() const {
-  Grid grid{cols_, rows_, std::vector<VTermScreenCell>(static_cast<std::size_t>(cols_ * rows_)),
+  Grid grid{cols_, rows_,
+            std::vector<VTermScreenCell>(static_cast<std::size_t>(cols_) *
+                                         static_cast<std::size_t>(rows_)),
             cursor()};
   for (int row = 0; row < rows_; ++row) {
     for (int col = 0; col < cols_; ++col) {
-      vterm_screen_get_cell(screen_, VTermPos{row, col},
-                            &grid.cells[static_cast<std::size_t>(row * cols_ + col)]);
+      vterm_screen_get_cell(screen_, VTermPos{row, col}, &grid.cells[grid.index(row, col)]);
     }
   }
   return grid;

@@ -21,6 +21,11 @@ struct Grid {
   int cols = 0, rows = 0;
   std::vector<VTermScreenCell> cells;  // row-major
   VTermPos cursor{0, 0};
+
+  std::size_t index(int row, int col) const {
+    return static_cast<std::size_t>(row) * static_cast<std::size_t>(cols) +
+           static_cast<std::size_t>(col);
+  }
 };
 
 // Enough of a terminal's state to rebuild it: the visible grid and, while a full-screen program
