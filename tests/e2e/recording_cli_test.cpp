@@ -144,5 +144,32 @@ TEST(RecordingCli, CrashedSpoolIsStoredIncomplete) {
       << verify.err;
 }
 
+// The player's commands on a stored recording, named by session id.
+TEST(RecordingCli, PlayerCommandsReadTheDatabase) {
+  Bastion bastion;
+  const std::int64_t id = make_session(bastion);
+  const std::string session = std::to_string(id);
+  std::string error;
+  ASSERT_EQ(ship(bastion, write_spool(bastion, id, 4, true), false, error),
+            recorder::ShipResult::shipped)
+      << error;
+
+  EXPECT_EQ(bastion.cli_checked({"screen", session, "--at", "2.5"}),
+            "file-0\n$ file-1\n$ file-2\n$");
+  const std::string found = bastion.cli_checked({"search", "file-2", "--user", "alice", "--json"});
+  EXPECT_NE(found.find("\"session_id\": " + session), std::string::npos) << found;
+  EXPECT_NE(found.find("\"at\": \"0:02\""), std::string::npos) << found;
+  EXPECT_EQ(bastion.cli_checked({"search", "file-2", "--user", "bob"}),
+            "SESSION  USER  TARGET  TIME  LINE");
+  const auto rows = [&](const std::vector<std::string>& args) {
+    const std::string table = bastion.cli_checked(args);
+    return std::count(table.begin(), table.end(), '\n');
+  };
+  EXPECT_EQ(rows({"search", "file-[13]", "--regex", "--since", "1h"}), 2);  // + header
+  EXPECT_EQ(rows({"search", "file-", "--target", "db01"}), 4);
+  const std::string cast = bastion.cli_checked({"export", session, "--format", "asciicast"});
+  EXPECT_NE(cast.find("grant "), std::string::npos) << cast;
+}
+
 }  // namespace
 }  // namespace portcullis::e2e
