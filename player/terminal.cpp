@@ -79,6 +79,19 @@ std::string paint_grid(const Grid& grid) {
   return out + "\x1b[0m" + move_to(grid.cursor.row, grid.cursor.col);
 }
 
+// The last "CSI top ; bottom r" (set scrolling region) in `bytes`, or "".
+std::string last_scroll_region(std::string_view bytes) {
+  std::string found;
+  for (std::size_t at = bytes.find("\x1b["); at != std::string_view::npos;
+       at = bytes.find("\x1b[", at + 2)) {
+    const std::size_t end = bytes.find_first_not_of("0123456789;", at + 2);
+    if (end != std::string_view::npos && bytes[end] == 'r') {
+      found = bytes.substr(at, end + 1 - at);
+    }
+  }
+  return found;
+}
+
 }  // namespace
 
 std::string cell_text(const VTermScreenCell& cell) {
@@ -122,6 +135,9 @@ Terminal::Terminal(const Snapshot& snapshot)
   }
   restore_grid(snapshot.visible);
   if (!snapshot.cursor_visible) write("\x1b[?25l");
+  // Setting the region homes the cursor: put it back, then take up the pen.
+  const VTermPos cursor = snapshot.visible.cursor;
+  write(snapshot.scroll_region + move_to(cursor.row, cursor.col) + cell_sgr(snapshot.pen));
 }
 
 void Terminal::restore_grid(const Grid& grid) { write_raw(paint_grid(grid)); }
@@ -143,7 +159,11 @@ void Terminal::write(std::string_view bytes) {
 }
 
 void Terminal::write_raw(std::string_view bytes) {
-  if (!bytes.empty()) vterm_input_write(vt_.get(), bytes.data(), bytes.size());
+  if (bytes.empty()) return;
+  if (std::string region = last_scroll_region(bytes); !region.empty()) {
+    scroll_region_ = std::move(region);
+  }
+  vterm_input_write(vt_.get(), bytes.data(), bytes.size());
 }
 
 void Terminal::resize(int cols, int rows) {
@@ -199,8 +219,27 @@ Grid Terminal::grid() const {
   return grid;
 }
 
+VTermScreenCell Terminal::pen() const {
+  const VTermState* state = vterm_obtain_state(vt_.get());
+  const auto attr = [state](VTermAttr which) {
+    VTermValue value{};
+    vterm_state_get_penattr(state, which, &value);
+    return value;
+  };
+  VTermScreenCell pen{};
+  pen.attrs.bold = attr(VTERM_ATTR_BOLD).boolean ? 1 : 0;
+  pen.attrs.underline = static_cast<unsigned>(attr(VTERM_ATTR_UNDERLINE).number) & 3U;
+  pen.attrs.italic = attr(VTERM_ATTR_ITALIC).boolean ? 1 : 0;
+  pen.attrs.blink = attr(VTERM_ATTR_BLINK).boolean ? 1 : 0;
+  pen.attrs.reverse = attr(VTERM_ATTR_REVERSE).boolean ? 1 : 0;
+  pen.attrs.strike = attr(VTERM_ATTR_STRIKE).boolean ? 1 : 0;
+  pen.fg = attr(VTERM_ATTR_FOREGROUND).color;
+  pen.bg = attr(VTERM_ATTR_BACKGROUND).color;
+  return pen;
+}
+
 Snapshot Terminal::snapshot() const {
-  Snapshot snapshot{grid(), std::nullopt, cursor_visible_};
+  Snapshot snapshot{grid(), std::nullopt, cursor_visible_, pen(), scroll_region_};
   if (alt_screen_) snapshot.primary = primary_;
   return snapshot;
 }

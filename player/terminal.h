@@ -28,13 +28,15 @@ struct Grid {
   }
 };
 
-// Enough of a terminal's state to rebuild it: the visible grid and, while a full-screen program
-// runs, the shell's primary screen behind it. Scroll regions, tab stops and modes are not
-// kept: programs set them again when they redraw.
+// Enough of a terminal's state to rebuild it: the visible grid, while a full-screen program
+// runs the shell's primary screen behind it, the pen and the scroll region. Tab stops and
+// rarer modes are not kept: programs that change them set them again when they redraw.
 struct Snapshot {
   Grid visible;
   std::optional<Grid> primary;  // only while the alternate screen is active
   bool cursor_visible = true;
+  VTermScreenCell pen{};      // attributes and colours of the next character written
+  std::string scroll_region;  // the last DECSTBM sequence seen, "" for none
 };
 
 class Terminal {
@@ -78,6 +80,7 @@ class Terminal {
 
   void write_raw(std::string_view bytes);
   Grid grid() const;
+  VTermScreenCell pen() const;
   void restore_grid(const Grid& grid);
 
   std::unique_ptr<VTerm, VTermDeleter> vt_;
@@ -87,6 +90,7 @@ class Terminal {
   bool cursor_visible_ = true;
   std::uint64_t scrolled_ = 0;
   std::optional<Grid> primary_;  // the shell's screen, captured as a program enters alt screen
+  std::string scroll_region_;    // libvterm does not tell, so the output is watched for it
   std::vector<bool> dirty_;
 };
 

@@ -1,6 +1,7 @@
 // The player: screens at any time (libvterm, keyframes), exports, commands typed at the prompt,
 // search, and replay timing with an injected clock.
 #include "player/player.h"
+#include "player/terminal.h"
 
 #include <gtest/gtest.h>
 
@@ -113,6 +114,24 @@ TEST(PlayerScreen, KeyframesGiveTheSameScreenAsAFullReplay) {
   for (const Event& e : r.events) {
     EXPECT_EQ(dense.screen_at(e.at_us).lines, none.screen_at(e.at_us).lines) << e.at_us;
   }
+}
+
+// Colours and a scroll region set before a keyframe still apply to what comes after it.
+TEST(PlayerScreen, KeyframesKeepThePenAndTheScrollRegion) {
+  std::vector<Event> events = {{EventKind::output, 1, "title\x1b[3;10r\x1b[10;1H\x1b[1;33m"}};
+  for (std::uint64_t i = 0; i < 30; ++i) {
+    events.push_back({EventKind::output, 10 + i, "line " + std::to_string(i) + "\r\n"});
+    if (i == 15) events.push_back({EventKind::output, 30 + i, "\x1b[0;44m"});
+  }
+  const Recording r = recording_of(events);
+  const Seeker dense(r, {1, 1});
+  const Seeker none(r, {UINT64_MAX, SIZE_MAX});
+  for (const Event& e : r.events) {
+    std::size_t next = 0;
+    EXPECT_EQ(dense.terminal_at(e.at_us, next)->paint(), none.terminal_at(e.at_us, next)->paint())
+        << e.at_us;
+  }
+  EXPECT_EQ(dense.screen_at(100).lines[0], "title");
 }
 
 TEST(PlayerScreen, WideCharactersAndResize) {
