@@ -12,6 +12,9 @@ using recorder::EventKind;
 
 bool has_enter(std::string_view keys) { return keys.find_first_of("\r\n") != std::string::npos; }
 
+// Ctrl-C abandons the line; the shell prints a new prompt.
+bool has_abort(std::string_view keys) { return keys.find('\x03') != std::string::npos; }
+
 // Follows one session through the terminal and notes each command line at Enter.
 class CommandTracker {
  public:
@@ -35,9 +38,11 @@ class CommandTracker {
       // The line starts where the cursor stood when the first key came: after the prompt.
       start_ = terminal_->cursor();
       start_scrolled_ = terminal_->scrolled();
+      prompt_ = terminal_->row_text(start_.row, 0, start_.col);
       started_ = true;
     }
     if (has_enter(event.data)) pending_ = event.at_us;
+    if (has_abort(event.data)) started_ = false;
   }
 
   // The shell echoes the final line, then the newline: read the line just before the newline,
@@ -50,13 +55,26 @@ class CommandTracker {
     terminal_->write(std::string_view(event.data).substr(newline));
   }
 
+  // The row the line starts on: where it started, moved up by scrolling; else (the screen was
+  // cleared and the prompt redrawn, Ctrl-L) the nearest row above that shows the prompt.
+  int first_row(int last) const {
+    const int moved = start_.row - static_cast<int>(terminal_->scrolled() - start_scrolled_);
+    const auto shows_prompt = [&](int row) {
+      return terminal_->row_text(row, 0, start_.col) == prompt_;
+    };
+    if (moved >= 0 && moved <= last && shows_prompt(moved)) return moved;
+    for (int row = last; row >= 0 && !prompt_.empty(); --row) {
+      if (shows_prompt(row)) return row;
+    }
+    return std::max(moved, 0);
+  }
+
   void note_command() {
-    const auto scrolled = static_cast<int>(terminal_->scrolled() - start_scrolled_);
-    const int first = start_.row - scrolled;
     const int last = terminal_->cursor().row;
+    const int first = first_row(last);
     std::string line;
-    for (int row = std::max(first, 0); row <= last; ++row) {
-      std::string text = terminal_->row_text_from(row, row == first ? start_.col : 0);
+    for (int row = first; row <= last; ++row) {
+      std::string text = terminal_->row_text(row, row == first ? start_.col : 0);
       // A wrapped line fills its row; only the last row has trailing blanks trimmed away.
       if (row < last) text.resize(static_cast<std::size_t>(terminal_->cols()), ' ');
       line += text;
@@ -72,6 +90,7 @@ class CommandTracker {
   bool started_ = false;
   VTermPos start_{0, 0};
   std::uint64_t start_scrolled_ = 0;
+  std::string prompt_;                    // the text left of the line's start
   std::optional<std::uint64_t> pending_;  // when Enter was pressed, until the echo arrives
 };
 

@@ -180,18 +180,16 @@ VTermPos Terminal::cursor() const {
   return pos;
 }
 
-std::string Terminal::row_text_from(int row, int col) const {
+std::string Terminal::row_text(int row, int from, int to) const {
   std::string text;
   VTermScreenCell cell;
-  for (VTermPos pos{row, col}; pos.col < cols_; ++pos.col) {
+  for (VTermPos pos{row, from}; pos.col < (to < 0 ? cols_ : std::min(to, cols_)); ++pos.col) {
     vterm_screen_get_cell(screen_, pos, &cell);
     text += cell_text(cell);
   }
   trim_right(text);
   return text;
 }
-
-std::string Terminal::row_text(int row) const { return row_text_from(row, 0); }
 
 Screen Terminal::screen() const {
   Screen screen;

@@ -54,8 +54,8 @@ class Terminal {
   int rows() const { return rows_; }
   bool alt_screen() const { return alt_screen_; }
   VTermPos cursor() const;
-  std::string row_text(int row) const;
-  std::string row_text_from(int row, int col) const;
+  // The text of cells [from, to) of a row (to the end when `to` is -1), trailing blanks trimmed.
+  std::string row_text(int row, int from = 0, int to = -1) const;
   bool continues(int row) const;  // the row is the wrapped continuation of the one above
   std::uint64_t scrolled() const { return scrolled_; }  // lines pushed off the top so far
 

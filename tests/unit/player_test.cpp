@@ -1,7 +1,6 @@
 // The player: screens at any time (libvterm, keyframes), exports, commands typed at the prompt,
 // search, and replay timing with an injected clock.
 #include "player/player.h"
-#include "player/terminal.h"
 
 #include <gtest/gtest.h>
 
@@ -11,6 +10,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "player/terminal.h"
 #include "tests/unit/recording_builder.h"
 #include "tests/unit/temp_dir.h"
 
@@ -215,6 +215,14 @@ TEST(PlayerCommands, LineEditingHistoryAndTabCompletion) {
   ASSERT_EQ(commands.size(), 5u);
   EXPECT_EQ(commands[0].at_us, input_time(r, "\r"));
   EXPECT_EQ(export_commands(r).substr(0, 22), "0:01  echo hello world");
+}
+
+TEST(PlayerCommands, CtrlCAbandonsTheLineAndCtrlLRedrawsIt) {
+  std::vector<std::string> lines;
+  for (const Command& c : extract_commands(recording_of(captured("abort")))) {
+    lines.push_back(c.line);
+  }
+  EXPECT_EQ(lines, (std::vector<std::string>{"echo two", "echo three", "exit"}));
 }
 
 TEST(PlayerCommands, SkipsKeysTypedIntoFullScreenPrograms) {

@@ -1,5 +1,7 @@
-# Runs a shell under a pty, types scripted keys with delays, writes the timed stream as
+# Captures a real terminal session for the player tests: runs bash under an 80x24 pty, types the
+# keys of STEPS.json ([[seconds to wait after, "keys"], ...]) and writes the timed stream as
 # "kind at_us base64" lines (o = output, i = input).
+#   python3 capture.py vim.json vim.events
 import base64, os, pty, select, sys, time, fcntl, termios, struct, json
 steps = json.load(open(sys.argv[1]))
 out = open(sys.argv[2], "w")
