@@ -5,6 +5,7 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <iostream>
 #include <regex>
 
@@ -248,8 +249,9 @@ class Player {
     bool quit = false;
     while (!quit && !interrupted) {
       draw_frame(replay_.status_line());
-      const auto wait =
-          std::min<std::chrono::microseconds>(replay_.until_next(), std::chrono::milliseconds(200));
+      // At most 30 frames a second: events due meanwhile are drawn together.
+      const auto wait = std::clamp<std::chrono::microseconds>(
+          replay_.until_next(), std::chrono::milliseconds(33), std::chrono::milliseconds(200));
       const std::string keys =
           read_keys(std::chrono::duration_cast<std::chrono::milliseconds>(wait));
       quit = handle(keys);
@@ -259,7 +261,12 @@ class Player {
 
  private:
   void draw_frame(const std::string& status) {
-    std::cout << replay_.paint() << "\x1b[" << replay_.screen().rows + 1 << ";1H\x1b[0;7m" << status
+    const player::Screen screen = replay_.screen();
+    // A recorded resize leaves cells outside the new size: clear them once.
+    if (screen.cols != cols_ || screen.rows != rows_) std::cout << "\x1b[0m\x1b[2J";
+    cols_ = screen.cols;
+    rows_ = screen.rows;
+    std::cout << replay_.paint() << "\x1b[" << rows_ + 1 << ";1H\x1b[0;7m" << status
               << "\x1b[0m\x1b[K" << std::flush;
   }
 
@@ -313,6 +320,7 @@ class Player {
   const Recording& recording_;
   SteadyClock clock_;
   player::Replay replay_;
+  int cols_ = 0, rows_ = 0;  // of the last frame
 };
 
 void play(Context& context, const PlayOptions& options) {

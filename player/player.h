@@ -59,7 +59,8 @@ struct KeyframeOptions {
 };
 
 // Seeks anywhere in a recording without replaying it from the start: built once per recording
-// (one pass through libvterm), it keeps keyframes and replays at most one interval.
+// (one pass through libvterm), it keeps keyframes and replays at most one interval. It refers to
+// the recording, which must outlive it.
 class Seeker {
  public:
   explicit Seeker(const Recording& recording, KeyframeOptions options = {});
@@ -122,7 +123,7 @@ struct ReplayOptions {
 
 // Drives a replay: maps the clock onto recording time (speed, idle limit, pause, seeks) and
 // applies the due events to a terminal. The caller writes what it renders and waits at most
-// until_next() before calling advance() again.
+// until_next() before calling advance() again. Recording, seeker and clock must outlive it.
 class Replay {
  public:
   static constexpr double kMaxSpeed = 64.0;
@@ -147,7 +148,8 @@ class Replay {
   bool paused() const { return paused_; }
   bool finished() const;
   Screen screen() const;
-  // Escape sequences that draw the current screen from the top-left corner of a real terminal.
+  // Escape sequences that draw every cell of the current screen from the top-left corner of a
+  // real terminal.
   std::string paint() const;
   std::string status_line();  // "playing  1:02 / 10:00  2x  session 42 alice@db01  [keys]"
 

@@ -61,9 +61,10 @@ std::string move_to(int row, int col) {
   return "\x1b[" + std::to_string(row + 1) + ";" + std::to_string(col + 1) + "H";
 }
 
-// Draws a grid on a cleared screen and leaves the cursor where the grid had it.
+// Draws every cell of a grid (no clearing first, so a replay does not flicker) and leaves the
+// cursor where the grid had it.
 std::string paint_grid(const Grid& grid) {
-  std::string out = "\x1b[0m\x1b[H\x1b[2J";
+  std::string out = "\x1b[0m";
   std::string last_sgr = "\x1b[0m";
   for (int row = 0; row < grid.rows; ++row) {
     out += move_to(row, 0);
