@@ -21,6 +21,8 @@ class CommandTracker {
   explicit CommandTracker(const recorder::Header& header) : terminal_(new_terminal(header)) {}
 
   void on_event(const Event& event) {
+    // `ssh target 'command'` has no prompt: the command line is the exec request.
+    if (event.kind == EventKind::exec) return commands_.push_back({event.at_us, event.data});
     if (event.kind == EventKind::input) return on_input(event);
     if (pending_ && (event.kind == EventKind::output || event.kind == EventKind::error_output)) {
       return on_echo(event);
@@ -117,6 +119,9 @@ std::vector<Match> search(const Recording& recording, const LineMatcher& matches
   std::vector<std::string> rows(static_cast<std::size_t>(terminal->rows()));
   std::vector<Match> found;
   for (const Event& event : recording.events) {
+    if (event.kind == EventKind::exec && matches(event.data)) {
+      found.push_back({event.at_us, event.data});
+    }
     apply(*terminal, event);
     const std::vector<bool> dirty = terminal->take_dirty();
     if (std::find(dirty.begin(), dirty.end(), true) == dirty.end()) continue;

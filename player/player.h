@@ -88,7 +88,7 @@ std::string export_asciicast(const Recording& recording);
 std::string export_text(const Recording& recording);
 
 // A command line as it stood on the screen when Enter was pressed (after line editing,
-// history recall and tab completion), without the prompt.
+// history recall and tab completion), without the prompt; or the command of an exec request.
 struct Command {
   std::uint64_t at_us = 0;  // when Enter was pressed
   std::string line;
@@ -103,7 +103,8 @@ struct Match {
   std::string line;
 };
 using LineMatcher = std::function<bool(std::string_view line)>;
-// Each time a matching line appears on the screen (a line scrolling up is not a new one).
+// Each time a matching line appears on the screen (a line scrolling up is not a new one), and
+// exec command lines that match. Keystrokes are not searched: they may hold passwords.
 std::vector<Match> search(const Recording& recording, const LineMatcher& matches);
 
 // ---- replay ---------------------------------------------------------------------------

@@ -225,6 +225,19 @@ TEST(PlayerCommands, CtrlCAbandonsTheLineAndCtrlLRedrawsIt) {
   EXPECT_EQ(lines, (std::vector<std::string>{"echo two", "echo three", "exit"}));
 }
 
+TEST(PlayerCommands, ExecRequestsAreCommandsToo) {
+  const Recording r = recording_of({{EventKind::exec, 100, "systemctl restart nginx"},
+                                    {EventKind::output, 200, "restarted\r\n"},
+                                    {EventKind::marker, 300, "exit_status 0"}});
+  const std::vector<Command> commands = extract_commands(r);
+  ASSERT_EQ(commands.size(), 1u);
+  EXPECT_EQ(commands[0].line, "systemctl restart nginx");
+  const auto nginx =
+      search(r, [](std::string_view line) { return line.find("nginx") != std::string_view::npos; });
+  ASSERT_EQ(nginx.size(), 1u);
+  EXPECT_EQ(nginx[0].at_us, 100u);
+}
+
 TEST(PlayerCommands, SkipsKeysTypedIntoFullScreenPrograms) {
   const Recording r = recording_of(captured("vim"));
   std::vector<std::string> lines;
