@@ -152,7 +152,9 @@ class Replay {
   // Escape sequences that draw every cell of the current screen from the top-left corner of a
   // real terminal.
   std::string paint() const;
-  std::string status_line();  // "playing  1:02 / 10:00  2x  session 42 alice@db01  [keys]"
+  // "playing  1:02 / 10:00  2x  session 42 alice@db01  [grant_warning 5m]  [keys]": the
+  // last marker shows for 10 s of recording time.
+  std::string status_line();
 
  private:
   // Playback time: recording time with idle gaps shortened to the limit.
@@ -160,6 +162,7 @@ class Replay {
   std::uint64_t recording_of(std::uint64_t playback_us) const;
   std::uint64_t playback_now();
   void restart_at(std::uint64_t playback_us);
+  std::string recent_marker();
 
   const Recording& recording_;
   const Seeker& seeker_;

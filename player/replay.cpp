@@ -119,7 +119,18 @@ std::string Replay::paint() const { return terminal_->paint(); }
 
 bool Replay::finished() const { return next_ >= playback_us_.size(); }
 
+std::string Replay::recent_marker() {
+  constexpr std::uint64_t kShownFor = 10'000'000;  // of recording time
+  const std::uint64_t now = position_us();
+  for (std::size_t i = next_; i-- > 0 && recording_.events[i].at_us + kShownFor >= now;) {
+    if (recording_.events[i].kind == recorder::EventKind::marker) return recording_.events[i].data;
+  }
+  return "";
+}
+
 std::string Replay::status_line() {
+  // Warnings, expiry, kill and exit status stay in view for a while after they happened.
+  const std::string marker = recent_marker();
   char speed[16];
   std::snprintf(speed, sizeof speed, speed_ >= 1 ? "%.0fx" : "%.3gx", speed_);
   const recorder::Header& h = recording_.header;
@@ -128,7 +139,8 @@ std::string Replay::status_line() {
                                   : "playing") +
          "  " + format_offset(position_us()) + " / " + format_offset(recording_.duration_us) +
          "  " + speed + "  session " + std::to_string(h.session_id) + " " + h.user + "@" +
-         h.target + "  [space] pause  [+/-] speed  [<-/->] 5s  [up/down] 60s  [g] go to  [q] quit";
+         h.target + (marker.empty() ? "" : "  [" + marker + "]") +
+         "  [space] pause  [+/-] speed  [<-/->] 5s  [up/down] 60s  [g] go to  [q] quit";
 }
 
 }  // namespace portcullis::player

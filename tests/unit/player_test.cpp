@@ -331,6 +331,25 @@ TEST(PlayerReplay, HonoursSpeedAndIdleLimit) {
             (std::vector<std::uint64_t>{250'000, 500'000, 1'500'000, 1'750'000}));
 }
 
+TEST(PlayerReplay, StatusLineShowsPositionSpeedAndRecentMarkers) {
+  std::vector<Event> events = timed_output();
+  events.push_back({EventKind::marker, 12'000'000, "grant_warning 5m"});
+  events.push_back({EventKind::output, 30'000'000, "e"});
+  const Recording r = recording_of(events);
+  const Seeker seeker(r);
+  FakeClock clock;
+  Replay replay(r, seeker, {2.0, std::nullopt, 11'900'000}, clock);
+  EXPECT_EQ(replay.status_line().substr(0, 27), "playing  0:11 / 0:30  2x  s");
+  EXPECT_EQ(replay.status_line().find("grant_warning"), std::string::npos);
+  clock.advance(std::chrono::milliseconds(100));
+  replay.advance();
+  EXPECT_NE(replay.status_line().find("alice@db01  [grant_warning 5m]"), std::string::npos);
+  replay.seek_to(25'000'000);
+  replay.toggle_pause();
+  EXPECT_EQ(replay.status_line().substr(0, 20), "paused   0:25 / 0:30");
+  EXPECT_EQ(replay.status_line().find("grant_warning"), std::string::npos);
+}
+
 TEST(PlayerReplay, PausesSeeksAndChangesSpeed) {
   const Recording r = recording_of(timed_output());
   const Seeker seeker(r);
