@@ -154,6 +154,11 @@ const CompiledRule* Policy::find(const std::string& name) const {
   return nullptr;
 }
 
+const CompiledRule* Policy::governing(const std::vector<std::string>& roles,
+                                      const Grant& grant) const {
+  return grant.policy.empty() ? match(roles, grant.target) : find(grant.policy);
+}
+
 bool Policy::control_login_needs_mfa(const std::vector<std::string>& roles) const {
   return std::any_of(rules_.begin(), rules_.end(), [&](const CompiledRule& rule) {
     return (rule.needs_mfa(MfaStep::request) && rule.admits_requester(roles)) ||

@@ -33,6 +33,9 @@ class Policy {
   // The first rule whose targets match and whose roles the requester holds; nullptr = deny.
   const CompiledRule* match(const std::vector<std::string>& roles, const std::string& target) const;
   const CompiledRule* find(const std::string& name) const;
+  // The rule a grant was made under; for a grant an administrator made outside the policy, the
+  // rule matching its target now (nullptr if none).
+  const CompiledRule* governing(const std::vector<std::string>& roles, const Grant& grant) const;
   const std::vector<CompiledRule>& rules() const { return rules_; }
 
   // Human-readable reasoning for `portcullis policy explain`: every rule in order, why it

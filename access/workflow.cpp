@@ -360,6 +360,21 @@ WorkflowResult extend_grant(pqxx::work& tx, const Policy& policy, const Actor& r
                         settings, "extension.requested");
 }
 
+std::optional<std::string> connect_refusal(const Policy& policy, const User& user,
+                                           const Grant& grant, bool totp_enrolled,
+                                           bool& mfa_required, TimePoint now) {
+  const CompiledRule* rule = policy.governing(user.roles, grant);
+  if (rule == nullptr) return std::nullopt;
+  try {
+    if (!grant.break_glass) check_hours(*rule, now);
+    check_mfa(*rule, MfaStep::connect, Actor{user, totp_enrolled});
+  } catch (const AccessError& e) {
+    return e.what();
+  }
+  mfa_required = rule->needs_mfa(MfaStep::connect);
+  return std::nullopt;
+}
+
 Grant revoke_as_user(pqxx::work& tx, const Policy& policy, const Actor& actor, std::int64_t id,
                      const std::string& reason) {
   const Grant grant = lock_grant(tx, id);

@@ -55,30 +55,6 @@ void audit_later(WorkerPool& workers, std::string actor, std::string action, std
       });
 }
 
-// What the policy adds at connect time to an admitted grant: allowed hours and MFA. Grants an
-// administrator made outside any rule are decided by the grant alone. Returns a denial reason.
-std::optional<std::string> apply_connect_policy(const access::Policy& policy,
-                                                const access::User& user,
-                                                const access::Grant& grant, bool enrolled,
-                                                bool& mfa_required) {
-  const access::CompiledRule* rule =
-      grant.policy.empty() ? policy.match(user.roles, grant.target) : policy.find(grant.policy);
-  if (rule == nullptr) return std::nullopt;
-  const access::TimePoint now = access::Clock::now();
-  if (rule->hours && !grant.break_glass && !access::within(*rule->hours, now)) {
-    return "rule " + rule->config.name + " allows access only " + rule->config.hours +
-           "; it is now " + access::describe_local(*rule->hours, now);
-  }
-  if (!rule->needs_mfa(MfaStep::connect)) return std::nullopt;
-  if (!enrolled) {
-    return "rule " + rule->config.name + " requires MFA to connect and " + user.name +
-           " has no TOTP enrolled; ask an administrator to run `portcullis user totp " + user.name +
-           "`";
-  }
-  mfa_required = true;
-  return std::nullopt;
-}
-
 // Terminals in raw mode need "\r\n" to start a new line.
 std::string for_terminal(std::string_view text) {
   std::string converted;
@@ -273,8 +249,9 @@ void Session::look_up_identity(const std::string& login_name) {
         }
         auto verdict = access::admit(tx, parsed->user, parsed->target, parsed->login);
         if (auto* admission = std::get_if<access::Admission>(&verdict)) {
-          if (auto denial = apply_connect_policy(policy, *identity.user, admission->grant, enrolled,
-                                                 identity.mfa_required)) {
+          if (auto denial =
+                  access::connect_refusal(policy, *identity.user, admission->grant, enrolled,
+                                          identity.mfa_required, access::Clock::now())) {
             identity.admission = access::Denial{*denial};
           } else {
             identity.admission = std::move(*admission);
@@ -754,12 +731,8 @@ void Session::start_recording(const access::Admission& admission,
     header.rows = static_cast<std::uint16_t>(setup_.pty->rows);
     header.term = setup_.pty->term;
   }
-  const access::CompiledRule* rule =
-      admission.grant.policy.empty()
-          ? context_.policy.match(
-                identity_->user ? identity_->user->roles : std::vector<std::string>{},
-                admission.target.name)
-          : context_.policy.find(admission.grant.policy);
+  const access::CompiledRule* rule = context_.policy.governing(
+      identity_->user ? identity_->user->roles : std::vector<std::string>{}, admission.grant);
   const bool record_input = rule != nullptr && rule->config.record_input
                                 ? *rule->config.record_input
                                 : context_.config.recording.record_input;
