@@ -14,6 +14,7 @@
 #include <iostream>
 #include <map>
 #include <memory>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -77,6 +78,36 @@ std::unique_ptr<Bastion> unrecorded_node(const Bastion& primary) {
   return node;
 }
 
+// The portcullisd serving `node`: the process whose command line names its config file.
+pid_t daemon_pid(const Bastion& node) {
+  for (const auto& entry : fs::directory_iterator("/proc")) {
+    const std::string name = entry.path().filename();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::string cmdline;
+    try {
+      cmdline = read_file(entry.path() / "cmdline");
+    } catch (const std::exception&) {
+      continue;  // gone meanwhile
+    }
+    if (cmdline.find("portcullisd") != std::string::npos &&
+        cmdline.find(node.config_file().string()) != std::string::npos) {
+      return static_cast<pid_t>(std::stol(name));
+    }
+  }
+  throw std::runtime_error("no portcullisd runs with " + node.config_file().string());
+}
+
+// User + system CPU seconds a process has used so far (/proc/PID/stat fields 14 and 15).
+double cpu_seconds(pid_t pid) {
+  const std::string stat = read_file("/proc/" + std::to_string(pid) + "/stat");
+  std::istringstream fields(stat.substr(stat.rfind(')') + 2));
+  std::string field;
+  for (int i = 3; i < 14; ++i) fields >> field;
+  double user = 0, system = 0;
+  fields >> user >> system;
+  return (user + system) / static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
 class Setup {
  public:
   Setup() : gateway_("2h"), unrecorded_(unrecorded_node(gateway_.bastion)) {}
@@ -99,6 +130,13 @@ class Setup {
                      concat(ssh_client_options(gateway_.user_key.private_key, unrecorded_->port()),
                             {gateway_.login() + "@127.0.0.1"})};
     return {direct, jump, bastion, unrecorded};
+  }
+
+  // The bastion process behind a route, if it is one of ours.
+  std::optional<pid_t> daemon_of(const Route& route) const {
+    if (route.name == "bastion") return daemon_pid(gateway_.bastion);
+    if (route.name == "unrecorded") return daemon_pid(*unrecorded_);
+    return std::nullopt;
   }
 
   // Shipping a finished recording into PostgreSQL takes CPU; measuring the next transfer while
@@ -156,8 +194,20 @@ struct Row {
   std::string benchmark;
   std::string unit;
   bool higher_is_better;
-  std::map<std::string, double> value;  // by route name
+  std::map<std::string, double> value;        // by route name
+  std::map<std::string, double> cpu_per_gib;  // portcullisd CPU seconds, bastion routes only
 };
+
+// Runs one transfer of `mib` and returns MiB/s, noting the bastion's CPU time per GiB: unlike
+// throughput, CPU time hardly depends on what else the machine is doing.
+template <typename Transfer>
+void measure_transfer(Row& row, const Route& route, const Setup& setup, int mib,
+                      Transfer transfer) {
+  const std::optional<pid_t> daemon = setup.daemon_of(route);
+  const double cpu_before = daemon ? cpu_seconds(*daemon) : 0;
+  row.value[route.name] = transfer();
+  if (daemon) row.cpu_per_gib[route.name] = (cpu_seconds(*daemon) - cpu_before) * 1024.0 / mib;
+}
 
 std::string fixed(double v, int digits) {
   char text[32];
@@ -180,14 +230,18 @@ std::string render(const std::vector<Row>& rows, const Options& options) {
       << options.mib << " MiB per transfer, median of " << options.connects << " connections.\n\n"
       << "Recording cost (Portcullis recording every byte vs the same bastion with recording "
          "off):\n\n"
-      << "| benchmark | recorded | unrecorded | cost |\n|---|---|---|---|\n";
+      << "| benchmark | recorded | unrecorded | cost | portcullisd CPU s/GiB recorded | "
+         "unrecorded | CPU cost |\n|---|---|---|---|---|---|---|\n";
   for (const Row& row : rows) {
     if (!row.higher_is_better) continue;
     const double recorded = row.value.at("bastion");
     const double unrecorded = row.value.at("unrecorded");
+    const double cpu_recorded = row.cpu_per_gib.at("bastion");
+    const double cpu_unrecorded = row.cpu_per_gib.at("unrecorded");
     out << "| " << row.benchmark << " (" << row.unit << ") | " << fixed(recorded, 1) << " | "
         << fixed(unrecorded, 1) << " | " << fixed(100.0 * (1.0 - recorded / unrecorded), 1)
-        << "% |\n";
+        << "% | " << fixed(cpu_recorded, 2) << " | " << fixed(cpu_unrecorded, 2) << " | "
+        << fixed(100.0 * (cpu_recorded / cpu_unrecorded - 1.0), 1) << "% |\n";
   }
   return out.str();
 }
@@ -204,14 +258,16 @@ int main(int argc, char** argv) {
     fs::path zeros = scratch / "zeros";
     run_checked({"truncate", "-s", std::to_string(options.mib) + "M", zeros.string()});
 
-    std::vector<Row> rows{{"download", "MiB/s", true, {}},
-                          {"upload", "MiB/s", true, {}},
-                          {"connect + exec `true`", "ms", false, {}}};
+    std::vector<Row> rows{{"download", "MiB/s", true, {}, {}},
+                          {"upload", "MiB/s", true, {}, {}},
+                          {"connect + exec `true`", "ms", false, {}, {}}};
     for (const Route& route : setup.routes()) {
       std::cerr << "measuring " << route.name << "...\n";
-      rows[0].value[route.name] = download_mib_per_s(route, options.mib);
+      measure_transfer(rows[0], route, setup, options.mib,
+                       [&] { return download_mib_per_s(route, options.mib); });
       setup.wait_for_shipping();
-      rows[1].value[route.name] = upload_mib_per_s(route, options.mib, zeros);
+      measure_transfer(rows[1], route, setup, options.mib,
+                       [&] { return upload_mib_per_s(route, options.mib, zeros); });
       setup.wait_for_shipping();
       rows[2].value[route.name] = median_connect_ms(route, options.connects);
       setup.wait_for_shipping();

@@ -16,6 +16,8 @@ constexpr std::chrono::seconds kChunkAge{1};
 constexpr std::chrono::milliseconds kSyncInterval{20};
 // The shipper looks for finished spool files this often (and at once when a session ends).
 constexpr std::chrono::seconds kShipInterval{2};
+// Written chunks whose bytes a streaming session reuses: one being filled, one being written.
+constexpr std::size_t kSpareChunks = 2;
 
 recorder::EventKind kind_of(Bridge::Stream stream) {
   switch (stream) {
@@ -108,7 +110,10 @@ void SessionRecording::after_add() {
   cut_timer_.expires_after(kChunkAge);
   cut_timer_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
     self->timer_armed_ = false;
-    if (!ec) self->cut();
+    if (ec) return;
+    self->cut();
+    std::lock_guard<std::mutex> lock(self->queue_mutex_);
+    self->spare_storage_.clear();
   });
 }
 
@@ -119,7 +124,12 @@ void SessionRecording::cut() {
   bool schedule = false;
   {
     std::lock_guard<std::mutex> lock(queue_mutex_);
-    queue_.push_back(buffer_.take());
+    std::string storage;
+    if (!spare_storage_.empty()) {
+      storage = std::move(spare_storage_.back());
+      spare_storage_.pop_back();
+    }
+    queue_.push_back(buffer_.take(std::move(storage)));
     schedule = !std::exchange(flush_scheduled_, true);
   }
   if (schedule) boost::asio::post(strand_, [self = shared_from_this()] { self->schedule_flush(); });
@@ -148,10 +158,19 @@ void SessionRecording::flush() {
   if (writer_) {
     if (std::error_code error = writer_->append(batch)) report(error, "cannot write the recording");
   }
+  keep_spare_storage(batch);
   const bool was_backlogged = backlogged();
   queued_bytes_ -= bytes;
   if (was_backlogged && !backlogged() && on_drained_) {
     boost::asio::post(service_.loop_, [self = shared_from_this()] { self->on_drained_(); });
+  }
+}
+
+void SessionRecording::keep_spare_storage(std::vector<recorder::ChunkBuffer>& written) {
+  std::lock_guard<std::mutex> lock(queue_mutex_);
+  for (recorder::ChunkBuffer& chunk : written) {
+    if (spare_storage_.size() >= kSpareChunks) return;
+    if (chunk.size() >= recorder::kChunkBytes) spare_storage_.push_back(chunk.release_storage());
   }
 }
 

@@ -57,6 +57,7 @@ class SessionRecording : public std::enable_shared_from_this<SessionRecording> {
   void add(const recorder::Event& event);
   void after_add();
   void cut();
+  void keep_spare_storage(std::vector<recorder::ChunkBuffer>& written);
   void schedule_flush();  // on the strand: now, or when the last sync is kSyncInterval old
   void flush();           // on the strand: writes every queued chunk with one sync
   void report(std::error_code error, const char* what);
@@ -77,6 +78,9 @@ class SessionRecording : public std::enable_shared_from_this<SessionRecording> {
   // Chunks cut on the loop, waiting for the strand.
   std::mutex queue_mutex_;
   std::vector<recorder::ChunkBuffer> queue_;
+  // The bytes of full chunks already written, reused for the next ones while data streams; let
+  // go when the session turns quiet, so an idle session keeps no chunk-sized buffers.
+  std::vector<std::string> spare_storage_;
   bool flush_scheduled_ = false;
   std::atomic<std::size_t> queued_bytes_{0};
   // Only touched on the strand.

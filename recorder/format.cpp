@@ -134,11 +134,19 @@ void ChunkBuffer::add(EventKind kind, std::uint64_t at_us, std::string_view data
   bytes_.append(data);
 }
 
-ChunkBuffer ChunkBuffer::take() {
+ChunkBuffer ChunkBuffer::take(std::string storage) {
   ChunkBuffer taken = std::move(*this);
   *this = ChunkBuffer();
+  storage.clear();
+  bytes_ = std::move(storage);
   expected_size_ = taken.size();
   return taken;
+}
+
+std::string ChunkBuffer::release_storage() {
+  std::string storage = std::move(bytes_);
+  *this = ChunkBuffer();
+  return storage;
 }
 
 namespace {

@@ -93,8 +93,12 @@ class ChunkBuffer {
   std::uint64_t first_us() const { return first_us_; }
   std::uint64_t last_us() const { return last_us_; }
   const std::string& bytes() const { return bytes_; }
-  // Moves the contents out, leaving this buffer empty for the next chunk.
-  ChunkBuffer take();
+  // Moves the contents out, leaving this buffer empty for the next chunk, which is gathered in
+  // `storage` (emptied, its capacity kept): a busy session hands back the bytes of a chunk
+  // already written instead of allocating, and page-faulting, 64 KiB for every chunk.
+  ChunkBuffer take(std::string storage = {});
+  // Gives up the bytes (for a later take()), leaving this buffer empty.
+  std::string release_storage();
 
  private:
   // Starts an event: kind and time delta; returns the time stored.

@@ -4,7 +4,9 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <optional>
 #include <utility>
+#include <vector>
 
 #include "recorder/internal.h"
 
@@ -12,6 +14,9 @@ namespace portcullis::recorder {
 namespace {
 
 namespace fs = std::filesystem;
+
+// A chunk body before its zstd frame: seq, first and last time, events, raw size, previous hash.
+constexpr std::size_t kChunkFixedBytes = 8 + 8 + 8 + 4 + 4 + sizeof(Hash);
 
 std::error_code last_error() { return {errno, std::generic_category()}; }
 
@@ -52,6 +57,38 @@ std::error_code sync_directory(const fs::path& dir) {
   return {};
 }
 
+// The compression context and its output space belong to the thread, not to the session: every
+// chunk is a standalone frame, so any context will do, and a thousand quiet sessions do not each
+// keep a zstd workspace (hundreds of KiB at level 3) alive.
+struct Compressor {
+  detail::CCtx context;
+  std::vector<char> frame;  // grows to the largest bound seen, and is never zero-filled again
+};
+
+Compressor* thread_compressor() {
+  thread_local Compressor compressor;
+  if (!compressor.context) {
+    compressor.context.reset(ZSTD_createCCtx());
+    if (!compressor.context) return nullptr;
+    ZSTD_CCtx_setParameter(compressor.context.get(), ZSTD_c_compressionLevel, detail::kZstdLevel);
+    // The frame checksum lets a reader detect a damaged payload even in an unsigned last chunk.
+    ZSTD_CCtx_setParameter(compressor.context.get(), ZSTD_c_checksumFlag, 1);
+  }
+  return &compressor;
+}
+
+// One chunk compressed with the thread's context (valid until its next call); nullopt on failure.
+std::optional<std::string_view> compress(std::string_view raw) {
+  Compressor* compressor = thread_compressor();
+  if (!compressor) return std::nullopt;
+  const std::size_t bound = ZSTD_compressBound(raw.size());
+  if (compressor->frame.size() < bound) compressor->frame.resize(bound);
+  const std::size_t size = ZSTD_compress2(compressor->context.get(), compressor->frame.data(),
+                                          bound, raw.data(), raw.size());
+  if (ZSTD_isError(size)) return std::nullopt;
+  return std::string_view(compressor->frame.data(), size);
+}
+
 }  // namespace
 
 struct SpoolWriter::State {
@@ -61,7 +98,6 @@ struct SpoolWriter::State {
   SigningKey key;
   fs::path path;
   UniqueFd fd;
-  detail::CCtx cctx;
   off_t size = 0;  // bytes durable so far; a failed write is cut back to this
   // The chain and the totals; restored as a whole when a batch fails.
   struct Counters {
@@ -70,8 +106,9 @@ struct SpoolWriter::State {
   };
   Counters counters;
 
-  // Encodes and compresses one chunk, advancing the chain; nothing is written.
-  std::error_code chunk_record(const ChunkBuffer& chunk, std::string& record);
+  // Encodes and compresses one chunk at the end of `records`, advancing the chain; nothing is
+  // written to the file.
+  std::error_code chunk_record(const ChunkBuffer& chunk, std::string& records);
 
   // Writes `record` after what is durable and syncs it; on failure cuts the file back, so the
   // same record may be written again and no torn record sits between two good ones.
@@ -99,12 +136,6 @@ std::variant<SpoolWriter, std::error_code> SpoolWriter::create(const fs::path& s
                                                                const SigningKey& key) {
   header.node_key_fingerprint = key.fingerprint();
   auto state = std::make_unique<State>(std::move(header), key);
-  state->cctx.reset(ZSTD_createCCtx());
-  if (!state->cctx) return std::make_error_code(std::errc::not_enough_memory);
-  ZSTD_CCtx_setParameter(state->cctx.get(), ZSTD_c_compressionLevel, detail::kZstdLevel);
-  // The frame checksum lets a reader detect a damaged payload even in an unsigned last chunk.
-  ZSTD_CCtx_setParameter(state->cctx.get(), ZSTD_c_checksumFlag, 1);
-
   state->path = spool_dir / (std::to_string(state->header.session_id) + ".pcr");
   state->fd = UniqueFd(
       ::open(state->path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600));
@@ -137,12 +168,10 @@ std::error_code SpoolWriter::append(std::span<const ChunkBuffer> chunks) {
   std::string records;
   for (const ChunkBuffer& chunk : chunks) {
     if (chunk.empty()) continue;
-    std::string record;
-    if (std::error_code error = s.chunk_record(chunk, record)) {
+    if (std::error_code error = s.chunk_record(chunk, records)) {
       s.counters = before;
       return error;
     }
-    records += record;
   }
   if (records.empty()) return {};
   if (std::error_code error = s.append_record(records)) {
@@ -152,30 +181,26 @@ std::error_code SpoolWriter::append(std::span<const ChunkBuffer> chunks) {
   return {};
 }
 
-std::error_code SpoolWriter::State::chunk_record(const ChunkBuffer& chunk, std::string& record) {
-  State& s = *this;
-  std::string body;
-  detail::put_u64(body, s.counters.chunks);
-  detail::put_u64(body, chunk.first_us());
-  detail::put_u64(body, chunk.last_us());
-  detail::put_u32(body, chunk.events());
-  detail::put_u32(body, static_cast<std::uint32_t>(chunk.size()));
-  body.append(reinterpret_cast<const char*>(s.counters.prev_hash.data()),
-              s.counters.prev_hash.size());
-  const std::size_t fixed = body.size();
-  body.resize(fixed + ZSTD_compressBound(chunk.size()));
-  const std::size_t frame = ZSTD_compress2(s.cctx.get(), body.data() + fixed, body.size() - fixed,
-                                           chunk.bytes().data(), chunk.size());
-  if (ZSTD_isError(frame)) return std::make_error_code(std::errc::not_enough_memory);
-  body.resize(fixed + frame);
+std::error_code SpoolWriter::State::chunk_record(const ChunkBuffer& chunk, std::string& records) {
+  const std::optional<std::string_view> frame = compress(chunk.bytes());
+  if (!frame) return std::make_error_code(std::errc::not_enough_memory);
+  Counters& c = counters;
+  const std::size_t start = records.size();
+  records.push_back(static_cast<char>(detail::RecordType::chunk));
+  detail::put_u32(records, static_cast<std::uint32_t>(kChunkFixedBytes + frame->size()));
+  detail::put_u64(records, c.chunks);
+  detail::put_u64(records, chunk.first_us());
+  detail::put_u64(records, chunk.last_us());
+  detail::put_u32(records, chunk.events());
+  detail::put_u32(records, static_cast<std::uint32_t>(chunk.size()));
+  records.append(reinterpret_cast<const char*>(c.prev_hash.data()), c.prev_hash.size());
+  records.append(*frame);
 
-  record = detail::make_record(detail::RecordType::chunk, body);
-  Counters& c = s.counters;
-  c.prev_hash = detail::sha256(record);
+  c.prev_hash = detail::sha256(std::string_view(records).substr(start));
   ++c.chunks;
   c.events += chunk.events();
   c.raw += chunk.size();
-  c.compressed += frame;
+  c.compressed += frame->size();
   c.last_us = chunk.last_us();
   return {};
 }

@@ -7,6 +7,7 @@
 
 #include <fstream>
 #include <iterator>
+#include <thread>
 
 #include "recorder/recorder.h"
 #include "tests/unit/recording_builder.h"
@@ -127,6 +128,58 @@ TEST(Recording, AChunkDecodesOnItsOwn) {
   EXPECT_EQ(decode_chunk(alone), chunks[3]);
   EXPECT_EQ(alone.first_us, 3'000'005u);
   EXPECT_EQ(alone.last_us, 3'999'999u);
+}
+
+// A streaming session gathers each chunk in the bytes of one already written.
+TEST(Recording, RecycledStorageStartsTheNextChunkEmpty) {
+  ChunkBuffer buffer;
+  buffer.add({EventKind::output, 10, std::string(1000, 'a')});
+  ChunkBuffer first = buffer.take();
+  std::string storage = first.release_storage();
+  EXPECT_TRUE(first.empty());
+  EXPECT_EQ(first.size(), 0u);
+  const std::size_t capacity = storage.capacity();
+  EXPECT_GE(capacity, 1000u);
+
+  buffer.add({EventKind::output, 20, "b"});
+  ChunkBuffer second = buffer.take(std::move(storage));
+  EXPECT_EQ(second.events(), 1u);
+  buffer.add({EventKind::input, 30, "c"});
+  EXPECT_EQ(buffer.bytes(), std::string("\x03\x00\x01"
+                                        "c",
+                                        4));
+  EXPECT_EQ(buffer.first_us(), 30u);
+  EXPECT_GE(buffer.bytes().capacity(), capacity);
+}
+
+// Compression contexts belong to threads: writers on several threads at once, and one writer
+// whose chunks are compressed on alternating threads, still produce intact recordings.
+TEST(Recording, WritersOnSeveralThreadsStayIntact) {
+  test::TempDir dir;
+  const SigningKey key = new_key();
+  const auto chunks = sample_chunks(8);
+  std::vector<SpoolWriter> writers;
+  for (int i = 0; i < 2; ++i) writers.push_back(make_writer(dir.path(), key, sample_header(i)));
+  for (const std::vector<Event>& events : chunks) {
+    std::vector<std::thread> threads;
+    for (SpoolWriter& writer : writers) {
+      threads.emplace_back([&] {
+        ChunkBuffer buffer;
+        for (const Event& e : events) buffer.add(e);
+        EXPECT_FALSE(writer.append(buffer.take()));
+      });
+    }
+    for (std::thread& t : threads) t.join();
+    std::swap(writers[0], writers[1]);
+  }
+  for (SpoolWriter& writer : writers) {
+    ASSERT_FALSE(writer.finish("client_exit"));
+    const ParsedRecording parsed = parse(read_all(writer.path()));
+    EXPECT_TRUE(verify(parsed, key.public_key()).complete);
+    ASSERT_EQ(parsed.chunks.size(), chunks.size());
+    for (std::size_t i = 0; i < chunks.size(); ++i)
+      EXPECT_EQ(decode_chunk(parsed.chunks[i]), chunks[i]);
+  }
 }
 
 // The worked layout in docs/recording-format.md.
