@@ -1,7 +1,5 @@
-// Portcullis against OpenSSH, measured side by side in one run on this machine:
-//   direct  - ssh straight to the target sshd
-//   jump    - OpenSSH as a jump host (ssh through a second sshd with -W, i.e. ssh -J)
-//   bastion - ssh through portcullisd
+// Portcullis against OpenSSH, measured side by side in one run on this machine over the routes
+// of bench/routes.h (direct, jump, bastion) and one more:
 //   unrecorded - ssh through a second portcullisd whose recording cannot start (its spool folder
 //            is impossible) and which is told to carry on: what recording costs
 // Every figure is reported with its ratio to the OpenSSH jump host, because absolute numbers
@@ -19,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/routes.h"
 #include "tests/e2e/harness.h"
 
 namespace portcullis::bench {
@@ -46,23 +45,6 @@ Options parse_options(int argc, char** argv) {
       throw std::invalid_argument("unknown option " + flag);
   }
   return options;
-}
-
-// How to reach the target one way: the ssh arguments before the command.
-struct Route {
-  std::string name;
-  std::vector<std::string> ssh;
-};
-
-std::vector<std::string> concat(std::vector<std::string> a, const std::vector<std::string>& b) {
-  a.insert(a.end(), b.begin(), b.end());
-  return a;
-}
-
-std::string join(const std::vector<std::string>& words) {
-  std::string text;
-  for (const auto& w : words) text += (text.empty() ? "" : " ") + w;
-  return text;
 }
 
 // A second node on the same database that records nothing: its spool folder cannot exist, and
@@ -110,46 +92,24 @@ double cpu_seconds(pid_t pid) {
 
 class Setup {
  public:
-  Setup() : gateway_("2h"), unrecorded_(unrecorded_node(gateway_.bastion)) {}
+  Setup() : unrecorded_(unrecorded_node(routes_.gateway().bastion)) {}
 
   std::vector<Route> routes() const {
-    const TargetSshd& target = gateway_.target;
-    std::string account = target.account() + "@127.0.0.1";
-    Route direct{
-        "direct",
-        concat(ssh_client_options(target.account_key().private_key, target.port()), {account})};
-    auto hop = concat(
-        ssh_client_options(jump_.account_key().private_key, jump_.port()),
-        {"-W", "127.0.0.1:" + std::to_string(target.port()), jump_.account() + "@127.0.0.1"});
-    Route jump{"jump", concat(ssh_client_options(target.account_key().private_key, target.port()),
-                              {"-o", "ProxyCommand=ssh " + join(hop), account})};
-    Route bastion{"bastion",
-                  concat(ssh_client_options(gateway_.user_key.private_key, gateway_.bastion.port()),
-                         {gateway_.login() + "@127.0.0.1"})};
-    Route unrecorded{"unrecorded",
-                     concat(ssh_client_options(gateway_.user_key.private_key, unrecorded_->port()),
-                            {gateway_.login() + "@127.0.0.1"})};
-    return {direct, jump, bastion, unrecorded};
+    return {routes_.direct(), routes_.jump(), routes_.bastion(),
+            routes_.bastion_node("unrecorded", unrecorded_->port())};
   }
 
   // The bastion process behind a route, if it is one of ours.
   std::optional<pid_t> daemon_of(const Route& route) const {
-    if (route.name == "bastion") return daemon_pid(gateway_.bastion);
+    if (route.name == "bastion") return daemon_pid(routes_.gateway().bastion);
     if (route.name == "unrecorded") return daemon_pid(*unrecorded_);
     return std::nullopt;
   }
 
-  // Shipping a finished recording into PostgreSQL takes CPU; measuring the next transfer while
-  // it runs would charge it to that transfer. Waits until the spool folder is empty.
-  void wait_for_shipping() const {
-    const fs::path spool = gateway_.bastion.dir() / "state/spool";
-    const bool shipped = wait_until([&] { return fs::is_empty(spool); }, std::chrono::minutes(5));
-    if (!shipped) throw std::runtime_error("recordings were not shipped within 5 minutes");
-  }
+  void wait_for_shipping() const { routes_.wait_for_shipping(); }
 
  private:
-  Gateway gateway_;
-  TargetSshd jump_;
+  Routes routes_;
   std::unique_ptr<Bastion> unrecorded_;
 };
 

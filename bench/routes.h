@@ -1,0 +1,46 @@
+// The ways the benchmarks reach one target account, side by side in one run:
+//   direct  - ssh straight to the target sshd
+//   jump    - OpenSSH as a jump host (ssh through a second sshd with -W, i.e. ssh -J)
+//   bastion - ssh through portcullisd, which checks the grant and records the session
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "tests/e2e/harness.h"
+
+namespace portcullis::bench {
+
+// How to reach the target one way: the ssh arguments before the command.
+struct Route {
+  std::string name;
+  std::vector<std::string> ssh;
+};
+
+std::vector<std::string> concat(std::vector<std::string> a, const std::vector<std::string>& b);
+
+// The fixtures behind the routes: a PostgreSQL database, the target sshd, portcullisd with a
+// two-hour grant to the target, and a second sshd as the OpenSSH jump host.
+class Routes {
+ public:
+  Routes();
+
+  Route direct() const;
+  Route jump() const;
+  Route bastion() const;
+  // The same user through another portcullisd node (on the same database) listening on `port`.
+  Route bastion_node(std::string name, std::uint16_t port) const;
+
+  const e2e::Gateway& gateway() const { return gateway_; }
+
+  // Shipping a finished recording into PostgreSQL takes CPU; measuring the next transfer while
+  // it runs would charge it to that transfer. Waits until the spool folder is empty.
+  void wait_for_shipping() const;
+
+ private:
+  e2e::Gateway gateway_;
+  e2e::TargetSshd jump_;
+};
+
+}  // namespace portcullis::bench
