@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <set>
+#include <string>
 
 namespace portcullis::access::totp {
 namespace {
@@ -64,11 +65,12 @@ TEST(TotpRfc4226, EmptySecretIsAKeyLikeAnyOther) {
 }
 
 TEST(TotpSecret, TwentyRandomBytes) {
-  std::set<std::vector<std::uint8_t>> seen;
+  // As strings: GCC 12 at -O3 reports a false -Wstringop-overread inside the vector comparison.
+  std::set<std::string> seen;
   for (int i = 0; i < 20; ++i) {
     const std::vector<std::uint8_t> secret = generate_secret();
     EXPECT_EQ(secret.size(), 20u);
-    seen.insert(secret);
+    seen.emplace(secret.begin(), secret.end());
   }
   EXPECT_EQ(seen.size(), 20u);
   EXPECT_EQ(base32_encode(generate_secret()).size(), 32u);
