@@ -111,9 +111,10 @@ Recording open_recording(std::string_view file_bytes) {
   recording.header = parsed.header;
   if (parsed.trailer) recording.end_reason = parsed.trailer->end_reason;
   recording.damage = parsed.damage;
+  recorder::ChunkDecoder decoder(parsed.version);
   for (const recorder::Chunk& chunk : parsed.chunks) {
     try {
-      std::vector<Event> events = recorder::decode_chunk(chunk);
+      std::vector<Event> events = decoder.next(chunk);
       std::move(events.begin(), events.end(), std::back_inserter(recording.events));
     } catch (const recorder::RecordingError& e) {
       recording.damage = "chunk " + std::to_string(chunk.seq) + ": " + e.what();

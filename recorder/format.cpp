@@ -1,6 +1,7 @@
 // Byte-level building blocks of the recording format, the chunk buffer and the header JSON.
 #include <sodium.h>
 
+#include <algorithm>
 #include <nlohmann/json.hpp>
 
 #include "recorder/internal.h"
@@ -92,9 +93,23 @@ std::string make_record(RecordType type, std::string_view body) {
   return record;
 }
 
-std::string file_prefix() {
+std::string_view history_for(std::string_view history, std::size_t raw_size) {
+  return raw_size < kHistoryBelow ? history : std::string_view();
+}
+
+void extend_history(std::string& history, std::string_view raw) {
+  if (raw.size() >= kHistoryBytes) {
+    history.assign(raw.substr(raw.size() - kHistoryBytes));
+    return;
+  }
+  const std::size_t keep = std::min(history.size(), kHistoryBytes - raw.size());
+  history.erase(0, history.size() - keep);
+  history.append(raw);
+}
+
+std::string file_prefix(std::uint32_t version) {
   std::string prefix(kMagic);
-  put_u32(prefix, kFormatVersion);
+  put_u32(prefix, version);
   return prefix;
 }
 
@@ -190,7 +205,8 @@ std::string header_json(const Header& h) {
 Header header_from_json(std::string_view text) {
   try {
     const nlohmann::json json = nlohmann::json::parse(text);
-    if (json.at("format").get<std::uint32_t>() != kFormatVersion) {
+    const auto format = json.at("format").get<std::uint32_t>();
+    if (format < 1 || format > kFormatVersion) {
       throw RecordingError("header: format " + json.at("format").dump() + " is not supported");
     }
     Header h;

@@ -31,6 +31,15 @@ constexpr std::size_t kSignatureSize = 64;
 constexpr std::string_view kSignatureDomain{"portcullis-recording-v1\0", 24};
 
 constexpr int kZstdLevel = 3;
+// Version 2: a chunk whose raw size is under kHistoryBelow is compressed with the last
+// kHistoryBytes of the raw bytes of all chunks before it as a zstd raw-content prefix.
+constexpr std::uint32_t kFirstVersionWithHistory = 2;
+constexpr std::size_t kHistoryBelow = std::size_t{64} * 1024;
+constexpr std::size_t kHistoryBytes = std::size_t{32} * 1024;
+// The prefix a chunk of `raw_size` bytes is compressed with ("" for none).
+std::string_view history_for(std::string_view history, std::size_t raw_size);
+// Appends a chunk's raw bytes to the history, keeping only its last kHistoryBytes.
+void extend_history(std::string& history, std::string_view raw);
 
 void put_u16(std::string& out, std::uint16_t v);
 void put_u32(std::string& out, std::uint32_t v);
@@ -63,7 +72,8 @@ std::string to_hex(const Hash& hash, std::size_t bytes = 8);  // first `bytes` b
 
 // type || u32 length || body.
 std::string make_record(RecordType type, std::string_view body);
-std::string file_prefix();
+// magic || version: what every file starts with.
+std::string file_prefix(std::uint32_t version = kFormatVersion);
 
 // The bytes the trailer signature covers: kSignatureDomain || trailer body up to the signature.
 std::string signed_message(std::string_view trailer_body_unsigned);

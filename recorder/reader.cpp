@@ -107,7 +107,7 @@ void check(bool ok, const Chunk& c, const std::string& problem) {
   if (!ok) throw RecordingError(chunk_name(c.seq) + ": " + problem);
 }
 
-std::string decompress(const Chunk& c) {
+std::string decompress(const Chunk& c, std::string_view prefix) {
   const std::string_view frame = c.frame();
   check(ZSTD_findFrameCompressedSize(frame.data(), frame.size()) == frame.size(), c,
         "the payload is not exactly one zstd frame");
@@ -116,6 +116,10 @@ std::string decompress(const Chunk& c) {
         c, "the payload size does not match the chunk header");
   const detail::DCtx dctx(ZSTD_createDCtx());
   if (!dctx) throw std::bad_alloc();
+  if (!prefix.empty() &&
+      ZSTD_isError(ZSTD_DCtx_refPrefix(dctx.get(), prefix.data(), prefix.size()))) {
+    throw std::bad_alloc();
+  }
   std::string raw(c.raw_size, '\0');
   const std::size_t n =
       ZSTD_decompressDCtx(dctx.get(), raw.data(), raw.size(), frame.data(), frame.size());
@@ -162,9 +166,9 @@ ParsedRecording parse(std::string_view file) {
   }
   ParsedRecording r;
   r.version = detail::ByteReader(file.substr(detail::kMagic.size(), 4), "version").u32();
-  if (r.version != kFormatVersion) {
+  if (r.version < 1 || r.version > kFormatVersion) {
     throw RecordingError("recording format version " + std::to_string(r.version) +
-                         " is not supported (this program reads version " +
+                         " is not supported (this program reads versions 1 to " +
                          std::to_string(kFormatVersion) + ")");
   }
   std::size_t pos = detail::kFilePrefixSize;
@@ -185,11 +189,16 @@ ParsedRecording parse(std::string_view file) {
   return r;
 }
 
-std::vector<Event> decode_chunk(const Chunk& c) {
+ChunkDecoder::ChunkDecoder(std::uint32_t format_version) : version_(format_version) {}
+
+std::vector<Event> ChunkDecoder::next(const Chunk& c) {
   check(c.record.size() >= detail::kRecordPrefixSize + detail::kChunkFixedSize, c,
         "the record is too short");
   check(c.first_us <= c.last_us, c, "first time after last time");
-  const std::string raw = decompress(c);
+  const bool with_history = version_ >= detail::kFirstVersionWithHistory;
+  const std::string raw =
+      decompress(c, with_history ? detail::history_for(history_, c.raw_size) : "");
+  if (with_history) detail::extend_history(history_, raw);
   detail::ByteReader in(raw, chunk_name(c.seq));
   std::vector<Event> events;
   std::uint64_t at = c.first_us;
@@ -226,15 +235,12 @@ std::string link_problem(const ParsedRecording& r, std::size_t index, std::uint6
 
 std::string check_chunks(const ParsedRecording& r, Verification& v, Hash& head) {
   head = r.header_hash;
+  ChunkDecoder decoder(r.version);
   for (std::size_t i = 0; i < r.chunks.size(); ++i) {
     const Chunk& c = r.chunks[i];
     const std::uint64_t expected = v.chunks_checked;
-    try {
-      decode_chunk(c);
-    } catch (const RecordingError& e) {
-      const std::string what = e.what();
-      return what.substr(0, what.find(':')) + " altered" + what.substr(what.find(':'));
-    }
+    // The chain first: from version 2 a chunk decodes only after the ones before it, so a
+    // missing or moved chunk must be named as such, not as the next chunk failing to decode.
     if (c.prev_hash == head && c.seq != expected) {
       return chunk_name(expected) + " altered: its sequence number reads " + std::to_string(c.seq);
     }
@@ -243,6 +249,12 @@ std::string check_chunks(const ParsedRecording& r, Verification& v, Hash& head) 
         return "header or chunk 0 altered: chunk 0 does not chain to the header";
       }
       return link_problem(r, i, expected);
+    }
+    try {
+      decoder.next(c);
+    } catch (const RecordingError& e) {
+      const std::string what = e.what();
+      return what.substr(0, what.find(':')) + " altered" + what.substr(what.find(':'));
     }
     head = c.hash;
     ++v.chunks_checked;

@@ -25,7 +25,7 @@ namespace portcullis::recorder {
 
 using Clock = std::chrono::system_clock;
 
-constexpr std::uint32_t kFormatVersion = 1;
+constexpr std::uint32_t kFormatVersion = 2;
 // The daemon cuts a chunk when its buffer reaches this size or 1 s after its first event.
 constexpr std::size_t kChunkBytes = std::size_t{64} * 1024;
 
@@ -186,7 +186,7 @@ struct Chunk {
   Hash hash{};                     // SHA-256 of `record`
   std::string record;              // the exact record bytes (what recording_chunks.record stores)
   std::size_t offset = 0;          // of the record in the file
-  std::string_view frame() const;  // the standalone zstd frame inside `record`
+  std::string_view frame() const;  // the zstd frame inside `record`
 };
 
 struct Trailer {
@@ -219,9 +219,22 @@ struct ParsedRecording {
 // unknown version, unreadable header record); damage after the header is reported in the
 // result instead, so verify() can name where it is.
 ParsedRecording parse(std::string_view file_bytes);
-// The events of one chunk, with absolute timestamps. Throws RecordingError when the frame does
-// not decompress or does not match the chunk's own counts and times.
-std::vector<Event> decode_chunk(const Chunk& chunk);
+// Decodes a recording's chunks in file order. From format version 2 a chunk under 64 KiB raw
+// (one cut by time: every chunk of an interactive session) is compressed with the last 32 KiB of
+// the chunks before it as history, which is what makes slow output compress like fast output;
+// the decoder keeps the same history.
+class ChunkDecoder {
+ public:
+  explicit ChunkDecoder(std::uint32_t format_version = kFormatVersion);
+  // The events of the next chunk, with absolute timestamps. Throws RecordingError when the frame
+  // does not decompress or does not match the chunk's own counts and times; the chunks after a
+  // bad one cannot be decoded.
+  std::vector<Event> next(const Chunk& chunk);
+
+ private:
+  std::uint32_t version_;
+  std::string history_;
+};
 
 struct Verification {
   bool intact = false;    // every chunk present, in order, unaltered; signature good if checked

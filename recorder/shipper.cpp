@@ -170,12 +170,13 @@ ShipResult ship_spool_file(pqxx::connection& conn, const fs::path& spool, bool c
 }
 
 std::string load_recording(pqxx::work& tx, std::int64_t session_id) {
-  const pqxx::result row =
-      tx.exec_params("SELECT header, trailer FROM recordings WHERE session_id = $1", session_id);
+  const pqxx::result row = tx.exec_params(
+      "SELECT header, trailer, format_version FROM recordings WHERE session_id = $1", session_id);
   if (row.empty()) {
     throw RecordingError("no recording is stored for session " + std::to_string(session_id));
   }
-  std::string file = detail::file_prefix() + pqxx::binarystring(row[0][0]).str();
+  std::string file =
+      detail::file_prefix(row[0][2].as<std::uint32_t>()) + pqxx::binarystring(row[0][0]).str();
   for (const pqxx::row& chunk : tx.exec_params(
            "SELECT record FROM recording_chunks WHERE session_id = $1 ORDER BY seq", session_id)) {
     file += pqxx::binarystring(chunk[0]).str();

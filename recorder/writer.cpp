@@ -77,10 +77,15 @@ Compressor* thread_compressor() {
   return &compressor;
 }
 
-// One chunk compressed with the thread's context (valid until its next call); nullopt on failure.
-std::optional<std::string_view> compress(std::string_view raw) {
+// One chunk compressed with the thread's context and the given history prefix (valid until the
+// next call); nullopt on failure.
+std::optional<std::string_view> compress(std::string_view raw, std::string_view prefix) {
   Compressor* compressor = thread_compressor();
   if (!compressor) return std::nullopt;
+  if (!prefix.empty() &&
+      ZSTD_isError(ZSTD_CCtx_refPrefix(compressor->context.get(), prefix.data(), prefix.size()))) {
+    return std::nullopt;
+  }
   const std::size_t bound = ZSTD_compressBound(raw.size());
   if (compressor->frame.size() < bound) compressor->frame.resize(bound);
   const std::size_t size = ZSTD_compress2(compressor->context.get(), compressor->frame.data(),
@@ -103,6 +108,7 @@ struct SpoolWriter::State {
   struct Counters {
     Hash prev_hash{};
     std::uint64_t chunks = 0, events = 0, raw = 0, compressed = 0, last_us = 0;
+    std::string history;  // the raw bytes small chunks are compressed against (format v2)
   };
   Counters counters;
 
@@ -182,9 +188,10 @@ std::error_code SpoolWriter::append(std::span<const ChunkBuffer> chunks) {
 }
 
 std::error_code SpoolWriter::State::chunk_record(const ChunkBuffer& chunk, std::string& records) {
-  const std::optional<std::string_view> frame = compress(chunk.bytes());
-  if (!frame) return std::make_error_code(std::errc::not_enough_memory);
   Counters& c = counters;
+  const std::optional<std::string_view> frame =
+      compress(chunk.bytes(), detail::history_for(c.history, chunk.size()));
+  if (!frame) return std::make_error_code(std::errc::not_enough_memory);
   const std::size_t start = records.size();
   records.push_back(static_cast<char>(detail::RecordType::chunk));
   detail::put_u32(records, static_cast<std::uint32_t>(kChunkFixedBytes + frame->size()));
@@ -202,6 +209,7 @@ std::error_code SpoolWriter::State::chunk_record(const ChunkBuffer& chunk, std::
   c.raw += chunk.size();
   c.compressed += frame->size();
   c.last_us = chunk.last_us();
+  detail::extend_history(c.history, chunk.bytes());
   return {};
 }
 

@@ -44,8 +44,9 @@ class RecordedSession : public ::testing::Test {
     EXPECT_EQ(got.exit_status, 0) << got.err;
     const recorder::ParsedRecording parsed = recorder::parse(read_file(file));
     std::vector<recorder::Event> events;
+    recorder::ChunkDecoder decoder(parsed.version);
     for (const recorder::Chunk& chunk : parsed.chunks) {
-      for (recorder::Event& event : recorder::decode_chunk(chunk)) events.push_back(event);
+      for (recorder::Event& event : decoder.next(chunk)) events.push_back(event);
     }
     return events;
   }

@@ -4,6 +4,7 @@
 #include <sodium.h>
 #include <stdio.h>
 #include <sys/resource.h>
+#include <zstd.h>
 
 #include <fstream>
 #include <iterator>
@@ -98,10 +99,12 @@ TEST(Recording, RoundTripKeepsHeaderAndEvents) {
   EXPECT_EQ(h.term, "xterm-256color");
   EXPECT_EQ(h.node_key_fingerprint, key.fingerprint());
 
+  ASSERT_EQ(w.parsed.version, kFormatVersion);
   ASSERT_EQ(w.parsed.chunks.size(), chunks.size());
+  ChunkDecoder decoder;
   for (std::size_t i = 0; i < chunks.size(); ++i) {
     EXPECT_EQ(w.parsed.chunks[i].seq, i);
-    EXPECT_EQ(decode_chunk(w.parsed.chunks[i]), chunks[i]) << "chunk " << i;
+    EXPECT_EQ(decoder.next(w.parsed.chunks[i]), chunks[i]) << "chunk " << i;
   }
   ASSERT_TRUE(w.parsed.trailer);
   EXPECT_EQ(w.parsed.trailer->end_reason, "client_exit");
@@ -116,18 +119,64 @@ TEST(Recording, RoundTripKeepsHeaderAndEvents) {
   EXPECT_EQ(v.problem, "");
 }
 
-TEST(Recording, AChunkDecodesOnItsOwn) {
+// Version 2: a small chunk is compressed against the chunks before it, so it decodes after them
+// and not on its own.
+TEST(Recording, ASmallChunkDecodesAfterTheChunksBeforeIt) {
   test::TempDir dir;
   const SigningKey key = new_key();
   const auto chunks = sample_chunks(6);
   const Written w = write_recording(dir.path(), key, chunks);
-  // Only the bytes of chunk 3's record, as a reader seeking into the middle would have them.
-  const Chunk& original = w.parsed.chunks[3];
-  Chunk alone = original;
-  alone.record = w.bytes.substr(original.offset, original.record.size());
-  EXPECT_EQ(decode_chunk(alone), chunks[3]);
-  EXPECT_EQ(alone.first_us, 3'000'005u);
-  EXPECT_EQ(alone.last_us, 3'999'999u);
+  ChunkDecoder in_order;
+  for (int i = 0; i < 3; ++i) in_order.next(w.parsed.chunks[i]);
+  EXPECT_EQ(in_order.next(w.parsed.chunks[3]), chunks[3]);
+  ChunkDecoder alone;
+  EXPECT_THROW(alone.next(w.parsed.chunks[3]), RecordingError);
+}
+
+// What the history is for: a build printing a line a second makes one small chunk per line, which
+// compressed on its own would barely shrink.
+TEST(Recording, SlowOutputCompressesAgainstTheChunksBeforeIt) {
+  test::TempDir dir;
+  const SigningKey key = new_key();
+  SpoolWriter writer = make_writer(dir.path(), key);
+  std::size_t alone = 0;
+  for (std::uint64_t i = 0; i < 60; ++i) {
+    ChunkBuffer buffer;
+    buffer.add({EventKind::output, i * 1'000'000,
+                "[" + std::to_string(i) +
+                    "/60] /usr/bin/c++ -DBOOST_ALL_NO_LIB -I/src -O2 -Wall "
+                    "-Wextra -Werror -std=c++20 -MD -MT obj/part" +
+                    std::to_string(i) + ".o -c /src/part" + std::to_string(i) + ".cpp\r\n"});
+    alone += ZSTD_compressBound(0) + ZSTD_compress(std::string(buffer.size() * 2 + 64, '\0').data(),
+                                                   buffer.size() * 2 + 64, buffer.bytes().data(),
+                                                   buffer.size(), 3);
+    ASSERT_FALSE(writer.append(buffer.take()));
+  }
+  ASSERT_FALSE(writer.finish("client_exit"));
+  EXPECT_LT(writer.compressed_bytes() * 3, alone)
+      << "chained " << writer.compressed_bytes() << " bytes, alone " << alone;
+  EXPECT_LT(writer.compressed_bytes() * 3, writer.raw_bytes());
+  EXPECT_TRUE(verify(parse(read_all(writer.path())), key.public_key()).complete);
+}
+
+// Version 1 recordings (every chunk standalone), written by the version 1 writer, are still read
+// and verified with their node's key (tests/data/recording: the .pub holds the 32 raw key bytes).
+TEST(Recording, VersionOneRecordingsAreStillRead) {
+  const fs::path data = fs::path(PORTCULLIS_SOURCE_DIR) / "tests/data/recording";
+  const ParsedRecording parsed = parse(read_all(data / "v1-sample.pcr"));
+  ASSERT_EQ(parsed.version, 1u);
+  const std::string key_bytes = read_all(data / "v1-sample.pub");
+  PublicKey key{};
+  ASSERT_EQ(key_bytes.size(), key.size());
+  std::copy(key_bytes.begin(), key_bytes.end(), key.begin());
+  const Verification v = verify(parsed, key);
+  EXPECT_TRUE(v.intact && v.complete && v.signature_checked) << v.problem;
+  ChunkDecoder decoder(parsed.version);
+  std::string output;
+  for (const Chunk& chunk : parsed.chunks) {
+    for (const Event& e : decoder.next(chunk)) output += e.kind == EventKind::output ? e.data : "";
+  }
+  EXPECT_NE(output.find("file4  notes.txt"), std::string::npos) << output;
 }
 
 // A streaming session gathers each chunk in the bytes of one already written.
@@ -177,8 +226,9 @@ TEST(Recording, WritersOnSeveralThreadsStayIntact) {
     const ParsedRecording parsed = parse(read_all(writer.path()));
     EXPECT_TRUE(verify(parsed, key.public_key()).complete);
     ASSERT_EQ(parsed.chunks.size(), chunks.size());
+    ChunkDecoder decoder;
     for (std::size_t i = 0; i < chunks.size(); ++i)
-      EXPECT_EQ(decode_chunk(parsed.chunks[i]), chunks[i]);
+      EXPECT_EQ(decoder.next(parsed.chunks[i]), chunks[i]);
   }
 }
 
@@ -217,7 +267,7 @@ TEST(Recording, VerifyNamesTheChunkWithAFlippedByte) {
     for (std::size_t at :
          {std::size_t{0}, std::size_t{1}, std::size_t{3}, std::size_t{5}, std::size_t{13},
           std::size_t{21}, std::size_t{29}, std::size_t{33}, std::size_t{40}, std::size_t{69},
-          c.record.size() / 2 + 35, c.record.size() - 1}) {
+          (69 + c.record.size()) / 2, c.record.size() - 1}) {
       std::string bytes = w.bytes;
       bytes[c.offset + at] = static_cast<char>(bytes[c.offset + at] ^ 0x01);
       const Verification v = verify_bytes(bytes, key);
