@@ -7,7 +7,7 @@
 //   mass expiry - M sessions of M users whose grants all end at the same second: how late after
 //                 that second each client is disconnected, and whether it was told why.
 // Usage: scale_bench [--sessions N] [--expiry-sessions M] [--window SECONDS] [--batch K]
-//                    [--markdown FILE]
+//                    [--markdown FILE]   (0 sessions skips that benchmark)
 // Exits non-zero when a session dies, misses an echo, or outlives its grant; a performance
 // target that is missed is only reported.
 #include <poll.h>
@@ -23,6 +23,7 @@
 #include <functional>
 #include <iostream>
 #include <memory>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -159,6 +160,22 @@ Footprint footprint(const std::vector<pid_t>& pids) {
   return total;
 }
 
+// Time the thread `pid` spent on a CPU and waiting in the run queue for one, from
+// /proc/PID/schedstat (nanoseconds).
+struct SchedTimes {
+  double running_ms = 0;
+  double waiting_ms = 0;
+};
+SchedTimes sched_times(pid_t pid) {
+  SchedTimes times;
+  if (const auto text = proc_text(pid, "schedstat")) {
+    std::istringstream(*text) >> times.running_ms >> times.waiting_ms;
+    times.running_ms /= 1e6;
+    times.waiting_ms /= 1e6;
+  }
+  return times;
+}
+
 std::size_t open_fds(pid_t pid) {
   std::error_code ec;
   const fs::directory_iterator fds("/proc/" + std::to_string(pid) + "/fd", ec);
@@ -189,6 +206,7 @@ class TypingClient {
   bool closed() const { return closed_at_.has_value(); }
   std::size_t typed() const { return typed_at_.size(); }
   std::size_t echoed() const { return echoed_; }
+  bool caught_up() const { return echoed_ == typed(); }
   WallClock::time_point closed_at() const { return *closed_at_; }
   const std::string& output() const { return output_; }
   void stop_typing() { typing_ = false; }
@@ -326,15 +344,27 @@ class Fleet {
   std::size_t echoed() const {
     return sum([](const TypingClient& c) { return c.echoed(); });
   }
-  bool all_echoed() const { return echoed() == typed(); }
+  bool all_caught_up() const {
+    return count_if([](const TypingClient& c) { return c.closed() || c.caught_up(); }) ==
+           clients_.size();
+  }
 
   const std::vector<std::unique_ptr<TypingClient>>& clients() const { return clients_; }
   LatencySamples& samples() { return samples_; }
 
-  // What a client that failed printed, for the report.
+  // Which client failed first and the end of what it printed, for the report.
   std::string first_failure() const {
-    for (const auto& client : clients_) {
-      if (client->closed() || client->echoed() < client->typed()) return client->output();
+    const auto described = [](std::size_t i, const TypingClient& client) {
+      const std::string& out = client.output();
+      return "client " + std::to_string(i) + " (echoed " + std::to_string(client.echoed()) +
+             " of " + std::to_string(client.typed()) +
+             " lines) printed: " + out.substr(out.size() - std::min<std::size_t>(out.size(), 300));
+    };
+    for (std::size_t i = 0; i < clients_.size(); ++i) {
+      if (clients_[i]->closed()) return described(i, *clients_[i]);
+    }
+    for (std::size_t i = 0; i < clients_.size(); ++i) {
+      if (!clients_[i]->caught_up()) return described(i, *clients_[i]);
     }
     return "";
   }
@@ -401,7 +431,7 @@ class Setup {
   }
 
   Bastion& bastion() { return bastion_; }
-  Bastion& unrecorded() { return unrecorded_; }
+  const Bastion& unrecorded() const { return unrecorded_; }
   const TargetSshd& target() const { return target_; }
   const TargetSshd& jump() const { return jump_; }
   const KeyPair& user_key() const { return user_key_; }
@@ -484,8 +514,8 @@ ConcurrencyFigures measure_concurrency(const std::string& route, const Options& 
   const auto ramp_started = Clock::now();
   if (!fleet.ramp(options.sessions, options.batch, 60s)) {
     figures.failure = std::to_string(fleet.connected()) + " of " +
-                      std::to_string(options.sessions) +
-                      " sessions came up; a client printed: " + fleet.first_failure();
+                      std::to_string(options.sessions) + " sessions came up; " +
+                      fleet.first_failure();
   }
   figures.ramp_s = seconds(Clock::now() - ramp_started);
   if (figures.failure.empty()) {
@@ -507,7 +537,7 @@ ConcurrencyFigures measure_concurrency(const std::string& route, const Options& 
   }
   figures.alive = fleet.alive();
   fleet.stop_typing();
-  fleet.run_until([&] { return fleet.all_echoed() || fleet.closed() > 0; }, Clock::now() + 15s);
+  fleet.run_until([&] { return fleet.all_caught_up(); }, Clock::now() + 15s);
   figures.typed = fleet.typed();
   figures.echoed = fleet.echoed();
   if (figures.failure.empty() && !figures.ok()) figures.failure = fleet.first_failure();
@@ -522,6 +552,27 @@ ConcurrencyFigures measure_concurrency(const std::string& route, const Options& 
   return figures;
 }
 
+// Portcullis recording, Portcullis not recording, OpenSSH as a jump host: one after the other,
+// so each has the machine to itself.
+std::vector<ConcurrencyFigures> measure_all_routes(Setup& setup, const Options& options) {
+  const auto daemon = [](const Bastion& node) {
+    return [&node] { return std::vector<pid_t>{node.pid()}; };
+  };
+  std::vector<ConcurrencyFigures> rows;
+  rows.push_back(measure_concurrency(
+      "Portcullis, recording on", options,
+      [&](int) { return setup.through_bastion(setup.bastion()); }, daemon(setup.bastion())));
+  setup.wait_for_shipping();
+  rows.push_back(measure_concurrency(
+      "Portcullis, recording off", options,
+      [&](int) { return setup.through_bastion(setup.unrecorded()); }, daemon(setup.unrecorded())));
+  rows.push_back(measure_concurrency(
+      "OpenSSH jump host (sshd, -W)", options, [&](int) { return setup.through_jump_host(); },
+      [&] { return descendants(setup.jump().pid()); }));
+  setup.wait_for_shipping();
+  return rows;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Mass expiry
 
@@ -531,6 +582,7 @@ struct ExpiryFigures {
   std::size_t closed_with_notice = 0;
   std::size_t ended_as_expired = 0;  // sessions the database records as grant_expired
   double lead_s = 0;                 // from setting the expiry to the expiry
+  SchedTimes loop;                   // portcullisd's event loop from just before to all closed
   std::vector<double> lateness_s;
   std::string failure;
 
@@ -605,25 +657,34 @@ ExpiryFigures measure_mass_expiry(Setup& setup, const Options& options,
   const bool all_up = fleet.ramp(count, options.batch, 60s);
   figures.connected = fleet.connected();
   if (!all_up || WallClock::now() >= expiry) {
-    figures.failure =
-        std::to_string(figures.connected) + " of " + std::to_string(count) +
-        " sessions came up before their grants ended; a client printed: " + fleet.first_failure();
+    figures.failure = std::to_string(figures.connected) + " of " + std::to_string(count) +
+                      " sessions came up before their grants ended; " + fleet.first_failure();
   }
-  const auto deadline = Clock::now() + (expiry - WallClock::now()) + 30s;
+  const auto expiry_steady = Clock::now() + (expiry - WallClock::now());
+  fleet.run_until([] { return false; }, expiry_steady - 500ms);
+  const SchedTimes loop_before = sched_times(setup.bastion().pid());
+  const auto deadline = expiry_steady + 30s;
   const bool all_closed =
       fleet.run_until([&] { return fleet.closed() == fleet.clients().size(); }, deadline);
+  const SchedTimes loop_after = sched_times(setup.bastion().pid());
+  figures.loop = {loop_after.running_ms - loop_before.running_ms,
+                  loop_after.waiting_ms - loop_before.waiting_ms};
   if (!all_closed && figures.failure.empty()) {
     figures.failure = std::to_string(fleet.clients().size() - fleet.closed()) +
                       " sessions were still open 30 s after their grants ended";
   }
-  for (const auto& client : fleet.clients()) {
-    if (!client->closed()) continue;
+  for (std::size_t i = 0; i < fleet.clients().size(); ++i) {
+    const TypingClient& client = *fleet.clients()[i];
+    if (!client.closed()) continue;
     figures.lateness_s.push_back(
-        std::chrono::duration<double>(client->closed_at() - expiry).count());
-    if (client->output().find("expired at") != std::string::npos) ++figures.closed_with_notice;
-  }
-  if (figures.failure.empty() && figures.closed_with_notice < figures.sessions) {
-    figures.failure = "a session closed without the expiry notice: " + fleet.first_failure();
+        std::chrono::duration<double>(client.closed_at() - expiry).count());
+    if (client.output().find("expired at") != std::string::npos) {
+      ++figures.closed_with_notice;
+    } else if (figures.failure.empty()) {
+      figures.failure = "client " + std::to_string(i) + " closed without the expiry notice: " +
+                        client.output().substr(client.output().size() -
+                                               std::min<std::size_t>(client.output().size(), 300));
+    }
   }
   wait_until(
       [&] {
@@ -642,6 +703,10 @@ ExpiryFigures measure_mass_expiry(Setup& setup, const Options& options,
 // Report
 
 std::string mib(double kib) { return fixed(kib / 1024.0, 1); }
+
+std::string ratio(double ours, double theirs) {
+  return theirs > 0 ? fixed(ours / theirs, 2) + "x" : "-";
+}
 
 std::string render_concurrency(const std::vector<ConcurrencyFigures>& rows, const Options& options,
                                const rlimit& files) {
@@ -663,8 +728,8 @@ std::string render_concurrency(const std::vector<ConcurrencyFigures>& rows, cons
   const ConcurrencyFigures& jump = rows.back();
   const bool met = recorded.rss_per_session_kib() < 1024;
   out << "\nPortcullis / OpenSSH jump host: PSS per session "
-      << fixed(recorded.pss_per_session_kib() / jump.pss_per_session_kib(), 2) << "x, CPU "
-      << fixed(recorded.cpu_percent / jump.cpu_percent, 2) << "x (lower is better). Target RSS "
+      << ratio(recorded.pss_per_session_kib(), jump.pss_per_session_kib()) << ", CPU "
+      << ratio(recorded.cpu_percent, jump.cpu_percent) << " (lower is better). Target RSS "
       << "per session < 1 MiB: " << (met ? "met" : "MISSED") << " ("
       << fixed(recorded.rss_per_session_kib(), 0) << " KiB).\n"
       << "portcullisd with every session up: peak RSS (VmHWM) " << mib(recorded.peak_rss_kib)
@@ -693,8 +758,12 @@ std::string render_expiry(const ExpiryFigures& figures) {
       << "Lateness: when the client saw its connection close, after the second the grants "
          "ended. The grants were set to end "
       << figures.lead_s
-      << " s ahead, then every "
-         "session connected and typed a line a second until the end.\n";
+      << " s ahead, then every session connected and typed a line a second until the end. "
+         "portcullisd's event loop (main thread) from 0.5 s before the expiry until the last "
+         "client had gone: "
+      << fixed(figures.loop.running_ms, 0) << " ms on a CPU, " << fixed(figures.loop.waiting_ms, 0)
+      << " ms runnable but waiting for one (the clients, the target's sshd processes and "
+         "everything else on this machine ending at the same time).\n";
   return out.str();
 }
 
@@ -717,33 +786,27 @@ int main(int argc, char** argv) {
     const rlimit files = raise_open_files_limit();
     Setup setup;
     std::vector<ConcurrencyFigures> rows;
-    const auto one = [](Bastion& node) {
-      return [&node] { return std::vector<pid_t>{node.pid()}; };
-    };
-    rows.push_back(measure_concurrency(
-        "Portcullis, recording on", options,
-        [&](int) { return setup.through_bastion(setup.bastion()); }, one(setup.bastion())));
-    setup.wait_for_shipping();
-    rows.push_back(measure_concurrency(
-        "Portcullis, recording off", options,
-        [&](int) { return setup.through_bastion(setup.unrecorded()); }, one(setup.unrecorded())));
-    rows.push_back(measure_concurrency(
-        "OpenSSH jump host (sshd, -W)", options, [&](int) { return setup.through_jump_host(); },
-        [&] { return descendants(setup.jump().pid()); }));
-    setup.wait_for_shipping();
+    if (options.sessions > 0) rows = measure_all_routes(setup, options);
+    // The ramp above tells how long the expiring sessions will take to come up.
+    const double connect_s = rows.empty() ? 0.1 : rows.front().ramp_s / options.sessions;
+    std::optional<ExpiryFigures> expiry;
+    if (options.expiry_sessions > 0) expiry = measure_mass_expiry(setup, options, connect_s);
 
-    const ExpiryFigures expiry =
-        measure_mass_expiry(setup, options, rows.front().ramp_s / std::max(1, options.sessions));
-    const std::string report = render_concurrency(rows, options, files) + render_expiry(expiry);
+    std::string report;
+    if (!rows.empty()) report += render_concurrency(rows, options, files);
+    if (expiry) report += render_expiry(*expiry);
     std::cout << report;
     if (!options.markdown.empty()) std::ofstream(options.markdown) << report;
 
-    bool ok = expiry.ok();
+    bool ok = true;
     for (const auto& row : rows) {
       if (!row.ok()) std::cerr << "scale_bench: " << row.route << ": " << row.failure << "\n";
       ok = ok && row.ok();
     }
-    if (!expiry.ok()) std::cerr << "scale_bench: mass expiry: " << expiry.failure << "\n";
+    if (expiry && !expiry->ok()) {
+      std::cerr << "scale_bench: mass expiry: " << expiry->failure << "\n";
+      ok = false;
+    }
     return ok ? 0 : 1;
   } catch (const std::exception& e) {
     std::cerr << "scale_bench: " << e.what() << "\n";
