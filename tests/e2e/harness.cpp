@@ -386,22 +386,33 @@ std::string run_checked(const std::vector<std::string>& argv, const RunOptions& 
   return result.out;
 }
 
-BackgroundProcess::BackgroundProcess(const std::vector<std::string>& argv,
-                                     const fs::path& log_file) {
+namespace {
+
+// Starts argv in a process group of its own (so it can be killed with all it starts), with
+// stdin from `in` and stdout and stderr to `out`.
+pid_t spawn(const std::vector<std::string>& argv, int in, int out) {
   ignore_sigpipe();
   const ExecArgs exec_args(argv, {});
-  Fd log = open_file(log_file, O_WRONLY | O_CREAT | O_APPEND);
-  Fd null = open_file("/dev/null", O_RDONLY);
-  pid_ = ::fork();
-  if (pid_ < 0) throw_errno("fork");
-  if (pid_ == 0) {
+  const pid_t pid = ::fork();
+  if (pid < 0) throw_errno("fork");
+  if (pid == 0) {
     ::setpgid(0, 0);
-    ::dup2(null.get(), STDIN_FILENO);
-    ::dup2(log.get(), STDOUT_FILENO);
-    ::dup2(log.get(), STDERR_FILENO);
+    ::dup2(in, STDIN_FILENO);
+    ::dup2(out, STDOUT_FILENO);
+    ::dup2(out, STDERR_FILENO);
     exec_args.exec();
   }
-  ::setpgid(pid_, pid_);
+  ::setpgid(pid, pid);
+  return pid;
+}
+
+}  // namespace
+
+BackgroundProcess::BackgroundProcess(const std::vector<std::string>& argv,
+                                     const fs::path& log_file) {
+  Fd log = open_file(log_file, O_WRONLY | O_CREAT | O_APPEND);
+  Fd null = open_file("/dev/null", O_RDONLY);
+  pid_ = spawn(argv, null.get(), log.get());
 }
 
 BackgroundProcess::~BackgroundProcess() {
@@ -773,20 +784,9 @@ Gateway::Gateway(std::string_view grant_duration) {
 // ---------------------------------------------------------------------------------------------
 
 PipedProcess::PipedProcess(const std::vector<std::string>& argv) {
-  ignore_sigpipe();
-  const ExecArgs exec_args(argv, {});
   auto [in_read, in_write] = make_pipe();
   auto [out_read, out_write] = make_pipe();
-  pid_ = ::fork();
-  if (pid_ < 0) throw_errno("fork");
-  if (pid_ == 0) {
-    ::setpgid(0, 0);
-    ::dup2(in_read.get(), STDIN_FILENO);
-    ::dup2(out_write.get(), STDOUT_FILENO);
-    ::dup2(out_write.get(), STDERR_FILENO);
-    exec_args.exec();
-  }
-  ::setpgid(pid_, pid_);
+  pid_ = spawn(argv, in_read.get(), out_write.get());
   set_nonblocking(in_write.get());
   set_nonblocking(out_read.get());
   input_ = in_write.release();
