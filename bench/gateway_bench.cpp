@@ -51,32 +51,9 @@ Options parse_options(int argc, char** argv) {
 // on_record_failure = "continue" lets sessions run on unrecorded.
 std::unique_ptr<Bastion> unrecorded_node(const Bastion& primary) {
   auto node = std::make_unique<Bastion>(primary, "unrecorded");
-  std::string config = read_file(node->config_file());
-  const std::string spool = "spool_dir = \"state/spool\"";
-  config.replace(config.find(spool), spool.size(),
-                 "spool_dir = \"/dev/null/spool\"\non_record_failure = \"continue\"");
-  write_file(node->config_file(), config);
+  node->record_nothing();
   node->start();
   return node;
-}
-
-// The portcullisd serving `node`: the process whose command line names its config file.
-pid_t daemon_pid(const Bastion& node) {
-  for (const auto& entry : fs::directory_iterator("/proc")) {
-    const std::string name = entry.path().filename();
-    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
-    std::string cmdline;
-    try {
-      cmdline = read_file(entry.path() / "cmdline");
-    } catch (const std::exception&) {
-      continue;  // gone meanwhile
-    }
-    if (cmdline.find("portcullisd") != std::string::npos &&
-        cmdline.find(node.config_file().string()) != std::string::npos) {
-      return static_cast<pid_t>(std::stol(name));
-    }
-  }
-  throw std::runtime_error("no portcullisd runs with " + node.config_file().string());
 }
 
 // User + system CPU seconds a process has used so far (/proc/PID/stat fields 14 and 15).
@@ -101,8 +78,8 @@ class Setup {
 
   // The bastion process behind a route, if it is one of ours.
   std::optional<pid_t> daemon_of(const Route& route) const {
-    if (route.name == "bastion") return daemon_pid(routes_.gateway().bastion);
-    if (route.name == "unrecorded") return daemon_pid(*unrecorded_);
+    if (route.name == "bastion") return routes_.gateway().bastion.pid();
+    if (route.name == "unrecorded") return unrecorded_->pid();
     return std::nullopt;
   }
 

@@ -1,6 +1,7 @@
 #include "proxy/gateway.h"
 
 #include <spdlog/spdlog.h>
+#include <sys/resource.h>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -22,6 +23,8 @@ namespace {
 // Revocations, kills and extensions arrive by NOTIFY at once; this re-check is the safety net
 // for a notification lost with a connection.
 constexpr std::chrono::milliseconds kStatusPollInterval{2000};
+// After a failed accept (typically: out of file descriptors), before the next attempt.
+constexpr std::chrono::milliseconds kAcceptRetryDelay{100};
 // How often expired grants and lapsed requests are written to the audit log.
 constexpr std::chrono::seconds kSweepInterval{5};
 const std::vector<std::string> kNotifyChannels{"portcullis_revocations", "portcullis_kills",
@@ -45,6 +48,20 @@ SshBind make_bind(const Config& config) {
   return bind;
 }
 
+// A session holds about five descriptors (the client's and the target's sockets, a duplicate
+// of each for the loop to watch, the recording's spool file). The usual soft limit of 1024
+// runs out near 200 sessions while the hard limit allows many more: take all of it.
+void raise_open_files_limit() {
+  rlimit files{};
+  if (::getrlimit(RLIMIT_NOFILE, &files) != 0) return;
+  if (files.rlim_cur < files.rlim_max) {
+    const rlimit raised{files.rlim_max, files.rlim_max};
+    if (::setrlimit(RLIMIT_NOFILE, &raised) == 0) files = raised;
+  }
+  spdlog::info("open files limit {}: room for about {} sessions", files.rlim_cur,
+               files.rlim_cur / 5);
+}
+
 std::string describe(const boost::asio::ip::tcp::endpoint& endpoint) {
   return endpoint.address().to_string() + ":" + std::to_string(endpoint.port());
 }
@@ -65,6 +82,7 @@ struct Gateway::Impl {
             workers, vault,      registry,
             policy,  recordings, [this](const access::AlertEvent& alert) { raise_alert(alert); }},
         acceptor(loop),
+        accept_timer(loop),
         signals(loop, SIGINT, SIGTERM),
         status_timer(loop),
         sweep_timer(loop) {}
@@ -113,11 +131,17 @@ struct Gateway::Impl {
     acceptor.async_accept(
         [this](boost::system::error_code ec, boost::asio::ip::tcp::socket socket) {
           if (ec == boost::asio::error::operation_aborted) return;
-          if (!ec)
+          if (!ec) {
             serve(std::move(socket));
-          else
-            spdlog::warn("accept failed: {}", ec.message());
-          accept();
+            return accept();
+          }
+          spdlog::warn("accept failed: {}", ec.message());
+          // Out of descriptors, the connection stays queued and accepting again at once would
+          // fail again at once: a busy loop. Sessions ending free descriptors; wait for that.
+          accept_timer.expires_after(kAcceptRetryDelay);
+          accept_timer.async_wait([this](boost::system::error_code timer_ec) {
+            if (!timer_ec) accept();
+          });
         });
   }
 
@@ -203,6 +227,7 @@ struct Gateway::Impl {
     spdlog::info("portcullisd shutting down");
     boost::system::error_code ignored;
     acceptor.close(ignored);
+    accept_timer.cancel();
     signals.cancel(ignored);
     status_timer.cancel();
     sweep_timer.cancel();
@@ -222,6 +247,7 @@ struct Gateway::Impl {
   WorkerPool workers;
   GatewayContext context;
   boost::asio::ip::tcp::acceptor acceptor;
+  boost::asio::steady_timer accept_timer;
   boost::asio::signal_set signals;
   boost::asio::steady_timer status_timer;
   boost::asio::steady_timer sweep_timer;
@@ -237,6 +263,7 @@ Gateway::~Gateway() = default;
 
 void Gateway::run() {
   Impl& impl = *impl_;
+  raise_open_files_limit();
   impl.listen();
   impl.signals.async_wait([&impl](boost::system::error_code ec, int) {
     if (!ec) impl.shut_down();

@@ -53,6 +53,7 @@ class Fd {
     return *this;
   }
   int get() const { return fd_; }
+  int release() { return std::exchange(fd_, -1); }
   void reset() {
     if (fd_ >= 0) ::close(fd_);
     fd_ = -1;
@@ -385,22 +386,33 @@ std::string run_checked(const std::vector<std::string>& argv, const RunOptions& 
   return result.out;
 }
 
-BackgroundProcess::BackgroundProcess(const std::vector<std::string>& argv,
-                                     const fs::path& log_file) {
+namespace {
+
+// Starts argv in a process group of its own (so it can be killed with all it starts), with
+// stdin from `in` and stdout and stderr to `out`.
+pid_t spawn(const std::vector<std::string>& argv, int in, int out) {
   ignore_sigpipe();
   const ExecArgs exec_args(argv, {});
-  Fd log = open_file(log_file, O_WRONLY | O_CREAT | O_APPEND);
-  Fd null = open_file("/dev/null", O_RDONLY);
-  pid_ = ::fork();
-  if (pid_ < 0) throw_errno("fork");
-  if (pid_ == 0) {
+  const pid_t pid = ::fork();
+  if (pid < 0) throw_errno("fork");
+  if (pid == 0) {
     ::setpgid(0, 0);
-    ::dup2(null.get(), STDIN_FILENO);
-    ::dup2(log.get(), STDOUT_FILENO);
-    ::dup2(log.get(), STDERR_FILENO);
+    ::dup2(in, STDIN_FILENO);
+    ::dup2(out, STDOUT_FILENO);
+    ::dup2(out, STDERR_FILENO);
     exec_args.exec();
   }
-  ::setpgid(pid_, pid_);
+  ::setpgid(pid, pid);
+  return pid;
+}
+
+}  // namespace
+
+BackgroundProcess::BackgroundProcess(const std::vector<std::string>& argv,
+                                     const fs::path& log_file) {
+  Fd log = open_file(log_file, O_WRONLY | O_CREAT | O_APPEND);
+  Fd null = open_file("/dev/null", O_RDONLY);
+  pid_ = spawn(argv, null.get(), log.get());
 }
 
 BackgroundProcess::~BackgroundProcess() {
@@ -524,7 +536,8 @@ KeyPair generate_key(const fs::path& path, std::string_view comment) {
   return KeyPair{path};
 }
 
-TargetSshd::TargetSshd() : dir_("portcullis-sshd"), port_(free_port()) {
+TargetSshd::TargetSshd(std::string_view extra_config)
+    : dir_("portcullis-sshd"), port_(free_port()) {
   const std::string account = target_account();
   // sshd reads authorized_keys as the target account: the folder must be traversable.
   fs::permissions(dir_.path(), fs::perms::owner_all | fs::perms::group_exec |
@@ -568,6 +581,8 @@ TargetSshd::TargetSshd() : dir_("portcullis-sshd"), port_(free_port()) {
                  "AcceptEnv LANG LC_* TERM PCL_E2E_*\n"
                  "AllowTcpForwarding yes\n"
                  "Subsystem sftp /usr/lib/openssh/sftp-server\n");
+  // In front: sshd keeps the first value it reads for a keyword.
+  write_file(config, std::string(extra_config) + read_file(config));
   fs::create_directories("/run/sshd");
   process_ = std::make_unique<BackgroundProcess>(
       std::vector<std::string>{"/usr/sbin/sshd", "-D", "-e", "-f", config.string()},
@@ -640,6 +655,14 @@ Bastion::Bastion(const Bastion& sibling, std::string_view node_name)
 
 void Bastion::append_config(std::string_view toml) {
   write_file(config_file_, read_file(config_file_) + "\n" + std::string(toml) + "\n");
+}
+
+void Bastion::record_nothing() {
+  std::string config = read_file(config_file_);
+  const std::string spool = "spool_dir = \"state/spool\"";
+  config.replace(config.find(spool), spool.size(),
+                 "spool_dir = \"/dev/null/spool\"\non_record_failure = \"continue\"");
+  write_file(config_file_, config);
 }
 
 // A daemon that crashed, leaked or hit undefined behaviour fails the test that ran it, even
@@ -741,6 +764,8 @@ std::optional<int> Bastion::kill() {
 
 bool Bastion::running() { return daemon_ && daemon_->running(); }
 
+pid_t Bastion::pid() const { return daemon_ ? daemon_->pid() : -1; }
+
 std::string Bastion::log() const {
   std::error_code ec;
   return fs::exists(log_file(), ec) ? read_file(log_file()) : std::string();
@@ -754,6 +779,40 @@ Gateway::Gateway(std::string_view grant_duration) {
     grant_id = bastion.add_grant(user, target_name, target.account(), grant_duration);
   }
   bastion.start();
+}
+
+// ---------------------------------------------------------------------------------------------
+
+PipedProcess::PipedProcess(const std::vector<std::string>& argv) {
+  auto [in_read, in_write] = make_pipe();
+  auto [out_read, out_write] = make_pipe();
+  pid_ = spawn(argv, in_read.get(), out_write.get());
+  set_nonblocking(in_write.get());
+  set_nonblocking(out_read.get());
+  input_ = in_write.release();
+  output_ = out_read.release();
+}
+
+PipedProcess::~PipedProcess() {
+  close_input();
+  close_output();
+  if (!exit_status()) {
+    ::kill(-pid_, SIGKILL);
+    wait_pid(pid_, Clock::now() + 5s);
+  }
+}
+
+void PipedProcess::close_input() {
+  if (input_ >= 0) ::close(std::exchange(input_, -1));
+}
+
+void PipedProcess::close_output() {
+  if (output_ >= 0) ::close(std::exchange(output_, -1));
+}
+
+std::optional<int> PipedProcess::exit_status() {
+  if (!status_) status_ = wait_pid(pid_, Clock::now());
+  return status_;
 }
 
 // ---------------------------------------------------------------------------------------------

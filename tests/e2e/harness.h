@@ -184,10 +184,15 @@ KeyPair generate_key(const fs::path& path, std::string_view comment = "portculli
 // PidFile and log, all in a temp dir.
 class TargetSshd {
  public:
-  TargetSshd();
+  TargetSshd() : TargetSshd("") {}
+  // `extra_config`: sshd_config lines (e.g. "MaxStartups 2000\n") that take precedence over the
+  // defaults: sshd keeps the first value it reads for a keyword.
+  explicit TargetSshd(std::string_view extra_config);
   ~TargetSshd();
 
   std::uint16_t port() const { return port_; }
+  // The listening sshd; each connection is served by a process forked from it.
+  pid_t pid() const { return process_->pid(); }
   const KeyPair& host_key() const { return host_key_; }
   // A key pair in the target's authorized_keys, for the vaulted account.
   const KeyPair& account_key() const { return account_key_; }
@@ -218,6 +223,9 @@ class Bastion {
   Bastion(const Bastion& sibling, std::string_view node_name);
   // Appends TOML ([access], [[policy]], [alerts] ...) to the config; before start().
   void append_config(std::string_view toml);
+  // Makes recording impossible (the spool folder cannot exist) and lets sessions carry on
+  // unrecorded: a node that shows what recording costs. Before start().
+  void record_nothing();
   ~Bastion();
 
   const fs::path& config_file() const { return config_file_; }
@@ -254,6 +262,7 @@ class Bastion {
   // SIGKILL, as a crash would; start() may follow.
   std::optional<int> kill();
   bool running();
+  pid_t pid() const;        // of the running portcullisd, -1 if none
   std::string log() const;  // everything portcullisd wrote so far
   fs::path log_file() const { return dir_ / "daemon.log"; }
 
@@ -276,6 +285,34 @@ struct Gateway {
   std::string target_name = "db01";
   std::string grant_id;
   std::string login() const { return user + ":" + target_name; }
+};
+
+// ---------------------------------------------------------------------------------------------
+// Many clients at once
+
+// A child whose stdin is a pipe the caller writes to, and whose stdout and stderr go (merged)
+// to a pipe the caller reads; both ends non-blocking, so one poll loop can drive hundreds.
+// The destructor SIGKILLs the child's process group if it still runs, and reaps it.
+class PipedProcess {
+ public:
+  explicit PipedProcess(const std::vector<std::string>& argv);
+  ~PipedProcess();
+  PipedProcess(const PipedProcess&) = delete;
+  PipedProcess& operator=(const PipedProcess&) = delete;
+
+  pid_t pid() const { return pid_; }
+  int input() const { return input_; }    // -1 once closed
+  int output() const { return output_; }  // -1 once closed
+  void close_input();
+  void close_output();
+  // Reaps the child if it has exited, without waiting; its status (128 + signal) or nullopt.
+  std::optional<int> exit_status();
+
+ private:
+  pid_t pid_ = -1;
+  int input_ = -1;
+  int output_ = -1;
+  std::optional<int> status_;
 };
 
 // ---------------------------------------------------------------------------------------------
