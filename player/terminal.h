@@ -97,6 +97,16 @@ class Terminal {
 // Feeds one recorded event to a terminal: output is written, a resize resizes, the rest is
 // not part of the screen.
 void apply(Terminal& terminal, const recorder::Event& event);
+// Calls `visit` with each event of the recording in order, and `progress` (when set) after each.
+template <typename Visit>
+void for_each_event(const Recording& recording, const Progress& progress, Visit visit) {
+  const std::size_t total = recording.events.size();
+  for (std::size_t i = 0; i < total; ++i) {
+    visit(recording.events[i]);
+    if (progress) progress(i + 1, total);
+  }
+}
+
 // A terminal of the recording's initial size.
 std::unique_ptr<Terminal> new_terminal(const recorder::Header& header);
 
