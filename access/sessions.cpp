@@ -123,13 +123,14 @@ std::vector<SessionRow> list_sessions(pqxx::work& tx, const SessionFilter& filte
                 .count()
           : 0;
   std::vector<SessionRow> sessions;
-  for (const pqxx::row& row : tx.exec_params(
-           session_query() + "WHERE (NOT $1 OR s.ended_at IS NULL) AND ($2 = '' OR u.name = $2)"
-                             " AND ($3 = '' OR t.name = $3)"
-                             " AND ($4 = 0 OR s.started_at >= to_timestamp($4::float8 / 1000000))"
-                             " AND ($5 = 0 OR s.grant_id = $5) ORDER BY s.id",
-           filter.active_only, filter.user, filter.target, since_micros,
-           filter.grant_id.value_or(0))) {
+  for (const pqxx::row& row :
+       tx.exec_params(session_query() +
+                          "WHERE (NOT $1 OR s.ended_at IS NULL) AND ($2 = '' OR u.name = $2)"
+                          " AND ($3 = '' OR t.name = $3)"
+                          " AND ($4::bigint = 0 OR s.started_at >= to_timestamp($4::bigint / 1e6))"
+                          " AND ($5::bigint = 0 OR s.grant_id = $5::bigint) ORDER BY s.id",
+                      filter.active_only, filter.user, filter.target, since_micros,
+                      filter.grant_id.value_or(0))) {
     sessions.push_back(session_from_row(row));
   }
   return sessions;
