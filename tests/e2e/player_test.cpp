@@ -122,6 +122,11 @@ TEST(SessionList, FiltersByUserTargetSinceAndGrant) {
   EXPECT_EQ(std::count(table.begin(), table.end(), '\n'), 1) << table;  // header + 1 row
   EXPECT_NE(table.find("127.0.0.1:3"), std::string::npos) << table;
 
+  // `audit list` and `search` read --since the same way.
+  const RunResult audit = bastion.cli({"audit", "list", "--since", four_hours_ago});
+  EXPECT_EQ(audit.exit_status, 0) << describe(audit);
+  EXPECT_EQ(bastion.cli({"search", "x", "--since", two_hours_ago_at_plus_2}).exit_status, 0);
+
   const RunResult bad = bastion.cli({"session", "list", "--since", "yesterday"});
   EXPECT_EQ(bad.exit_status, 1);
   EXPECT_NE(bad.err.find("--since: \"yesterday\" is neither"), std::string::npos) << bad.err;
