@@ -138,6 +138,28 @@ TEST(PlayerScreen, KeyframesKeepThePenAndTheScrollRegion) {
   EXPECT_EQ(dense.screen_at(100).lines[0], "title");
 }
 
+// Autowrap turned off and insert mode turned on before a keyframe still apply after it.
+TEST(PlayerScreen, KeyframesKeepAutowrapAndInsertMode) {
+  const Recording r = recording_of({{EventKind::output, 1, "\x1b[?7l"},
+                                    {EventKind::output, 2, std::string(100, 'x') + "\r\n"},
+                                    {EventKind::output, 3, "tail\r\x1b[4h"},
+                                    {EventKind::output, 4, ">> "},
+                                    {EventKind::output, 5, "\x1b[4l\x1b[?7h\r\n"},
+                                    {EventKind::output, 6, std::string(100, 'y')}});
+  const Screen last = screen_at(r, 6);
+  EXPECT_EQ(last.lines[0], std::string(80, 'x'));  // not wrapped
+  EXPECT_EQ(last.lines[1], ">> tail");
+  EXPECT_EQ(last.lines[3], std::string(20, 'y'));  // wrapping again
+  // A replay that seeks to any keyframe, then plays on from there, ends on the same screen.
+  const Seeker dense(r, {1, 1});
+  for (const Event& e : r.events) {
+    std::size_t next = 0;
+    const std::unique_ptr<Terminal> terminal = dense.terminal_at(e.at_us, next);
+    for (; next < r.events.size(); ++next) apply(*terminal, r.events[next]);
+    EXPECT_EQ(terminal->screen().lines, last.lines) << e.at_us;
+  }
+}
+
 TEST(PlayerScreen, WideCharactersAndResize) {
   const Recording r = recording_of({
       {EventKind::output, 10, "日本語 ok\r\ncafé\r\n"},
