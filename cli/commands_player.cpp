@@ -234,12 +234,14 @@ class RawTerminal {
     struct sigaction on_resize {};
     on_resize.sa_handler = [](int) { viewer_resized = 1; };
     sigaction(SIGWINCH, &on_resize, &saved_winch_);
-    std::cout << "\x1b[?1049h\x1b[?25l" << std::flush;
+    // Without autowrap, lines wider than the viewer's terminal are cut instead of wrapping
+    // (and scrolling the replay away).
+    std::cout << "\x1b[?1049h\x1b[?25l\x1b[?7l" << std::flush;
   }
   RawTerminal(const RawTerminal&) = delete;
   RawTerminal& operator=(const RawTerminal&) = delete;
   ~RawTerminal() {
-    std::cout << "\x1b[0m\x1b[?25h\x1b[?1049l" << std::flush;
+    std::cout << "\x1b[0m\x1b[?7h\x1b[?25h\x1b[?1049l" << std::flush;
     tcsetattr(STDIN_FILENO, TCSAFLUSH, &saved_);
     sigaction(SIGINT, &saved_int_, nullptr);
     sigaction(SIGTERM, &saved_term_, nullptr);

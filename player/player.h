@@ -120,7 +120,7 @@ std::vector<Match> search(const Recording& recording, const LineMatcher& matches
                           const Progress& progress = {});
 
 // "terminal 80x24 smaller than recorded 120x40" when the viewer's terminal is narrower or
-// shorter than the recorded one (the replay's lines would wrap or fall off), else "".
+// shorter than the recorded one (the replay would be cut at its edges), else "".
 std::string size_notice(int viewer_cols, int viewer_rows, int recorded_cols, int recorded_rows);
 
 // ---- replay ---------------------------------------------------------------------------

@@ -251,14 +251,15 @@ bool paused_at(PtySession& terminal, int seconds) {
   return terminal.expect("paused   " + offset_of(seconds) + " / 1:59", 5s).has_value();
 }
 
-const char* const kRestore = "\x1b[?25h\x1b[?1049l";
+// Autowrap back on, the cursor shown, the user's own screen back.
+const char* const kRestore = "\x1b[?7h\x1b[?25h\x1b[?1049l";
 
 TEST(PlayerPlay, KeysPauseSeekAndQuitOnASmallerTerminal) {
   const TempDir dir("portcullis-play");
   const fs::path pcr = ticking_recording(dir);
   PtySession terminal(portcullis_without_config({"play", pcr.string(), "--speed", "8"}), 24, 80);
 
-  EXPECT_TRUE(terminal.expect(R"(\x1b\[\?1049h)")) << terminal.transcript();
+  EXPECT_TRUE(terminal.expect(R"(\x1b\[\?1049h\x1b\[\?25l\x1b\[\?7l)")) << terminal.transcript();
   EXPECT_TRUE(terminal.expect("8x  \\[terminal 80x24 smaller than recorded 120x40\\]"))
       << terminal.transcript().substr(0, 3000);
   EXPECT_TRUE(terminal.expect("tick-2 "));
