@@ -163,7 +163,16 @@ std::int64_t start_session(pqxx::work& tx, std::int64_t grant_id, const std::str
                            const std::string& client);
 void end_session(pqxx::work& tx, std::int64_t session_id, EndReason reason,
                  std::optional<int> exit_status);
-std::vector<SessionRow> list_sessions(pqxx::work& tx, bool active_only);
+// Which sessions list_sessions returns; every field set narrows it (they combine with AND).
+struct SessionFilter {
+  bool active_only = false;
+  std::string user;                      // "" = every user
+  std::string target;                    // "" = every target
+  std::optional<TimePoint> since;        // started at or after
+  std::optional<std::int64_t> grant_id;  // under this grant
+};
+// Oldest first.
+std::vector<SessionRow> list_sessions(pqxx::work& tx, const SessionFilter& filter = {});
 // Asks the node holding the session to end it (sets kill_requested_at). Throws AccessError
 // if unknown or already ended.
 void request_session_kill(pqxx::work& tx, const std::string& actor, std::int64_t session_id);

@@ -110,7 +110,7 @@ std::vector<AuditEvent> list_audit(pqxx::work& tx, const AuditFilter& filter) {
   for (const pqxx::row& row :
        tx.exec_params(std::string("SELECT * FROM (SELECT id, ") + kCanonicalAt +
                           ", actor, action, object, details::text FROM audit_events"
-                          " WHERE ($1 = 0 OR at >= to_timestamp($1::float8 / 1000000))"
+                          " WHERE ($1::bigint = 0 OR at >= to_timestamp($1::bigint / 1e6))"
                           " AND ($2 = '' OR actor = $2 OR details->>'user' = $2)"
                           " ORDER BY id DESC LIMIT $3) newest ORDER BY id",
                       since_micros, filter.user, static_cast<long long>(filter.limit))) {

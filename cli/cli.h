@@ -3,6 +3,7 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -75,6 +76,10 @@ void add_player_commands(CLI::App& app, Action& chosen);
 // Called by a command that can run without a config file (verify FILE --pubkey KEY): main then
 // runs it with default settings when the config cannot be loaded.
 void allow_missing_config();
+
+// --since as every listing takes it: an RFC 3339 time ("2026-11-25T08:00:00Z", "...+02:00"), or
+// a duration meaning that long ago ("2h", "7d"). Throws UsageError for anything else.
+std::chrono::system_clock::time_point parse_since(const std::string& text);
 
 // Reads a whole (small) file; throws UsageError naming `what` when it cannot.
 std::string read_file(const std::string& path, const std::string& what);

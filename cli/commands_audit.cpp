@@ -15,22 +15,9 @@ struct ListOptions {
   bool json = false;
 };
 
-// "2026-11-25T08:00:00Z" or a duration meaning that long ago ("2h").
-TimePoint since_time(const std::string& text) {
-  std::tm tm{};
-  const char* end = ::strptime(text.c_str(), "%Y-%m-%dT%H:%M:%SZ", &tm);
-  if (end != nullptr && *end == '\0') return access::Clock::from_time_t(::timegm(&tm));
-  try {
-    return access::Clock::now() - parse_duration(text);
-  } catch (const std::invalid_argument&) {
-    throw UsageError("--since: \"" + text +
-                     "\" is neither a UTC time like 2026-11-25T08:00:00Z nor a duration like 2h");
-  }
-}
-
 void list_events(Context& context, const ListOptions& options) {
   access::AuditFilter filter;
-  if (!options.since.empty()) filter.since = since_time(options.since);
+  if (!options.since.empty()) filter.since = parse_since(options.since);
   filter.user = options.user;
   filter.limit = options.limit;
   std::vector<access::AuditEvent> events;

@@ -2,15 +2,19 @@
 // session id (read from the database) or a .pcr file.
 #include <poll.h>
 #include <signal.h>
+#include <sys/ioctl.h>
 #include <termios.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <iostream>
+#include <map>
 #include <regex>
 
+#include "access/access.h"
 #include "cli/cli.h"
 #include "cli/output.h"
+#include "cli/progress.h"
 #include "cli/recording_source.h"
 #include "player/player.h"
 
@@ -41,6 +45,11 @@ std::uint64_t time_option(const std::string& text, const Recording& recording) {
   }
 }
 
+// Feeds a player pass's progress into a bar.
+player::Progress shown_on(ProgressBar& bar) {
+  return [&bar](std::size_t done, std::size_t) { bar.update(done); };
+}
+
 // ---- screen -----------------------------------------------------------------------------
 
 struct ScreenOptions {
@@ -54,7 +63,7 @@ void show_screen(Context& context, const ScreenOptions& options) {
   if (at > recording.duration_us) {
     throw UsageError("the recording ends at " + player::format_offset(recording.duration_us));
   }
-  const player::Screen screen = player::Seeker(recording).screen_at(at);
+  const player::Screen screen = player::screen_at(recording, at);
   if (!options.json) {
     std::cout << screen.text();
     return;
@@ -80,16 +89,20 @@ struct ExportOptions {
 
 void export_recording(Context& context, const ExportOptions& options) {
   const Recording recording = open(context, options.session);
-  const std::string text = options.format == "asciicast" ? player::export_asciicast(recording)
-                           : options.format == "text"    ? player::export_text(recording)
-                                                         : player::export_commands(recording);
+  ProgressBar bar = ProgressBar::on_stderr("export", recording.events.size());
+  const player::Progress progress = shown_on(bar);
+  const std::string text =
+      options.format == "asciicast" ? player::export_asciicast(recording, progress)
+      : options.format == "text"    ? player::export_text(recording, progress)
+                                    : player::export_commands(recording, progress);
+  bar.finish();
   if (options.output.empty()) {
     std::cout << text;
     return;
   }
   // Exports hold what the session showed: private like the recording itself.
   write_private_file(options.output, text);
-  std::cerr << "wrote " << options.format << " of session " << recording.header.session_id << " to "
+  std::cout << "wrote " << options.format << " of session " << recording.header.session_id << " to "
             << options.output << '\n';
 }
 
@@ -134,51 +147,60 @@ player::LineMatcher matcher(const SearchOptions& options) {
   }
 }
 
-// --since takes an RFC 3339 time or a duration back from now ("24h", "7d").
-std::string since_sql(const std::string& since) {
-  if (since.empty()) return "-infinity";
-  if (since.find('T') != std::string::npos) return since;
-  try {
-    return format_rfc3339(std::chrono::system_clock::now() - parse_duration(since));
-  } catch (const std::invalid_argument& e) {
-    throw UsageError(std::string("bad --since: ") + e.what());
-  }
-}
+// A stored recording to search, and its event count (to weigh the progress bar).
+struct Stored {
+  std::int64_t session_id = 0;
+  std::uint64_t events = 0;
+};
 
-std::vector<std::int64_t> stored_sessions(Context& context, const SearchOptions& options) {
-  std::vector<std::int64_t> ids;
+std::vector<Stored> stored_recordings(Context& context, const SearchOptions& options) {
+  access::SessionFilter filter;
+  filter.user = options.user;
+  filter.target = options.target;
+  if (!options.since.empty()) filter.since = parse_since(options.since);
+  std::vector<Stored> stored;
   context.transact([&](pqxx::work& tx) {
-    const pqxx::result rows = tx.exec_params(
-        "SELECT r.session_id FROM recordings r"
-        " JOIN sessions s ON s.id = r.session_id JOIN grants g ON g.id = s.grant_id"
-        " JOIN users u ON u.id = g.user_id JOIN accounts a ON a.id = g.account_id"
-        " JOIN targets t ON t.id = a.target_id"
-        " WHERE r.started_at >= $1::timestamptz AND ($2 = '' OR u.name = $2)"
-        " AND ($3 = '' OR t.name = $3) ORDER BY r.session_id",
-        since_sql(options.since), options.user, options.target);
-    for (const auto& row : rows) ids.push_back(row[0].as<std::int64_t>());
+    std::map<std::int64_t, std::uint64_t> events;  // of every stored recording, by session
+    for (const auto& row : tx.exec("SELECT session_id, event_count FROM recordings")) {
+      events[row[0].as<std::int64_t>()] = row[1].as<std::uint64_t>();
+    }
+    for (const access::SessionRow& session : access::list_sessions(tx, filter)) {
+      const auto found = events.find(session.id);
+      if (found != events.end()) stored.push_back({session.id, found->second});
+    }
   });
-  return ids;
+  return stored;
 }
 
 void search_recordings(Context& context, const SearchOptions& options) {
   const player::LineMatcher matches = matcher(options);
+  const std::vector<Stored> stored = stored_recordings(context, options);
+  std::uint64_t total = 0;
+  for (const Stored& s : stored) total += s.events;
+  ProgressBar bar = ProgressBar::on_stderr("search", total);
+  std::uint64_t searched = 0;  // events of the recordings already searched
   nlohmann::json array = nlohmann::json::array();
   Table table({"SESSION", "USER", "TARGET", "TIME", "LINE"});
-  for (const std::int64_t id : stored_sessions(context, options)) {
-    const Recording recording = open(context, std::to_string(id));
+  for (const Stored& s : stored) {
+    const Recording recording = open(context, std::to_string(s.session_id));
     const recorder::Header& h = recording.header;
-    for (const player::Match& m : player::search(recording, matches)) {
+    // The stored count may lag behind a recording still being written: scale to it.
+    const player::Progress progress = [&](std::size_t done, std::size_t events) {
+      bar.update(searched + s.events * done / std::max<std::size_t>(events, 1));
+    };
+    for (const player::Match& m : player::search(recording, matches, progress)) {
       const std::string at = player::format_offset(m.at_us);
-      table.add({std::to_string(id), h.user, h.target, at, m.line});
-      array.push_back({{"session_id", id},
+      table.add({std::to_string(s.session_id), h.user, h.target, at, m.line});
+      array.push_back({{"session_id", s.session_id},
                        {"user", h.user},
                        {"target", h.target},
                        {"at", at},
                        {"at_us", m.at_us},
                        {"line", m.line}});
     }
+    searched += s.events;
   }
+  bar.finish();
   if (options.json) return print_json(std::cout, array);
   table.print(std::cout);
 }
@@ -192,6 +214,7 @@ struct PlayOptions {
 };
 
 volatile sig_atomic_t interrupted = 0;
+volatile sig_atomic_t viewer_resized = 0;
 
 // Puts the user's terminal in raw mode on an alternate screen, and puts it back however the
 // replay ends (q, Ctrl-C, an exception).
@@ -208,22 +231,54 @@ class RawTerminal {
     action.sa_handler = [](int) { interrupted = 1; };
     sigaction(SIGINT, &action, &saved_int_);
     sigaction(SIGTERM, &action, &saved_term_);
-    std::cout << "\x1b[?1049h\x1b[?25l" << std::flush;
+    struct sigaction on_resize {};
+    on_resize.sa_handler = [](int) { viewer_resized = 1; };
+    sigaction(SIGWINCH, &on_resize, &saved_winch_);
+    // Without autowrap, lines wider than the viewer's terminal are cut instead of wrapping
+    // (and scrolling the replay away).
+    std::cout << "\x1b[?1049h\x1b[?25l\x1b[?7l" << std::flush;
   }
   RawTerminal(const RawTerminal&) = delete;
   RawTerminal& operator=(const RawTerminal&) = delete;
   ~RawTerminal() {
-    std::cout << "\x1b[0m\x1b[?25h\x1b[?1049l" << std::flush;
+    std::cout << "\x1b[0m\x1b[?7h\x1b[?25h\x1b[?1049l" << std::flush;
     tcsetattr(STDIN_FILENO, TCSAFLUSH, &saved_);
     sigaction(SIGINT, &saved_int_, nullptr);
     sigaction(SIGTERM, &saved_term_, nullptr);
+    sigaction(SIGWINCH, &saved_winch_, nullptr);
   }
 
  private:
   termios saved_{};
   struct sigaction saved_int_ {};
   struct sigaction saved_term_ {};
+  struct sigaction saved_winch_ {};
 };
+
+struct TerminalSize {
+  int cols = 0, rows = 0;
+};
+
+// The viewer's terminal; 0x0 when it does not say.
+TerminalSize viewer_size() {
+  winsize size{};
+  if (ioctl(STDOUT_FILENO, TIOCGWINSZ, &size) != 0) return {};
+  return {size.ws_col, size.ws_row};
+}
+
+// The first `cols` characters of a UTF-8 line: a status line that wrapped would scroll the
+// replay up.
+std::string fit(std::string line, int cols) {
+  int shown = 0;
+  for (std::size_t i = 0; i < line.size(); ++i) {
+    const bool starts_character = (static_cast<unsigned char>(line[i]) & 0xC0) != 0x80;
+    if (starts_character && ++shown > cols) {
+      line.resize(i);
+      break;
+    }
+  }
+  return line;
+}
 
 class SteadyClock : public player::ReplayClock {
  public:
@@ -246,9 +301,10 @@ class Player {
 
   void run() {
     RawTerminal raw;
+    viewer_ = viewer_size();
     bool quit = false;
     while (!quit && !interrupted) {
-      draw_frame(replay_.status_line());
+      draw_frame();
       // At most 30 frames a second: events due meanwhile are drawn together.
       const auto wait = std::clamp<std::chrono::microseconds>(
           replay_.until_next(), std::chrono::milliseconds(33), std::chrono::milliseconds(200));
@@ -260,14 +316,33 @@ class Player {
   }
 
  private:
-  void draw_frame(const std::string& status) {
-    const player::Screen screen = replay_.screen();
-    // A recorded resize leaves cells outside the new size: clear them once.
-    if (screen.cols != cols_ || screen.rows != rows_) std::cout << "\x1b[0m\x1b[2J";
-    cols_ = screen.cols;
-    rows_ = screen.rows;
-    std::cout << replay_.paint() << "\x1b[" << rows_ + 1 << ";1H\x1b[0;7m" << status
-              << "\x1b[0m\x1b[K" << std::flush;
+  // Said whenever the viewer's terminal is smaller than the recorded one: at the start, after
+  // the viewer resizes, and after a recorded resize.
+  std::string notice() const {
+    if (viewer_.cols == 0) return "";
+    return player::size_notice(viewer_.cols, viewer_.rows, replay_.cols(), replay_.rows());
+  }
+
+  // Draws the replay and below it the status line, or `prompt` instead when given.
+  void draw_frame(const std::string& prompt = "") {
+    // A resize, recorded or of the viewer's terminal, leaves cells outside the new size:
+    // clear them once.
+    const bool viewer_changed = viewer_resized != 0;
+    if (viewer_changed) {
+      viewer_resized = 0;
+      viewer_ = viewer_size();
+    }
+    if (viewer_changed || replay_.cols() != cols_ || replay_.rows() != rows_) {
+      std::cout << "\x1b[0m\x1b[2J";
+    }
+    cols_ = replay_.cols();
+    rows_ = replay_.rows();
+    const std::string status = prompt.empty() ? replay_.status_line(notice()) : prompt;
+    // Below the replay, or on the viewer's last row when the replay does not leave one.
+    const int status_row = viewer_.rows > 0 ? std::min(rows_ + 1, viewer_.rows) : rows_ + 1;
+    std::cout << replay_.paint() << "\x1b[" << status_row << ";1H\x1b[0;7m"
+              << (viewer_.cols > 0 ? fit(status, viewer_.cols) : status) << "\x1b[0m\x1b[K"
+              << std::flush;
   }
 
   // Handles every key in what was read at once; returns true to quit.
@@ -321,6 +396,7 @@ class Player {
   SteadyClock clock_;
   player::Replay replay_;
   int cols_ = 0, rows_ = 0;  // of the last frame
+  TerminalSize viewer_;
 };
 
 void play(Context& context, const PlayOptions& options) {
@@ -383,7 +459,8 @@ void add_player_commands(CLI::App& app, Action& chosen) {
   search_cmd->add_flag("--regex", search->regex, "TEXT is an ECMAScript regular expression");
   search_cmd->add_option("--user", search->user, "Only this user's sessions");
   search_cmd->add_option("--target", search->target, "Only sessions on this target");
-  search_cmd->add_option("--since", search->since, "Only sessions since (RFC 3339, or 24h, 7d)");
+  search_cmd->add_option("--since", search->since,
+                         "Only sessions since this RFC 3339 time, or this long ago (24h, 7d)");
   search_cmd->add_flag("--json", search->json, "Print one JSON array");
   search_cmd->callback(
       [&chosen, search] { chosen = [search](Context& c) { search_recordings(c, *search); }; });

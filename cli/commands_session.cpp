@@ -11,7 +11,8 @@ namespace portcullis::cli {
 namespace {
 
 struct ListOptions {
-  bool active = false;
+  access::SessionFilter filter;
+  std::string since;
   bool json = false;
 };
 
@@ -37,8 +38,10 @@ nlohmann::json session_json(const access::SessionRow& s) {
 }
 
 void list_sessions(Context& context, const ListOptions& options) {
+  access::SessionFilter filter = options.filter;
+  if (!options.since.empty()) filter.since = parse_since(options.since);
   std::vector<access::SessionRow> sessions;
-  context.transact([&](pqxx::work& tx) { sessions = access::list_sessions(tx, options.active); });
+  context.transact([&](pqxx::work& tx) { sessions = access::list_sessions(tx, filter); });
   if (options.json) {
     nlohmann::json array = nlohmann::json::array();
     for (const access::SessionRow& s : sessions) array.push_back(session_json(s));
@@ -71,7 +74,7 @@ SessionDetails find_details(Context& context, std::int64_t id) {
   SessionDetails details;
   context.transact([&](pqxx::work& tx) {
     bool found = false;
-    for (access::SessionRow& s : access::list_sessions(tx, false)) {
+    for (access::SessionRow& s : access::list_sessions(tx)) {
       if (s.id != id) continue;
       details.session = std::move(s);
       found = true;
@@ -190,7 +193,13 @@ void add_session_commands(CLI::App& app, Action& chosen) {
 
   auto list = std::make_shared<ListOptions>();
   CLI::App* list_cmd = session->add_subcommand("list", "List sessions, newest last");
-  list_cmd->add_flag("--active", list->active, "Only sessions still open");
+  list_cmd->add_flag("--active", list->filter.active_only, "Only sessions still open");
+  list_cmd->add_option("--user", list->filter.user, "Only this user's sessions");
+  list_cmd->add_option("--target", list->filter.target, "Only sessions on this target");
+  list_cmd->add_option("--since", list->since,
+                       "Only sessions started since this RFC 3339 time, or this long ago (2h)");
+  list_cmd->add_option("--grant", list->filter.grant_id, "Only sessions under this grant")
+      ->check(CLI::PositiveNumber);
   list_cmd->add_flag("--json", list->json, "Print one JSON array");
   list_cmd->callback([&chosen, list] { chosen = [list](Context& c) { list_sessions(c, *list); }; });
 

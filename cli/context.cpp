@@ -6,6 +6,7 @@
 #include <fstream>
 
 #include "cli/cli.h"
+#include "player/player.h"
 
 namespace portcullis::cli {
 namespace {
@@ -43,6 +44,17 @@ std::string read_file(const std::string& path, const std::string& what) {
     throw UsageError("cannot read " + what + " " + path);
   }
   return contents;
+}
+
+std::chrono::system_clock::time_point parse_since(const std::string& text) {
+  if (auto at = player::parse_rfc3339(text)) return *at;
+  try {
+    return std::chrono::system_clock::now() - parse_duration(text);
+  } catch (const std::invalid_argument&) {
+    throw UsageError("--since: \"" + text +
+                     "\" is neither an RFC 3339 time like 2026-11-25T08:00:00Z nor a duration "
+                     "like 2h");
+  }
 }
 
 }  // namespace portcullis::cli

@@ -98,33 +98,34 @@ class CommandTracker {
 
 }  // namespace
 
-std::vector<Command> extract_commands(const Recording& recording) {
+std::vector<Command> extract_commands(const Recording& recording, const Progress& progress) {
   CommandTracker tracker(recording.header);
-  for (const Event& event : recording.events) tracker.on_event(event);
+  for_each_event(recording, progress, [&](const Event& event) { tracker.on_event(event); });
   return tracker.take();
 }
 
-std::string export_commands(const Recording& recording) {
+std::string export_commands(const Recording& recording, const Progress& progress) {
   std::string out;
-  for (const Command& c : extract_commands(recording)) {
+  for (const Command& c : extract_commands(recording, progress)) {
     out += format_offset(c.at_us) + "  " + c.line + "\n";
   }
   return out;
 }
 
-std::vector<Match> search(const Recording& recording, const LineMatcher& matches) {
+std::vector<Match> search(const Recording& recording, const LineMatcher& matches,
+                          const Progress& progress) {
   const std::unique_ptr<Terminal> terminal = new_terminal(recording.header);
   // Matching lines now on the screen, counted by text: a line that scrolls up keeps its count,
   // a new copy of it raises the count and is a new match.
   std::vector<std::string> rows(static_cast<std::size_t>(terminal->rows()));
   std::vector<Match> found;
-  for (const Event& event : recording.events) {
+  for_each_event(recording, progress, [&](const Event& event) {
     if (event.kind == EventKind::exec && matches(event.data)) {
       found.push_back({event.at_us, event.data});
     }
     apply(*terminal, event);
     const std::vector<bool> dirty = terminal->take_dirty();
-    if (std::find(dirty.begin(), dirty.end(), true) == dirty.end()) continue;
+    if (std::find(dirty.begin(), dirty.end(), true) == dirty.end()) return;
     std::map<std::string, int> before;
     for (const std::string& row : rows) {
       if (!row.empty()) ++before[row];
@@ -139,7 +140,7 @@ std::vector<Match> search(const Recording& recording, const LineMatcher& matches
     for (const std::string& row : rows) {
       if (!row.empty() && ++after[row] > before[row]) found.push_back({event.at_us, row});
     }
-  }
+  });
   return found;
 }
 

@@ -54,7 +54,7 @@ nlohmann::json asciicast_event(const Event& event, std::string data) {
 
 }  // namespace
 
-std::string export_asciicast(const Recording& recording) {
+std::string export_asciicast(const Recording& recording, const Progress& progress) {
   const recorder::Header& h = recording.header;
   nlohmann::json header = {
       {"version", 2},
@@ -67,25 +67,25 @@ std::string export_asciicast(const Recording& recording) {
   if (!h.term.empty()) header["env"] = {{"TERM", h.term}};
   std::string out = json_line(header);
   std::string pending;  // the start of a character cut off at the end of the last output
-  for (const Event& event : recording.events) {
+  for_each_event(recording, progress, [&](const Event& event) {
     if (event.kind != EventKind::output && event.kind != EventKind::error_output) {
       out += json_line(asciicast_event(event, event.data));
-      continue;
+      return;
     }
     pending += event.data;
     const std::size_t whole = whole_utf8(pending);
-    if (whole == 0) continue;
+    if (whole == 0) return;
     out += json_line(asciicast_event(event, pending.substr(0, whole)));
     pending.erase(0, whole);
-  }
+  });
   return out;
 }
 
-std::string export_text(const Recording& recording) {
+std::string export_text(const Recording& recording, const Progress& progress) {
   const std::unique_ptr<Terminal> terminal = new_terminal(recording.header);
   std::string out;
   terminal->on_scroll = [&out](const std::string& line) { out += line + "\n"; };
-  for (const Event& event : recording.events) apply(*terminal, event);
+  for_each_event(recording, progress, [&](const Event& event) { apply(*terminal, event); });
   return out + terminal->screen().text();
 }
 

@@ -37,6 +37,9 @@ Recording open_recording(std::string_view file_bytes);
 // RFC 3339 timestamp ("2026-11-25T10:01:30Z", "...+02:00"). Returns µs since the session
 // start. Throws std::invalid_argument for anything else or a timestamp before the start.
 std::uint64_t parse_time(std::string_view text, recorder::Clock::time_point started_at);
+// "2026-11-25T10:01:30Z", with an optional fraction and a "+HH:MM"/"-HH:MM" offset instead of
+// Z; nullopt for anything else.
+std::optional<recorder::Clock::time_point> parse_rfc3339(std::string_view text);
 // µs since the start as "M:SS" or "H:MM:SS" (tenths dropped), the form parse_time reads back.
 std::string format_offset(std::uint64_t at_us);
 
@@ -49,6 +52,10 @@ struct Screen {
   bool alt_screen = false;   // a full-screen program (vim, less, top) owns the screen
   std::string text() const;  // lines joined with '\n', trailing empty lines dropped
 };
+
+// The screen once every event at or before `at_us` has been applied, by one pass that stops
+// there: for a single question, cheaper than a Seeker, which reads the whole recording.
+Screen screen_at(const Recording& recording, std::uint64_t at_us);
 
 class Terminal;  // a libvterm terminal (player/terminal.h)
 
@@ -80,12 +87,16 @@ class Seeker {
   std::vector<Keyframe> keyframes_;
 };
 
+// Told how far a pass through a recording has got: `done` of `total` events. Exports, command
+// extraction and search call it after every event; the caller decides how often to show it.
+using Progress = std::function<void(std::size_t done, std::size_t total)>;
+
 // asciicast v2 (asciinema): a header naming the session, grant and reason, then one JSON array
 // per event: "o" output (stdout and stderr), "i" input, "r" resize "COLSxROWS", "m" markers and
 // exec command lines.
-std::string export_asciicast(const Recording& recording);
+std::string export_asciicast(const Recording& recording, const Progress& progress = {});
 // What was on the screen, as plain lines: every line that scrolled off, then the last screen.
-std::string export_text(const Recording& recording);
+std::string export_text(const Recording& recording, const Progress& progress = {});
 
 // A command line as it stood on the screen when Enter was pressed (after line editing,
 // history recall and tab completion), without the prompt; or the command of an exec request.
@@ -93,9 +104,9 @@ struct Command {
   std::uint64_t at_us = 0;  // when Enter was pressed
   std::string line;
 };
-std::vector<Command> extract_commands(const Recording& recording);
+std::vector<Command> extract_commands(const Recording& recording, const Progress& progress = {});
 // One line per command: "M:SS  command".
-std::string export_commands(const Recording& recording);
+std::string export_commands(const Recording& recording, const Progress& progress = {});
 
 // A line of rendered output that contains what was searched for.
 struct Match {
@@ -105,7 +116,12 @@ struct Match {
 using LineMatcher = std::function<bool(std::string_view line)>;
 // Each time a matching line appears on the screen (a line scrolling up is not a new one), and
 // exec command lines that match. Keystrokes are not searched: they may hold passwords.
-std::vector<Match> search(const Recording& recording, const LineMatcher& matches);
+std::vector<Match> search(const Recording& recording, const LineMatcher& matches,
+                          const Progress& progress = {});
+
+// "terminal 80x24 smaller than recorded 120x40" when the viewer's terminal is narrower or
+// shorter than the recorded one (the replay would be cut at its edges), else "".
+std::string size_notice(int viewer_cols, int viewer_rows, int recorded_cols, int recorded_rows);
 
 // ---- replay ---------------------------------------------------------------------------
 
@@ -149,12 +165,16 @@ class Replay {
   bool paused() const { return paused_; }
   bool finished() const;
   Screen screen() const;
+  // The size of the recorded terminal now (it follows recorded resizes).
+  int cols() const;
+  int rows() const;
   // Escape sequences that draw every cell of the current screen from the top-left corner of a
   // real terminal.
   std::string paint() const;
-  // "playing  1:02 / 10:00  2x  session 42 alice@db01  [grant_warning 5m]  [keys]": the
-  // last marker shows for 10 s of recording time.
-  std::string status_line();
+  // "playing  1:02 / 10:00  2x  [NOTICE]  session 42 alice@db01  [grant_warning 5m]  [keys]":
+  // the last marker shows for 10 s of recording time; the notice (if any) comes early so that
+  // a narrow terminal still shows it.
+  std::string status_line(const std::string& notice = "");
 
  private:
   // Playback time: recording time with idle gaps shortened to the limit.

@@ -68,8 +68,29 @@ std::optional<std::uint64_t> units_us(std::string_view text) {
   return total;
 }
 
-// "2026-11-25T10:01:30Z", with optional fraction and "+HH:MM"/"-HH:MM" offset.
-std::optional<recorder::Clock::time_point> rfc3339(std::string_view text) {
+}  // namespace
+
+Recording open_recording(std::string_view file_bytes) {
+  const recorder::ParsedRecording parsed = recorder::parse(file_bytes);
+  Recording recording;
+  recording.header = parsed.header;
+  if (parsed.trailer) recording.end_reason = parsed.trailer->end_reason;
+  recording.damage = parsed.damage;
+  recorder::ChunkDecoder decoder(parsed.version);
+  for (const recorder::Chunk& chunk : parsed.chunks) {
+    try {
+      std::vector<Event> events = decoder.next(chunk);
+      std::move(events.begin(), events.end(), std::back_inserter(recording.events));
+    } catch (const recorder::RecordingError& e) {
+      recording.damage = "chunk " + std::to_string(chunk.seq) + ": " + e.what();
+      break;
+    }
+  }
+  if (!recording.events.empty()) recording.duration_us = recording.events.back().at_us;
+  return recording;
+}
+
+std::optional<recorder::Clock::time_point> parse_rfc3339(std::string_view text) {
   const std::string s(text);
   tm parts{};
   int consumed = 0;
@@ -103,33 +124,11 @@ std::optional<recorder::Clock::time_point> rfc3339(std::string_view text) {
   return recorder::Clock::time_point(std::chrono::microseconds(epoch_s * 1'000'000 + micros));
 }
 
-}  // namespace
-
-Recording open_recording(std::string_view file_bytes) {
-  const recorder::ParsedRecording parsed = recorder::parse(file_bytes);
-  Recording recording;
-  recording.header = parsed.header;
-  if (parsed.trailer) recording.end_reason = parsed.trailer->end_reason;
-  recording.damage = parsed.damage;
-  recorder::ChunkDecoder decoder(parsed.version);
-  for (const recorder::Chunk& chunk : parsed.chunks) {
-    try {
-      std::vector<Event> events = decoder.next(chunk);
-      std::move(events.begin(), events.end(), std::back_inserter(recording.events));
-    } catch (const recorder::RecordingError& e) {
-      recording.damage = "chunk " + std::to_string(chunk.seq) + ": " + e.what();
-      break;
-    }
-  }
-  if (!recording.events.empty()) recording.duration_us = recording.events.back().at_us;
-  return recording;
-}
-
 std::uint64_t parse_time(std::string_view text, recorder::Clock::time_point started_at) {
   if (auto us = seconds_us(text)) return *us;
   if (auto us = clock_us(text)) return *us;
   if (auto us = units_us(text)) return *us;
-  if (auto at = rfc3339(text)) {
+  if (auto at = parse_rfc3339(text)) {
     if (*at < started_at) {
       throw std::invalid_argument("time " + std::string(text) + " is before the session started");
     }
@@ -180,6 +179,15 @@ void apply(Terminal& terminal, const Event& event) {
 std::unique_ptr<Terminal> new_terminal(const recorder::Header& header) {
   // A session without a pty still prints lines: show them on a default-sized screen.
   return std::make_unique<Terminal>(header.cols ? header.cols : 80, header.rows ? header.rows : 24);
+}
+
+Screen screen_at(const Recording& recording, std::uint64_t at_us) {
+  const std::unique_ptr<Terminal> terminal = new_terminal(recording.header);
+  for (const Event& event : recording.events) {
+    if (event.at_us > at_us) break;
+    apply(*terminal, event);
+  }
+  return terminal->screen();
 }
 
 Seeker::Seeker(const Recording& recording, KeyframeOptions options) : recording_(recording) {

@@ -115,6 +115,10 @@ std::uint64_t Replay::position_us() {
 
 Screen Replay::screen() const { return terminal_->screen(); }
 
+int Replay::cols() const { return terminal_->cols(); }
+
+int Replay::rows() const { return terminal_->rows(); }
+
 std::string Replay::paint() const { return terminal_->paint(); }
 
 bool Replay::finished() const { return next_ >= playback_us_.size(); }
@@ -128,7 +132,7 @@ std::string Replay::recent_marker() {
   return "";
 }
 
-std::string Replay::status_line() {
+std::string Replay::status_line(const std::string& notice) {
   // Warnings, expiry, kill and exit status stay in view for a while after they happened.
   const std::string marker = recent_marker();
   char speed[16];
@@ -138,9 +142,19 @@ std::string Replay::status_line() {
                      : finished() ? "end    "
                                   : "playing") +
          "  " + format_offset(position_us()) + " / " + format_offset(recording_.duration_us) +
-         "  " + speed + "  session " + std::to_string(h.session_id) + " " + h.user + "@" +
-         h.target + (marker.empty() ? "" : "  [" + marker + "]") +
+         "  " + speed + (notice.empty() ? "" : "  [" + notice + "]") + "  session " +
+         std::to_string(h.session_id) + " " + h.user + "@" + h.target +
+         (marker.empty() ? "" : "  [" + marker + "]") +
          "  [space] pause  [+/-] speed  [<-/->] 5s  [up/down] 60s  [g] go to  [q] quit";
+}
+
+std::string size_notice(int viewer_cols, int viewer_rows, int recorded_cols, int recorded_rows) {
+  if (viewer_cols >= recorded_cols && viewer_rows >= recorded_rows) return "";
+  const auto size = [](int cols, int rows) {
+    return std::to_string(cols) + "x" + std::to_string(rows);
+  };
+  return "terminal " + size(viewer_cols, viewer_rows) + " smaller than recorded " +
+         size(recorded_cols, recorded_rows);
 }
 
 }  // namespace portcullis::player

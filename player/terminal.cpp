@@ -80,17 +80,24 @@ std::string paint_grid(const Grid& grid) {
   return out + "\x1b[0m" + move_to(grid.cursor.row, grid.cursor.col);
 }
 
-// The last "CSI top ; bottom r" (set scrolling region) in `bytes`, or "".
-std::string last_scroll_region(std::string_view bytes) {
-  std::string found;
+// Notes the sequences in `bytes` that change a watched setting.
+void watch(std::string_view bytes, WatchedSettings& settings) {
   for (std::size_t at = bytes.find("\x1b["); at != std::string_view::npos;
        at = bytes.find("\x1b[", at + 2)) {
-    const std::size_t end = bytes.find_first_not_of("0123456789;", at + 2);
-    if (end != std::string_view::npos && bytes[end] == 'r') {
-      found = bytes.substr(at, end + 1 - at);
+    const std::size_t end = bytes.find_first_not_of("0123456789;?", at + 2);
+    if (end == std::string_view::npos) return;
+    const std::string_view params = bytes.substr(at + 2, end - at - 2);
+    const std::string_view sequence = bytes.substr(at, end + 1 - at);
+    const char final = bytes[end];
+    // "CSI ? ... r" is xterm's restore of private modes, not a scroll region.
+    if (final == 'r' && params.find('?') == std::string_view::npos) {
+      settings.scroll_region = sequence;
+    }
+    if (final == 'h' || final == 'l') {
+      if (params == "?7") settings.autowrap = sequence;
+      if (params == "4") settings.insert = sequence;
     }
   }
-  return found;
 }
 
 }  // namespace
@@ -136,9 +143,11 @@ Terminal::Terminal(const Snapshot& snapshot)
   }
   restore_grid(snapshot.visible);
   if (!snapshot.cursor_visible) write("\x1b[?25l");
-  // Setting the region homes the cursor: put it back, then take up the pen.
+  // Setting the region homes the cursor: put it back, then take up the pen and the modes.
   const VTermPos cursor = snapshot.visible.cursor;
-  write(snapshot.scroll_region + move_to(cursor.row, cursor.col) + cell_sgr(snapshot.pen));
+  const WatchedSettings& settings = snapshot.settings;
+  write(settings.scroll_region + move_to(cursor.row, cursor.col) + cell_sgr(snapshot.pen) +
+        settings.autowrap + settings.insert);
 }
 
 void Terminal::restore_grid(const Grid& grid) { write_raw(paint_grid(grid)); }
@@ -161,9 +170,7 @@ void Terminal::write(std::string_view bytes) {
 
 void Terminal::write_raw(std::string_view bytes) {
   if (bytes.empty()) return;
-  if (std::string region = last_scroll_region(bytes); !region.empty()) {
-    scroll_region_ = std::move(region);
-  }
+  watch(bytes, settings_);
   vterm_input_write(vt_.get(), bytes.data(), bytes.size());
 }
 
@@ -238,7 +245,7 @@ VTermScreenCell Terminal::pen() const {
 }
 
 Snapshot Terminal::snapshot() const {
-  Snapshot snapshot{grid(), std::nullopt, cursor_visible_, pen(), scroll_region_};
+  Snapshot snapshot{grid(), std::nullopt, cursor_visible_, pen(), settings_};
   if (alt_screen_) snapshot.primary = primary_;
   return snapshot;
 }

@@ -28,15 +28,24 @@ struct Grid {
   }
 };
 
+// Settings libvterm keeps but does not report, so the output is watched for the sequences that
+// make them; each holds the last such sequence seen, "" for none.
+struct WatchedSettings {
+  std::string scroll_region;  // DECSTBM
+  std::string autowrap;       // DECAWM set or reset: whether a full line wraps
+  std::string insert;         // IRM set or reset: whether text pushes the rest of the line right
+};
+
 // Enough of a terminal's state to rebuild it: the visible grid, while a full-screen program
-// runs the shell's primary screen behind it, the pen and the scroll region. Tab stops and
-// rarer modes are not kept: programs that change them set them again when they redraw.
+// runs the shell's primary screen behind it, the pen, the scroll region and the modes that
+// change where text lands. Tab stops and origin mode are not kept (libvterm hides them, and
+// they depend on the cursor when set): programs that change them set them again as they redraw.
 struct Snapshot {
   Grid visible;
   std::optional<Grid> primary;  // only while the alternate screen is active
   bool cursor_visible = true;
-  VTermScreenCell pen{};      // attributes and colours of the next character written
-  std::string scroll_region;  // the last DECSTBM sequence seen, "" for none
+  VTermScreenCell pen{};  // attributes and colours of the next character written
+  WatchedSettings settings;
 };
 
 class Terminal {
@@ -90,13 +99,23 @@ class Terminal {
   bool cursor_visible_ = true;
   std::uint64_t scrolled_ = 0;
   std::optional<Grid> primary_;  // the shell's screen, captured as a program enters alt screen
-  std::string scroll_region_;    // libvterm does not tell, so the output is watched for it
+  WatchedSettings settings_;
   std::vector<bool> dirty_;
 };
 
 // Feeds one recorded event to a terminal: output is written, a resize resizes, the rest is
 // not part of the screen.
 void apply(Terminal& terminal, const recorder::Event& event);
+// Calls `visit` with each event of the recording in order, and `progress` (when set) after each.
+template <typename Visit>
+void for_each_event(const Recording& recording, const Progress& progress, Visit visit) {
+  const std::size_t total = recording.events.size();
+  for (std::size_t i = 0; i < total; ++i) {
+    visit(recording.events[i]);
+    if (progress) progress(i + 1, total);
+  }
+}
+
 // A terminal of the recording's initial size.
 std::unique_ptr<Terminal> new_terminal(const recorder::Header& header);
 

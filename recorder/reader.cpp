@@ -1,4 +1,4 @@
-// Reading recordings: the file structure (parse), one chunk's events (decode_chunk), and the
+// Reading recordings: the file structure (parse), the chunks' events in order (ChunkDecoder), and the
 // integrity check (verify). Input is untrusted: every length is checked before use.
 #include <sodium.h>
 

@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
@@ -112,7 +113,10 @@ TEST(PlayerScreen, KeyframesGiveTheSameScreenAsAFullReplay) {
   const Seeker dense(r, {1, 1});
   const Seeker none(r, {UINT64_MAX, SIZE_MAX});
   for (const Event& e : r.events) {
-    EXPECT_EQ(dense.screen_at(e.at_us).lines, none.screen_at(e.at_us).lines) << e.at_us;
+    const Screen expected = screen_at(r, e.at_us);  // one pass, no keyframes
+    EXPECT_EQ(dense.screen_at(e.at_us).lines, expected.lines) << e.at_us;
+    EXPECT_EQ(none.screen_at(e.at_us).lines, expected.lines) << e.at_us;
+    EXPECT_EQ(dense.screen_at(e.at_us).alt_screen, expected.alt_screen) << e.at_us;
   }
 }
 
@@ -132,6 +136,28 @@ TEST(PlayerScreen, KeyframesKeepThePenAndTheScrollRegion) {
         << e.at_us;
   }
   EXPECT_EQ(dense.screen_at(100).lines[0], "title");
+}
+
+// Autowrap turned off and insert mode turned on before a keyframe still apply after it.
+TEST(PlayerScreen, KeyframesKeepAutowrapAndInsertMode) {
+  const Recording r = recording_of({{EventKind::output, 1, "\x1b[?7l"},
+                                    {EventKind::output, 2, std::string(100, 'x') + "\r\n"},
+                                    {EventKind::output, 3, "tail\r\x1b[4h"},
+                                    {EventKind::output, 4, ">> "},
+                                    {EventKind::output, 5, "\x1b[4l\x1b[?7h\r\n"},
+                                    {EventKind::output, 6, std::string(100, 'y')}});
+  const Screen last = screen_at(r, 6);
+  EXPECT_EQ(last.lines[0], std::string(80, 'x'));  // not wrapped
+  EXPECT_EQ(last.lines[1], ">> tail");
+  EXPECT_EQ(last.lines[3], std::string(20, 'y'));  // wrapping again
+  // A replay that seeks to any keyframe, then plays on from there, ends on the same screen.
+  const Seeker dense(r, {1, 1});
+  for (const Event& e : r.events) {
+    std::size_t next = 0;
+    const std::unique_ptr<Terminal> terminal = dense.terminal_at(e.at_us, next);
+    for (; next < r.events.size(); ++next) apply(*terminal, r.events[next]);
+    EXPECT_EQ(terminal->screen().lines, last.lines) << e.at_us;
+  }
 }
 
 TEST(PlayerScreen, WideCharactersAndResize) {
@@ -378,6 +404,54 @@ TEST(PlayerReplay, PausesSeeksAndChangesSpeed) {
   EXPECT_EQ(replay.screen().lines[0], "a");
   for (int i = 0; i < 20; ++i) replay.faster();
   EXPECT_EQ(replay.speed(), Replay::kMaxSpeed);
+}
+
+TEST(PlayerReplay, SaysWhenTheViewersTerminalIsSmaller) {
+  EXPECT_EQ(size_notice(80, 24, 80, 24), "");
+  EXPECT_EQ(size_notice(200, 60, 120, 40), "");
+  EXPECT_EQ(size_notice(80, 24, 120, 40), "terminal 80x24 smaller than recorded 120x40");
+  EXPECT_EQ(size_notice(120, 30, 120, 40), "terminal 120x30 smaller than recorded 120x40");
+  EXPECT_EQ(size_notice(100, 50, 120, 40), "terminal 100x50 smaller than recorded 120x40");
+
+  // The replay follows recorded resizes, so the size to compare with changes with them.
+  std::vector<Event> events = timed_output();
+  events.push_back({EventKind::resize, 12'000'000, "", 132, 50});
+  const Recording r = recording_of(events);
+  const Seeker seeker(r);
+  FakeClock clock;
+  Replay replay(r, seeker, {}, clock);
+  EXPECT_EQ(replay.cols(), 80);
+  EXPECT_EQ(replay.rows(), 24);
+  replay.seek_to(12'000'000);
+  EXPECT_EQ(replay.cols(), 132);
+  EXPECT_EQ(replay.rows(), 50);
+  const std::string notice = size_notice(80, 24, replay.cols(), replay.rows());
+  // Early in the line, so that a narrow terminal still shows it.
+  EXPECT_EQ(replay.status_line(notice).substr(0, 26 + notice.size() + 2),
+            "end      0:12 / 0:12  1x  [" + notice + "]");
+}
+
+TEST(PlayerProgress, EveryPassReportsEachEvent) {
+  const Recording r = recording_of(captured("edit"));
+  const std::size_t total = r.events.size();
+  const auto counted = [total](const std::function<void(const Progress&)>& pass) {
+    std::size_t calls = 0, last = 0;
+    pass([&](std::size_t done, std::size_t of) {
+      EXPECT_EQ(of, total);
+      EXPECT_EQ(done, last + 1);
+      last = done;
+      ++calls;
+    });
+    return calls;
+  };
+  EXPECT_EQ(counted([&](const Progress& p) { export_asciicast(r, p); }), total);
+  EXPECT_EQ(counted([&](const Progress& p) { export_text(r, p); }), total);
+  EXPECT_EQ(counted([&](const Progress& p) { export_commands(r, p); }), total);
+  EXPECT_EQ(counted([&](const Progress& p) {
+              search(
+                  r, [](std::string_view) { return false; }, p);
+            }),
+            total);
 }
 
 }  // namespace
