@@ -288,8 +288,7 @@ TEST_F(ConfigTest, SyntaxErrorsHaveTheirLine) {
 
 // The commented example shipped in config/ must stay a valid config.
 TEST(ExampleConfig, Loads) {
-  const fs::path example =
-      fs::path(__FILE__).parent_path().parent_path().parent_path() / "config" / "portcullis.toml";
+  const fs::path example = fs::path(PORTCULLIS_SOURCE_DIR) / "config" / "portcullis.toml";
   const Config config = load_config(example);
   EXPECT_EQ(config.server.listen_port, 2222);
   EXPECT_EQ(config.vault.key_file, example.parent_path() / "state/vault.key");

@@ -85,8 +85,7 @@ TEST_F(PolicyTest, CompileErrorsNameTheLine) {
 }
 
 TEST(ExamplePolicy, Compiles) {
-  const auto example = std::filesystem::path(__FILE__).parent_path().parent_path().parent_path() /
-                       "config" / "portcullis.toml";
+  const auto example = std::filesystem::path(PORTCULLIS_SOURCE_DIR) / "config" / "portcullis.toml";
   const access::Policy policy(load_config(example));
   ASSERT_EQ(policy.rules().size(), 2u);
   ASSERT_TRUE(policy.rules()[0].hours);
