@@ -146,12 +146,6 @@ void measure_transfer(Row& row, const Route& route, const Setup& setup, int mib,
   if (daemon) row.cpu_per_gib[route.name] = (cpu_seconds(*daemon) - cpu_before) * 1024.0 / mib;
 }
 
-std::string fixed(double v, int digits) {
-  char text[32];
-  std::snprintf(text, sizeof text, "%.*f", digits, v);
-  return text;
-}
-
 std::string render(const std::vector<Row>& rows, const Options& options) {
   std::ostringstream out;
   out << "| benchmark | direct | OpenSSH jump host | Portcullis | Portcullis / jump host |\n"
@@ -210,8 +204,7 @@ int main(int argc, char** argv) {
       setup.wait_for_shipping();
     }
     std::string table = render(rows, options);
-    std::cout << table;
-    if (!options.markdown.empty()) std::ofstream(options.markdown) << table;
+    publish(table, options.markdown);
     return 0;
   } catch (const std::exception& e) {
     std::cerr << "gateway_bench: " << e.what() << "\n";

@@ -440,12 +440,6 @@ StoredRecording record_build_log(const Routes& routes, const Options& options) {
 
 // --------------------------------------------------------------------------- report
 
-std::string fixed(double v, int digits) {
-  char text[32];
-  std::snprintf(text, sizeof text, "%.*f", digits, v);
-  return text;
-}
-
 std::string label(const std::string& route) {
   if (route == "jump") return "OpenSSH jump host";
   if (route == "bastion") return "Portcullis, recording";
@@ -520,8 +514,7 @@ int main(int argc, char** argv) {
     recordings.push_back(record_build_log(routes, options));
     const std::string report =
         render_latency(latency, options) + "\n" + render_recordings(recordings);
-    std::cout << report;
-    if (!options.markdown.empty()) std::ofstream(options.markdown) << report;
+    publish(report, options.markdown);
     return 0;
   } catch (const std::exception& e) {
     std::cerr << "interactive_bench: " << e.what() << "\n";

@@ -1,5 +1,8 @@
 #include "bench/routes.h"
 
+#include <cstdio>
+#include <fstream>
+#include <iostream>
 #include <stdexcept>
 
 namespace portcullis::bench {
@@ -47,6 +50,20 @@ void Routes::wait_for_shipping() const {
   const bool shipped =
       e2e::wait_until([&] { return e2e::fs::is_empty(spool); }, std::chrono::minutes(5));
   if (!shipped) throw std::runtime_error("recordings were not shipped within 5 minutes");
+}
+
+std::string fixed(double value, int digits) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%.*f", digits, value);
+  return text;
+}
+
+void publish(const std::string& report, const std::string& markdown_file) {
+  std::cout << report;
+  if (markdown_file.empty()) return;
+  std::ofstream out(markdown_file);
+  out << report;
+  if (!out.flush()) throw std::runtime_error("cannot write " + markdown_file);
 }
 
 }  // namespace portcullis::bench

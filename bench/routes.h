@@ -20,6 +20,11 @@ struct Route {
 
 std::vector<std::string> concat(std::vector<std::string> a, const std::vector<std::string>& b);
 
+// A number with `digits` decimals, for the report tables.
+std::string fixed(double value, int digits);
+// Prints a benchmark's report (markdown) and, when `markdown_file` is not empty, writes it there.
+void publish(const std::string& report, const std::string& markdown_file);
+
 // The fixtures behind the routes: a PostgreSQL database, the target sshd, portcullisd with a
 // two-hour grant to the target, and a second sshd as the OpenSSH jump host.
 class Routes {

@@ -29,6 +29,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench/routes.h"
 #include "tests/e2e/harness.h"
 
 namespace portcullis::bench {
@@ -69,12 +70,6 @@ Options parse_options(int argc, char** argv) {
 }
 
 double seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
-
-std::string fixed(double v, int digits) {
-  char text[32];
-  std::snprintf(text, sizeof text, "%.*f", digits, v);
-  return text;
-}
 
 double percentile(std::vector<double> values, double p) {
   if (values.empty()) return 0;
@@ -813,8 +808,7 @@ int main(int argc, char** argv) {
     std::string report;
     if (!rows.empty()) report += render_concurrency(rows, options, files);
     if (expiry) report += render_expiry(*expiry);
-    std::cout << report;
-    if (!options.markdown.empty()) std::ofstream(options.markdown) << report;
+    publish(report, options.markdown);
 
     bool ok = true;
     for (const auto& row : rows) {
