@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <boost/asio/post.hpp>
+#include <charconv>
 
 namespace portcullis::proxy {
 namespace {
@@ -221,8 +222,13 @@ RecordingService::~RecordingService() {
   if (shipper_.joinable()) shipper_.join();
 }
 
-fs::path RecordingService::spool_path(std::int64_t session_id) const {
-  return config_.recording.spool_dir / (std::to_string(session_id) + ".pcr");
+// A spool file is named after its session; a live session's file is still being written. Looked
+// up by id: a node with thousands of sessions must not compare every file with every session.
+bool RecordingService::is_live(const fs::path& spool_file) const {
+  const std::string stem = spool_file.stem().string();
+  std::int64_t session_id = 0;
+  const auto [end, error] = std::from_chars(stem.data(), stem.data() + stem.size(), session_id);
+  return error == std::errc() && end == stem.data() + stem.size() && live_.contains(session_id);
 }
 
 void RecordingService::start_shipping() {
@@ -285,9 +291,7 @@ void RecordingService::ship_pass(store::Database& database) {
       std::lock_guard<std::mutex> lock(mutex_);
       if (stopping_) return;
       crashed = leftovers_.contains(file);
-      const bool live = std::any_of(live_.begin(), live_.end(),
-                                    [&](std::int64_t id) { return spool_path(id) == file; });
-      if (live) continue;
+      if (is_live(file)) continue;
     }
     std::string error;
     recorder::ShipResult result = recorder::ShipResult::failed;

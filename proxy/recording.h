@@ -111,7 +111,7 @@ class RecordingService {
   void finished(std::int64_t session_id);
   void ship_loop();
   void ship_pass(store::Database& database);
-  std::filesystem::path spool_path(std::int64_t session_id) const;
+  bool is_live(const std::filesystem::path& spool_file) const;  // under mutex_
 
   boost::asio::io_context& loop_;
   const Config& config_;
