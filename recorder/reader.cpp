@@ -1,5 +1,5 @@
-// Reading recordings: the file structure (parse), the chunks' events in order (ChunkDecoder), and the
-// integrity check (verify). Input is untrusted: every length is checked before use.
+// Reading recordings: the file structure (parse), the chunks' events in order (ChunkDecoder),
+// and the integrity check (verify). Input is untrusted: every length is checked before use.
 #include <sodium.h>
 
 #include <algorithm>
