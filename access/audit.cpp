@@ -24,6 +24,7 @@
 #include <unordered_map>
 
 #include "access/access.h"
+#include "access/queries.h"
 
 namespace portcullis::access {
 namespace {
@@ -100,20 +101,15 @@ void audit(pqxx::work& tx, const std::string& actor, const std::string& action,
 }
 
 std::vector<AuditEvent> list_audit(pqxx::work& tx, const AuditFilter& filter) {
-  // 0 = no lower bound.
-  const long long since_micros =
-      filter.since
-          ? std::chrono::duration_cast<std::chrono::microseconds>(filter.since->time_since_epoch())
-                .count()
-          : 0;
   std::vector<AuditEvent> events;
   for (const pqxx::row& row :
        tx.exec_params(std::string("SELECT * FROM (SELECT id, ") + kCanonicalAt +
-                          ", actor, action, object, details::text FROM audit_events"
-                          " WHERE ($1::bigint = 0 OR at >= to_timestamp($1::bigint / 1e6))"
+                          ", actor, action, object, details::text FROM audit_events WHERE " +
+                          detail::since_condition("at", "$1") +
                           " AND ($2 = '' OR actor = $2 OR details->>'user' = $2)"
                           " ORDER BY id DESC LIMIT $3) newest ORDER BY id",
-                      since_micros, filter.user, static_cast<long long>(filter.limit))) {
+                      detail::since_parameter(filter.since), filter.user,
+                      static_cast<long long>(filter.limit))) {
     events.push_back(AuditEvent{row[0].as<std::int64_t>(), row[1].as<std::string>(),
                                 row[2].as<std::string>(), row[3].as<std::string>(),
                                 row[4].as<std::string>(), row[5].as<std::string>()});

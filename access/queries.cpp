@@ -35,6 +35,16 @@ std::string micros(std::string_view column) {
   return "(extract(epoch FROM " + std::string(column) + ") * 1000000)::bigint";
 }
 
+std::string since_condition(std::string_view column, std::string_view parameter) {
+  const std::string bound = std::string(parameter) + "::bigint";
+  return "(" + bound + " = 0 OR " + std::string(column) + " >= to_timestamp(" + bound + " / 1e6))";
+}
+
+long long since_parameter(const std::optional<TimePoint>& bound) {
+  if (!bound) return 0;
+  return std::chrono::duration_cast<std::chrono::microseconds>(bound->time_since_epoch()).count();
+}
+
 TimePoint time_at(const pqxx::field& micros_field) {
   return TimePoint(std::chrono::microseconds(micros_field.as<std::int64_t>()));
 }

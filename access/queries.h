@@ -16,6 +16,12 @@ std::string micros(std::string_view column);
 TimePoint time_at(const pqxx::field& micros_field);
 std::optional<TimePoint> optional_time_at(const pqxx::field& micros_field);
 
+// An optional lower time bound as one query parameter: since_condition(column, "$N") is true
+// for every row when the parameter, since_parameter(bound), is 0 (no bound), so one statement
+// serves listings with and without --since.
+std::string since_condition(std::string_view column, std::string_view parameter);
+long long since_parameter(const std::optional<TimePoint>& bound);
+
 // Names users, targets, logins and roles may have: they appear in SSH login names
 // ("alice:db01:postgres"), so ':' and spaces are out. The schema checks the same pattern.
 void check_name(std::string_view what, const std::string& name);

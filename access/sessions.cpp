@@ -116,21 +116,16 @@ void end_session(pqxx::work& tx, std::int64_t session_id, EndReason reason,
 }
 
 std::vector<SessionRow> list_sessions(pqxx::work& tx, const SessionFilter& filter) {
-  // 0 / '' mean "no condition", so one statement with fixed parameters serves every filter.
-  const long long since_micros =
-      filter.since
-          ? std::chrono::duration_cast<std::chrono::microseconds>(filter.since->time_since_epoch())
-                .count()
-          : 0;
+  // false / '' / 0 mean "no condition", so one statement serves every filter.
   std::vector<SessionRow> sessions;
   for (const pqxx::row& row :
        tx.exec_params(session_query() +
                           "WHERE (NOT $1 OR s.ended_at IS NULL) AND ($2 = '' OR u.name = $2)"
-                          " AND ($3 = '' OR t.name = $3)"
-                          " AND ($4::bigint = 0 OR s.started_at >= to_timestamp($4::bigint / 1e6))"
+                          " AND ($3 = '' OR t.name = $3) AND " +
+                          detail::since_condition("s.started_at", "$4") +
                           " AND ($5::bigint = 0 OR s.grant_id = $5::bigint) ORDER BY s.id",
-                      filter.active_only, filter.user, filter.target, since_micros,
-                      filter.grant_id.value_or(0))) {
+                      filter.active_only, filter.user, filter.target,
+                      detail::since_parameter(filter.since), filter.grant_id.value_or(0))) {
     sessions.push_back(session_from_row(row));
   }
   return sessions;
