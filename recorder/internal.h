@@ -81,10 +81,6 @@ std::string signed_message(std::string_view trailer_body_unsigned);
 struct ZstdCCtxFree {
   void operator()(ZSTD_CCtx* c) const { ZSTD_freeCCtx(c); }
 };
-struct ZstdDCtxFree {
-  void operator()(ZSTD_DCtx* d) const { ZSTD_freeDCtx(d); }
-};
 using CCtx = std::unique_ptr<ZSTD_CCtx, ZstdCCtxFree>;
-using DCtx = std::unique_ptr<ZSTD_DCtx, ZstdDCtxFree>;
 
 }  // namespace portcullis::recorder::detail

@@ -107,22 +107,20 @@ void check(bool ok, const Chunk& c, const std::string& problem) {
   if (!ok) throw RecordingError(chunk_name(c.seq) + ": " + problem);
 }
 
-std::string decompress(const Chunk& c, std::string_view prefix) {
+std::string decompress(ZSTD_DCtx* dctx, const Chunk& c, std::string_view prefix) {
   const std::string_view frame = c.frame();
   check(ZSTD_findFrameCompressedSize(frame.data(), frame.size()) == frame.size(), c,
         "the payload is not exactly one zstd frame");
   check(ZSTD_getFrameContentSize(frame.data(), frame.size()) == c.raw_size && c.raw_size > 0 &&
             c.raw_size <= kMaxRawSize,
         c, "the payload size does not match the chunk header");
-  const detail::DCtx dctx(ZSTD_createDCtx());
-  if (!dctx) throw std::bad_alloc();
-  if (!prefix.empty() &&
-      ZSTD_isError(ZSTD_DCtx_refPrefix(dctx.get(), prefix.data(), prefix.size()))) {
+  // The prefix applies to the next frame only: a chunk without one decodes with none.
+  if (!prefix.empty() && ZSTD_isError(ZSTD_DCtx_refPrefix(dctx, prefix.data(), prefix.size()))) {
     throw std::bad_alloc();
   }
   std::string raw(c.raw_size, '\0');
   const std::size_t n =
-      ZSTD_decompressDCtx(dctx.get(), raw.data(), raw.size(), frame.data(), frame.size());
+      ZSTD_decompressDCtx(dctx, raw.data(), raw.size(), frame.data(), frame.size());
   check(!ZSTD_isError(n), c,
         std::string("the payload does not decompress: ") +
             (ZSTD_isError(n) ? ZSTD_getErrorName(n) : ""));
@@ -189,7 +187,12 @@ ParsedRecording parse(std::string_view file) {
   return r;
 }
 
-ChunkDecoder::ChunkDecoder(std::uint32_t format_version) : version_(format_version) {}
+void ChunkDecoder::FreeContext::operator()(ZSTD_DCtx* context) const { ZSTD_freeDCtx(context); }
+
+ChunkDecoder::ChunkDecoder(std::uint32_t format_version)
+    : version_(format_version), context_(ZSTD_createDCtx()) {
+  if (!context_) throw std::bad_alloc();
+}
 
 std::vector<Event> ChunkDecoder::next(const Chunk& c) {
   check(c.record.size() >= detail::kRecordPrefixSize + detail::kChunkFixedSize, c,
@@ -197,7 +200,7 @@ std::vector<Event> ChunkDecoder::next(const Chunk& c) {
   check(c.first_us <= c.last_us, c, "first time after last time");
   const bool with_history = version_ >= detail::kFirstVersionWithHistory;
   const std::string raw =
-      decompress(c, with_history ? detail::history_for(history_, c.raw_size) : "");
+      decompress(context_.get(), c, with_history ? detail::history_for(history_, c.raw_size) : "");
   if (with_history) detail::extend_history(history_, raw);
   detail::ByteReader in(raw, chunk_name(c.seq));
   std::vector<Event> events;

@@ -21,6 +21,8 @@
 #include <variant>
 #include <vector>
 
+struct ZSTD_DCtx_s;  // zstd's decompression context, owned by ChunkDecoder
+
 namespace portcullis::recorder {
 
 using Clock = std::chrono::system_clock;
@@ -101,7 +103,7 @@ class ChunkBuffer {
   std::string release_storage();
 
  private:
-  // Starts an event: kind and time delta; returns the time stored.
+  // Starts an event: kind and time delta.
   void begin(EventKind kind, std::uint64_t at_us);
 
   std::string bytes_;
@@ -232,8 +234,12 @@ class ChunkDecoder {
   std::vector<Event> next(const Chunk& chunk);
 
  private:
+  struct FreeContext {
+    void operator()(ZSTD_DCtx_s* context) const;
+  };
   std::uint32_t version_;
   std::string history_;
+  std::unique_ptr<ZSTD_DCtx_s, FreeContext> context_;  // reused for every chunk
 };
 
 struct Verification {

@@ -15,9 +15,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// A chunk body before its zstd frame: seq, first and last time, events, raw size, previous hash.
-constexpr std::size_t kChunkFixedBytes = 8 + 8 + 8 + 4 + 4 + sizeof(Hash);
-
 std::error_code last_error() { return {errno, std::generic_category()}; }
 
 class UniqueFd {
@@ -58,8 +55,8 @@ std::error_code sync_directory(const fs::path& dir) {
 }
 
 // The compression context and its output space belong to the thread, not to the session: every
-// chunk is a standalone frame, so any context will do, and a thousand quiet sessions do not each
-// keep a zstd workspace (hundreds of KiB at level 3) alive.
+// chunk is its own frame and its history prefix is given with each call, so any context will do,
+// and a thousand quiet sessions do not each keep a zstd workspace (hundreds of KiB) alive.
 struct Compressor {
   detail::CCtx context;
   std::vector<char> frame;  // grows to the largest bound seen, and is never zero-filled again
@@ -194,7 +191,7 @@ std::error_code SpoolWriter::State::chunk_record(const ChunkBuffer& chunk, std::
   if (!frame) return std::make_error_code(std::errc::not_enough_memory);
   const std::size_t start = records.size();
   records.push_back(static_cast<char>(detail::RecordType::chunk));
-  detail::put_u32(records, static_cast<std::uint32_t>(kChunkFixedBytes + frame->size()));
+  detail::put_u32(records, static_cast<std::uint32_t>(detail::kChunkFixedSize + frame->size()));
   detail::put_u64(records, c.chunks);
   detail::put_u64(records, chunk.first_us());
   detail::put_u64(records, chunk.last_us());
