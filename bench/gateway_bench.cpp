@@ -4,11 +4,7 @@
 //            is impossible) and which is told to carry on: what recording costs
 // Every figure is reported with its ratio to the OpenSSH jump host, because absolute numbers
 // on shared machines mean little. Usage: gateway_bench [--mib N] [--connects N] [--markdown FILE]
-#include <unistd.h>
-
 #include <algorithm>
-#include <cstdio>
-#include <fstream>
 #include <iostream>
 #include <map>
 #include <memory>
@@ -54,17 +50,6 @@ std::unique_ptr<Bastion> unrecorded_node(const Bastion& primary) {
   node->record_nothing();
   node->start();
   return node;
-}
-
-// User + system CPU seconds a process has used so far (/proc/PID/stat fields 14 and 15).
-double cpu_seconds(pid_t pid) {
-  const std::string stat = read_file("/proc/" + std::to_string(pid) + "/stat");
-  std::istringstream fields(stat.substr(stat.rfind(')') + 2));
-  std::string field;
-  for (int i = 3; i < 14; ++i) fields >> field;
-  double user = 0, system = 0;
-  fields >> user >> system;
-  return (user + system) / static_cast<double>(sysconf(_SC_CLK_TCK));
 }
 
 class Setup {

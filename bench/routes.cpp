@@ -1,6 +1,7 @@
 #include "bench/routes.h"
 
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <stdexcept>
@@ -50,6 +51,18 @@ void Routes::wait_for_shipping() const {
   const bool shipped =
       e2e::wait_until([&] { return e2e::fs::is_empty(spool); }, std::chrono::minutes(5));
   if (!shipped) throw std::runtime_error("recordings were not shipped within 5 minutes");
+}
+
+double cpu_seconds(pid_t pid) {
+  double total_ns = 0;
+  std::error_code ec;
+  for (const auto& task :
+       std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/task", ec)) {
+    std::ifstream in(task.path() / "schedstat");
+    double running_ns = 0;
+    if (in >> running_ns) total_ns += running_ns;
+  }
+  return total_ns / 1e9;
 }
 
 std::string fixed(double value, int digits) {

@@ -4,6 +4,8 @@
 //   bastion - ssh through portcullisd, which checks the grant and records the session
 #pragma once
 
+#include <sys/types.h>
+
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -19,6 +21,10 @@ struct Route {
 };
 
 std::vector<std::string> concat(std::vector<std::string> a, const std::vector<std::string>& b);
+
+// Time on a CPU of every thread of `pid` so far, from schedstat in nanoseconds (utime and stime
+// come in 10 ms ticks, too coarse for a thousand processes that each run a little); 0 once gone.
+double cpu_seconds(pid_t pid);
 
 // A number with `digits` decimals, for the report tables.
 std::string fixed(double value, int digits);

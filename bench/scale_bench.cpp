@@ -113,19 +113,6 @@ std::vector<std::string> stat_fields(pid_t pid) {
   return fields;
 }
 
-// Time on a CPU of every thread of `pid`, from schedstat in nanoseconds: utime and stime come
-// in 10 ms ticks, too coarse for a thousand processes that each run a little.
-double cpu_seconds(pid_t pid) {
-  double total_ns = 0;
-  std::error_code ec;
-  for (const auto& task : fs::directory_iterator("/proc/" + std::to_string(pid) + "/task", ec)) {
-    std::ifstream in(task.path() / "schedstat");
-    double running_ns = 0;
-    if (in >> running_ns) total_ns += running_ns;
-  }
-  return total_ns / 1e9;
-}
-
 std::vector<pid_t> descendants(pid_t root) {
   std::vector<std::pair<pid_t, pid_t>> parent_of;  // (pid, parent)
   for (const auto& entry : fs::directory_iterator("/proc")) {
