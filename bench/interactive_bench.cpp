@@ -2,11 +2,15 @@
 //   keystroke latency - the echo round trip of single bytes in an `ssh -tt` session, per route
 //                       (bench/routes.h), the routes' samples interleaved so machine noise
 //                       falls on all of them alike;
-//   recording size    - compressed/raw size of the bastion's recordings of a typed shell session
-//                       and of a build log, read from the recordings table once shipped.
+//   recording size    - compressed/raw size of the bastion's recordings of three typed shell
+//                       sessions (a long listing; reading files; operating in top, vim and
+//                       watch) and of a build log, read from the recordings table once
+//                       shipped, beside the same events compressed as one frame (what the
+//                       content allows at best).
 // It exits non-zero when an echo does not come back or a recording is missing, never for a
 // missed target (it reports those).
-// Usage: interactive_bench [--samples N] [--key-gap-ms N] [--build-line-ms N] [--markdown FILE]
+// Usage: interactive_bench [--samples N] [--key-gap-ms N] [--build-line-ms N] [--watch-ms N]
+//                          [--markdown FILE]
 #include <fcntl.h>
 #include <poll.h>
 #include <pty.h>
@@ -14,6 +18,7 @@
 #include <sys/wait.h>
 #include <termios.h>
 #include <unistd.h>
+#include <zstd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -33,6 +38,7 @@
 #include <vector>
 
 #include "bench/routes.h"
+#include "recorder/recorder.h"
 #include "tests/e2e/harness.h"
 
 extern char** environ;
@@ -47,6 +53,7 @@ struct Options {
   int samples = 2000;
   int key_gap_ms = 100;    // between typed keys of the shell session: a fast typist
   int build_line_ms = 50;  // between lines of the build log: a parallel build with warm caches
+  int watch_ms = 1000;     // one second of watching a full-screen program in the shell session
   std::string markdown;
 };
 
@@ -54,7 +61,8 @@ Options parse_options(int argc, char** argv) {
   Options options;
   const std::map<std::string, int*> numbers{{"--samples", &options.samples},
                                             {"--key-gap-ms", &options.key_gap_ms},
-                                            {"--build-line-ms", &options.build_line_ms}};
+                                            {"--build-line-ms", &options.build_line_ms},
+                                            {"--watch-ms", &options.watch_ms}};
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string flag = argv[i];
     if (flag == "--markdown") {
@@ -140,6 +148,14 @@ class Terminal {
       }
       if (!read_until(deadline)) return false;
     }
+  }
+
+  // Reads whatever comes for `duration`: a user watching a pager or `top` (the client must not
+  // block on a full pty meanwhile).
+  void watch(std::chrono::milliseconds duration) {
+    const auto until = Clock::now() + duration;
+    while (Clock::now() < until) read_until(until);
+    consumed_ = output_.size();
   }
 
   // Sends one byte and returns how long its echo took to come back.
@@ -284,6 +300,7 @@ struct StoredRecording {
   std::string what;
   std::uint64_t raw_bytes = 0, compressed_bytes = 0, stored_bytes = 0, chunks = 0;
   double seconds = 0;
+  double one_frame_ratio = 0;  // the same events as one zstd frame at the highest level
 };
 
 // The newest session of the bastion's database, to tell which session a run creates.
@@ -297,6 +314,28 @@ std::vector<std::string> split(const std::string& text, char separator) {
   std::istringstream in(text);
   for (std::string part; std::getline(in, part, separator);) parts.push_back(part);
   return parts;
+}
+
+// The session's events compressed as one zstd frame at the highest level, over their encoded
+// size: what the content allows at best, without the chunk a second that a live recording cuts
+// to be durable and seekable.
+double one_frame_ratio(const Routes& routes, const std::string& session) {
+  TempDir scratch("portcullis-bench");
+  const fs::path file = scratch / "session.pcr";
+  routes.gateway().bastion.cli_checked({"recording", "get", session, "-o", file.string()});
+  const recorder::ParsedRecording recording = recorder::parse(read_file(file));
+  recorder::ChunkDecoder decoder(recording.version);
+  recorder::ChunkBuffer events;
+  for (const recorder::Chunk& chunk : recording.chunks) {
+    for (const recorder::Event& event : decoder.next(chunk)) events.add(event);
+  }
+  std::string frame(ZSTD_compressBound(events.size()), '\0');
+  const std::size_t size = ZSTD_compress(frame.data(), frame.size(), events.bytes().data(),
+                                         events.size(), ZSTD_maxCLevel());
+  if (ZSTD_isError(size) || events.empty()) {
+    throw std::runtime_error("session " + session + ": cannot compress its events as one frame");
+  }
+  return static_cast<double>(size) / static_cast<double>(events.size());
 }
 
 // The recording of the one session opened after `before`, once the bastion has shipped it
@@ -329,45 +368,82 @@ StoredRecording shipped_recording(const Routes& routes, std::int64_t before, std
   r.chunks = std::stoull(row.at(2));
   r.seconds = static_cast<double>(std::stoull(row.at(3))) / 1e6;
   r.stored_bytes = std::stoull(row.at(4));
+  r.one_frame_ratio = one_frame_ratio(routes, ids);
   return r;
 }
 
-// One thing a user does in the shell: keys typed one at a time, then either a wait for the
-// prompt or a reader's pause (in a pager).
+// One thing a user does in the shell: keys typed one at a time, then a wait for the prompt, or
+// `watch_s` seconds of watching a full-screen program (a pager, top, vim, watch).
 struct Step {
   std::string keys;
-  bool waits_for_prompt = true;
+  double watch_s = 0;  // 0: wait for the prompt
+};
+
+struct ShellSession {
+  std::string what;
+  std::vector<Step> steps;
 };
 
 const char* const kPrompt = "[pcl]$ ";
+const Step kSetPrompt{"PS1='[pcl]\\$ '\r"};
 
-const std::vector<Step>& shell_script() {
-  static const std::vector<Step> steps{
-      {"PS1='[pcl]\\$ '\r"},
-      {"lss\x7f -la ~\r"},
-      {"ls -l /usr/bin\r"},
-      {"cd /etc\r"},
-      {"ls\r"},
-      {"cat /etc/services\r"},
-      {"grep -n ssh /etc/services\r"},
-      {"ps aux --sort=-%cpu | head -40\r"},
-      {"df -h\r"},
-      {"tail -n 300 /var/log/dpkg.log\r"},
-      {"man ls\r", false},
-      {" ", false},
-      {" ", false},
-      {"/sort\r", false},
-      {"n", false},
-      {"q"},
-      {"less /usr/share/common-licenses/Apache-2.0\r", false},
-      {" ", false},
-      {" ", false},
-      {"G", false},
-      {"q"},
-      {"top -b -n 1 | head -20\r"},
-      {"uname -a\r"},
-  };
-  return steps;
+// Listing: issue 5's example of a typical shell session, long and regular.
+ShellSession listing_session() {
+  return {"shell session, listing (`ls -lR /usr/share`)", {kSetPrompt, {"ls -lR /usr/share\r"}}};
+}
+
+// Reading: listings and whole files scroll past, each seen once; little repeats but the layout.
+ShellSession reading_session() {
+  return {"shell session, reading (ls -l /usr/bin, /etc/services, dpkg.log, man, less)",
+          {kSetPrompt,
+           {"lss\x7f -la ~\r"},
+           {"ls -l /usr/bin\r"},
+           {"cd /etc\r"},
+           {"ls\r"},
+           {"cat /etc/services\r"},
+           {"grep -n ssh /etc/services\r"},
+           {"ps aux --sort=-%cpu | head -40\r"},
+           {"df -h\r"},
+           {"tail -n 300 /var/log/dpkg.log\r"},
+           {"man ls\r", 0.4},
+           {" ", 0.4},
+           {" ", 0.4},
+           {"/sort\r", 0.4},
+           {"n", 0.4},
+           {"q"},
+           {"less /usr/share/common-licenses/Apache-2.0\r", 0.4},
+           {" ", 0.4},
+           {" ", 0.4},
+           {"G", 0.4},
+           {"q"},
+           {"top -b -n 1 | head -20\r"},
+           {"uname -a\r"}}};
+}
+
+// Operating: watching the machine in full-screen programs that redraw what changed, looking
+// through a config file in vim, the same short checks again.
+ShellSession operating_session() {
+  return {"shell session, operating (top, vim, watch, ps, df, free)",
+          {kSetPrompt,
+           {"uptime\r"},
+           {"top -d 1\r", 8},
+           {"q"},
+           {"df -h\r"},
+           {"free -m\r"},
+           {"vim -R -n -i NONE /etc/ssh/sshd_config\r", 1},
+           {"jjjjjjjjjjjjjjjjjjjj", 0.5},
+           {"/Port\r", 0.5},
+           {"\x06", 0.5},
+           {"G", 0.5},
+           {":q\r"},
+           {"watch -n 1 'df -h; free -m'\r", 6},
+           {"\x03"},
+           {"ps aux --sort=-%cpu | head -15\r"},
+           {"tail -n 20 /var/log/dpkg.log\r"},
+           {"top -d 1\r", 5},
+           {"q"},
+           {"free -m\r"},
+           {"uptime\r"}}};
 }
 
 void type_slowly(Terminal& terminal, const std::string& keys, std::chrono::milliseconds gap) {
@@ -377,26 +453,27 @@ void type_slowly(Terminal& terminal, const std::string& keys, std::chrono::milli
   }
 }
 
-StoredRecording record_shell_session(const Routes& routes, const Options& options) {
+StoredRecording record_shell_session(const Routes& routes, const ShellSession& session,
+                                     const Options& options) {
   const std::int64_t before = last_session_id(routes);
   Terminal shell(tty_command(routes.bastion()));
   const std::chrono::milliseconds gap(options.key_gap_ms);
   if (!shell.wait_for("$ ", std::chrono::seconds(30))) {
     throw std::runtime_error("the shell session showed no prompt: " + shell.tail());
   }
-  for (const Step& step : shell_script()) {
+  for (const Step& step : session.steps) {
     type_slowly(shell, step.keys, gap);
-    if (!step.waits_for_prompt) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(400));
+    if (step.watch_s > 0) {
+      shell.watch(std::chrono::milliseconds(std::lround(step.watch_s * options.watch_ms)));
     } else if (!shell.wait_for(kPrompt, std::chrono::seconds(60))) {
       throw std::runtime_error("no prompt after `" + step.keys + "`: " + shell.tail());
     }
   }
-  type_slowly(shell, "exit\r", gap);
+  type_slowly(shell, "exit 0\r", gap);  // the status of the last command is not the point
   if (shell.wait_exit(std::chrono::seconds(30)) != 0) {
     throw std::runtime_error("the shell session did not end cleanly: " + shell.tail());
   }
-  return shipped_recording(routes, before, "shell session");
+  return shipped_recording(routes, before, session.what);
 }
 
 // `ninja -v` output for a clean build of this tree: its real compiler and linker command lines.
@@ -482,16 +559,20 @@ std::string render_latency(const std::vector<Latency>& latency, const Options& o
 std::string render_recordings(const std::vector<StoredRecording>& recordings) {
   std::ostringstream out;
   out << "Recording size (as shipped to PostgreSQL; raw = encoded events, compressed = zstd "
-         "frames, stored = whole chunk records):\n\n"
+         "frames, stored = whole chunk records; one frame = the same events compressed whole "
+         "at zstd's highest level, the best the content allows):\n\n"
       << "| recording | duration (s) | chunks | raw (bytes) | compressed (bytes) | "
-         "compressed / raw | stored / raw | target <= 15% |\n|---|---|---|---|---|---|---|---|\n";
+         "compressed / raw | stored / raw | one frame / raw | target <= 15% |\n"
+         "|---|---|---|---|---|---|---|---|---|\n";
   for (const StoredRecording& r : recordings) {
     const double raw = static_cast<double>(r.raw_bytes);
     const double ratio = static_cast<double>(r.compressed_bytes) / raw;
+    std::string verdict = ratio <= kSizeTarget ? "met" : "MISSED";
+    if (ratio > kSizeTarget && r.one_frame_ratio > kSizeTarget) verdict += " (by the content)";
     out << "| " << r.what << " | " << fixed(r.seconds, 1) << " | " << r.chunks << " | "
         << r.raw_bytes << " | " << r.compressed_bytes << " | " << fixed(100 * ratio, 1) << "% | "
         << fixed(100 * static_cast<double>(r.stored_bytes) / raw, 1) << "% | "
-        << (ratio <= kSizeTarget ? "met" : "MISSED") << " |\n";
+        << fixed(100 * r.one_frame_ratio, 1) << "% | " << verdict << " |\n";
   }
   return out.str();
 }
@@ -508,8 +589,12 @@ int main(int argc, char** argv) {
     const auto latency =
         measure_latency({routes.direct(), routes.jump(), routes.bastion()}, options.samples);
     routes.wait_for_shipping();
-    std::cerr << "recording a shell session...\n";
-    std::vector<StoredRecording> recordings{record_shell_session(routes, options)};
+    std::vector<StoredRecording> recordings;
+    for (const ShellSession& session :
+         {listing_session(), reading_session(), operating_session()}) {
+      std::cerr << "recording a " << session.what << "...\n";
+      recordings.push_back(record_shell_session(routes, session, options));
+    }
     std::cerr << "recording a build log...\n";
     recordings.push_back(record_build_log(routes, options));
     const std::string report =
