@@ -1,7 +1,8 @@
 // What one portcullisd holds, and how promptly it lets go, measured beside OpenSSH in one run:
 //   concurrency - N interactive sessions at once (real `ssh -tt` clients running `cat` on a real
 //                 sshd), each typing a line a second and reading its echo back, through
-//                 portcullisd recording every byte, through a second node that records nothing,
+//                 portcullisd recording every byte (syncing each spool file alone, then, on a
+//                 second node, all of them with one syncfs), through a node that records nothing,
 //                 and through OpenSSH as a jump host (ssh -W through a second sshd). Memory per
 //                 session, and CPU over a steady window while every session types.
 //   mass expiry - M sessions of M users whose grants all end at the same second: how late after
@@ -408,7 +409,10 @@ constexpr std::string_view kManyConnections = "MaxStartups 2000\n";
 class Setup {
  public:
   Setup()
-      : target_(kManyConnections), jump_(kManyConnections), unrecorded_(bastion_, "unrecorded") {
+      : target_(kManyConnections),
+        jump_(kManyConnections),
+        unrecorded_(bastion_, "unrecorded"),
+        synced_together_(bastion_, "synced-together") {
     user_key_ = bastion_.add_user(user_);
     bastion_.add_target(target_name_, target_);
     bastion_.add_key_account(target_name_, target_);
@@ -416,10 +420,13 @@ class Setup {
     bastion_.start();
     unrecorded_.record_nothing();
     unrecorded_.start();
+    synced_together_.add_recording_config("sync = \"filesystem\"");
+    synced_together_.start();
   }
 
   Bastion& bastion() { return bastion_; }
   const Bastion& unrecorded() const { return unrecorded_; }
+  const Bastion& synced_together() const { return synced_together_; }
   const TargetSshd& target() const { return target_; }
   const TargetSshd& jump() const { return jump_; }
   const KeyPair& user_key() const { return user_key_; }
@@ -448,8 +455,11 @@ class Setup {
 
   // Shipping finished recordings takes CPU: the next measurement waits for it.
   void wait_for_shipping() const {
-    const fs::path spool = bastion_.dir() / "state/spool";
-    if (!wait_until([&] { return fs::is_empty(spool); }, std::chrono::minutes(5))) {
+    const auto shipped = [](const Bastion& node) {
+      return fs::is_empty(node.dir() / "state/spool");
+    };
+    if (!wait_until([&] { return shipped(bastion_) && shipped(synced_together_); },
+                    std::chrono::minutes(5))) {
       throw std::runtime_error("recordings were not shipped within 5 minutes");
     }
   }
@@ -459,6 +469,7 @@ class Setup {
   TargetSshd jump_;
   Bastion bastion_;
   Bastion unrecorded_;
+  Bastion synced_together_;  // [recording] sync = "filesystem"
   KeyPair user_key_;
   std::string user_ = "alice";
   std::string target_name_ = "db01";
@@ -542,8 +553,8 @@ ConcurrencyFigures measure_concurrency(const std::string& route, const Options& 
   return figures;
 }
 
-// Portcullis recording, Portcullis not recording, OpenSSH as a jump host: one after the other,
-// so each has the machine to itself.
+// Portcullis recording (each spool file synced alone, then all with one syncfs), Portcullis not
+// recording, OpenSSH as a jump host: one after the other, so each has the machine to itself.
 std::vector<ConcurrencyFigures> measure_all_routes(Setup& setup, const Options& options) {
   const auto daemon = [](const Bastion& node) {
     return [&node] { return std::vector<pid_t>{node.pid()}; };
@@ -552,6 +563,11 @@ std::vector<ConcurrencyFigures> measure_all_routes(Setup& setup, const Options& 
   rows.push_back(measure_concurrency(
       "Portcullis, recording on", options,
       [&](int) { return setup.through_bastion(setup.bastion()); }, daemon(setup.bastion())));
+  setup.wait_for_shipping();
+  rows.push_back(measure_concurrency(
+      "Portcullis, recording on, sync = \"filesystem\"", options,
+      [&](int) { return setup.through_bastion(setup.synced_together()); },
+      daemon(setup.synced_together())));
   setup.wait_for_shipping();
   rows.push_back(measure_concurrency(
       "Portcullis, recording off", options,
@@ -720,8 +736,14 @@ std::string render_concurrency(const std::vector<ConcurrencyFigures>& rows, cons
         << fixed(row.echo_p99_ms, 1) << " |\n";
   }
   const ConcurrencyFigures& recorded = rows.front();
+  const ConcurrencyFigures& synced_together = rows[1];
   const ConcurrencyFigures& jump = rows.back();
   out << "\n";
+  if (recorded.measured && synced_together.measured) {
+    out << "One syncfs for every session's writes instead of an fdatasync of each spool file: "
+           "CPU "
+        << ratio(synced_together.cpu_percent, recorded.cpu_percent) << " of the per-file figure. ";
+  }
   if (recorded.measured && jump.measured) {
     out << "Portcullis / OpenSSH jump host: PSS per session "
         << ratio(recorded.pss_per_session_kib(), jump.pss_per_session_kib()) << ", CPU "

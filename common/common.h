@@ -1,4 +1,4 @@
-// Public interface of the `common` library: configuration, durations, times, logging.
+// Public interface of the `common` library: configuration, durations, times, logging, files.
 // No project dependencies; every other library may include this header.
 #pragma once
 
@@ -9,6 +9,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace portcullis {
@@ -40,12 +41,17 @@ struct VaultConfig {
 
 enum class OnRecordFailure { terminate, continue_unrecorded };
 
+// How written chunks are made durable: each spool file with its own fdatasync, or the writes of
+// every session together with one syncfs of the spool folder's filesystem.
+enum class SpoolSync { file, filesystem };
+
 struct RecordingConfig {
   std::filesystem::path spool_dir;  // absolute after loading
   // Absolute after loading; default <config dir>/state/signing.key.
   std::filesystem::path signing_key;
   bool record_input = true;  // keystrokes; a [[policy]] may override it
   OnRecordFailure on_record_failure = OnRecordFailure::terminate;
+  SpoolSync sync = SpoolSync::file;
 };
 
 struct AccessConfig {
@@ -143,5 +149,26 @@ void init_logging(std::string_view level);
 // Writes `contents` to `path` created with mode 0600 (fails if it exists), fsynced. Throws
 // std::system_error ("cannot create PATH: File exists", code std::errc::file_exists).
 void write_private_file(const std::filesystem::path& path, std::string_view contents);
+
+// Owns a file descriptor (-1: none) and closes it.
+class UniqueFd {
+ public:
+  explicit UniqueFd(int fd = -1) : fd_(fd) {}
+  UniqueFd(UniqueFd&& other) noexcept : fd_(other.release()) {}
+  UniqueFd& operator=(UniqueFd&& other) noexcept {
+    reset(other.release());
+    return *this;
+  }
+  UniqueFd(const UniqueFd&) = delete;
+  UniqueFd& operator=(const UniqueFd&) = delete;
+  ~UniqueFd() { reset(); }
+  int get() const { return fd_; }
+  explicit operator bool() const { return fd_ >= 0; }
+  int release() { return std::exchange(fd_, -1); }
+  void reset(int fd = -1);
+
+ private:
+  int fd_;
+};
 
 }  // namespace portcullis

@@ -282,6 +282,13 @@ OnRecordFailure parse_on_record_failure(std::string_view text) {
                               "\" is not a choice (expected \"terminate\" or \"continue\")");
 }
 
+SpoolSync parse_spool_sync(std::string_view text) {
+  if (text == "file") return SpoolSync::file;
+  if (text == "filesystem") return SpoolSync::filesystem;
+  throw std::invalid_argument("\"" + std::string(text) +
+                              "\" is not a choice (expected \"file\" or \"filesystem\")");
+}
+
 ApprovalMode parse_approval(std::string_view text) {
   if (text == "auto") return ApprovalMode::automatic;
   if (text == "single") return ApprovalMode::single;
@@ -340,6 +347,7 @@ constexpr KeyRule<RecordingConfig> kRecordingKeys[] = {
      [](const Value& v, RecordingConfig& r) {
        r.on_record_failure = v.parsed(parse_on_record_failure);
      }},
+    {"sync", [](const Value& v, RecordingConfig& r) { r.sync = v.parsed(parse_spool_sync); }},
 };
 
 constexpr KeyRule<AccessConfig> kAccessKeys[] = {

@@ -13,23 +13,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// Owns a file descriptor; closes it when it goes out of scope.
-class UniqueFd {
- public:
-  explicit UniqueFd(int fd) : fd_(fd) {}
-  UniqueFd(const UniqueFd&) = delete;
-  UniqueFd& operator=(const UniqueFd&) = delete;
-  ~UniqueFd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-
-  int get() const { return fd_; }
-  explicit operator bool() const { return fd_ >= 0; }
-
- private:
-  int fd_;
-};
-
 // errno as an exception whose what() reads "WHAT: reason".
 std::system_error os_error(const std::string& what) {
   return std::system_error(errno, std::generic_category(), what);
@@ -51,6 +34,11 @@ void sync_directory(const fs::path& dir) {
 }
 
 }  // namespace
+
+void UniqueFd::reset(int fd) {
+  if (fd_ >= 0) ::close(fd_);
+  fd_ = fd;
+}
 
 namespace internal {
 

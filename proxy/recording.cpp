@@ -1,9 +1,13 @@
 #include "proxy/recording.h"
 
+#include <fcntl.h>
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
 #include <boost/asio/post.hpp>
+#include <cerrno>
 #include <charconv>
+#include <cstring>
 
 namespace portcullis::proxy {
 namespace {
@@ -157,7 +161,13 @@ void SessionRecording::flush() {
   if (bytes == 0) return;
   // Without a writer (creating the file failed) the chunks are dropped; that was reported.
   if (writer_) {
-    if (std::error_code error = writer_->append(batch)) report(error, "cannot write the recording");
+    using Sync = recorder::SpoolWriter::Sync;
+    const bool together = service_.config_.recording.sync == SpoolSync::filesystem;
+    if (std::error_code error = writer_->append(batch, together ? Sync::later : Sync::now)) {
+      report(error, "cannot write the recording");
+    } else if (together) {
+      service_.sync_later(weak_from_this());
+    }
   }
   keep_spare_storage(batch);
   const bool was_backlogged = backlogged();
@@ -165,6 +175,15 @@ void SessionRecording::flush() {
   if (was_backlogged && !backlogged() && on_drained_) {
     boost::asio::post(service_.loop_, [self = shared_from_this()] { self->on_drained_(); });
   }
+}
+
+void SessionRecording::sync_alone() {
+  boost::asio::post(strand_, [self = shared_from_this()] {
+    if (!self->writer_) return;
+    if (std::error_code error = self->writer_->sync()) {
+      self->report(error, "cannot write the recording");
+    }
+  });
 }
 
 void SessionRecording::keep_spare_storage(std::vector<recorder::ChunkBuffer>& written) {
@@ -208,7 +227,23 @@ void SessionRecording::report(std::error_code error, const char* what) {
 // ---------------------------------------------------------------- the service
 
 RecordingService::RecordingService(boost::asio::io_context& loop, const Config& config)
-    : loop_(loop), config_(config), key_(load_key(config)) {}
+    : loop_(loop),
+      config_(config),
+      key_(load_key(config)),
+      sync_strand_(boost::asio::make_strand(io_.get_executor())),
+      sync_timer_(sync_strand_) {
+  if (config.recording.sync != SpoolSync::filesystem) return;
+  spool_fd_.reset(::open(config.recording.spool_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!spool_fd_) {
+    spdlog::warn(
+        "cannot open the spool folder {} for syncfs ({}); every recording syncs its own "
+        "file instead",
+        config.recording.spool_dir.string(), std::strerror(errno));
+    return;
+  }
+  spdlog::info("recordings in {} are made durable together, one syncfs at a time",
+               config.recording.spool_dir.string());
+}
 
 // Recordings still being written are finished first (their sessions ended with the loop); a
 // file being shipped right now is completed, the rest wait in the spool folder.
@@ -263,6 +298,44 @@ void RecordingService::finished(std::int64_t session_id) {
     live_.erase(session_id);
   }
   wake_.notify_all();
+}
+
+void RecordingService::sync_later(std::weak_ptr<SessionRecording> recording) {
+  bool schedule = false;
+  {
+    std::lock_guard<std::mutex> lock(unsynced_mutex_);
+    unsynced_.push_back(std::move(recording));
+    schedule = !std::exchange(sync_scheduled_, true);
+  }
+  if (schedule) boost::asio::post(sync_strand_, [this] { schedule_filesystem_sync(); });
+}
+
+void RecordingService::schedule_filesystem_sync() {
+  const auto due = last_sync_ + kSyncInterval;
+  if (std::chrono::steady_clock::now() >= due) return sync_filesystem();
+  sync_timer_.expires_at(due);
+  sync_timer_.async_wait([this](boost::system::error_code) { sync_filesystem(); });
+}
+
+// One syncfs makes the writes of every session since the last one durable: a thousand quiet
+// sessions cost one sync a batch instead of one each. Its error cannot say whose data was lost,
+// so then every session of the batch syncs its own file and learns its own fate.
+void RecordingService::sync_filesystem() {
+  last_sync_ = std::chrono::steady_clock::now();
+  std::vector<std::weak_ptr<SessionRecording>> batch;
+  {
+    std::lock_guard<std::mutex> lock(unsynced_mutex_);
+    batch.swap(unsynced_);
+    sync_scheduled_ = false;
+  }
+  if (batch.empty() || (spool_fd_ && ::syncfs(spool_fd_.get()) == 0)) return;
+  if (spool_fd_) {
+    spdlog::warn("syncfs of the spool folder failed: {}; each recording syncs its own file",
+                 std::strerror(errno));
+  }
+  for (const std::weak_ptr<SessionRecording>& weak : batch) {
+    if (auto recording = weak.lock()) recording->sync_alone();
+  }
 }
 
 void RecordingService::ship_loop() {

@@ -1,6 +1,7 @@
 // Session recordings on the daemon's side. Each session's events are gathered on the loop and
 // cut into chunks (every second or 64 KiB); a small I/O pool writes them to the session's spool
-// file in order and fdatasyncs each one, so the loop never waits for the disk. A shipper thread
+// file in order and makes them durable ([recording] sync: an fdatasync of each file, or one
+// syncfs for every session's writes), so the loop never waits for the disk. A shipper thread
 // moves finished spool files into PostgreSQL, starting with whatever a crash left behind.
 #pragma once
 
@@ -46,6 +47,10 @@ class SessionRecording : public std::enable_shared_from_this<SessionRecording> {
   void marker(const std::string& text);
   // Writes the last chunk and the signed trailer; the file is then handed to the shipper.
   void finish(const std::string& end_reason);
+
+  // Any thread, after a syncfs failed: the spool file's own fdatasync tells whether this
+  // session's chunks are safe (a failure is reported like a failed write).
+  void sync_alone();
 
   // More is waiting for the disk than the session may run ahead by: the session stops moving
   // data (SSH flow control holds the peers back) until `on_drained` is called on the loop.
@@ -109,6 +114,10 @@ class RecordingService {
  private:
   friend class SessionRecording;
   void finished(std::int64_t session_id);
+  // [recording] sync = "filesystem": `recording` wrote chunks that the next syncfs makes durable.
+  void sync_later(std::weak_ptr<SessionRecording> recording);
+  void schedule_filesystem_sync();  // on sync_strand_
+  void sync_filesystem();           // on sync_strand_
   void ship_loop();
   void ship_pass(store::Database& database);
   bool is_live(const std::filesystem::path& spool_file) const;  // under mutex_
@@ -117,6 +126,15 @@ class RecordingService {
   const Config& config_;
   const recorder::SigningKey key_;
   boost::asio::thread_pool io_{2};
+
+  // [recording] sync = "filesystem": the sessions whose writes wait for the next syncfs.
+  UniqueFd spool_fd_;  // the spool folder, whose filesystem syncfs flushes
+  std::mutex unsynced_mutex_;
+  std::vector<std::weak_ptr<SessionRecording>> unsynced_;
+  bool sync_scheduled_ = false;
+  boost::asio::strand<boost::asio::thread_pool::executor_type> sync_strand_;
+  boost::asio::steady_timer sync_timer_;               // on sync_strand_
+  std::chrono::steady_clock::time_point last_sync_{};  // on sync_strand_
 
   std::mutex mutex_;
   std::condition_variable wake_;

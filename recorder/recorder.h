@@ -142,7 +142,8 @@ std::string public_key_line(const PublicKey& key, const std::string& node);
 // Parses public_key_line's format (node name optional); throws RecordingError.
 PublicKey parse_public_key_line(std::string_view line);
 
-// Owns one spool file. Every call compresses, hashes, appends and fdatasyncs: worker thread.
+// Owns one spool file. Every call compresses, hashes, appends and (unless told to leave it to the
+// caller) fdatasyncs: worker thread.
 // Move-only; a moved-from writer may only be destroyed or assigned to. A failed call leaves the
 // file as it was before the call, so it may be retried.
 class SpoolWriter {
@@ -158,8 +159,13 @@ class SpoolWriter {
   // Writes one chunk record (nothing for an empty buffer). The buffer is left untouched, so
   // the caller may retry it after an error such as ENOSPC.
   std::error_code append(const ChunkBuffer& chunk);
+  // Whether append() makes the records durable before it returns, or only writes them and leaves
+  // the sync to the caller: sync(), or one syncfs(2) covering the files of many sessions.
+  enum class Sync { now, later };
   // Several chunks in order with a single fdatasync (a backlog catching up); all or nothing.
-  std::error_code append(std::span<const ChunkBuffer> chunks);
+  std::error_code append(std::span<const ChunkBuffer> chunks, Sync sync = Sync::now);
+  // fdatasync of everything written so far.
+  std::error_code sync();
   // Writes the signed trailer and closes the file; the recording is then complete. Later
   // calls of append/finish return std::errc::bad_file_descriptor.
   std::error_code finish(const std::string& end_reason);

@@ -8,6 +8,7 @@
 #include <utility>
 #include <vector>
 
+#include "common/common.h"
 #include "recorder/internal.h"
 
 namespace portcullis::recorder {
@@ -16,26 +17,6 @@ namespace {
 namespace fs = std::filesystem;
 
 std::error_code last_error() { return {errno, std::generic_category()}; }
-
-class UniqueFd {
- public:
-  explicit UniqueFd(int fd = -1) : fd_(fd) {}
-  UniqueFd(UniqueFd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
-  UniqueFd& operator=(UniqueFd&& other) noexcept {
-    reset(std::exchange(other.fd_, -1));
-    return *this;
-  }
-  ~UniqueFd() { reset(); }
-  int get() const { return fd_; }
-  explicit operator bool() const { return fd_ >= 0; }
-  void reset(int fd = -1) {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = fd;
-  }
-
- private:
-  int fd_;
-};
 
 std::error_code write_at(int fd, std::string_view bytes, off_t offset) {
   while (!bytes.empty()) {
@@ -113,12 +94,13 @@ struct SpoolWriter::State {
   // written to the file.
   std::error_code chunk_record(const ChunkBuffer& chunk, std::string& records);
 
-  // Writes `record` after what is durable and syncs it; on failure cuts the file back, so the
-  // same record may be written again and no torn record sits between two good ones.
-  std::error_code append_record(std::string_view record) {
+  // Writes `record` after what was written before and syncs it (unless the caller will); on
+  // failure cuts the file back, so the same record may be written again and no torn record sits
+  // between two good ones.
+  std::error_code append_record(std::string_view record, Sync sync = Sync::now) {
     if (!fd) return std::make_error_code(std::errc::bad_file_descriptor);
     std::error_code error = write_at(fd.get(), record, size);
-    if (!error && ::fdatasync(fd.get()) != 0) error = last_error();
+    if (!error && sync == Sync::now && ::fdatasync(fd.get()) != 0) error = last_error();
     if (error) {
       // Best effort: if even this fails, a reader sees a torn or extra record and stops there.
       [[maybe_unused]] const int ignored = ::ftruncate(fd.get(), size);
@@ -164,7 +146,7 @@ std::error_code SpoolWriter::append(const ChunkBuffer& chunk) {
 // The records are written one after the other and synced once: with a backlog (a fast stream,
 // a slow disk) one fdatasync covers many chunks. On failure the file and the chain go back to
 // where they were, so the whole batch may be retried.
-std::error_code SpoolWriter::append(std::span<const ChunkBuffer> chunks) {
+std::error_code SpoolWriter::append(std::span<const ChunkBuffer> chunks, Sync sync) {
   State& s = *state_;
   if (!s.fd) return std::make_error_code(std::errc::bad_file_descriptor);
   const State::Counters before = s.counters;
@@ -177,10 +159,16 @@ std::error_code SpoolWriter::append(std::span<const ChunkBuffer> chunks) {
     }
   }
   if (records.empty()) return {};
-  if (std::error_code error = s.append_record(records)) {
+  if (std::error_code error = s.append_record(records, sync)) {
     s.counters = before;
     return error;
   }
+  return {};
+}
+
+std::error_code SpoolWriter::sync() {
+  if (!state_->fd) return std::make_error_code(std::errc::bad_file_descriptor);
+  if (::fdatasync(state_->fd.get()) != 0) return last_error();
   return {};
 }
 

@@ -665,6 +665,13 @@ void Bastion::record_nothing() {
   write_file(config_file_, config);
 }
 
+void Bastion::add_recording_config(std::string_view toml_lines) {
+  std::string config = read_file(config_file_);
+  const std::string table = "[recording]\n";
+  config.insert(config.find(table) + table.size(), std::string(toml_lines) + "\n");
+  write_file(config_file_, config);
+}
+
 // A daemon that crashed, leaked or hit undefined behaviour fails the test that ran it, even
 // when every client saw the right thing.
 Bastion::~Bastion() {

@@ -226,6 +226,8 @@ class Bastion {
   // Makes recording impossible (the spool folder cannot exist) and lets sessions carry on
   // unrecorded: a node that shows what recording costs. Before start().
   void record_nothing();
+  // Adds keys to the [recording] table (e.g. "sync = \"filesystem\""). Before start().
+  void add_recording_config(std::string_view toml_lines);
   ~Bastion();
 
   const fs::path& config_file() const { return config_file_; }

@@ -194,6 +194,39 @@ TEST_F(RecordedSession, SigkillLeavesAnIncompleteRecordingThatTheNextStartShips)
   EXPECT_EQ(verified.err.find("altered"), std::string::npos) << verified.err;
 }
 
+// [recording] sync = "filesystem": every session writes its own chunks and one syncfs makes them
+// all durable. Two sessions at once are recorded whole, and their recordings verify.
+TEST_F(RecordedSession, SessionsSyncedTogetherAreRecordedWhole) {
+  gateway.bastion.stop();
+  gateway.bastion.add_recording_config("sync = \"filesystem\"");
+  gateway.bastion.start();
+  PtySession session = interactive();
+  ASSERT_TRUE(session.expect("ends at", 15s)) << session.transcript();
+  session.write("echo typed-$((6*7))\r");
+  ASSERT_TRUE(session.expect("typed-42", 10s)) << session.transcript();
+  const RunResult run = run_ssh(gateway.user_key.private_key, gateway.bastion.port(),
+                                gateway.login(), {"seq 1 20000 | tail -n 1"});
+  ASSERT_EQ(run.exit_status, 0) << run.err;
+  session.write("exit\r");
+  EXPECT_EQ(session.wait_exit(10s), 0);
+  EXPECT_NE(gateway.bastion.log().find("made durable together, one syncfs at a time"),
+            std::string::npos);
+
+  const json sessions = json::parse(gateway.bastion.cli_checked({"session", "list", "--json"}));
+  ASSERT_EQ(sessions.size(), 2u);
+  std::string outputs;
+  for (const json& listed : sessions) {
+    const std::string id = std::to_string(listed["id"].get<long long>());
+    ASSERT_TRUE(wait_for_recording(id, "complete")["recording"].is_object()) << id;
+    const fs::path file = work / (id + ".pcr");
+    outputs += all_of(events_of(id, file), recorder::EventKind::output);
+    const RunResult verified = gateway.bastion.cli({"verify", file.string()});
+    EXPECT_EQ(verified.exit_status, 0) << verified.err;
+  }
+  EXPECT_NE(outputs.find("typed-42"), std::string::npos);
+  EXPECT_NE(outputs.find("20000\n"), std::string::npos);
+}
+
 // The spool folder on a 64 KiB tmpfs: the session fills it and is ended with a message rather
 // than running on unrecorded.
 TEST_F(RecordedSession, FullDiskEndsTheSession) {

@@ -55,6 +55,7 @@ key_file = "/srv/portcullis/vault.key"
 [recording]
 spool_dir = "../spool"
 signing_key = "keys/signing.key"
+sync = "filesystem"
 
 [log]
 level = "debug"
@@ -72,6 +73,7 @@ level = "debug"
   EXPECT_EQ(config.vault.key_file, fs::path("/srv/portcullis/vault.key"));
   EXPECT_EQ(config.recording.spool_dir, dir.parent_path() / "spool");
   EXPECT_EQ(config.recording.signing_key, dir / "keys/signing.key");
+  EXPECT_EQ(config.recording.sync, SpoolSync::filesystem);
   EXPECT_EQ(config.log.level, "debug");
 }
 
@@ -95,6 +97,7 @@ TEST_F(ConfigTest, DefaultsLiveNextToTheConfigFile) {
   EXPECT_EQ(config.vault.key_file, dir / "state/vault.key");
   EXPECT_EQ(config.recording.spool_dir, dir / "state/spool");
   EXPECT_EQ(config.recording.signing_key, dir / "state/signing.key");
+  EXPECT_EQ(config.recording.sync, SpoolSync::file);
   EXPECT_EQ(config.log.level, "info");
 }
 
@@ -181,6 +184,10 @@ TEST_F(ConfigTest, BadValues) {
   EXPECT_EQ(error_for("[database]\nurl = \"\"\n"), at(2) + "'url' in [database] must not be empty");
   EXPECT_EQ(error_for(database + "[recording]\nspool_dir = \"\"\n"),
             at(4) + "'spool_dir' in [recording] must not be empty");
+  EXPECT_EQ(error_for(database + "[recording]\nsync = \"sometimes\"\n"),
+            at(4) +
+                "'sync' in [recording]: \"sometimes\" is not a choice (expected \"file\" or "
+                "\"filesystem\")");
   const std::string duration = error_for(database + "[server]\nlogin_grace = \"3x\"\n");
   EXPECT_TRUE(duration.starts_with(
       at(4) + "'login_grace' in [server]: \"3x\" is not a duration: unknown unit 'x'"))

@@ -459,6 +459,27 @@ TEST(Recording, AFailedAppendLeavesTheFileReadableAndCanBeRetried) {
   EXPECT_EQ(v.chunks_checked, 2u);
 }
 
+// Sync::later writes the records at once (a reader sees them) and leaves only the fdatasync to
+// the caller: sync(), or one syncfs for many files in the daemon.
+TEST(Recording, AppendCanLeaveTheSyncToTheCaller) {
+  test::TempDir dir;
+  const SigningKey key = new_key();
+  SpoolWriter writer = make_writer(dir.path(), key);
+  std::vector<ChunkBuffer> chunks(2);
+  chunks[0].add({EventKind::output, 10, "first"});
+  chunks[1].add({EventKind::output, 20, "second"});
+  ASSERT_FALSE(writer.append(chunks, SpoolWriter::Sync::later));
+  const ParsedRecording written = parse(read_all(writer.path()));
+  EXPECT_EQ(written.chunks.size(), 2u);
+  EXPECT_FALSE(written.truncated);
+  EXPECT_FALSE(writer.sync());
+  ASSERT_FALSE(writer.finish("client_exit"));
+  EXPECT_EQ(writer.sync(), std::errc::bad_file_descriptor);
+  const Verification v = verify(parse(read_all(writer.path())), key.public_key());
+  EXPECT_TRUE(v.intact && v.complete) << v.problem;
+  EXPECT_EQ(v.chunks_checked, 2u);
+}
+
 TEST(Recording, PublicKeyLineAndFingerprint) {
   const SigningKey key = new_key();
   const std::string line = public_key_line(key.public_key(), "node1");
