@@ -118,6 +118,9 @@ std::filesystem::path resolve_config_path(const std::optional<std::string>& cli_
 // config file's folder. Unknown keys, wrong types and missing required keys
 // throw ConfigError with "file:line: message".
 Config load_config(const std::filesystem::path& file);
+// The same for `text` as if it were the contents of `file` (which is not read): for checking a
+// config before it is written, and for the fuzz tests.
+Config load_config_text(std::string_view text, const std::filesystem::path& file);
 
 // "30s", "15m", "8h", "1h30m", "2d". Throws std::invalid_argument with a clear message;
 // zero, negative and longer than 3660d (ten years) are refused.

@@ -158,7 +158,10 @@ class Loader {
       return;
     }
     if (table != nullptr) {
-      for (const auto& [key, value] : *table) {
+      // Not a structured binding: clang 14 (the fuzz build) cannot capture one in a lambda.
+      for (const auto& entry : *table) {
+        const toml::key& key = entry.first;
+        const toml::node& value = entry.second;
         const auto rule = std::find_if(rules.begin(), rules.end(), [&](const KeyRule<Section>& r) {
           return r.name == key.str();
         });
@@ -432,13 +435,7 @@ Config defaults_for(const fs::path& file) {
   return config;
 }
 
-toml::table parse_file(const fs::path& file) {
-  std::string text;
-  try {
-    text = internal::read_file(file);
-  } catch (const std::system_error& e) {
-    throw ConfigError(file.string() + ": cannot read: " + e.code().message());
-  }
+toml::table parse_text(std::string_view text, const fs::path& file) {
   try {
     return toml::parse(text, file.string());
   } catch (const toml::parse_error& e) {
@@ -463,11 +460,24 @@ fs::path resolve_config_path(const std::optional<std::string>& cli_value) {
 
 Config load_config(const fs::path& path) {
   const fs::path file = fs::absolute(path).lexically_normal();
-  const toml::table root = parse_file(file);
+  std::string text;
+  try {
+    text = internal::read_file(file);
+  } catch (const std::system_error& e) {
+    throw ConfigError(file.string() + ": cannot read: " + e.code().message());
+  }
+  return load_config_text(text, file);
+}
+
+Config load_config_text(std::string_view text, const fs::path& path) {
+  const fs::path file = fs::absolute(path).lexically_normal();
+  const toml::table root = parse_text(text, file);
   Config config = defaults_for(file);
   Loader loader(file);
   const std::vector<TableRule>& tables = config_tables();
-  for (const auto& [key, node] : root) {
+  for (const auto& entry : root) {
+    const toml::key& key = entry.first;
+    const toml::node& node = entry.second;
     const bool known = std::any_of(tables.begin(), tables.end(),
                                    [&](const TableRule& t) { return t.name == key.str(); });
     if (!known) loader.report(line_of(node), unknown_top_level(key.str(), node));
