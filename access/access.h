@@ -24,6 +24,17 @@ class AccessError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// Limits on text a person writes for others to read (reason, comment, note, ticket).
+inline constexpr std::size_t kMaxReasonChars = 1000;
+inline constexpr std::size_t kMaxTicketChars = 128;
+
+// Checks free text before anything else looks at it (a pattern, the database): valid UTF-8,
+// no NUL, at most `max_chars` characters and, when `required`, not empty. Throws AccessError
+// naming `what` ("--reason"). Control characters are kept: they are stored exactly and shown
+// inert (common inert_text).
+void check_free_text(std::string_view value, std::string_view what, std::size_t max_chars,
+                     bool required = true);
+
 struct User {
   std::int64_t id = 0;
   std::string name;

@@ -46,7 +46,8 @@ Grant add_grant(pqxx::work& tx, const std::string& actor, const std::string& use
                 const std::string& target, const std::string& login, std::chrono::seconds duration,
                 const std::string& reason, const std::string& ticket) {
   if (duration.count() <= 0) throw AccessError("a grant needs a duration longer than zero");
-  if (reason.empty()) throw AccessError("a grant needs a reason");
+  check_free_text(reason, "the reason", kMaxReasonChars);
+  check_free_text(ticket, "the ticket", kMaxTicketChars, false);
   std::optional<User> grantee = find_user(tx, user);
   if (!grantee) {
     throw AccessError("no user named " + user + "; add one with: portcullis user add " + user +
@@ -100,6 +101,7 @@ std::vector<Grant> list_grants(pqxx::work& tx, bool active_only) {
 
 Grant revoke_grant(pqxx::work& tx, const std::string& actor, std::int64_t id,
                    const std::string& reason) {
+  check_free_text(reason, "the reason", kMaxReasonChars, false);
   std::optional<Grant> grant = find_grant_for_update(tx, id);
   if (!grant) throw AccessError("no grant with id " + std::to_string(id));
   check_revocable(*grant);

@@ -1,5 +1,7 @@
 #include "access/policy.h"
 
+#include <re2/re2.h>
+
 #include <algorithm>
 #include <sstream>
 
@@ -17,16 +19,19 @@ ConfigError problem_at(const Config& config, std::size_t line, const std::string
 }
 
 CompiledRule compile(const Config& config, const PolicyRule& rule) {
-  CompiledRule compiled{rule, std::nullopt, std::nullopt};
+  CompiledRule compiled{rule, nullptr, std::nullopt};
   const std::string where = "[[policy]] \"" + rule.name + "\"";
   if (!rule.ticket_pattern.empty()) {
-    try {
-      compiled.ticket_pattern = std::regex(rule.ticket_pattern, std::regex::ECMAScript);
-    } catch (const std::regex_error& e) {
+    RE2::Options options;
+    options.set_log_errors(false);
+    auto pattern = std::make_shared<const re2::RE2>(rule.ticket_pattern, options);
+    if (!pattern->ok()) {
       throw problem_at(config, rule.ticket_pattern_line,
                        "'ticket_pattern' in " + where +
-                           " is not a valid regular expression: " + one_line(e.what()));
+                           " is not a valid RE2 regular expression: " + one_line(pattern->error()) +
+                           " (RE2 has no backreferences or lookarounds; see docs/policy.md)");
     }
+    compiled.ticket_pattern = std::move(pattern);
   }
   if (!rule.hours.empty()) {
     try {
@@ -44,6 +49,11 @@ CompiledRule compile(const Config& config, const PolicyRule& rule) {
 }
 
 }  // namespace
+
+bool CompiledRule::ticket_matches(std::string_view ticket) const {
+  return ticket_pattern == nullptr ||
+         re2::RE2::FullMatch(re2::StringPiece(ticket.data(), ticket.size()), *ticket_pattern);
+}
 
 std::string to_string(ApprovalMode mode) {
   switch (mode) {

@@ -3,7 +3,6 @@
 #pragma once
 
 #include <memory>
-#include <regex>
 #include <string>
 #include <vector>
 
@@ -11,17 +10,24 @@
 #include "access/hours.h"
 #include "common/common.h"
 
+namespace re2 {
+class RE2;
+}
+
 namespace portcullis::access {
 
 struct CompiledRule {
   PolicyRule config;
-  std::optional<std::regex> ticket_pattern;
+  // RE2: linear time in the ticket's length, so no ticket can make a check blow up.
+  std::shared_ptr<const re2::RE2> ticket_pattern;
   std::optional<AllowedHours> hours;
 
   bool matches_target(const std::string& target) const;
   bool admits_requester(const std::vector<std::string>& roles) const;
   bool is_approver(const std::vector<std::string>& roles) const;
   bool needs_mfa(MfaStep step) const;
+  // Whether the whole ticket matches ticket_pattern (true when the rule has none).
+  bool ticket_matches(std::string_view ticket) const;
   int approvals_needed() const;
 };
 

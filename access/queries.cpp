@@ -1,6 +1,9 @@
 #include "access/queries.h"
 
-#include <regex>
+#include <algorithm>
+#include <cctype>
+
+#include "common/common.h"
 
 namespace portcullis::access {
 
@@ -55,9 +58,13 @@ std::optional<TimePoint> optional_time_at(const pqxx::field& micros_field) {
 }
 
 void check_name(std::string_view what, const std::string& name) {
-  static const std::regex allowed("[A-Za-z0-9._@-]{1,64}");
-  if (!std::regex_match(name, allowed)) {
-    throw AccessError("invalid " + std::string(what) + " '" + name +
+  const bool allowed =
+      !name.empty() && name.size() <= 64 && std::all_of(name.begin(), name.end(), [](char c) {
+        return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '.' || c == '_' ||
+               c == '@' || c == '-';
+      });
+  if (!allowed) {
+    throw AccessError("invalid " + std::string(what) + " '" + inert_line(name.substr(0, 80)) +
                       "': use 1 to 64 letters, digits, '.', '_', '@' or '-'");
   }
 }

@@ -83,6 +83,8 @@ void check_duration(const CompiledRule& rule, std::chrono::seconds duration,
 }
 
 void check_ticket(const CompiledRule& rule, const std::string& ticket) {
+  // The length first: no pattern ever sees more than kMaxTicketChars characters.
+  check_free_text(ticket, "--ticket", kMaxTicketChars, false);
   if (ticket.empty()) {
     if (rule.config.require_ticket) {
       throw AccessError("rule " + rule.config.name + " requires a ticket: add --ticket REF" +
@@ -92,15 +94,14 @@ void check_ticket(const CompiledRule& rule, const std::string& ticket) {
     }
     return;
   }
-  if (rule.ticket_pattern && !std::regex_match(ticket, *rule.ticket_pattern)) {
-    throw AccessError("ticket \"" + ticket + "\" does not match " + rule.config.ticket_pattern +
-                      " as rule " + rule.config.name + " requires");
+  if (!rule.ticket_matches(ticket)) {
+    throw AccessError("ticket \"" + inert_line(ticket) + "\" does not match " +
+                      rule.config.ticket_pattern + " as rule " + rule.config.name + " requires");
   }
 }
 
 void check_text(const std::string& value, const std::string& what) {
-  if (value.empty()) throw AccessError(what + " must not be empty");
-  if (value.size() > 1000) throw AccessError(what + " is longer than 1000 characters");
+  check_free_text(value, what, kMaxReasonChars);
 }
 
 // The row is locked so that two approvals or a revoke cannot interleave.
@@ -289,6 +290,7 @@ WorkflowResult break_glass(pqxx::work& tx, const Policy& policy, const Actor& re
 
 WorkflowResult approve_grant(pqxx::work& tx, const Policy& policy, const Actor& approver,
                              std::int64_t id, const std::string& comment) {
+  check_free_text(comment, "--comment", kMaxReasonChars, false);
   Grant grant = lock_grant(tx, id);
   const CompiledRule* rule = nullptr;
   check_approver(policy, approver, grant, "approve", rule);

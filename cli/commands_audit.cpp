@@ -45,7 +45,7 @@ void verify_chain(Context& context) {
   access::AuditVerification result;
   context.transact([&](pqxx::work& tx) { result = access::verify_audit(tx); });
   if (!result.intact) {
-    std::cout << "audit log NOT intact: " << result.problem << '\n';
+    std::cout << "audit log NOT intact: " << inert_line(result.problem) << '\n';
     throw VerifyFailed("audit chain broken at row " + std::to_string(*result.bad_row));
   }
   std::cout << "audit log intact: " << result.rows << (result.rows == 1 ? " row" : " rows")

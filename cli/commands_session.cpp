@@ -133,22 +133,23 @@ nlohmann::json details_json(const SessionDetails& d) {
 
 void print_recording(const recorder::RecordingSummary& r) {
   std::cout << "recording    " << r.state
-            << (r.incomplete_reason.empty() ? "" : " (" + r.incomplete_reason + ")") << ", "
-            << r.chunk_count << " chunks, " << r.event_count << " events, "
+            << (r.incomplete_reason.empty() ? "" : " (" + inert_line(r.incomplete_reason) + ")")
+            << ", " << r.chunk_count << " chunks, " << r.event_count << " events, "
             << format_duration(std::chrono::seconds(r.duration_us / 1'000'000)) << '\n'
             << "size         " << r.raw_bytes << " bytes raw, " << r.compressed_bytes
             << " compressed (" << percent(r.compressed_bytes, r.raw_bytes) << ")\n"
             << "approvals    ";
   if (r.header.approvals.empty()) std::cout << "none";
   for (std::size_t i = 0; i < r.header.approvals.size(); ++i) {
-    std::cout << (i ? ", " : "") << r.header.approvals[i].approver << " at "
+    std::cout << (i ? ", " : "") << inert_line(r.header.approvals[i].approver) << " at "
               << format_rfc3339(r.header.approvals[i].at);
   }
   std::cout << "\nbreak-glass  " << (r.header.break_glass ? "yes" : "no") << '\n'
             << "terminal     "
-            << (r.header.term.empty() ? "none (no pty)"
-                                      : r.header.term + " " + std::to_string(r.header.cols) + "x" +
-                                            std::to_string(r.header.rows))
+            << (r.header.term.empty()
+                    ? "none (no pty)"
+                    : inert_line(r.header.term) + " " + std::to_string(r.header.cols) + "x" +
+                          std::to_string(r.header.rows))
             << '\n'
             << "node key     " << r.header.node_key_fingerprint << '\n';
 }
@@ -161,7 +162,7 @@ void show_session(Context& context, const ShowOptions& options) {
             << "user         " << s.user << '\n'
             << "target       " << s.target << " as " << s.login << '\n'
             << "node         " << s.node << '\n'
-            << "client       " << s.client << '\n'
+            << "client       " << inert_line(s.client) << '\n'
             << "started      " << format_rfc3339(s.started_at) << '\n'
             << "ended        " << time_cell(s.ended_at)
             << (s.end_reason ? " (" + access::to_string(*s.end_reason) + ")" : "")
@@ -170,8 +171,9 @@ void show_session(Context& context, const ShowOptions& options) {
     std::cout << "grant        " << d.grant->id << " (" << access::to_string(d.grant->state)
               << "), " << format_rfc3339(d.grant->starts_at) << " to "
               << format_rfc3339(d.grant->expires_at) << '\n'
-              << "reason       " << d.grant->reason << '\n'
-              << "ticket       " << (d.grant->ticket.empty() ? "-" : d.grant->ticket) << '\n';
+              << "reason       " << inert_line(d.grant->reason) << '\n'
+              << "ticket       " << (d.grant->ticket.empty() ? "-" : inert_line(d.grant->ticket))
+              << '\n';
   }
   if (d.recording) {
     print_recording(*d.recording);

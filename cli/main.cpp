@@ -17,7 +17,7 @@ const char* const kFooter =
 bool config_optional = false;
 
 int fail(ExitStatus status, const std::string& message) {
-  std::cerr << "portcullis: error: " << one_line(message) << '\n';
+  std::cerr << "portcullis: error: " << inert_line(one_line(message)) << '\n';
   return status;
 }
 

@@ -8,7 +8,12 @@ namespace portcullis::cli {
 
 Table::Table(std::vector<std::string> header) { rows_.push_back(std::move(header)); }
 
-void Table::add(std::vector<std::string> row) { rows_.push_back(std::move(row)); }
+// Every cell may hold text someone else wrote (a reason, an audit detail): neutralised here,
+// once, so no table can carry a terminal escape to the reader.
+void Table::add(std::vector<std::string> row) {
+  for (std::string& cell : row) cell = inert_line(cell);
+  rows_.push_back(std::move(row));
+}
 
 void Table::print(std::ostream& out) const {
   std::vector<std::size_t> widths(rows_.front().size(), 0);
@@ -33,6 +38,10 @@ nlohmann::json time_json(const std::optional<TimePoint>& t) {
   return t ? nlohmann::json(format_rfc3339(*t)) : nlohmann::json();
 }
 
-void print_json(std::ostream& out, const nlohmann::json& array) { out << array.dump(2) << '\n'; }
+// ASCII only: every control and non-ASCII character as a \u escape, so the exact text survives
+// and nothing in it acts on a terminal that shows the JSON.
+void print_json(std::ostream& out, const nlohmann::json& array) {
+  out << array.dump(2, ' ', true, nlohmann::json::error_handler_t::replace) << '\n';
+}
 
 }  // namespace portcullis::cli

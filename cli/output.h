@@ -14,7 +14,7 @@ namespace portcullis::cli {
 class Table {
  public:
   explicit Table(std::vector<std::string> header);
-  void add(std::vector<std::string> row);
+  void add(std::vector<std::string> row);  // cells are shown with inert_line
   void print(std::ostream& out) const;
 
  private:

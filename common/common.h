@@ -142,6 +142,23 @@ HostPort parse_host_port(std::string_view text);
 // so a library's multi-line message prints as one line.
 std::string one_line(std::string_view text);
 
+// Text from outside (a peer's packet, a requester's reason, a recorded line) is UTF-8 only if
+// checked: overlong forms, surrogates and code points above U+10FFFF are invalid.
+bool is_valid_utf8(std::string_view text);
+
+// Valid UTF-8 for logs, JSON and the database: every byte that is not part of a valid UTF-8
+// sequence becomes the four characters "\xNN". Valid input comes back unchanged.
+std::string escape_invalid_utf8(std::string_view text);
+
+// Text one person wrote, made inert before it is shown on another person's terminal: C0
+// controls other than tab and newline, DEL, ESC and C1 controls (U+0080-U+009F) are written
+// visibly ("\x1b", "\u009b"), and so is every byte that is not valid UTF-8 ("\xff"). Printable
+// text, tabs and newlines pass unchanged.
+std::string inert_text(std::string_view text);
+// The same for a value shown on one line (a table cell, a log field): tab, CR and newline are
+// escaped too ("\t", "\r", "\n").
+std::string inert_line(std::string_view text);
+
 // The items with `separator` between them: join({"a", "b"}, ", ") == "a, b".
 std::string join(const std::vector<std::string>& items, std::string_view separator);
 

@@ -37,6 +37,11 @@ class UsageError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// Indented, ASCII only (every other character as a \u escape): exact, and inert on a terminal.
+std::string json_reply(const json& value) {
+  return value.dump(2, ' ', true, json::error_handler_t::replace) + "\n";
+}
+
 json time_or_null(const std::optional<access::TimePoint>& t) {
   return t ? json(format_rfc3339(*t)) : json(nullptr);
 }
@@ -230,7 +235,7 @@ class CommandLine {
 
   ControlReply reply_for(const access::WorkflowResult& result) const {
     ControlReply reply;
-    reply.out = json_ ? grant_json(result.grant).dump(2) + "\n" : outcome_text(result);
+    reply.out = json_ ? json_reply(grant_json(result.grant)) : outcome_text(result);
     reply.alerts = result.alerts;
     return reply;
   }
@@ -314,12 +319,10 @@ class CommandLine {
       const bool enrolled = access::totp_enrolled(tx, actor.user.name);
       ControlReply reply;
       if (json_) {
-        reply.out = json{{"user", actor.user.name},
-                         {"roles", actor.user.roles},
-                         {"totp_enrolled", enrolled},
-                         {"mfa_verified", actor.mfa_verified}}
-                        .dump(2) +
-                    "\n";
+        reply.out = json_reply(json{{"user", actor.user.name},
+                                    {"roles", actor.user.roles},
+                                    {"totp_enrolled", enrolled},
+                                    {"mfa_verified", actor.mfa_verified}});
       } else {
         const std::string roles = join(actor.user.roles, ", ");
         reply.out = actor.user.name + " (roles: " + (roles.empty() ? "none" : roles) + "); TOTP " +
@@ -338,7 +341,7 @@ class CommandLine {
     }
     json array = json::array();
     for (const access::Grant& g : grants) array.push_back(grant_json(g));
-    reply.out = array.dump(2) + "\n";
+    reply.out = json_reply(array);
     return reply;
   }
 
@@ -427,8 +430,10 @@ std::vector<std::string> split_command_line(std::string_view line) {
   return words;
 }
 
-ControlReply run_control_command(const ControlEnvironment& env, const access::Actor& actor,
-                                 const std::string& command_line) {
+namespace {
+
+ControlReply run_unchecked(const ControlEnvironment& env, const access::Actor& actor,
+                           const std::string& command_line) {
   std::vector<std::string> args;
   try {
     args = join_free_text(split_command_line(command_line));
@@ -465,6 +470,19 @@ ControlReply run_control_command(const ControlEnvironment& env, const access::Ac
         1);
   }
   return failure(outcome.error, 1);
+}
+
+}  // namespace
+
+ControlReply run_control_command(const ControlEnvironment& env, const access::Actor& actor,
+                                 const std::string& command_line) {
+  ControlReply reply = run_unchecked(env, actor, command_line);
+  // Replies show what other people wrote (reasons, tickets, comments): one neutralisation here
+  // covers every command. JSON replies are ASCII (dumped with ensure_ascii), so it leaves them
+  // exactly as they are.
+  reply.out = inert_text(reply.out);
+  reply.err = inert_text(reply.err);
+  return reply;
 }
 
 }  // namespace portcullis::proxy

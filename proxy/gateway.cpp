@@ -62,6 +62,23 @@ void raise_open_files_limit() {
                files.rlim_cur / 5);
 }
 
+// The last fault barrier: a handler that throws past its session's own barrier (or a handler
+// that has none) is logged and the loop goes on serving everyone else. Asio lets run() be
+// called again after a handler's exception.
+void run_loop(boost::asio::io_context& loop) {
+  for (;;) {
+    try {
+      loop.run();
+      return;
+    } catch (const std::exception& e) {
+      spdlog::error("an event-loop handler failed: {}; the daemon goes on",
+                    inert_line(one_line(e.what())));
+    } catch (...) {
+      spdlog::error("an event-loop handler failed with an unknown exception; the daemon goes on");
+    }
+  }
+}
+
 std::string describe(const boost::asio::ip::tcp::endpoint& endpoint) {
   return endpoint.address().to_string() + ":" + std::to_string(endpoint.port());
 }
@@ -88,7 +105,11 @@ struct Gateway::Impl {
         sweep_timer(loop) {}
 
   void raise_alert(const access::AlertEvent& alert) {
-    alerts.send(alert.kind, nlohmann::json::parse(alert.fields_json));
+    try {
+      alerts.send(alert.kind, nlohmann::json::parse(alert.fields_json));
+    } catch (const std::exception& e) {
+      spdlog::error("cannot send the {} alert: {}", alert.kind, e.what());
+    }
   }
 
   // Notifications arrive on the listener's thread; the check itself runs on the loop.
@@ -274,7 +295,7 @@ void Gateway::run() {
   impl.listen_for_changes();
   impl.poll_statuses();
   impl.sweep();
-  impl.loop.run();
+  run_loop(impl.loop);
   impl.listener.reset();
   impl.workers.stop();
 }

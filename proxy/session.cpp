@@ -9,7 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "access/totp.h"
-#include "proxy/message_fields.h"
+#include "proxy/peer_input.h"
 #include "proxy/ssh_keys.h"
 
 namespace portcullis::proxy {
@@ -23,6 +23,10 @@ constexpr std::size_t kMaxQueuedAuthMessages = 8;
 constexpr std::chrono::seconds kDrainGrace{2};
 
 std::atomic<std::uint64_t> next_connection_id{1};
+
+// A client gets at most this many signals forwarded per pass of the loop; a flood beyond it is
+// dropped (and counted) rather than queued without bound.
+constexpr std::size_t kMaxPendingSignals = 16;
 
 bool is_allowed_env(const std::string& name) {
   return name == "LANG" || name == "TERM" || name.rfind("LC_", 0) == 0;
@@ -46,7 +50,8 @@ void audit_later(WorkerPool& workers, std::string actor, std::string action, std
                  const nlohmann::json& details) {
   workers.transact(
       [actor = std::move(actor), action = std::move(action), object = std::move(object),
-       details = details.dump()](pqxx::work& tx) {
+       details =
+           details.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)](pqxx::work& tx) {
         access::audit(tx, actor, action, object, details);
         return true;
       },
@@ -94,16 +99,51 @@ void Session::start() {
   login_timer_.expires_after(context_.config.server.login_grace);
   login_timer_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
     if (ec || self->phase_ >= Phase::bridging) return;
-    spdlog::info("conn={} client={} login grace time exceeded; disconnecting", self->connection_id_,
-                 self->client_address_);
-    self->release();
+    self->guarded("login timer", [&] {
+      spdlog::info("conn={} client={} login grace time exceeded; disconnecting",
+                   self->connection_id_, self->client_address_);
+      self->release();
+    });
   });
   pump();
+}
+
+// ---------------------------------------------------------------- fault barrier
+
+void Session::fail(const char* where, const std::string& why) noexcept {
+  try {
+    const std::string shown = peer::printable(why, 500);
+    spdlog::error("conn={} session={} user={} client={} {} failed: {}; ending this connection",
+                  connection_id_, record_id_, user_, client_address_, where, shown);
+    if (phase_ != Phase::closed) {
+      audit_later(
+          context_.workers, "portcullisd:" + context_.config.server.node_name, "session.error",
+          record_id_ != 0 ? "session:" + std::to_string(record_id_)
+                          : "conn:" + std::to_string(connection_id_),
+          {{"where", where}, {"error", shown}, {"user", user_}, {"client", client_address_}});
+      record_marker("error " + shown);
+      write_notice(
+          "portcullis: the bastion hit an internal error and closed this connection (conn=" +
+          std::to_string(connection_id_) + " in its log)");
+      finish(access::EndReason::error, std::nullopt);
+    }
+  } catch (...) {
+    // Logging or auditing failed too (out of memory?): still close the connection below.
+  }
+  try {
+    release();
+  } catch (...) {
+    phase_ = Phase::closed;
+  }
 }
 
 // ---------------------------------------------------------------- event loop plumbing
 
 void Session::pump() {
+  guarded("event loop", [this] { pump_unguarded(); });
+}
+
+void Session::pump_unguarded() {
   if (phase_ == Phase::closed) return;
   if (phase_ == Phase::key_exchange) {
     int rc = ssh_handle_key_exchange(client_.get());
@@ -194,7 +234,7 @@ void Session::handle_message(SshMessage message) {
     case SSH_REQUEST_CHANNEL:
       return handle_channel_request(std::move(message));
     case SSH_REQUEST_SERVICE: {
-      std::string service = ssh_message_service_service(message.get());
+      const std::string service = peer::service_name(message.get());
       if (service == "ssh-userauth" || service == "ssh-connection") {
         ssh_message_service_reply_success(message.get());
       } else {
@@ -203,8 +243,13 @@ void Session::handle_message(SshMessage message) {
       return;
     }
     case SSH_REQUEST_GLOBAL:
-      spdlog::info("conn={} user={} refused global request (remote forwarding)", connection_id_,
-                   user_);
+      if (ssh_message_subtype(message.get()) == SSH_GLOBAL_REQUEST_TCPIP_FORWARD) {
+        note_refusal(
+            "forwarding.refused", "remote forwarding",
+            {{"direction", "remote"},
+             {"address", peer::printable(ssh_message_global_request_address(message.get()))},
+             {"port", ssh_message_global_request_port(message.get())}});
+      }
       ssh_message_reply_default(message.get());
       return;
     default:
@@ -223,7 +268,13 @@ void Session::handle_auth(SshMessage message) {
     ssh_message_reply_default(message.get());
     return;
   }
-  std::string name = ssh_message_auth_user(message.get());
+  peer::Checked<std::string> checked_name = peer::login_name(message.get());
+  if (!checked_name.ok()) {
+    note_auth_failure(peer::printable(ssh_message_auth_user(message.get())), checked_name.refusal);
+    if (phase_ == Phase::authenticating) ssh_message_reply_default(message.get());
+    return;
+  }
+  const std::string& name = *checked_name.value;
   if (identity_ && identity_->login_name == name) return answer_public_key(std::move(message));
   if (waiting_for_identity_.size() >= kMaxQueuedAuthMessages) {
     ssh_message_reply_default(message.get());
@@ -262,7 +313,8 @@ void Session::look_up_identity(const std::string& login_name) {
         return identity;
       },
       [self = shared_from_this(), login_name](Outcome<Identity> outcome) {
-        self->on_identity(login_name, std::move(outcome));
+        self->guarded("identity lookup",
+                      [&] { self->on_identity(login_name, std::move(outcome)); });
         self->pump();
       });
 }
@@ -282,17 +334,19 @@ void Session::on_identity(const std::string& login_name, Outcome<Identity> outco
   while (!waiting_for_identity_.empty() && phase_ == Phase::authenticating) {
     SshMessage next = std::move(waiting_for_identity_.front());
     waiting_for_identity_.pop_front();
-    if (ssh_message_auth_user(next.get()) == login_name) {
+    // Queued messages passed peer::login_name already.
+    const std::string next_name = *peer::login_name(next.get()).value;
+    if (next_name == login_name) {
       answer_public_key(std::move(next));
     } else {
       waiting_for_identity_.push_front(std::move(next));
-      return look_up_identity(ssh_message_auth_user(waiting_for_identity_.front().get()));
+      return look_up_identity(next_name);
     }
   }
 }
 
 void Session::answer_public_key(SshMessage message) {
-  AuthPublicKey offered = auth_public_key(message.get());
+  peer::AuthPublicKey offered = peer::auth_public_key(message.get());
   const Identity& identity = *identity_;
   // The database being down leaves no way to check the key. Authentication then
   // "succeeds" only so the client can be told why it is refused: admission fails
@@ -387,7 +441,8 @@ void Session::check_totp(SshMessage answer, std::string code) {
         return check;
       },
       [self = shared_from_this()](Outcome<MfaCheck> outcome) {
-        self->on_totp(std::move(self->mfa_answer_), std::move(outcome));
+        self->guarded("TOTP check",
+                      [&] { self->on_totp(std::move(self->mfa_answer_), std::move(outcome)); });
         self->pump();
       });
 }
@@ -443,17 +498,17 @@ void Session::note_auth_failure(const std::string& login_name, const std::string
 // ---------------------------------------------------------------- channel setup
 
 void Session::handle_channel_open(SshMessage message) {
-  int kind = ssh_message_subtype(message.get());
+  const int kind = ssh_message_subtype(message.get());
   if (phase_ != Phase::ready || client_channel_ != nullptr || kind != SSH_CHANNEL_SESSION) {
     if (kind == SSH_CHANNEL_DIRECT_TCPIP || kind == SSH_CHANNEL_FORWARDED_TCPIP) {
-      spdlog::warn("conn={} user={} refused port forwarding to {}:{}", connection_id_, user_,
-                   ssh_message_channel_request_open_destination(message.get()),
-                   ssh_message_channel_request_open_destination_port(message.get()));
-      audit_later(context_.workers, user_, "forwarding.refused",
-                  "conn:" + std::to_string(connection_id_),
-                  {{"client", client_address_},
-                   {"destination", ssh_message_channel_request_open_destination(message.get())},
-                   {"port", ssh_message_channel_request_open_destination_port(message.get())}});
+      const peer::ForwardingTarget destination = peer::forwarding_target(message.get());
+      note_refusal("forwarding.refused", "port forwarding",
+                   {{"channel", peer::channel_type(message.get())},
+                    {"destination", destination.host},
+                    {"port", destination.port}});
+    } else if (phase_ == Phase::ready || phase_ >= Phase::starting) {
+      note_refusal("channel.refused", "a " + peer::channel_type(message.get()) + " channel",
+                   {{"channel", peer::channel_type(message.get())}});
     }
     ssh_message_reply_default(message.get());
     return;
@@ -469,44 +524,109 @@ void Session::handle_channel_open(SshMessage message) {
 void Session::handle_channel_request(SshMessage message) {
   ssh_message m = message.get();
   switch (ssh_message_subtype(m)) {
-    case SSH_CHANNEL_REQUEST_PTY: {
-      if (phase_ != Phase::ready) break;
-      TerminalSize size = requested_size(m);
-      setup_.pty =
-          PtyRequest{requested_term(m), size.cols, size.rows, size.px_width, size.px_height};
-      ssh_message_channel_request_reply_success(m);
-      return;
-    }
-    case SSH_CHANNEL_REQUEST_ENV: {
-      std::string name = ssh_message_channel_request_env_name(m);
-      if (phase_ != Phase::ready || !is_allowed_env(name)) break;
-      setup_.env.emplace_back(name, ssh_message_channel_request_env_value(m));
-      ssh_message_channel_request_reply_success(m);
-      return;
-    }
-    case SSH_CHANNEL_REQUEST_WINDOW_CHANGE: {
-      TerminalSize size = requested_size(m);
-      if (phase_ == Phase::bridging) {
-        ssh_channel_change_pty_size(upstream_->channel, size.cols, size.rows);
-        recording_->resize(size.cols, size.rows);
-      } else if (setup_.pty) {
-        setup_.pty->cols = size.cols;
-        setup_.pty->rows = size.rows;
+    case SSH_CHANNEL_REQUEST_PTY:
+      if (phase_ == Phase::ready && accept_pty(m)) {
+        ssh_message_channel_request_reply_success(m);
+        return;
       }
-      return;
-    }
+      break;
+    case SSH_CHANNEL_REQUEST_ENV:
+      if (phase_ == Phase::ready && accept_env(m)) {
+        ssh_message_channel_request_reply_success(m);
+        return;
+      }
+      break;
+    case SSH_CHANNEL_REQUEST_WINDOW_CHANGE:
+      return resize(peer::terminal_size(m));
     case SSH_CHANNEL_REQUEST_SHELL:
       return handle_start(std::move(message), StartKind::shell, "");
-    case SSH_CHANNEL_REQUEST_EXEC:
-      return handle_start(std::move(message), StartKind::exec,
-                          ssh_message_channel_request_command(m));
-    case SSH_CHANNEL_REQUEST_SUBSYSTEM:
-      return handle_start(std::move(message), StartKind::subsystem,
-                          ssh_message_channel_request_subsystem(m));
+    case SSH_CHANNEL_REQUEST_EXEC: {
+      peer::Checked<std::string> command = peer::exec_command(m);
+      if (!command.ok()) return refuse_request(std::move(message), command.refusal);
+      return handle_start(std::move(message), StartKind::exec, std::move(*command.value));
+    }
+    case SSH_CHANNEL_REQUEST_SUBSYSTEM: {
+      peer::Checked<std::string> name = peer::subsystem_name(m);
+      if (!name.ok()) return refuse_request(std::move(message), name.refusal);
+      return handle_start(std::move(message), StartKind::subsystem, std::move(*name.value));
+    }
     default:
       break;
   }
   ssh_message_reply_default(m);
+}
+
+bool Session::accept_pty(ssh_message message) {
+  peer::Checked<std::string> term = peer::terminal_type(message);
+  if (!term.ok()) {
+    note_refusal("request.refused", "a pty request",
+                 {{"request", "pty-req"}, {"why", term.refusal}});
+    return false;
+  }
+  const peer::TerminalSize size = peer::terminal_size(message);
+  setup_.pty = PtyRequest{*term.value, size.cols, size.rows, size.px_width, size.px_height};
+  if (size.clamped) pty_clamped_from_ = size.requested;
+  return true;
+}
+
+bool Session::accept_env(ssh_message message) {
+  if (++env_requests_ > peer::kMaxEnvRequests) {
+    note_refusal("request.refused", "an env request",
+                 {{"request", "env"},
+                  {"why", "more than " + std::to_string(peer::kMaxEnvRequests) + " env requests"}});
+    return false;
+  }
+  peer::Checked<peer::EnvVariable> variable = peer::env_variable(message);
+  if (!variable.ok()) {
+    note_refusal("request.refused", "an env request",
+                 {{"request", "env"}, {"why", variable.refusal}});
+    return false;
+  }
+  // Like sshd's AcceptEnv: others are refused without a word, as clients send them routinely.
+  if (!is_allowed_env(variable.value->name)) return false;
+  setup_.env.emplace_back(std::move(variable.value->name), std::move(variable.value->value));
+  return true;
+}
+
+void Session::resize(const peer::TerminalSize& size) {
+  if (phase_ == Phase::bridging && setup_.pty) {
+    if (size.cols == setup_.pty->cols && size.rows == setup_.pty->rows) return;
+    setup_.pty->cols = size.cols;
+    setup_.pty->rows = size.rows;
+    ssh_channel_change_pty_size(upstream_->channel, size.cols, size.rows);
+    if (size.clamped) record_marker("clamped window-change " + size.requested);
+    if (recording_) recording_->resize(size.cols, size.rows);
+  } else if (setup_.pty && phase_ < Phase::bridging) {
+    setup_.pty->cols = size.cols;
+    setup_.pty->rows = size.rows;
+    pty_clamped_from_ = size.clamped ? size.requested : "";
+  }
+}
+
+// Refusals of what a client may not do (forwarding, agent, x11, oversized requests) are
+// logged and audited once per connection and kind; repeats are only counted, so a client
+// sending ten thousand of them writes one audit row, not ten thousand.
+void Session::note_refusal(const std::string& action, const std::string& what,
+                           nlohmann::json details) {
+  auto& count = refusals_[action + " " + what];
+  if (++count > 1) return;
+  spdlog::warn("conn={} user={} client={} refused {}: {}", connection_id_, user_, client_address_,
+               what, details.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+  details["client"] = client_address_;
+  audit_later(context_.workers, user_.empty() ? "anonymous" : user_, action,
+              "conn:" + std::to_string(connection_id_), details);
+}
+
+// A start request (exec, subsystem) the bastion will not pass on: the client is told why on
+// stderr and gets exit status 255.
+void Session::refuse_request(SshMessage message, const std::string& why) {
+  if (phase_ != Phase::ready) {
+    ssh_message_reply_default(message.get());
+    return;
+  }
+  note_refusal("request.refused", "a start request", {{"why", why}});
+  ssh_message_channel_request_reply_success(message.get());
+  end_with_notice("portcullis: request refused: " + why);
 }
 
 std::optional<std::string> Session::denial_reason() const {
@@ -590,8 +710,12 @@ void Session::start_upstream(const access::Admission& admission) {
         }
         return result;
       },
-      [self = shared_from_this()](StartResult result) {
-        self->on_upstream(std::move(result));
+      [self = shared_from_this()](Outcome<StartResult> result) {
+        self->guarded("upstream start", [&] {
+          if (!result.ok())
+            throw std::runtime_error("starting the upstream failed: " + result.error);
+          self->on_upstream(std::move(*result.value));
+        });
         self->pump();
       });
 }
@@ -665,20 +789,25 @@ void Session::run_control(const std::string& command_line) {
   phase_ = Phase::control;
   login_timer_.cancel();
   spdlog::info("conn={} user={} client={} control command: {}", connection_id_, user_,
-               client_address_, one_line(command_line).substr(0, 200));
+               client_address_, peer::printable(command_line, 200));
   const ControlEnvironment env{context_.workers, context_.policy, context_.config};
   access::Actor actor{*identity_->user, mfa_verified_};
   context_.workers.blocking(
       [env, actor = std::move(actor), command_line] {
         return run_control_command(env, actor, command_line);
       },
-      [self = shared_from_this()](ControlReply reply) {
-        for (const access::AlertEvent& alert : reply.alerts) self->context_.raise_alert(alert);
-        if (self->setup_.pty) {
-          reply.out = for_terminal(reply.out);
-          reply.err = for_terminal(reply.err);
-        }
-        self->control_reply_ = std::move(reply);
+      [self = shared_from_this()](Outcome<ControlReply> outcome) {
+        self->guarded("control command", [&] {
+          if (!outcome.ok())
+            throw std::runtime_error("the control command failed: " + outcome.error);
+          ControlReply& reply = *outcome.value;
+          for (const access::AlertEvent& alert : reply.alerts) self->context_.raise_alert(alert);
+          if (self->setup_.pty) {
+            reply.out = for_terminal(reply.out);
+            reply.err = for_terminal(reply.err);
+          }
+          self->control_reply_ = std::move(reply);
+        });
         self->pump();
       });
 }
@@ -739,11 +868,14 @@ void Session::start_recording(const access::Admission& admission,
   recording_ = context_.recordings.record(
       std::move(header), record_input,
       [weak = weak_from_this()](const std::string& why) {
-        if (auto self = weak.lock()) self->on_recording_failure(why);
+        if (auto self = weak.lock()) {
+          self->guarded("recording", [&] { self->on_recording_failure(why); });
+        }
       },
       [weak = weak_from_this()] {
         if (auto self = weak.lock()) self->pump();
       });
+  if (!pty_clamped_from_.empty()) recording_->marker("clamped pty-req " + pty_clamped_from_);
   if (setup_.kind == StartKind::exec) recording_->exec(setup_.command);
   if (setup_.kind == StartKind::subsystem) recording_->exec("subsystem " + setup_.command);
 }
@@ -769,6 +901,10 @@ void Session::record_marker(const std::string& text) {
 }
 
 void Session::set_expiry(access::TimePoint expires_at) {
+  guarded("grant extension", [&] { apply_expiry(expires_at); });
+}
+
+void Session::apply_expiry(access::TimePoint expires_at) {
   if (expires_at == expires_at_) return;
   if (expires_at_ != access::TimePoint{} && expires_at > expires_at_) {
     write_notice("portcullis: grant " + std::to_string(grant_id_) +
@@ -802,18 +938,32 @@ void Session::arm_warning() {
   warning_timer_.expires_after(until(expires_at_ - before));
   warning_timer_.async_wait([self = shared_from_this(), before](boost::system::error_code ec) {
     if (ec || self->phase_ != Phase::bridging) return;
-    self->record_marker("grant_warning " + format_duration(before));
-    self->write_notice("portcullis: grant " + std::to_string(self->grant_id_) + " ends in " +
-                       format_duration(before) + " (at " + format_rfc3339(self->expires_at_) +
-                       "); for more time: ssh " + self->user_ + "@<this bastion> extend " +
-                       std::to_string(self->grant_id_) + " --for DURATION --reason TEXT");
-    self->arm_warning();
+    self->guarded("grant warning", [&] {
+      self->record_marker("grant_warning " + format_duration(before));
+      self->write_notice("portcullis: grant " + std::to_string(self->grant_id_) + " ends in " +
+                         format_duration(before) + " (at " + format_rfc3339(self->expires_at_) +
+                         "); for more time: ssh " + self->user_ + "@<this bastion> extend " +
+                         std::to_string(self->grant_id_) + " --for DURATION --reason TEXT");
+      self->arm_warning();
+    });
   });
 }
 
-void Session::on_client_signal(ssh_session, ssh_channel, const char* signal, void* userdata) {
-  // Inside a libssh callback: only note it; it is forwarded after the poll returns.
-  if (signal != nullptr) static_cast<Session*>(userdata)->pending_signals_.emplace_back(signal);
+void Session::on_client_signal(ssh_session, ssh_channel, const char* signal,
+                               void* userdata) noexcept {
+  // Inside a libssh callback: only note it; it is forwarded after the poll returns. Nothing
+  // may be thrown through libssh's C frames.
+  auto& self = *static_cast<Session*>(userdata);
+  try {
+    std::optional<std::string> name = peer::signal_name(signal);
+    if (name && self.pending_signals_.size() < kMaxPendingSignals) {
+      self.pending_signals_.push_back(std::move(*name));
+    } else {
+      ++self.dropped_signals_;
+    }
+  } catch (...) {
+    ++self.dropped_signals_;
+  }
 }
 
 void Session::check_bridge() {
@@ -857,7 +1007,7 @@ void Session::begin_draining() {
   phase_ = Phase::draining;
   drain_timer_.expires_after(kDrainGrace);
   drain_timer_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
-    if (!ec) self->release();
+    if (!ec) self->guarded("drain timer", [&] { self->release(); });
   });
 }
 
@@ -874,6 +1024,10 @@ void Session::forward_exit_to_client() {
 }
 
 void Session::terminate(access::EndReason reason, const std::string& notice) {
+  guarded("termination", [&] { end_from_bastion(reason, notice); });
+}
+
+void Session::end_from_bastion(access::EndReason reason, const std::string& notice) {
   if (phase_ != Phase::bridging) {
     if (phase_ != Phase::draining && phase_ != Phase::closed) release();
     return;
@@ -894,7 +1048,11 @@ void Session::refuse(const std::string& notice) {
                client_address_, notice);
   audit_later(context_.workers, user_.empty() ? "anonymous" : user_, "session.denied",
               "login:" + identity_->login_name, {{"client", client_address_}, {"reason", notice}});
-  write_notice("portcullis: access denied: " + notice);
+  end_with_notice("portcullis: access denied: " + notice);
+}
+
+void Session::end_with_notice(const std::string& text) {
+  write_notice(text);
   ssh_channel_request_send_exit_status(client_channel_, 255);
   close_client_channel();
   begin_draining();
@@ -967,6 +1125,20 @@ void Session::release() {
   waiting_for_identity_.clear();
   start_request_.reset();
   context_.registry.remove(*this);
+  log_refusal_counts();
+}
+
+void Session::log_refusal_counts() const {
+  for (const auto& [kind, count] : refusals_) {
+    if (count > 1) {
+      spdlog::info("conn={} user={} client={} refused {} {} times in all (audited once)",
+                   connection_id_, user_, client_address_, kind, count);
+    }
+  }
+  if (dropped_signals_ > 0) {
+    spdlog::info("conn={} user={} dropped {} signal requests (a flood, or not signal names)",
+                 connection_id_, user_, dropped_signals_);
+  }
 }
 
 // ---------------------------------------------------------------- registry

@@ -12,8 +12,10 @@
 #include <deque>
 #include <functional>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <variant>
 
 #include "access/access.h"
@@ -23,6 +25,7 @@
 #include "proxy/bridge.h"
 #include "proxy/control.h"
 #include "proxy/login_name.h"
+#include "proxy/peer_input.h"
 #include "proxy/recording.h"
 #include "proxy/ssh_handles.h"
 #include "proxy/upstream.h"
@@ -100,8 +103,23 @@ class Session : public std::enable_shared_from_this<Session> {
     std::string failure;  // set when the session could not be recorded
   };
 
+  // fault barrier: every entry from the loop (readiness, timers, worker results) runs its
+  // body through guarded(); an exception ends this connection, never the daemon.
+  template <typename Body>
+  void guarded(const char* where, Body&& body) noexcept {
+    try {
+      body();
+    } catch (const std::exception& e) {
+      fail(where, e.what());
+    } catch (...) {
+      fail(where, "unknown exception");
+    }
+  }
+  void fail(const char* where, const std::string& why) noexcept;
+
   // event loop plumbing
   void pump();
+  void pump_unguarded();
   void watch();
   bool work_pending();
   void watch_descriptor(boost::asio::posix::stream_descriptor& descriptor, ssh_session session,
@@ -123,6 +141,11 @@ class Session : public std::enable_shared_from_this<Session> {
   // channel setup
   void handle_channel_open(SshMessage message);
   void handle_channel_request(SshMessage message);
+  bool accept_pty(ssh_message message);
+  bool accept_env(ssh_message message);
+  void resize(const peer::TerminalSize& size);
+  void note_refusal(const std::string& action, const std::string& what, nlohmann::json details);
+  void refuse_request(SshMessage message, const std::string& why);
   void handle_start(SshMessage message, StartKind kind, std::string command);
   std::optional<std::string> denial_reason() const;
   void start_upstream(const access::Admission& admission);
@@ -138,18 +161,23 @@ class Session : public std::enable_shared_from_this<Session> {
   void flush_control_reply();
 
   // end of session
+  void apply_expiry(access::TimePoint expires_at);
+  void end_from_bastion(access::EndReason reason, const std::string& notice);
   void check_bridge();
   void drop_upstream();
   void begin_draining();
   void forward_exit_to_client();
   void refuse(const std::string& notice);
+  void end_with_notice(const std::string& text);
   void write_notice(const std::string& text);
   bool flush_notice();  // true when all of it reached the channel
   void close_client_channel();
   void finish(access::EndReason reason, std::optional<int> exit_status);
   void release();
+  void log_refusal_counts() const;
 
-  static void on_client_signal(ssh_session, ssh_channel, const char* signal, void* userdata);
+  static void on_client_signal(ssh_session, ssh_channel, const char* signal,
+                               void* userdata) noexcept;
 
   GatewayContext& context_;
   const std::uint64_t connection_id_;
@@ -193,6 +221,12 @@ class Session : public std::enable_shared_from_this<Session> {
   std::unique_ptr<Bridge> bridge_;
   std::shared_ptr<SessionRecording> recording_;
   std::deque<std::string> pending_signals_;
+  std::uint64_t dropped_signals_ = 0;  // beyond kMaxPendingSignals, or not a signal name
+
+  // What the client asked for that the bastion refused, by kind: audited once, then counted.
+  std::unordered_map<std::string, std::uint64_t> refusals_;
+  int env_requests_ = 0;
+  std::string pty_clamped_from_;  // "COLSxROWS" the client asked for, when it was clamped
 
   std::int64_t record_id_ = 0;
   std::int64_t grant_id_ = 0;

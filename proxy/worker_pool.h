@@ -46,13 +46,22 @@ class WorkerPool {
     });
   }
 
-  // Runs `work()` on a worker and `done(result)` on the loop thread.
+  // Runs `work()` on a worker and `done(outcome)` on the loop thread. An exception thrown by
+  // `work` comes back as the outcome's error: nothing escapes a worker thread.
   template <typename Work, typename Done>
   void blocking(Work work, Done done) {
+    using T = std::invoke_result_t<Work>;
     run([this, work = std::move(work), done = std::move(done)]() mutable {
-      auto result = work();
-      boost::asio::post(loop_, [done = std::move(done), result = std::move(result)]() mutable {
-        done(std::move(result));
+      Outcome<T> outcome;
+      try {
+        outcome.value.emplace(work());
+      } catch (const std::exception& e) {
+        outcome.error = e.what();
+      } catch (...) {
+        outcome.error = "unknown exception";
+      }
+      boost::asio::post(loop_, [done = std::move(done), outcome = std::move(outcome)]() mutable {
+        done(std::move(outcome));
       });
     });
   }
@@ -83,6 +92,9 @@ class WorkerPool {
     } catch (const std::exception& e) {
       outcome.value.reset();
       outcome.error = e.what();
+    } catch (...) {
+      outcome.value.reset();
+      outcome.error = "unknown exception";
     }
     return outcome;
   }

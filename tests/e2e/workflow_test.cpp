@@ -227,6 +227,67 @@ TEST_F(WorkflowTest, TicketPatternAndMaximumDurationAreEnforced) {
   EXPECT_NE(no_rule.err.find("no policy rule lets bob"), std::string::npos) << no_rule.err;
 }
 
+// std::regex overflowed the stack on a ticket of ~50,000 characters and took the daemon down;
+// now the length is checked before any pattern, and the daemon answers the next request.
+TEST_F(WorkflowTest, HugeTicketsAndCommandLinesAreRefusedAndTheDaemonStaysUp) {
+  const std::string ticket = "INC-" + std::string(50'000, '7');
+  const RunResult huge = control(
+      alice, "alice", {"request", "db01", "--for", "30m", "--reason", "r", "--ticket", ticket});
+  EXPECT_EQ(huge.exit_status, 1) << huge.err;
+  EXPECT_NE(huge.err.find("--ticket is longer than 128 characters"), std::string::npos)
+      << huge.err.substr(0, 300);
+
+  // Over the 64 KiB limit of an exec request: refused before it is parsed at all.
+  const std::string chunk(40'000, 'x');
+  const RunResult too_big =
+      control(alice, "alice", {"request", "db01", "--reason", chunk, chunk, chunk});
+  EXPECT_EQ(too_big.exit_status, 255) << too_big.err.substr(0, 300);
+  EXPECT_NE(too_big.err.find("portcullis: request refused: the command line is longer than "
+                             "65536 bytes"),
+            std::string::npos)
+      << too_big.err.substr(0, 300);
+
+  EXPECT_EQ(control(alice, "alice",
+                    {"request", "db01", "--for", "30m", "--reason", "r", "--ticket", "INC-7"})
+                .exit_status,
+            0);
+}
+
+// A requester's reason holding terminal escapes (clear screen, an OSC 52 clipboard write, a C1
+// CSI) reaches the approver, the CLI and the audit log as visible text; JSON keeps it exact.
+TEST_F(WorkflowTest, RequesterTextCannotRedrawTheApproversScreen) {
+  const std::string reason =
+      "\x1b[2J\x1b[H stg-web01 \x1b]52;c;ZXZpbA==\x07 \xc2\x9b"
+      "31m end";
+  const RunResult request =
+      control(alice, "alice", {"request db01 --for 30m --ticket INC-9 --reason '" + reason + "'"});
+  ASSERT_EQ(request.exit_status, 0) << request.err;
+
+  auto expect_inert = [](const std::string& shown, const std::string& where) {
+    EXPECT_EQ(shown.find('\x1b'), std::string::npos) << where << ": " << shown;
+    EXPECT_EQ(shown.find('\x07'), std::string::npos) << where << ": " << shown;
+    EXPECT_EQ(shown.find("\xc2\x9b"), std::string::npos) << where << ": " << shown;
+    EXPECT_NE(shown.find("\\x1b[2J\\x1b[H stg-web01 \\x1b]52;c;ZXZpbA==\\x07 \\u009b31m end"),
+              std::string::npos)
+        << where << ": " << shown;
+  };
+  const RunResult requests = control(bob, "bob", {"requests"});
+  ASSERT_EQ(requests.exit_status, 0) << requests.err;
+  expect_inert(requests.out, "ssh bob@bastion requests");
+  expect_inert(control(alice, "alice", {"grants"}).out, "ssh alice@bastion grants");
+  expect_inert(bastion.cli({"grant", "list"}).out, "portcullis grant list");
+
+  const RunResult as_json = control(bob, "bob", {"requests", "--json"});
+  EXPECT_EQ(as_json.out.find('\x1b'), std::string::npos) << as_json.out;
+  EXPECT_EQ(json::parse(as_json.out)[0]["reason"], reason);
+  const RunResult cli_json = bastion.cli({"grant", "list", "--json"});
+  EXPECT_EQ(cli_json.out.find('\x1b'), std::string::npos) << cli_json.out;
+  EXPECT_EQ(json::parse(cli_json.out)[0]["reason"], reason);
+
+  const RunResult audit = bastion.cli({"audit", "list"});
+  EXPECT_EQ(audit.out.find('\x1b'), std::string::npos) << audit.out;
+}
+
 TEST_F(WorkflowTest, OutsideAllowedHoursIsRefused) {
   const RunResult result =
       control(alice, "alice", {"request", "night01", "--for", "5m", "--reason", "batch"});

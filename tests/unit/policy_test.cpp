@@ -72,8 +72,8 @@ TEST_F(PolicyTest, CompileErrorsNameTheLine) {
   EXPECT_EQ(compile_error("[[policy]]\nname = \"p\"\ntargets = [\"*\"]\nticket_pattern = \"(\"\n"
                           "approval = \"auto\"\n"),
             file +
-                ":6: 'ticket_pattern' in [[policy]] \"p\" is not a valid regular expression: "
-                "Mismatched '(' and ')' in regular expression");
+                ":6: 'ticket_pattern' in [[policy]] \"p\" is not a valid RE2 regular expression: "
+                "missing ): ( (RE2 has no backreferences or lookarounds; see docs/policy.md)");
   EXPECT_EQ(compile_error("[[policy]]\nname = \"p\"\ntargets = [\"*\"]\n"),
             file + ":3: [[policy]] \"p\" asks for single approval but names no approver_roles");
   EXPECT_EQ(compile_error("[[policy]]\nname = \"p\"\ntargets = [\"*\"]\napproval = \"auto\"\n"
@@ -82,6 +82,62 @@ TEST_F(PolicyTest, CompileErrorsNameTheLine) {
   const std::string hours = compile_error(
       "[[policy]]\nname = \"p\"\ntargets = [\"*\"]\napproval = \"auto\"\nhours = \"Mon-Fri\"\n");
   EXPECT_TRUE(hours.starts_with(file + ":7: 'hours' in [[policy]] \"p\": ")) << hours;
+}
+
+// std::regex recursed once per character and overflowed the stack near 50,000 characters;
+// RE2 answers in time linear in the ticket, whatever the pattern.
+TEST_F(PolicyTest, TicketPatternsCannotBlowUp) {
+  const access::Policy policy(
+      config_for("[[policy]]\nname = \"p\"\ntargets = [\"*\"]\napproval = \"auto\"\n"
+                 "ticket_pattern = \"^(CHG|INC)-[0-9]+$\"\n"
+                 "[[policy]]\nname = \"q\"\ntargets = [\"x\"]\napproval = \"auto\"\n"
+                 "ticket_pattern = \"(a+)+$\"\n"));
+  const access::CompiledRule& plain = policy.rules()[0];
+  EXPECT_TRUE(plain.ticket_matches("CHG-1234"));
+  EXPECT_FALSE(plain.ticket_matches("CHG-1234x"));
+  EXPECT_FALSE(plain.ticket_matches("JIRA-1"));
+  EXPECT_TRUE(plain.ticket_matches("INC-" + std::string(1'000'000, '7')));
+  EXPECT_FALSE(plain.ticket_matches("INC-" + std::string(1'000'000, '7') + "x"));
+  // Catastrophic backtracking for a backtracking engine; nothing special for RE2.
+  EXPECT_FALSE(policy.rules()[1].ticket_matches(std::string(100'000, 'a') + "!"));
+  EXPECT_TRUE(access::CompiledRule{}.ticket_matches("anything"));
+}
+
+TEST_F(PolicyTest, PatternsRE2CannotRunAreRefusedAtLoad) {
+  const std::string error = compile_error(
+      "[[policy]]\nname = \"p\"\ntargets = [\"*\"]\napproval = \"auto\"\n"
+      "ticket_pattern = \"^(CHG)-\\\\1$\"\n");
+  EXPECT_NE(error.find(":7: 'ticket_pattern' in [[policy]] \"p\" is not a valid RE2 regular "
+                       "expression: "),
+            std::string::npos)
+      << error;
+}
+
+TEST(FreeText, LengthAndEncodingAreCheckedFirst) {
+  using access::check_free_text;
+  EXPECT_NO_THROW(check_free_text("INC-4211 disk full", "--reason", 1000));
+  EXPECT_NO_THROW(check_free_text("", "--comment", 1000, false));
+  EXPECT_NO_THROW(check_free_text(std::string(1000, 'x'), "--reason", 1000));
+  // Characters, not bytes: 1000 two-byte characters are fine.
+  std::string accents;
+  for (int i = 0; i < 1000; ++i) accents += "\xc3\xa9";
+  EXPECT_NO_THROW(check_free_text(accents, "--reason", 1000));
+  // Controls are kept (and shown inert later).
+  EXPECT_NO_THROW(check_free_text("\x1b[2J redraw", "--reason", 1000));
+  auto message = [](std::string_view text, std::size_t limit, bool required = true) {
+    try {
+      check_free_text(text, "--reason", limit, required);
+    } catch (const access::AccessError& e) {
+      return std::string(e.what());
+    }
+    return std::string("accepted");
+  };
+  EXPECT_EQ(message("", 1000), "--reason must not be empty");
+  EXPECT_EQ(message(std::string(1001, 'x'), 1000), "--reason is longer than 1000 characters");
+  EXPECT_EQ(message(std::string(1'000'000, 'x'), 128), "--reason is longer than 128 characters");
+  EXPECT_EQ(message("bad \xff byte", 1000), "--reason is not valid UTF-8 text");
+  EXPECT_EQ(message(std::string("nul\0inside", 11), 1000),
+            "--reason must not contain a NUL character");
 }
 
 TEST(ExamplePolicy, Compiles) {
