@@ -37,6 +37,10 @@ run_cleanup_on_exit() {
 build_tree() {
   local dir="$1"
   shift
+  # The compiler cache is shared by every clone on this machine (CI builds a fresh clone each
+  # time): paths under the clone are hashed relative to it, and the build folder's own path is
+  # left out of the hash, so a new clone hits what the last one compiled.
+  export CCACHE_BASEDIR="${CCACHE_BASEDIR:-$repo_root}" CCACHE_NOHASHDIR="${CCACHE_NOHASHDIR:-true}"
   cmake -S "$repo_root" -B "$dir" -G Ninja "$@" >/dev/null
   cmake --build "$dir" -j "$(nproc)"
 }
