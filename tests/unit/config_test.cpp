@@ -280,6 +280,24 @@ lisen = "127.0.0.1:2222"
   EXPECT_EQ(error_for("[log]\n\n\nlevel = \"loud\"\n").substr(0, at(4).size()), at(4));
 }
 
+// Text loads as the file would, without the file: paths and messages are as for that path.
+TEST_F(ConfigTest, TextLoadsAsItsFileWould) {
+  const fs::path file = dir_.path() / "never-written.toml";
+  const Config config = load_config_text(
+      std::string(kMinimal) + "[vault]\nkey_file = \"keys/vault.key\"\n", file);
+  EXPECT_EQ(config.file, file);
+  EXPECT_EQ(config.vault.key_file, dir_.path() / "keys/vault.key");
+  EXPECT_EQ(config.database.url, "postgresql:///portcullis");
+  EXPECT_FALSE(fs::exists(file));
+  try {
+    load_config_text("[server\n", file);
+    ADD_FAILURE() << "a syntax error loaded";
+  } catch (const ConfigError& e) {
+    EXPECT_TRUE(std::string_view(e.what()).starts_with(file.string() + ":1: syntax error"))
+        << e.what();
+  }
+}
+
 TEST_F(ConfigTest, MissingOrUnreadableFile) {
   const fs::path missing = dir_.path() / "absent.toml";
   EXPECT_EQ(load_error(missing), missing.string() + ": cannot read: No such file or directory");
