@@ -344,7 +344,13 @@ void RecordingService::ship_loop() {
   // What is not shipped by shutdown stays in the spool folder for the next start.
   while (!stopping_) {
     lock.unlock();
-    ship_pass(database);
+    try {
+      ship_pass(database);
+    } catch (const std::exception& e) {
+      // A thread of its own: nothing may escape it, or the daemon ends.
+      spdlog::error("recording shipper: {}; will retry", one_line(e.what()));
+      database.reset();
+    }
     lock.lock();
     wake_.wait_for(lock, kShipInterval, [this] { return stopping_; });
   }
