@@ -36,6 +36,8 @@ vault::Secret read_private_key(const std::string& path) {
 }
 
 void add_account(Context& context, const AddOptions& options) {
+  // The credential and the vault key are in memory from here on: no core file may hold them.
+  disable_core_dumps();
   const bool is_key = !options.key_file.empty();
   const vault::Secret secret =
       is_key ? read_private_key(options.key_file) : read_password(options.password_file);

@@ -1,15 +1,20 @@
 // The auditor's player: `screen`, `export`, `commands`, `search` and `play`. SESSION is a
 // session id (read from the database) or a .pcr file.
+#include <fcntl.h>
 #include <poll.h>
+#include <re2/re2.h>
 #include <signal.h>
 #include <sys/ioctl.h>
 #include <termios.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <ext/stdio_filebuf.h>
+#include <filesystem>
 #include <iostream>
 #include <map>
-#include <regex>
 
 #include "access/access.h"
 #include "cli/cli.h"
@@ -23,18 +28,47 @@ namespace {
 
 using player::Recording;
 
-Recording open(Context& context, const std::string& session) {
-  const RecordingBytes source = load_recording(context, session);
-  try {
-    Recording recording = player::open_recording(source.bytes);
-    if (!recording.damage.empty()) {
-      std::cerr << "portcullis: warning: " << source.name << " is damaged (" << recording.damage
-                << "); showing what comes before; run `portcullis verify`\n";
-    }
-    return recording;
-  } catch (const recorder::RecordingError& e) {
-    throw UsageError(source.name + ": " + e.what());
+// Says on stderr, before anything else is shown, when a recording cannot be trusted: the
+// auditor must not take an altered or unsigned recording for evidence.
+void warn_if_unverified(const std::string& name, const Recording& recording) {
+  if (!recording.integrity.verified) {
+    std::cerr << "portcullis: warning: " << name
+              << " is NOT VERIFIED: " << inert_line(recording.integrity.problem)
+              << "; what follows may be incomplete or altered (run `portcullis verify` for "
+                 "details)\n";
   }
+}
+
+// After a pass: a chunk that did not decode ended it early.
+void warn_if_damaged(const std::string& name, const Recording& recording) {
+  if (!recording.damage.empty()) {
+    std::cerr << "portcullis: warning: " << name << " is damaged (" << inert_line(recording.damage)
+              << "); showing what comes before; run `portcullis verify`\n";
+  }
+}
+
+// Opens SESSION, checks it against the known node keys and says at once when it fails.
+Recording open(Context& context, const std::string& session, const std::string& pubkey_file) {
+  RecordingInput input = open_recording_input(context, session);
+  const std::vector<recorder::PublicKey> keys = known_node_keys(context, pubkey_file);
+  Recording recording = player::open_recording(std::move(input.stream), keys);
+  warn_if_unverified(input.name, recording);
+  return recording;
+}
+
+// The verdict as every --json output carries it.
+void add_verification(nlohmann::json& object, const Recording& recording) {
+  const bool verified = recording.integrity.verified && recording.damage.empty();
+  object["verified"] = verified;
+  object["verification"] = verified ? nlohmann::json()
+                           : recording.integrity.verified
+                               ? nlohmann::json(recording.damage)
+                               : nlohmann::json(recording.integrity.problem);
+}
+
+std::string name_of(const std::string& session) {
+  return session_id(session) >= 0 && !std::filesystem::exists(session) ? "session " + session
+                                                                       : inert_line(session);
 }
 
 std::uint64_t time_option(const std::string& text, const Recording& recording) {
@@ -53,75 +87,117 @@ player::Progress shown_on(ProgressBar& bar) {
 // ---- screen -----------------------------------------------------------------------------
 
 struct ScreenOptions {
-  std::string session, at;
+  std::string session, at, pubkey;
   bool json = false;
 };
 
 void show_screen(Context& context, const ScreenOptions& options) {
-  const Recording recording = open(context, options.session);
+  const Recording recording = open(context, options.session, options.pubkey);
   const std::uint64_t at = time_option(options.at, recording);
   if (at > recording.duration_us) {
     throw UsageError("the recording ends at " + player::format_offset(recording.duration_us));
   }
   const player::Screen screen = player::screen_at(recording, at);
+  warn_if_damaged(name_of(options.session), recording);
   if (!options.json) {
-    std::cout << screen.text();
+    // Cells may hold C1 controls and the header names someone else's text: inert.
+    std::cout << inert_text(screen.text());
     return;
   }
-  print_json(std::cout, {{"session_id", recording.header.session_id},
-                         {"at", player::format_offset(at)},
-                         {"at_us", at},
-                         {"cols", screen.cols},
-                         {"rows", screen.rows},
-                         {"alt_screen", screen.alt_screen},
-                         {"cursor",
-                          {{"row", screen.cursor_row},
-                           {"col", screen.cursor_col},
-                           {"visible", screen.cursor_visible}}},
-                         {"lines", screen.lines}});
+  nlohmann::json object = {{"session_id", recording.header.session_id},
+                           {"at", player::format_offset(at)},
+                           {"at_us", at},
+                           {"cols", screen.cols},
+                           {"rows", screen.rows},
+                           {"alt_screen", screen.alt_screen},
+                           {"cursor",
+                            {{"row", screen.cursor_row},
+                             {"col", screen.cursor_col},
+                             {"visible", screen.cursor_visible}}},
+                           {"lines", screen.lines}};
+  add_verification(object, recording);
+  print_json(std::cout, object);
 }
 
 // ---- export and commands ------------------------------------------------------------------
 
 struct ExportOptions {
-  std::string session, format, output;
+  std::string session, format, output, pubkey;
 };
 
+// A new file of mode 0600 (exports hold what the session showed: private like the recording),
+// written as a stream: an export may be far larger than memory.
+class PrivateFileStream {
+ public:
+  explicit PrivateFileStream(const std::string& path)
+      : fd_(::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600)) {
+    if (fd_ < 0) {
+      throw UsageError("cannot create " + path + ": " + std::strerror(errno) +
+                       (errno == EEXIST ? " (choose a new file name)" : ""));
+    }
+    buffer_ = std::make_unique<__gnu_cxx::stdio_filebuf<char>>(fd_, std::ios::out);
+    stream_ = std::make_unique<std::ostream>(buffer_.get());
+  }
+  std::ostream& stream() { return *stream_; }
+  // Flushes and fsyncs; throws UsageError when the data did not reach the disk.
+  void finish(const std::string& path) {
+    if (!stream_->flush() || ::fsync(fd_) != 0) {
+      throw UsageError("cannot write " + path + ": " + std::strerror(errno));
+    }
+  }
+
+ private:
+  int fd_;  // closed by the filebuf
+  std::unique_ptr<__gnu_cxx::stdio_filebuf<char>> buffer_;
+  std::unique_ptr<std::ostream> stream_;
+};
+
+void write_export(const Recording& recording, const std::string& format, std::ostream& out,
+                  const player::Progress& progress) {
+  if (format == "asciicast") return player::export_asciicast(recording, out, progress);
+  if (format == "text") return player::export_text(recording, out, progress);
+  player::export_commands(recording, out, progress);
+}
+
 void export_recording(Context& context, const ExportOptions& options) {
-  const Recording recording = open(context, options.session);
-  ProgressBar bar = ProgressBar::on_stderr("export", recording.events.size());
+  const Recording recording = open(context, options.session, options.pubkey);
+  ProgressBar bar = ProgressBar::on_stderr("export", recording.event_count);
   const player::Progress progress = shown_on(bar);
-  const std::string text =
-      options.format == "asciicast" ? player::export_asciicast(recording, progress)
-      : options.format == "text"    ? player::export_text(recording, progress)
-                                    : player::export_commands(recording, progress);
-  bar.finish();
   if (options.output.empty()) {
-    std::cout << text;
+    write_export(recording, options.format, std::cout, progress);
+    bar.finish();
+    warn_if_damaged(name_of(options.session), recording);
     return;
   }
-  // Exports hold what the session showed: private like the recording itself.
-  write_private_file(options.output, text);
+  PrivateFileStream file(options.output);
+  write_export(recording, options.format, file.stream(), progress);
+  file.finish(options.output);
+  bar.finish();
+  warn_if_damaged(name_of(options.session), recording);
   std::cout << "wrote " << options.format << " of session " << recording.header.session_id << " to "
-            << options.output << '\n';
+            << options.output << (recording.integrity.verified ? "" : " (NOT VERIFIED)") << '\n';
 }
 
 struct CommandsOptions {
-  std::string session;
+  std::string session, pubkey;
   bool json = false;
 };
 
 void list_commands(Context& context, const CommandsOptions& options) {
-  const Recording recording = open(context, options.session);
-  const std::vector<player::Command> commands = player::extract_commands(recording);
+  const Recording recording = open(context, options.session, options.pubkey);
   if (!options.json) {
-    std::cout << player::export_commands(recording);
+    player::export_commands(recording, std::cout);
+    warn_if_damaged(name_of(options.session), recording);
     return;
   }
   nlohmann::json array = nlohmann::json::array();
-  for (const player::Command& c : commands) {
-    array.push_back({{"at", player::format_offset(c.at_us)}, {"at_us", c.at_us}, {"line", c.line}});
-  }
+  player::extract_commands(recording, [&](const player::Command& c) {
+    nlohmann::json command = {
+        {"at", player::format_offset(c.at_us)}, {"at_us", c.at_us}, {"line", c.line}};
+    array.push_back(std::move(command));
+  });
+  warn_if_damaged(name_of(options.session), recording);
+  for (nlohmann::json& command : array) add_verification(command, recording);
   print_json(std::cout, array);
 }
 
@@ -132,19 +208,21 @@ struct SearchOptions {
   bool regex = false, json = false;
 };
 
+// RE2, not std::regex: recorded lines are hostile, and std::regex recurses per character
+// (a 50,000-character line overflows the stack); RE2 runs in linear time without recursion.
 player::LineMatcher matcher(const SearchOptions& options) {
   if (!options.regex) {
     return [text = options.text](std::string_view line) {
       return line.find(text) != std::string_view::npos;
     };
   }
-  try {
-    return [re = std::regex(options.text)](std::string_view line) {
-      return std::regex_search(line.begin(), line.end(), re);
-    };
-  } catch (const std::regex_error& e) {
-    throw UsageError("bad --regex '" + options.text + "': " + e.what());
-  }
+  RE2::Options re2_options;
+  re2_options.set_log_errors(false);
+  auto re = std::make_shared<const RE2>(options.text, re2_options);
+  if (!re->ok()) throw UsageError("bad --regex '" + inert_line(options.text) + "': " + re->error());
+  return [re](std::string_view line) {
+    return RE2::PartialMatch(re2::StringPiece(line.data(), line.size()), *re);
+  };
 }
 
 // A stored recording to search, and its event count (to weigh the progress bar).
@@ -172,6 +250,31 @@ std::vector<Stored> stored_recordings(Context& context, const SearchOptions& opt
   return stored;
 }
 
+// One recording's matches into the table and the JSON array. A recording that cannot be read is
+// named on stderr and skipped: one bad recording must not hide everyone else's matches.
+void search_one(Context& context, const Stored& s, const player::LineMatcher& matches,
+                const player::Progress& progress, Table& table, nlohmann::json& array) {
+  const std::string name = "session " + std::to_string(s.session_id);
+  try {
+    const Recording recording = open(context, std::to_string(s.session_id), "");
+    const recorder::Header& h = recording.header;
+    for (const player::Match& m : player::search(recording, matches, progress)) {
+      const std::string at = player::format_offset(m.at_us);
+      // Table::add makes every cell inert; JSON keeps the exact text, escaped.
+      table.add({std::to_string(s.session_id), h.user, h.target, at, m.line});
+      nlohmann::json match = {{"session_id", s.session_id}, {"user", h.user},
+                              {"target", h.target},         {"at", at},
+                              {"at_us", m.at_us},           {"line", m.line}};
+      add_verification(match, recording);
+      array.push_back(std::move(match));
+    }
+    warn_if_damaged(name, recording);
+  } catch (const std::exception& e) {
+    std::cerr << "portcullis: warning: " << name << " could not be read (" << inert_line(e.what())
+              << "); searched the others\n";
+  }
+}
+
 void search_recordings(Context& context, const SearchOptions& options) {
   const player::LineMatcher matches = matcher(options);
   const std::vector<Stored> stored = stored_recordings(context, options);
@@ -182,22 +285,11 @@ void search_recordings(Context& context, const SearchOptions& options) {
   nlohmann::json array = nlohmann::json::array();
   Table table({"SESSION", "USER", "TARGET", "TIME", "LINE"});
   for (const Stored& s : stored) {
-    const Recording recording = open(context, std::to_string(s.session_id));
-    const recorder::Header& h = recording.header;
     // The stored count may lag behind a recording still being written: scale to it.
     const player::Progress progress = [&](std::size_t done, std::size_t events) {
       bar.update(searched + s.events * done / std::max<std::size_t>(events, 1));
     };
-    for (const player::Match& m : player::search(recording, matches, progress)) {
-      const std::string at = player::format_offset(m.at_us);
-      table.add({std::to_string(s.session_id), h.user, h.target, at, m.line});
-      array.push_back({{"session_id", s.session_id},
-                       {"user", h.user},
-                       {"target", h.target},
-                       {"at", at},
-                       {"at_us", m.at_us},
-                       {"line", m.line}});
-    }
+    search_one(context, s, matches, progress, table, array);
     searched += s.events;
   }
   bar.finish();
@@ -208,7 +300,7 @@ void search_recordings(Context& context, const SearchOptions& options) {
 // ---- play -------------------------------------------------------------------------------
 
 struct PlayOptions {
-  std::string session, from;
+  std::string session, from, pubkey;
   double speed = 1.0;
   double idle_limit = 0;  // seconds, 0 = none
 };
@@ -400,7 +492,7 @@ class Player {
 };
 
 void play(Context& context, const PlayOptions& options) {
-  const Recording recording = open(context, options.session);
+  const Recording recording = open(context, options.session, options.pubkey);
   player::ReplayOptions replay{options.speed, std::nullopt,
                                options.from.empty() ? 0 : time_option(options.from, recording)};
   if (options.idle_limit > 0) {
@@ -408,6 +500,9 @@ void play(Context& context, const PlayOptions& options) {
   }
   const player::Seeker seeker(recording);
   Player(recording, seeker, replay).run();
+  // The status line said it throughout; say it again where it stays once the screen is gone.
+  warn_if_unverified(name_of(options.session), recording);
+  warn_if_damaged(name_of(options.session), recording);
 }
 
 // Reading a .pcr file needs neither the database nor, therefore, a config file.
@@ -419,12 +514,16 @@ void allow_config_free(const std::string& session) {
 
 void add_player_commands(CLI::App& app, Action& chosen) {
   const char* session_help = "Session id, or a .pcr file";
+  const char* pubkey_help =
+      "Verify the signature with this public key line (from `portcullis node pubkey`) instead of "
+      "the node keys in the database";
 
   auto screen = std::make_shared<ScreenOptions>();
   CLI::App* screen_cmd = app.add_subcommand("screen", "Print the terminal screen at a moment");
   screen_cmd->add_option("SESSION", screen->session, session_help)->required();
   screen_cmd->add_option("--at", screen->at, "90, 1:30, 1h2m3s or an RFC 3339 time")->required();
   screen_cmd->add_flag("--json", screen->json, "Print one JSON object");
+  screen_cmd->add_option("--pubkey", screen->pubkey, pubkey_help);
   screen_cmd->callback([&chosen, screen] {
     allow_config_free(screen->session);
     chosen = [screen](Context& c) { show_screen(c, *screen); };
@@ -437,6 +536,7 @@ void add_player_commands(CLI::App& app, Action& chosen) {
       ->required()
       ->check(CLI::IsMember({"asciicast", "text", "commands"}));
   export_cmd->add_option("-o,--output", exp->output, "File to create (default: standard output)");
+  export_cmd->add_option("--pubkey", exp->pubkey, pubkey_help);
   export_cmd->callback([&chosen, exp] {
     allow_config_free(exp->session);
     chosen = [exp](Context& c) { export_recording(c, *exp); };
@@ -447,6 +547,7 @@ void add_player_commands(CLI::App& app, Action& chosen) {
       app.add_subcommand("commands", "List the commands typed at the prompt, with their times");
   commands_cmd->add_option("SESSION", commands->session, session_help)->required();
   commands_cmd->add_flag("--json", commands->json, "Print one JSON array");
+  commands_cmd->add_option("--pubkey", commands->pubkey, pubkey_help);
   commands_cmd->callback([&chosen, commands] {
     allow_config_free(commands->session);
     chosen = [commands](Context& c) { list_commands(c, *commands); };
@@ -456,7 +557,7 @@ void add_player_commands(CLI::App& app, Action& chosen) {
   CLI::App* search_cmd =
       app.add_subcommand("search", "Find text on the screens of every stored recording");
   search_cmd->add_option("TEXT", search->text, "Text to find in rendered output")->required();
-  search_cmd->add_flag("--regex", search->regex, "TEXT is an ECMAScript regular expression");
+  search_cmd->add_flag("--regex", search->regex, "TEXT is a regular expression (RE2 syntax)");
   search_cmd->add_option("--user", search->user, "Only this user's sessions");
   search_cmd->add_option("--target", search->target, "Only sessions on this target");
   search_cmd->add_option("--since", search->since,
@@ -474,6 +575,7 @@ void add_player_commands(CLI::App& app, Action& chosen) {
   play_cmd->add_option("--idle-limit", play_options->idle_limit,
                        "Shorten pauses longer than SECONDS");
   play_cmd->add_option("--from", play_options->from, "Start at TIME");
+  play_cmd->add_option("--pubkey", play_options->pubkey, pubkey_help);
   play_cmd->callback([&chosen, play_options] {
     allow_config_free(play_options->session);
     chosen = [play_options](Context& c) { play(c, *play_options); };

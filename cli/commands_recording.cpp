@@ -1,6 +1,8 @@
 // `portcullis recording get`, `portcullis verify` and `portcullis node pubkey`: the auditor's
 // evidence commands. `verify FILE` reads only the file (and a key): no database connection.
+#include <filesystem>
 #include <iostream>
+#include <optional>
 
 #include "cli/cli.h"
 #include "cli/recording_source.h"
@@ -9,13 +11,27 @@
 namespace portcullis::cli {
 namespace {
 
-// The node's key; a missing or malformed key file is a config problem, not a bad recording.
-recorder::SigningKey node_key(const Context& context) {
+// This node's public key: from the .pub file beside the signing key, which is made from the
+// secret key the first time (an install older than the file). A missing or malformed key file
+// is a config problem, not a bad recording.
+recorder::PublicKey node_public_key(const Context& context) {
+  const auto& signing_key = context.config().recording.signing_key;
+  // Only when the secret must be read to make the .pub file: keep it out of any core file.
+  if (!std::filesystem::exists(recorder::public_key_file(signing_key))) disable_core_dumps();
   try {
-    return recorder::SigningKey::load(context.config().recording.signing_key);
+    return recorder::load_public_key(signing_key, context.config().server.node_name);
   } catch (const recorder::RecordingError& e) {
     throw ConfigError(e.what());
   }
+}
+
+// The key among `known` that the recording names, if any.
+std::optional<recorder::PublicKey> key_named(const recorder::Header& header,
+                                             const std::vector<recorder::PublicKey>& known) {
+  for (const recorder::PublicKey& key : known) {
+    if (recorder::fingerprint(key) == header.node_key_fingerprint) return key;
+  }
+  return std::nullopt;
 }
 
 void get_recording(Context& context, std::int64_t id, const std::string& output) {
@@ -33,10 +49,7 @@ struct VerifyOptions {
 };
 
 void verify(Context& context, const VerifyOptions& options) {
-  const recorder::PublicKey key =
-      options.pubkey_file.empty()
-          ? node_key(context).public_key()
-          : recorder::parse_public_key_line(read_file(options.pubkey_file, "public key file"));
+  const std::vector<recorder::PublicKey> known = known_node_keys(context, options.pubkey_file);
   const auto [name, bytes] = load_recording(context, options.what);
   recorder::ParsedRecording parsed;
   try {
@@ -44,17 +57,26 @@ void verify(Context& context, const VerifyOptions& options) {
   } catch (const recorder::RecordingError& e) {
     throw VerifyFailed(name + ": " + e.what());
   }
+  const std::optional<recorder::PublicKey> key = key_named(parsed.header, known);
   const recorder::Verification v = recorder::verify(parsed, key);
-  if (!v.intact || !v.complete) throw VerifyFailed(name + ": " + v.problem);
+  if (!v.intact || !v.complete) throw VerifyFailed(inert_line(name) + ": " + v.problem);
+  if (!key) {
+    throw VerifyFailed(inert_line(name) + ": not signed by a known node key: the recording names " +
+                       inert_line(parsed.header.node_key_fingerprint) +
+                       (options.pubkey_file.empty()
+                            ? ", which is not in the database (node_keys) nor this node's .pub file"
+                            : ", the public key given is " + recorder::fingerprint(known.front())));
+  }
   const recorder::Header& h = parsed.header;
-  std::cout << name << ": intact and complete: session " << h.session_id << " (" << h.user << " on "
-            << h.target << " as " << h.login << ", " << format_rfc3339(h.started_at) << "), "
-            << v.chunks_checked << " chunks, " << parsed.trailer->event_count
-            << " events, signed by " << h.node_key_fingerprint << " (node " << h.node << ")\n";
+  std::cout << inert_line(name) << ": intact and complete: session " << h.session_id << " ("
+            << inert_line(h.user) << " on " << inert_line(h.target) << " as " << inert_line(h.login)
+            << ", " << format_rfc3339(h.started_at) << "), " << v.chunks_checked << " chunks, "
+            << parsed.trailer->event_count << " events, signed by " << h.node_key_fingerprint
+            << " (node " << inert_line(h.node) << ")\n";
 }
 
 void print_public_key(Context& context) {
-  std::cout << recorder::public_key_line(node_key(context).public_key(),
+  std::cout << recorder::public_key_line(node_public_key(context),
                                          context.config().server.node_name)
             << '\n';
 }
@@ -80,7 +102,8 @@ void add_recording_commands(CLI::App& app, Action& chosen) {
   verify_cmd->add_option("SESSION_OR_FILE", options->what, "Session id, or a .pcr file")
       ->required();
   verify_cmd->add_option("--pubkey", options->pubkey_file,
-                         "Public key line from `portcullis node pubkey` (default: this node's)");
+                         "Public key line from `portcullis node pubkey` (default: the node keys "
+                         "in the database and this node's .pub file)");
   verify_cmd->callback([&chosen, options] {
     // A file checked against a given key needs nothing from this machine's config.
     if (!options->pubkey_file.empty() && session_id(options->what) < 0) allow_missing_config();

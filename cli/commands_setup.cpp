@@ -8,6 +8,7 @@
 #include "access/access.h"
 #include "cli/cli.h"
 #include "cli/ssh_keys.h"
+#include "recorder/recorder.h"
 #include "vault/vault.h"
 
 namespace portcullis::cli {
@@ -53,6 +54,7 @@ void apply_migrations(Context& context) {
 }
 
 void run_init(Context& context) {
+  disable_core_dumps();  // it creates and reads the secret keys
   const Config& config = context.config();
   create_missing(config.server.host_key, "host key", [](const fs::path& path) {
     return access::public_key_fingerprint(create_host_key(path));
@@ -65,6 +67,14 @@ void run_init(Context& context) {
     create_signing_key(path);
     return std::string();
   });
+  // Beside it, its public half: what auditors verify with (older installs get it now too).
+  if (!fs::exists(recorder::public_key_file(config.recording.signing_key))) {
+    const recorder::PublicKey key =
+        recorder::load_public_key(config.recording.signing_key, config.server.node_name);
+    std::cout << "created public key "
+              << recorder::public_key_file(config.recording.signing_key).string() << " ("
+              << recorder::fingerprint(key) << ")\n";
+  }
   if (make_private_dir(config.recording.spool_dir)) {
     std::cout << "created spool directory " << config.recording.spool_dir.string() << '\n';
   }

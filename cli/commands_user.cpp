@@ -65,6 +65,7 @@ void list_users(Context& context, bool json) {
 
 // The secret is shown once, here, and otherwise exists only sealed in the database.
 void enroll_totp(Context& context, const std::string& name) {
+  disable_core_dumps();  // the vault key and the new TOTP secret: never in a core file
   const vault::Vault vault = vault::Vault::open(context.config().vault.key_file);
   const std::vector<std::uint8_t> secret = access::totp::generate_secret();
   const std::string text(secret.begin(), secret.end());

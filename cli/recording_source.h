@@ -4,8 +4,10 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "cli/cli.h"
+#include "recorder/recorder.h"
 
 namespace portcullis::cli {
 
@@ -21,5 +23,19 @@ struct RecordingBytes {
 };
 // Reads the recording SESSION names; throws UsageError when the file cannot be read.
 RecordingBytes load_recording(Context& context, const std::string& session);
+
+// The recording SESSION names, as a stream: a file is read a record at a time from disk; a
+// stored recording is rebuilt from its chunk rows (compressed, so small). Throws UsageError
+// when the file cannot be read or is not a recording.
+struct RecordingInput {
+  std::string name;  // "session 42" or the file name, for messages (inert)
+  recorder::RecordStream stream;
+};
+RecordingInput open_recording_input(Context& context, const std::string& session);
+
+// The public keys a recording may be signed by: the key in `pubkey_file` when one is given;
+// else every node key stored in the database (when it can be reached) and this node's .pub
+// file (when there is one). Never a secret key: whoever verifies cannot sign.
+std::vector<recorder::PublicKey> known_node_keys(Context& context, const std::string& pubkey_file);
 
 }  // namespace portcullis::cli

@@ -166,6 +166,11 @@ std::string join(const std::vector<std::string>& items, std::string_view separat
 // again. Throws std::invalid_argument for a level other than trace, debug, info, warn, error.
 void init_logging(std::string_view level);
 
+// No core file and no ptrace by other processes of the same user (RLIMIT_CORE 0,
+// PR_SET_DUMPABLE 0): called by portcullisd and every CLI command that holds a secret key, so
+// the keys in memory never reach a disk. Throws std::system_error.
+void disable_core_dumps();
+
 // Writes `contents` to `path` created with mode 0600 (fails if it exists), fsynced. Throws
 // std::system_error ("cannot create PATH: File exists", code std::errc::file_exists).
 void write_private_file(const std::filesystem::path& path, std::string_view contents);

@@ -1,7 +1,10 @@
 // Terminal semantics for auditors: the commands typed at the prompt as the screen showed them,
 // and text search over rendered output rather than raw bytes.
 #include <map>
+#include <ostream>
+#include <sstream>
 
+#include "common/common.h"
 #include "player/terminal.h"
 
 namespace portcullis::player {
@@ -18,19 +21,18 @@ bool has_abort(std::string_view keys) { return keys.find('\x03') != std::string:
 // Follows one session through the terminal and notes each command line at Enter.
 class CommandTracker {
  public:
-  explicit CommandTracker(const recorder::Header& header) : terminal_(new_terminal(header)) {}
+  CommandTracker(const recorder::Header& header, const std::function<void(Command)>& found)
+      : terminal_(new_terminal(header)), found_(found) {}
 
   void on_event(const Event& event) {
     // `ssh target 'command'` has no prompt: the command line is the exec request.
-    if (event.kind == EventKind::exec) return commands_.push_back({event.at_us, event.data});
+    if (event.kind == EventKind::exec) return found_({event.at_us, event.data});
     if (event.kind == EventKind::input) return on_input(event);
     if (pending_ && (event.kind == EventKind::output || event.kind == EventKind::error_output)) {
       return on_echo(event);
     }
     apply(*terminal_, event);
   }
-
-  std::vector<Command> take() { return std::move(commands_); }
 
  private:
   void on_input(const Event& event) {
@@ -82,13 +84,13 @@ class CommandTracker {
       line += text;
     }
     line.erase(line.find_last_not_of(' ') + 1);
-    if (!line.empty()) commands_.push_back({*pending_, std::move(line)});
+    if (!line.empty()) found_({*pending_, std::move(line)});
     pending_.reset();
     started_ = false;
   }
 
   std::unique_ptr<Terminal> terminal_;
-  std::vector<Command> commands_;
+  const std::function<void(Command)>& found_;
   bool started_ = false;
   VTermPos start_{0, 0};
   std::uint64_t start_scrolled_ = 0;
@@ -98,18 +100,33 @@ class CommandTracker {
 
 }  // namespace
 
-std::vector<Command> extract_commands(const Recording& recording, const Progress& progress) {
-  CommandTracker tracker(recording.header);
+void extract_commands(const Recording& recording, const std::function<void(Command)>& found,
+                      const Progress& progress) {
+  CommandTracker tracker(recording.header, found);
   for_each_event(recording, progress, [&](const Event& event) { tracker.on_event(event); });
-  return tracker.take();
+}
+
+std::vector<Command> extract_commands(const Recording& recording, const Progress& progress) {
+  std::vector<Command> commands;
+  extract_commands(
+      recording, [&](Command c) { commands.push_back(std::move(c)); }, progress);
+  return commands;
+}
+
+void export_commands(const Recording& recording, std::ostream& out, const Progress& progress) {
+  // A recorded command line may hold escapes (an OSC 52 that sets the clipboard): inert.
+  extract_commands(
+      recording,
+      [&](const Command& c) {
+        out << format_offset(c.at_us) << "  " << inert_line(c.line) << '\n';
+      },
+      progress);
 }
 
 std::string export_commands(const Recording& recording, const Progress& progress) {
-  std::string out;
-  for (const Command& c : extract_commands(recording, progress)) {
-    out += format_offset(c.at_us) + "  " + c.line + "\n";
-  }
-  return out;
+  std::ostringstream out;
+  export_commands(recording, out, progress);
+  return out.str();
 }
 
 std::vector<Match> search(const Recording& recording, const LineMatcher& matches,

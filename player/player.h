@@ -2,13 +2,17 @@
 // read — the screen at any moment (libvterm), exports (asciicast v2, text, commands), the
 // commands typed at the prompt, text search, and the timing of a replay.
 //
-// Everything here works on one recording held in memory (decoded once); nothing touches the
-// database or the user's terminal, so the CLI stays thin and the logic testable.
+// A recording is streamed, never held: every pass reads it a chunk at a time, so memory stays
+// bounded whatever its size. Nothing here touches the database or the user's terminal, so the
+// CLI stays thin and the logic testable. Recorded bytes are hostile: sizes are clamped before
+// they reach libvterm, and the integrity of every recording is checked as it is opened.
 #pragma once
 
 #include <chrono>
 #include <cstdint>
+#include <filesystem>
 #include <functional>
+#include <iosfwd>
 #include <memory>
 #include <optional>
 #include <string>
@@ -19,19 +23,42 @@
 
 namespace portcullis::player {
 
-// A recording decoded into memory: the header and every event, in time order.
+// libvterm 0.1 does not check its allocations (vterm_new(65535, 65535) crashes): every size
+// from a recording is clamped to this before it reaches a terminal or an export.
+constexpr int kMaxTerminalCols = 1000;
+constexpr int kMaxTerminalRows = 1000;
+int clamp_cols(int cols);  // 1..kMaxTerminalCols; 0 (no pty) becomes 80
+int clamp_rows(int rows);  // 1..kMaxTerminalRows; 0 (no pty) becomes 24
+
+// An opened recording: its header and what one pass through its records found (totals,
+// integrity). The events are not kept: each pass streams them from `stream`.
 struct Recording {
   recorder::Header header;
-  std::vector<recorder::Event> events;
   std::uint64_t duration_us = 0;  // time of the last event
+  std::uint64_t event_count = 0;  // as the chunk headers count them (for progress)
   std::string end_reason;         // from the trailer; "" when the recording is incomplete
-  std::string damage;             // why reading stopped early, "" when every chunk decoded
+  // Why reading stops early, "" when every chunk decoded. A pass that meets a chunk that does
+  // not decode stops there and notes it here (hence mutable: passes take the recording const).
+  mutable std::string damage;
+  // Verified only when the chain is whole, a trailer closes it and a known node key signed it.
+  recorder::Integrity integrity;
+  std::shared_ptr<const recorder::RecordStream> stream;  // passes read copies of it
 };
 
-// Decodes a spool or .pcr file. Stops at the first chunk that does not decode and says so in
-// `damage`, so an auditor still sees everything before it. Throws recorder::RecordingError when
-// the bytes are not a recording at all.
-Recording open_recording(std::string_view file_bytes);
+// Opens a recording read from a file, a chunk at a time. The signature is checked against
+// `known_keys` (none: the recording cannot be verified). Throws recorder::RecordingError when
+// the bytes are not a recording at all; damage after the header is reported in the result.
+Recording open_recording_file(const std::filesystem::path& file,
+                              const std::vector<recorder::PublicKey>& known_keys = {});
+// The same over bytes in memory (copied).
+Recording open_recording(std::string_view file_bytes,
+                         const std::vector<recorder::PublicKey>& known_keys = {});
+Recording open_recording(recorder::RecordStream stream,
+                         const std::vector<recorder::PublicKey>& known_keys);
+
+// Calls `visit` with every event in order, streaming: for tools and tests.
+void visit_events(const Recording& recording,
+                  const std::function<void(const recorder::Event&)>& visit);
 
 // TIME as the commands take it: seconds ("90", "12.5"), "1:30", "1:02:03", "1h2m3s", or an
 // RFC 3339 timestamp ("2026-11-25T10:01:30Z", "...+02:00"). Returns µs since the session
@@ -57,17 +84,21 @@ struct Screen {
 // there: for a single question, cheaper than a Seeker, which reads the whole recording.
 Screen screen_at(const Recording& recording, std::uint64_t at_us);
 
-class Terminal;  // a libvterm terminal (player/terminal.h)
+class Terminal;     // a libvterm terminal (player/terminal.h)
+struct SeekResult;  // a terminal and where to read on (player/terminal.h)
 
 // How often the seeker stores a screen keyframe while it reads the recording once.
 struct KeyframeOptions {
   std::uint64_t every_us = 10'000'000;                // of recording time
   std::size_t every_bytes = std::size_t{128} * 1024;  // of output
+  // Keyframes never take more than this: past it every other one is dropped and the intervals
+  // double, so a huge recording keeps fewer keyframes instead of more memory.
+  std::size_t memory_budget = std::size_t{48} << 20;
 };
 
 // Seeks anywhere in a recording without replaying it from the start: built once per recording
-// (one pass through libvterm), it keeps keyframes and replays at most one interval. It refers to
-// the recording, which must outlive it.
+// (one pass through libvterm), it keeps keyframes (a screen snapshot and where to resume
+// reading) and replays at most one interval. It refers to the recording, which must outlive it.
 class Seeker {
  public:
   explicit Seeker(const Recording& recording, KeyframeOptions options = {});
@@ -77,14 +108,17 @@ class Seeker {
 
   // The screen once every event at or before `at_us` has been applied.
   Screen screen_at(std::uint64_t at_us) const;
-  // A terminal in that state, and the index of the first event after `at_us`.
-  std::unique_ptr<Terminal> terminal_at(std::uint64_t at_us, std::size_t& next_event) const;
+  // A terminal in that state and a reader at the first event after `at_us`.
+  SeekResult seek(std::uint64_t at_us) const;
   std::size_t keyframes() const;
+  std::size_t keyframe_bytes() const;  // memory the keyframes hold
 
  private:
   struct Keyframe;
+  void add_keyframe(Keyframe keyframe, KeyframeOptions& options);
   const Recording& recording_;
   std::vector<Keyframe> keyframes_;
+  std::size_t keyframe_bytes_ = 0;
 };
 
 // Told how far a pass through a recording has got: `done` of `total` events. Exports, command
@@ -93,9 +127,14 @@ using Progress = std::function<void(std::size_t done, std::size_t total)>;
 
 // asciicast v2 (asciinema): a header naming the session, grant and reason, then one JSON array
 // per event: "o" output (stdout and stderr), "i" input, "r" resize "COLSxROWS", "m" markers and
-// exec command lines.
-std::string export_asciicast(const Recording& recording, const Progress& progress = {});
+// exec command lines. The recorded bytes are kept (JSON-escaped; bytes that are not UTF-8 become
+// U+FFFD); sizes are clamped like the player's.
+void export_asciicast(const Recording& recording, std::ostream& out, const Progress& progress = {});
 // What was on the screen, as plain lines: every line that scrolled off, then the last screen.
+// Inert (inert_text): controls and bytes that are not UTF-8 are written visibly.
+void export_text(const Recording& recording, std::ostream& out, const Progress& progress = {});
+// The same into a string, for tests and small recordings.
+std::string export_asciicast(const Recording& recording, const Progress& progress = {});
 std::string export_text(const Recording& recording, const Progress& progress = {});
 
 // A command line as it stood on the screen when Enter was pressed (after line editing,
@@ -104,8 +143,12 @@ struct Command {
   std::uint64_t at_us = 0;  // when Enter was pressed
   std::string line;
 };
+// Calls `found` with each command as it is found, streaming.
+void extract_commands(const Recording& recording, const std::function<void(Command)>& found,
+                      const Progress& progress = {});
 std::vector<Command> extract_commands(const Recording& recording, const Progress& progress = {});
-// One line per command: "M:SS  command".
+// One line per command: "M:SS  command", the command inert (inert_line).
+void export_commands(const Recording& recording, std::ostream& out, const Progress& progress = {});
 std::string export_commands(const Recording& recording, const Progress& progress = {});
 
 // A line of rendered output that contains what was searched for.
@@ -125,6 +168,8 @@ std::string size_notice(int viewer_cols, int viewer_rows, int recorded_cols, int
 
 // ---- replay ---------------------------------------------------------------------------
 
+class EventCursor;  // reads a recording's events one at a time (player/terminal.h)
+
 // The replay's notion of "now", injected so tests need no real sleeping.
 class ReplayClock {
  public:
@@ -139,8 +184,9 @@ struct ReplayOptions {
 };
 
 // Drives a replay: maps the clock onto recording time (speed, idle limit, pause, seeks) and
-// applies the due events to a terminal. The caller writes what it renders and waits at most
-// until_next() before calling advance() again. Recording, seeker and clock must outlive it.
+// applies the due events, read as they come due, to a terminal. The caller writes what it renders
+// and waits at most until_next() before calling advance() again. Recording, seeker and clock must
+// outlive it.
 class Replay {
  public:
   static constexpr double kMaxSpeed = 64.0;
@@ -171,26 +217,31 @@ class Replay {
   // Escape sequences that draw every cell of the current screen from the top-left corner of a
   // real terminal.
   std::string paint() const;
-  // "playing  1:02 / 10:00  2x  [NOTICE]  session 42 alice@db01  [grant_warning 5m]  [keys]":
-  // the last marker shows for 10 s of recording time; the notice (if any) comes early so that
-  // a narrow terminal still shows it.
+  // "playing  1:02 / 10:00  2x  [NOT VERIFIED: why]  [NOTICE]  session 42 alice@db01
+  // [grant_warning 5m]  [keys]": the last marker shows for 10 s of recording time; the
+  // verification warning and the notice (if any) come early so that a narrow terminal still
+  // shows them. Recorded names are inert.
   std::string status_line(const std::string& notice = "");
 
  private:
-  // Playback time: recording time with idle gaps shortened to the limit.
-  std::uint64_t playback_of(std::uint64_t at_us) const;
-  std::uint64_t recording_of(std::uint64_t playback_us) const;
   std::uint64_t playback_now();
   void restart_at(std::uint64_t playback_us);
+  // When the next event is due on the playback clock; nullopt when there is none.
+  std::optional<std::uint64_t> next_playback();
   std::string recent_marker();
 
   const Recording& recording_;
   const Seeker& seeker_;
   ReplayClock& clock_;
   std::optional<std::uint64_t> idle_limit_us_;
-  std::vector<std::uint64_t> playback_us_;  // per event
   std::unique_ptr<Terminal> terminal_;
-  std::size_t next_ = 0;
+  std::unique_ptr<EventCursor> cursor_;  // at the next event
+  std::optional<recorder::Event> last_marker_;
+  // The playback clock reads `base_playback_` at recording time `base_at_` (the last event
+  // applied, or where a seek landed); the next event is due its gap later, shortened to the
+  // idle limit. Only differences on the playback clock matter: a seek starts it afresh.
+  std::uint64_t base_at_ = 0;
+  std::uint64_t base_playback_ = 0;
   double speed_ = 1.0;
   bool paused_ = false;
   // Playback position `anchor_playback_` was reached at `anchor_time_`.

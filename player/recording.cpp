@@ -70,24 +70,37 @@ std::optional<std::uint64_t> units_us(std::string_view text) {
 
 }  // namespace
 
-Recording open_recording(std::string_view file_bytes) {
-  const recorder::ParsedRecording parsed = recorder::parse(file_bytes);
+Recording open_recording(recorder::RecordStream stream,
+                         const std::vector<recorder::PublicKey>& known_keys) {
   Recording recording;
-  recording.header = parsed.header;
-  if (parsed.trailer) recording.end_reason = parsed.trailer->end_reason;
-  recording.damage = parsed.damage;
-  recorder::ChunkDecoder decoder(parsed.version);
-  for (const recorder::Chunk& chunk : parsed.chunks) {
-    try {
-      std::vector<Event> events = decoder.next(chunk);
-      std::move(events.begin(), events.end(), std::back_inserter(recording.events));
-    } catch (const recorder::RecordingError& e) {
-      recording.damage = "chunk " + std::to_string(chunk.seq) + ": " + e.what();
-      break;
-    }
+  recording.header = stream.header();
+  // One pass over the records, hashing but not decompressing: the totals and the verdict.
+  recorder::StreamVerifier verifier(stream);
+  for (recorder::Chunk chunk; stream.next_chunk(chunk);) {
+    verifier.add(chunk);
+    recording.event_count += chunk.event_count;
+    recording.duration_us = std::max(recording.duration_us, chunk.last_us);
   }
-  if (!recording.events.empty()) recording.duration_us = recording.events.back().at_us;
+  if (stream.trailer()) recording.end_reason = stream.trailer()->end_reason;
+  recording.damage = stream.damage();
+  recording.integrity = verifier.finish(stream, known_keys);
+  recording.stream = std::make_shared<const recorder::RecordStream>(stream.reopen());
   return recording;
+}
+
+Recording open_recording_file(const std::filesystem::path& file,
+                              const std::vector<recorder::PublicKey>& known_keys) {
+  return open_recording(recorder::RecordStream::open_file(file), known_keys);
+}
+
+Recording open_recording(std::string_view file_bytes,
+                         const std::vector<recorder::PublicKey>& known_keys) {
+  return open_recording(recorder::RecordStream::own(std::string(file_bytes)), known_keys);
+}
+
+void visit_events(const Recording& recording,
+                  const std::function<void(const recorder::Event&)>& visit) {
+  for_each_event(recording, {}, visit);
 }
 
 std::optional<recorder::Clock::time_point> parse_rfc3339(std::string_view text) {
@@ -161,49 +174,144 @@ std::string Screen::text() const {
   return out;
 }
 
+// ---- EventCursor ---------------------------------------------------------------------------
+
+EventCursor::EventCursor(const Recording& recording)
+    : recording_(recording),
+      stream_(recording.stream->reopen()),
+      decoder_(stream_.version()),
+      chunk_offset_(stream_.position()) {}
+
+EventCursor::EventCursor(const Recording& recording, const EventPosition& position)
+    : recording_(recording),
+      stream_(recording.stream->reopen()),
+      decoder_(stream_.version(), position.history),
+      chunk_offset_(position.chunk_offset),
+      ordinal_(position.ordinal) {
+  stream_.seek(position.chunk_offset);
+  if (position.index > 0 && load_next_chunk()) index_ = std::min(position.index, events_.size());
+}
+
+bool EventCursor::load_next_chunk() {
+  if (done_) return false;
+  chunk_offset_ = stream_.position();
+  history_before_ = decoder_.history();
+  events_.clear();
+  index_ = 0;
+  recorder::Chunk chunk;
+  if (!stream_.next_chunk(chunk)) {
+    done_ = true;
+    return false;
+  }
+  try {
+    events_ = decoder_.next(chunk);
+    return true;
+  } catch (const recorder::RecordingError& e) {
+    if (recording_.damage.empty()) recording_.damage = e.what();
+    done_ = true;
+    return false;
+  }
+}
+
+const Event* EventCursor::peek() {
+  while (index_ >= events_.size()) {
+    if (!load_next_chunk()) return nullptr;
+  }
+  return &events_[index_];
+}
+
+void EventCursor::pop() {
+  if (peek() == nullptr) return;
+  ++index_;
+  ++ordinal_;
+}
+
+EventPosition EventCursor::position() const {
+  if (index_ < events_.size()) return {chunk_offset_, history_before_, index_, ordinal_};
+  return {stream_.position(), decoder_.history(), 0, ordinal_};
+}
+
 // ---- Seeker ------------------------------------------------------------------------------
 
 struct Seeker::Keyframe {
-  std::size_t next_event = 0;  // the snapshot is the state before this event
-  Snapshot snapshot;
+  std::uint64_t before_us = 0;       // every event before `position` happened by then
+  EventPosition position;            // the first event the snapshot does not include
+  std::optional<Snapshot> snapshot;  // none: a fresh terminal of the recording's size
+  std::optional<Event> last_marker;
+  std::size_t bytes = 0;  // memory held, roughly
 };
 
 void apply(Terminal& terminal, const Event& event) {
   if (event.kind == EventKind::output || event.kind == EventKind::error_output) {
     terminal.write(event.data);
   } else if (event.kind == EventKind::resize) {
-    terminal.resize(event.cols, event.rows);
+    terminal.resize(event.cols, event.rows);  // clamped by the terminal
   }
 }
 
 std::unique_ptr<Terminal> new_terminal(const recorder::Header& header) {
   // A session without a pty still prints lines: show them on a default-sized screen.
-  return std::make_unique<Terminal>(header.cols ? header.cols : 80, header.rows ? header.rows : 24);
+  return std::make_unique<Terminal>(clamp_cols(header.cols), clamp_rows(header.rows));
 }
 
 Screen screen_at(const Recording& recording, std::uint64_t at_us) {
   const std::unique_ptr<Terminal> terminal = new_terminal(recording.header);
-  for (const Event& event : recording.events) {
-    if (event.at_us > at_us) break;
-    apply(*terminal, event);
+  EventCursor cursor(recording);
+  for (const Event* event; (event = cursor.peek()) != nullptr && event->at_us <= at_us;
+       cursor.pop()) {
+    apply(*terminal, *event);
   }
   return terminal->screen();
 }
 
+namespace {
+
+std::size_t grid_bytes(const Grid& grid) { return grid.cells.size() * sizeof(VTermScreenCell); }
+
+std::size_t snapshot_bytes(const Snapshot& snapshot) {
+  return grid_bytes(snapshot.visible) + (snapshot.primary ? grid_bytes(*snapshot.primary) : 0);
+}
+
+}  // namespace
+
 Seeker::Seeker(const Recording& recording, KeyframeOptions options) : recording_(recording) {
   const std::unique_ptr<Terminal> terminal = new_terminal(recording.header);
-  keyframes_.push_back({0, terminal->snapshot()});
-  std::uint64_t last_us = 0;
+  EventCursor cursor(recording);
+  keyframes_.push_back({0, cursor.position(), std::nullopt, std::nullopt, 0});
+  std::uint64_t last_keyframe_us = 0, applied_us = 0;
   std::size_t bytes = 0;
-  for (std::size_t i = 0; i < recording.events.size(); ++i) {
-    const Event& event = recording.events[i];
-    if (event.at_us - last_us >= options.every_us || bytes >= options.every_bytes) {
-      keyframes_.push_back({i, terminal->snapshot()});
-      last_us = event.at_us;
+  std::optional<Event> marker;
+  for (const Event* event; (event = cursor.peek()) != nullptr; cursor.pop()) {
+    if (event->at_us - last_keyframe_us >= options.every_us || bytes >= options.every_bytes) {
+      Keyframe keyframe{applied_us, cursor.position(), terminal->snapshot(), marker, 0};
+      keyframe.bytes = snapshot_bytes(*keyframe.snapshot) + keyframe.position.history.size() +
+                       (marker ? marker->data.size() : 0);
+      add_keyframe(std::move(keyframe), options);
+      last_keyframe_us = event->at_us;
       bytes = 0;
     }
-    apply(*terminal, event);
-    bytes += event.data.size();
+    apply(*terminal, *event);
+    if (event->kind == EventKind::marker) marker = *event;
+    applied_us = event->at_us;
+    bytes += event->data.size();
+  }
+}
+
+// Past the budget, every other keyframe goes (the first, a fresh terminal, always stays) and the
+// intervals double: memory stays bounded, a seek replays at most twice as much.
+void Seeker::add_keyframe(Keyframe keyframe, KeyframeOptions& options) {
+  keyframe_bytes_ += keyframe.bytes;
+  keyframes_.push_back(std::move(keyframe));
+  while (keyframe_bytes_ > options.memory_budget && keyframes_.size() > 1) {
+    std::vector<Keyframe> kept;
+    keyframe_bytes_ = 0;
+    for (std::size_t i = 0; i < keyframes_.size(); i += 2) {
+      keyframe_bytes_ += keyframes_[i].bytes;
+      kept.push_back(std::move(keyframes_[i]));
+    }
+    keyframes_ = std::move(kept);
+    options.every_us *= 2;
+    options.every_bytes *= 2;
   }
 }
 
@@ -211,24 +319,25 @@ Seeker::~Seeker() = default;
 
 std::size_t Seeker::keyframes() const { return keyframes_.size(); }
 
-std::unique_ptr<Terminal> Seeker::terminal_at(std::uint64_t at_us, std::size_t& next_event) const {
-  const auto& events = recording_.events;
-  const std::size_t end = static_cast<std::size_t>(
-      std::upper_bound(events.begin(), events.end(), at_us,
-                       [](std::uint64_t t, const Event& e) { return t < e.at_us; }) -
-      events.begin());
+std::size_t Seeker::keyframe_bytes() const { return keyframe_bytes_; }
+
+SeekResult Seeker::seek(std::uint64_t at_us) const {
   const auto keyframe = std::prev(
-      std::upper_bound(keyframes_.begin(), keyframes_.end(), end,
-                       [](std::size_t index, const Keyframe& k) { return index < k.next_event; }));
-  auto terminal = std::make_unique<Terminal>(keyframe->snapshot);
-  for (std::size_t i = keyframe->next_event; i < end; ++i) apply(*terminal, events[i]);
-  next_event = end;
-  return terminal;
+      std::upper_bound(keyframes_.begin(), keyframes_.end(), at_us,
+                       [](std::uint64_t t, const Keyframe& k) { return t < k.before_us; }));
+  SeekResult result;
+  result.terminal = keyframe->snapshot ? std::make_unique<Terminal>(*keyframe->snapshot)
+                                       : new_terminal(recording_.header);
+  result.cursor = std::make_unique<EventCursor>(recording_, keyframe->position);
+  result.last_marker = keyframe->last_marker;
+  for (const Event* event; (event = result.cursor->peek()) != nullptr && event->at_us <= at_us;
+       result.cursor->pop()) {
+    apply(*result.terminal, *event);
+    if (event->kind == EventKind::marker) result.last_marker = *event;
+  }
+  return result;
 }
 
-Screen Seeker::screen_at(std::uint64_t at_us) const {
-  std::size_t next = 0;
-  return terminal_at(at_us, next)->screen();
-}
+Screen Seeker::screen_at(std::uint64_t at_us) const { return seek(at_us).terminal->screen(); }
 
 }  // namespace portcullis::player

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdio>
 
+#include "common/common.h"
 #include "player/terminal.h"
 
 namespace portcullis::player {
@@ -24,35 +25,10 @@ Replay::Replay(const Recording& recording, const Seeker& seeker, ReplayOptions o
       clock_(clock),
       idle_limit_us_(options.idle_limit_us),
       speed_(std::clamp(options.speed, 1 / kMaxSpeed, kMaxSpeed)) {
-  std::uint64_t previous_at = 0, playback = 0;
-  for (const recorder::Event& event : recording.events) {
-    playback += shortened(event.at_us - previous_at, idle_limit_us_);
-    previous_at = event.at_us;
-    playback_us_.push_back(playback);
-  }
   seek_to(options.from_us);
 }
 
 Replay::~Replay() = default;
-
-std::uint64_t Replay::playback_of(std::uint64_t at_us) const {
-  const auto& events = recording_.events;
-  const auto after =
-      std::upper_bound(events.begin(), events.end(), at_us,
-                       [](std::uint64_t t, const recorder::Event& e) { return t < e.at_us; });
-  if (after == events.begin()) return shortened(at_us, idle_limit_us_);
-  const auto last = static_cast<std::size_t>(after - events.begin()) - 1;
-  return playback_us_[last] + shortened(at_us - events[last].at_us, idle_limit_us_);
-}
-
-std::uint64_t Replay::recording_of(std::uint64_t playback_us) const {
-  const auto after = std::upper_bound(playback_us_.begin(), playback_us_.end(), playback_us);
-  if (after == playback_us_.begin()) return playback_us;
-  const auto last = static_cast<std::size_t>(after - playback_us_.begin()) - 1;
-  const std::uint64_t at = recording_.events[last].at_us + (playback_us - playback_us_[last]);
-  // Inside a shortened gap the position waits at its end rather than run past the next event.
-  return after == playback_us_.end() ? at : std::min(at, recording_.events[last + 1].at_us);
-}
 
 std::uint64_t Replay::playback_now() {
   if (paused_) return anchor_playback_;
@@ -66,11 +42,22 @@ void Replay::restart_at(std::uint64_t playback_us) {
   anchor_time_ = clock_.now();
 }
 
+std::optional<std::uint64_t> Replay::next_playback() {
+  const recorder::Event* next = cursor_->peek();
+  if (next == nullptr) return std::nullopt;
+  return base_playback_ + shortened(next->at_us - std::min(next->at_us, base_at_), idle_limit_us_);
+}
+
 std::size_t Replay::advance() {
   const std::uint64_t now = playback_now();
   std::size_t applied = 0;
-  for (; next_ < playback_us_.size() && playback_us_[next_] <= now; ++next_, ++applied) {
-    apply(*terminal_, recording_.events[next_]);
+  for (auto due = next_playback(); due && *due <= now; due = next_playback(), ++applied) {
+    const recorder::Event& event = *cursor_->peek();
+    apply(*terminal_, event);
+    if (event.kind == recorder::EventKind::marker) last_marker_ = event;
+    base_at_ = std::max(base_at_, event.at_us);
+    base_playback_ = *due;
+    cursor_->pop();
   }
   return applied;
 }
@@ -78,9 +65,10 @@ std::size_t Replay::advance() {
 std::chrono::microseconds Replay::until_next() {
   if (paused_ || finished()) return microseconds::max();
   const std::uint64_t now = playback_now();
-  if (playback_us_[next_] <= now) return microseconds(0);
-  return microseconds(static_cast<std::int64_t>(
-      std::ceil(static_cast<double>(playback_us_[next_] - now) / speed_)));
+  const std::uint64_t due = next_playback().value_or(now);
+  if (due <= now) return microseconds(0);
+  return microseconds(
+      static_cast<std::int64_t>(std::ceil(static_cast<double>(due - now) / speed_)));
 }
 
 void Replay::toggle_pause() {
@@ -100,8 +88,13 @@ void Replay::slower() {
 
 void Replay::seek_to(std::uint64_t at_us) {
   at_us = std::min(at_us, recording_.duration_us);
-  terminal_ = seeker_.terminal_at(at_us, next_);
-  restart_at(playback_of(at_us));
+  SeekResult sought = seeker_.seek(at_us);
+  terminal_ = std::move(sought.terminal);
+  cursor_ = std::move(sought.cursor);
+  last_marker_ = std::move(sought.last_marker);
+  base_at_ = at_us;
+  base_playback_ = 0;
+  restart_at(0);
 }
 
 void Replay::seek_by(std::int64_t delta_us) {
@@ -110,7 +103,11 @@ void Replay::seek_by(std::int64_t delta_us) {
 }
 
 std::uint64_t Replay::position_us() {
-  return std::min(recording_of(playback_now()), recording_.duration_us);
+  const std::uint64_t now = playback_now();
+  std::uint64_t at = base_at_ + (now > base_playback_ ? now - base_playback_ : 0);
+  // Inside a shortened gap the position waits at its end rather than run past the next event.
+  if (const recorder::Event* next = cursor_->peek()) at = std::min(at, next->at_us);
+  return std::min(at, recording_.duration_us);
 }
 
 Screen Replay::screen() const { return terminal_->screen(); }
@@ -121,15 +118,12 @@ int Replay::rows() const { return terminal_->rows(); }
 
 std::string Replay::paint() const { return terminal_->paint(); }
 
-bool Replay::finished() const { return next_ >= playback_us_.size(); }
+bool Replay::finished() const { return cursor_->peek() == nullptr; }
 
 std::string Replay::recent_marker() {
   constexpr std::uint64_t kShownFor = 10'000'000;  // of recording time
-  const std::uint64_t now = position_us();
-  for (std::size_t i = next_; i-- > 0 && recording_.events[i].at_us + kShownFor >= now;) {
-    if (recording_.events[i].kind == recorder::EventKind::marker) return recording_.events[i].data;
-  }
-  return "";
+  if (!last_marker_ || last_marker_->at_us + kShownFor < position_us()) return "";
+  return last_marker_->data;
 }
 
 std::string Replay::status_line(const std::string& notice) {
@@ -138,13 +132,17 @@ std::string Replay::status_line(const std::string& notice) {
   char speed[16];
   std::snprintf(speed, sizeof speed, speed_ >= 1 ? "%.0fx" : "%.3gx", speed_);
   const recorder::Header& h = recording_.header;
+  const std::string& problem =
+      recording_.integrity.verified ? recording_.damage : recording_.integrity.problem;
+  const std::string warning =
+      recording_.integrity.verified && problem.empty() ? "" : "  [NOT VERIFIED: " + problem + "]";
   return std::string(paused_      ? "paused "
                      : finished() ? "end    "
                                   : "playing") +
          "  " + format_offset(position_us()) + " / " + format_offset(recording_.duration_us) +
-         "  " + speed + (notice.empty() ? "" : "  [" + notice + "]") + "  session " +
-         std::to_string(h.session_id) + " " + h.user + "@" + h.target +
-         (marker.empty() ? "" : "  [" + marker + "]") +
+         "  " + speed + inert_line(warning) + (notice.empty() ? "" : "  [" + notice + "]") +
+         "  session " + std::to_string(h.session_id) + " " + inert_line(h.user) + "@" +
+         inert_line(h.target) + (marker.empty() ? "" : "  [" + inert_line(marker) + "]") +
          "  [space] pause  [+/-] speed  [<-/->] 5s  [up/down] 60s  [g] go to  [q] quit";
 }
 

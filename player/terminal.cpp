@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <new>
 
 namespace portcullis::player {
 namespace {
@@ -62,8 +63,9 @@ std::string move_to(int row, int col) {
 }
 
 // Draws every cell of a grid (no clearing first, so a replay does not flicker) and leaves the
-// cursor where the grid had it.
-std::string paint_grid(const Grid& grid) {
+// cursor where the grid had it. `for_viewer`: for a real terminal, controls made visible
+// (cell_text); otherwise for libvterm restoring a keyframe, exact.
+std::string paint_grid(const Grid& grid, bool for_viewer) {
   std::string out = "\x1b[0m";
   std::string last_sgr = "\x1b[0m";
   for (int row = 0; row < grid.rows; ++row) {
@@ -74,7 +76,7 @@ std::string paint_grid(const Grid& grid) {
       std::string sgr = cell_sgr(cell);
       if (sgr != last_sgr) out += sgr;
       last_sgr = std::move(sgr);
-      out += cell_text(cell);
+      out += cell_text(cell, for_viewer);
     }
   }
   return out + "\x1b[0m" + move_to(grid.cursor.row, grid.cursor.col);
@@ -102,12 +104,18 @@ void watch(std::string_view bytes, WatchedSettings& settings) {
 
 }  // namespace
 
-std::string cell_text(const VTermScreenCell& cell) {
+int clamp_cols(int cols) { return cols <= 0 ? 80 : std::min(cols, kMaxTerminalCols); }
+
+int clamp_rows(int rows) { return rows <= 0 ? 24 : std::min(rows, kMaxTerminalRows); }
+
+std::string cell_text(const VTermScreenCell& cell, bool painted) {
   if (cell.chars[0] == kWideContinuation) return "";
   if (cell.chars[0] == 0) return " ";
   std::string text;
   for (int i = 0; i < VTERM_MAX_CHARS_PER_CELL && cell.chars[i] != 0; ++i) {
-    append_utf8(text, cell.chars[i]);
+    const std::uint32_t cp = cell.chars[i];
+    const bool control = cp < 0x20 || (cp >= 0x7F && cp <= 0x9F) || cp > 0x10FFFF;
+    append_utf8(text, painted && control ? 0xFFFD : cp);
   }
   return text;
 }
@@ -124,7 +132,11 @@ const VTermScreenCallbacks Terminal::kCallbacks = {
 };
 
 Terminal::Terminal(int cols, int rows)
-    : vt_(vterm_new(rows, cols)), cols_(cols), rows_(rows), dirty_(static_cast<std::size_t>(rows)) {
+    : vt_(vterm_new(clamp_rows(rows), clamp_cols(cols))),
+      cols_(clamp_cols(cols)),
+      rows_(clamp_rows(rows)),
+      dirty_(static_cast<std::size_t>(rows_)) {
+  if (!vt_) throw std::bad_alloc();
   vterm_set_utf8(vt_.get(), 1);
   // Replies to queries (vim asks for the cursor position) would fill libvterm's output buffer.
   vterm_output_set_callback(
@@ -150,7 +162,7 @@ Terminal::Terminal(const Snapshot& snapshot)
         settings.autowrap + settings.insert);
 }
 
-void Terminal::restore_grid(const Grid& grid) { write_raw(paint_grid(grid)); }
+void Terminal::restore_grid(const Grid& grid) { write_raw(paint_grid(grid, false)); }
 
 void Terminal::write(std::string_view bytes) {
   // libvterm switches buffers before it reports the switch, so the shell's screen is copied
@@ -175,7 +187,10 @@ void Terminal::write_raw(std::string_view bytes) {
 }
 
 void Terminal::resize(int cols, int rows) {
-  if (cols <= 0 || rows <= 0 || (cols == cols_ && rows == rows_)) return;
+  if (cols <= 0 || rows <= 0) return;
+  cols = clamp_cols(cols);
+  rows = clamp_rows(rows);
+  if (cols == cols_ && rows == rows_) return;
   cols_ = cols;
   rows_ = rows;
   dirty_.assign(static_cast<std::size_t>(rows), true);
@@ -251,7 +266,7 @@ Snapshot Terminal::snapshot() const {
 }
 
 std::string Terminal::paint() const {
-  return paint_grid(grid()) + (cursor_visible_ ? "\x1b[?25h" : "\x1b[?25l");
+  return paint_grid(grid(), true) + (cursor_visible_ ? "\x1b[?25h" : "\x1b[?25l");
 }
 
 std::vector<bool> Terminal::take_dirty() {

@@ -103,23 +103,71 @@ class Terminal {
   std::vector<bool> dirty_;
 };
 
-// Feeds one recorded event to a terminal: output is written, a resize resizes, the rest is
-// not part of the screen.
+// Feeds one recorded event to a terminal: output is written, a resize resizes (clamped), the
+// rest is not part of the screen.
 void apply(Terminal& terminal, const recorder::Event& event);
+
+// Where a pass through a recording's events stands: enough to resume there later.
+struct EventPosition {
+  std::size_t chunk_offset = 0;  // of the chunk record that holds the next event
+  std::string history;           // the decoder's history before that chunk (format 2)
+  std::size_t index = 0;         // of the next event within its chunk
+  std::uint64_t ordinal = 0;     // events before it in the recording
+};
+
+// Reads a recording's events one at a time, decoding one chunk at a time. A chunk that does not
+// decode ends the events and is noted in Recording::damage.
+class EventCursor {
+ public:
+  explicit EventCursor(const Recording& recording);  // at the first event
+  EventCursor(const Recording& recording, const EventPosition& position);
+  EventCursor(const EventCursor&) = delete;
+  EventCursor& operator=(const EventCursor&) = delete;
+
+  const recorder::Event* peek();  // the next event, nullptr after the last
+  void pop();
+  std::uint64_t ordinal() const { return ordinal_; }  // events popped so far
+  EventPosition position() const;                     // of the next event
+
+ private:
+  bool load_next_chunk();
+
+  const Recording& recording_;
+  recorder::RecordStream stream_;
+  recorder::ChunkDecoder decoder_;
+  std::size_t chunk_offset_ = 0;  // of the chunk `events_` came from
+  std::string history_before_;    // the decoder's history before that chunk
+  std::vector<recorder::Event> events_;
+  std::size_t index_ = 0;
+  std::uint64_t ordinal_ = 0;
+  bool done_ = false;
+};
+
 // Calls `visit` with each event of the recording in order, and `progress` (when set) after each.
 template <typename Visit>
 void for_each_event(const Recording& recording, const Progress& progress, Visit visit) {
-  const std::size_t total = recording.events.size();
-  for (std::size_t i = 0; i < total; ++i) {
-    visit(recording.events[i]);
-    if (progress) progress(i + 1, total);
+  const auto total = static_cast<std::size_t>(recording.event_count);
+  EventCursor cursor(recording);
+  for (const recorder::Event* event; (event = cursor.peek()) != nullptr; cursor.pop()) {
+    visit(*event);
+    if (progress) progress(static_cast<std::size_t>(cursor.ordinal()) + 1, total);
   }
 }
+
+// What Seeker::seek returns: a terminal showing the screen at the time sought, a cursor at the
+// first event after it, and the last marker before it (the replay's status line shows it).
+struct SeekResult {
+  std::unique_ptr<Terminal> terminal;
+  std::unique_ptr<EventCursor> cursor;
+  std::optional<recorder::Event> last_marker;
+};
 
 // A terminal of the recording's initial size.
 std::unique_ptr<Terminal> new_terminal(const recorder::Header& header);
 
-// UTF-8 text of one cell ("" for the right half of a wide character, " " when empty).
-std::string cell_text(const VTermScreenCell& cell);
+// UTF-8 text of one cell ("" for the right half of a wide character, " " when empty). libvterm
+// stores C1 code points (U+0080-U+009F) in cells: `painted` replaces every control code point
+// with U+FFFD, one visible column, for text written to a real terminal.
+std::string cell_text(const VTermScreenCell& cell, bool painted = false);
 
 }  // namespace portcullis::player

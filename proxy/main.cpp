@@ -7,6 +7,7 @@
 
 #include "common/common.h"
 #include "proxy/gateway.h"
+#include "recorder/recorder.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"portcullisd - just-in-time SSH bastion daemon"};
@@ -19,6 +20,10 @@ int main(int argc, char** argv) {
     portcullis::Config config =
         portcullis::load_config(portcullis::resolve_config_path(config_file));
     portcullis::init_logging(config.log.level);
+    // Before any secret is read: no core file may carry the vault or signing key away.
+    portcullis::disable_core_dumps();
+    portcullis::recorder::publish_node_key(config.recording.signing_key, config.server.node_name,
+                                           config.database.url);
     ssh_init();
     portcullis::proxy::Gateway gateway(std::move(config));
     gateway.run();

@@ -78,6 +78,15 @@ std::string file_prefix(std::uint32_t version = kFormatVersion);
 // The bytes the trailer signature covers: kSignatureDomain || trailer body up to the signature.
 std::string signed_message(std::string_view trailer_body_unsigned);
 
+}  // namespace portcullis::recorder::detail
+
+namespace portcullis::recorder {
+// Whether the trailer's signature verifies with `key` (the fingerprint is not compared).
+bool check_trailer_signature(const Trailer& trailer, const PublicKey& key);
+}  // namespace portcullis::recorder
+
+namespace portcullis::recorder::detail {
+
 struct ZstdCCtxFree {
   void operator()(ZSTD_CCtx* c) const { ZSTD_freeCCtx(c); }
 };

@@ -15,12 +15,6 @@ using detail::RecordType;
 // A decompressed chunk larger than this is damage: the writer never produces one.
 constexpr std::uint64_t kMaxRawSize = 256u << 20;
 
-Hash hash_from(std::string_view bytes) {
-  Hash hash{};
-  std::memcpy(hash.data(), bytes.data(), hash.size());
-  return hash;
-}
-
 std::string chunk_name(std::uint64_t seq) { return "chunk " + std::to_string(seq); }
 
 std::string after_name(const ParsedRecording& r) {
@@ -29,78 +23,6 @@ std::string after_name(const ParsedRecording& r) {
 
 std::uint64_t next_seq(const ParsedRecording& r) {
   return r.chunks.empty() ? 0 : r.chunks.back().seq + 1;
-}
-
-Chunk parse_chunk(std::string_view record, std::size_t offset) {
-  detail::ByteReader in(record.substr(detail::kRecordPrefixSize), "chunk record");
-  Chunk c;
-  c.seq = in.u64();
-  c.first_us = in.u64();
-  c.last_us = in.u64();
-  c.event_count = in.u32();
-  c.raw_size = in.u32();
-  c.prev_hash = hash_from(in.take(c.prev_hash.size()));
-  c.record = std::string(record);
-  c.hash = detail::sha256(record);
-  c.offset = offset;
-  return c;
-}
-
-Trailer parse_trailer(std::string_view record) {
-  detail::ByteReader in(record.substr(detail::kRecordPrefixSize), "trailer record");
-  Trailer t;
-  t.chain_head = hash_from(in.take(t.chain_head.size()));
-  t.chunk_count = in.u64();
-  t.event_count = in.u64();
-  t.raw_bytes = in.u64();
-  t.compressed_bytes = in.u64();
-  t.duration_us = in.u64();
-  t.end_reason = std::string(in.take(in.u16()));
-  const std::string_view signature = in.take(t.signature.size());
-  std::memcpy(t.signature.data(), signature.data(), t.signature.size());
-  if (in.remaining() != 0) throw RecordingError("trailer record has extra bytes");
-  t.record = std::string(record);
-  return t;
-}
-
-// Reads one record at `pos`. Returns false (and fills `r`'s stop fields) when reading stops.
-bool read_record(std::string_view file, std::size_t& pos, ParsedRecording& r) {
-  const std::string where = " (record at offset " + std::to_string(pos) + ")";
-  const auto stop = [&](bool truncated, std::string damage) {
-    r.truncated = truncated;
-    r.damage = std::move(damage);
-    r.stop_offset = pos;
-    return false;
-  };
-  if (r.trailer) return stop(false, "data after the trailer at offset " + std::to_string(pos));
-  if (file.size() - pos < detail::kRecordPrefixSize) return stop(true, "");
-  detail::ByteReader prefix(file.substr(pos, detail::kRecordPrefixSize), "record");
-  const std::uint8_t type = prefix.u8();
-  const std::uint32_t length = prefix.u32();
-  const std::string next = chunk_name(next_seq(r));
-  if (length > detail::kMaxBodySize) {
-    return stop(false, next + where + ": impossible record length " + std::to_string(length));
-  }
-  if (file.size() - pos - detail::kRecordPrefixSize < length) {
-    r.torn_trailer = type == static_cast<std::uint8_t>(RecordType::trailer);
-    return stop(true, "");
-  }
-  const std::string_view record = file.substr(pos, detail::kRecordPrefixSize + length);
-  try {
-    if (type == static_cast<std::uint8_t>(RecordType::chunk)) {
-      r.chunks.push_back(parse_chunk(record, pos));
-    } else if (type == static_cast<std::uint8_t>(RecordType::trailer)) {
-      r.trailer = parse_trailer(record);
-    } else {
-      return stop(false, next + where + ": record type " + std::to_string(type) +
-                             " is not a chunk or trailer");
-    }
-  } catch (const RecordingError& e) {
-    return stop(false, next + where + ": " + e.what());
-  }
-  pos += record.size();
-  r.valid_bytes = pos;
-  return true;
 }
 
 void check(bool ok, const Chunk& c, const std::string& problem) {
@@ -158,32 +80,19 @@ std::string_view Chunk::frame() const {
 }
 
 ParsedRecording parse(std::string_view file) {
-  if (file.size() < detail::kFilePrefixSize ||
-      file.substr(0, detail::kMagic.size()) != detail::kMagic) {
-    throw RecordingError("not a Portcullis recording (the file does not start with its magic)");
-  }
+  RecordStream stream = RecordStream::over(file);
   ParsedRecording r;
-  r.version = detail::ByteReader(file.substr(detail::kMagic.size(), 4), "version").u32();
-  if (r.version < 1 || r.version > kFormatVersion) {
-    throw RecordingError("recording format version " + std::to_string(r.version) +
-                         " is not supported (this program reads versions 1 to " +
-                         std::to_string(kFormatVersion) + ")");
-  }
-  std::size_t pos = detail::kFilePrefixSize;
-  detail::ByteReader prefix(file.substr(pos), "header record");
-  const std::uint8_t type = prefix.u8();
-  const std::uint32_t length = prefix.u32();
-  if (type != static_cast<std::uint8_t>(RecordType::header) || length > detail::kMaxBodySize ||
-      prefix.remaining() < length) {
-    throw RecordingError("the recording has no complete header record");
-  }
-  r.header_record = std::string(file.substr(pos, detail::kRecordPrefixSize + length));
-  r.header = header_from_json(prefix.take(length));
-  r.header_hash = detail::sha256(r.header_record);
-  pos += r.header_record.size();
-  r.valid_bytes = pos;
-  while (pos < file.size() && read_record(file, pos, r)) {
-  }
+  r.version = stream.version();
+  r.header = stream.header();
+  r.header_record = stream.header_record();
+  r.header_hash = stream.header_hash();
+  for (Chunk chunk; stream.next_chunk(chunk);) r.chunks.push_back(std::move(chunk));
+  r.trailer = stream.trailer();
+  r.truncated = stream.truncated();
+  r.torn_trailer = stream.torn_trailer();
+  r.damage = stream.damage();
+  r.stop_offset = stream.stop_offset();
+  r.valid_bytes = stream.valid_bytes();
   return r;
 }
 
@@ -192,6 +101,11 @@ void ChunkDecoder::FreeContext::operator()(ZSTD_DCtx* context) const { ZSTD_free
 ChunkDecoder::ChunkDecoder(std::uint32_t format_version)
     : version_(format_version), context_(ZSTD_createDCtx()) {
   if (!context_) throw std::bad_alloc();
+}
+
+ChunkDecoder::ChunkDecoder(std::uint32_t format_version, std::string history)
+    : ChunkDecoder(format_version) {
+  history_ = std::move(history);
 }
 
 std::vector<Event> ChunkDecoder::next(const Chunk& c) {
@@ -293,18 +207,23 @@ std::string check_signature(const ParsedRecording& r, const Trailer& t, const Pu
     return "signed by another key: the recording names " + r.header.node_key_fingerprint +
            ", the public key given is " + given;
   }
-  const std::string_view body = std::string_view(t.record).substr(
-      detail::kRecordPrefixSize, t.record.size() - detail::kRecordPrefixSize - t.signature.size());
-  const std::string message = detail::signed_message(body);
-  if (crypto_sign_verify_detached(t.signature.data(),
-                                  reinterpret_cast<const unsigned char*>(message.data()),
-                                  message.size(), key.data()) != 0) {
+  if (!check_trailer_signature(t, key)) {
     return "trailer altered: the signature does not verify with " + given;
   }
   return "";
 }
 
 }  // namespace
+
+bool check_trailer_signature(const Trailer& t, const PublicKey& key) {
+  if (sodium_init() < 0) throw RecordingError("cannot initialise libsodium");
+  const std::string_view body = std::string_view(t.record).substr(
+      detail::kRecordPrefixSize, t.record.size() - detail::kRecordPrefixSize - t.signature.size());
+  const std::string message = detail::signed_message(body);
+  return crypto_sign_verify_detached(t.signature.data(),
+                                     reinterpret_cast<const unsigned char*>(message.data()),
+                                     message.size(), key.data()) == 0;
+}
 
 Verification verify(const ParsedRecording& r, const std::optional<PublicKey>& public_key) {
   if (sodium_init() < 0) throw RecordingError("cannot initialise libsodium");

@@ -114,16 +114,19 @@ class ChunkBuffer {
 };
 
 // The node's Ed25519 signing key: the raw 64-byte libsodium secret key file that
-// `portcullis init` creates. The secret is wiped from memory when the object dies.
+// `portcullis init` creates. The secret lives in sodium_malloc memory (guard pages, mlocked,
+// never swapped) and is wiped when the object dies.
 class SigningKey {
  public:
-  // Throws RecordingError when the file cannot be read or is not 64 bytes with a matching
-  // public half.
+  // Throws RecordingError when the file cannot be read, is not a regular file of mode 0600 (or
+  // stricter) owned by this process's user, or is not 64 bytes with a matching public half.
   static SigningKey load(const std::filesystem::path& file);
   // From the 64 raw bytes (seed || public key); throws RecordingError when they do not match.
   static SigningKey from_bytes(std::string_view secret_key);
   SigningKey(const SigningKey& other);
   SigningKey& operator=(const SigningKey& other);
+  SigningKey(SigningKey&& other) noexcept;
+  SigningKey& operator=(SigningKey&& other) noexcept;
   ~SigningKey();
 
   PublicKey public_key() const;
@@ -131,8 +134,8 @@ class SigningKey {
   Signature sign(std::string_view message) const;
 
  private:
-  SigningKey() = default;
-  std::array<unsigned char, 64> secret_{};
+  SigningKey();                      // allocates the protected memory
+  unsigned char* secret_ = nullptr;  // sodium_malloc'd, 64 bytes
 };
 
 // "SHA256:" + base64 (no padding) of SHA-256 of the 32-byte key.
@@ -141,6 +144,13 @@ std::string fingerprint(const PublicKey& key);
 std::string public_key_line(const PublicKey& key, const std::string& node);
 // Parses public_key_line's format (node name optional); throws RecordingError.
 PublicKey parse_public_key_line(std::string_view line);
+
+// The public key file beside a signing key: "<signing key>.pub", one public_key_line.
+std::filesystem::path public_key_file(const std::filesystem::path& signing_key);
+// The node's public key from that file. An install older than the file has none: then it is
+// derived from the secret key (when this user can read it) and the file is written (0644), so
+// later readers need no secret. Throws RecordingError when neither can be read.
+PublicKey load_public_key(const std::filesystem::path& signing_key, const std::string& node);
 
 // Owns one spool file. Every call compresses, hashes, appends and (unless told to leave it to the
 // caller) fdatasyncs: worker thread.
@@ -234,10 +244,15 @@ ParsedRecording parse(std::string_view file_bytes);
 class ChunkDecoder {
  public:
   explicit ChunkDecoder(std::uint32_t format_version = kFormatVersion);
+  // Continues where another decoder stood: `history` is what history() returned there.
+  ChunkDecoder(std::uint32_t format_version, std::string history);
   // The events of the next chunk, with absolute timestamps. Throws RecordingError when the frame
   // does not decompress or does not match the chunk's own counts and times; the chunks after a
   // bad one cannot be decoded.
   std::vector<Event> next(const Chunk& chunk);
+  // The raw bytes the next chunk may be compressed against (at most 32 KiB): what a reader that
+  // resumes decoding in the middle of a recording must keep.
+  const std::string& history() const { return history_; }
 
  private:
   struct FreeContext {
@@ -246,6 +261,50 @@ class ChunkDecoder {
   std::uint32_t version_;
   std::string history_;
   std::unique_ptr<ZSTD_DCtx_s, FreeContext> context_;  // reused for every chunk
+};
+
+// Reads a recording one record at a time from a file (pread, nothing mapped) or from bytes in
+// memory, so what it holds never grows with the recording: the header and one record. The input
+// is untrusted: every length is checked before anything is read or allocated for it.
+class RecordStream {
+ public:
+  // Throws RecordingError when the file cannot be read or is not a recording (bad magic,
+  // unknown version, unreadable header record).
+  static RecordStream open_file(const std::filesystem::path& file);
+  // Over bytes the caller keeps alive; throws RecordingError like open_file.
+  static RecordStream over(std::string_view bytes);
+  // Over bytes it keeps itself.
+  static RecordStream own(std::string bytes);
+  RecordStream(RecordStream&&) noexcept;
+  RecordStream& operator=(RecordStream&&) noexcept;
+  ~RecordStream();
+  // Another reader of the same bytes, positioned at the first chunk.
+  RecordStream reopen() const;
+
+  std::uint32_t version() const;
+  const Header& header() const;
+  const std::string& header_record() const;
+  const Hash& header_hash() const;
+
+  // Reads the record at the current position. A chunk fills `chunk` and returns true; the
+  // trailer, the end of the file or damage returns false, and trailer()/truncated()/damage()
+  // then say which. Once false, it stays false.
+  bool next_chunk(Chunk& chunk);
+  const std::optional<Trailer>& trailer() const;
+  bool truncated() const;     // the last record runs past the end of the file (a torn write)
+  bool torn_trailer() const;  // ... and it is a trailer (a crash while finishing)
+  const std::string& damage() const;  // why reading stopped on a damaged record, else ""
+  std::size_t stop_offset() const;    // where the torn or damaged record starts
+  std::size_t valid_bytes() const;    // of the file up to the end of the last whole record
+
+  // Where the next record starts, and a way back there (a record start found earlier).
+  std::size_t position() const;
+  void seek(std::size_t offset);
+
+ private:
+  struct State;
+  explicit RecordStream(std::unique_ptr<State> state);
+  std::unique_ptr<State> state_;
 };
 
 struct Verification {
@@ -260,6 +319,35 @@ struct Verification {
 // Checks the hash chain, every chunk's contents, the trailer's totals and, with a public key,
 // the signature and the header's key fingerprint. Without one the signature is not checked.
 Verification verify(const ParsedRecording& recording, const std::optional<PublicKey>& public_key);
+
+// What a reader that streams a recording knows of its integrity once it has read every record:
+// verified only when the chain is whole, a trailer closes it, its totals match and its signature
+// verifies with a known node key. `problem` is one line for the auditor ("chunk 3 altered: ...",
+// "incomplete: no trailer after chunk 9", "not signed by a known node key (SHA256:...)").
+struct Integrity {
+  bool verified = false;
+  std::string problem;  // "" when verified
+};
+
+// Checks a recording as it is read, one chunk at a time, holding a few hashes and totals and
+// never the chunks: the hash chain, then the trailer's totals and its signature. Contents are not
+// decompressed here (the chain and the signature already cover every byte); a reader that
+// decodes reports a chunk that does not decode.
+class StreamVerifier {
+ public:
+  explicit StreamVerifier(const RecordStream& stream);
+  // Call with every chunk in file order.
+  void add(const Chunk& chunk);
+  // Once the stream returned false: the verdict, with the signature checked against the key of
+  // `known_keys` whose fingerprint the header names.
+  Integrity finish(const RecordStream& stream, const std::vector<PublicKey>& known_keys) const;
+
+ private:
+  Hash head_{};
+  std::uint64_t chunks_ = 0, events_ = 0, raw_ = 0, compressed_ = 0, last_us_ = 0;
+  std::optional<std::uint64_t> last_seq_;
+  std::string problem_;  // the first broken link
+};
 
 // Encoding of the header record's JSON (exposed for tools and tests).
 std::string header_json(const Header& header);
@@ -278,6 +366,17 @@ enum class ShipResult { shipped, partial, failed };
 // `error` gets one line for `partial` and `failed`. Blocking: worker threads only.
 ShipResult ship_spool_file(pqxx::connection& conn, const std::filesystem::path& spool, bool crashed,
                            const std::optional<PublicKey>& public_key, std::string& error);
+
+// Stores a node's public key in node_keys (idempotent), so recordings it signs verify without
+// its secret key.
+void register_node_key(pqxx::connection& conn, const std::string& node, const PublicKey& key);
+// Every public key in node_keys.
+std::vector<PublicKey> stored_node_keys(pqxx::work& tx);
+// What portcullisd does at start: loads the signing key (refusing a key file others could
+// read), writes the .pub file beside it when missing, and registers the public key. A database
+// that cannot be reached is logged, not fatal: the next start registers it.
+void publish_node_key(const std::filesystem::path& signing_key, const std::string& node,
+                      const std::string& database_url);
 
 // Rebuilds the .pcr bytes of a stored recording. Throws RecordingError when there is none.
 std::string load_recording(pqxx::work& tx, std::int64_t session_id);

@@ -24,6 +24,12 @@ inline recorder::SigningKey new_signing_key() {
       std::string_view(reinterpret_cast<const char*>(sk), sizeof sk));
 }
 
+// The key build_recording signs with: its public half verifies the recordings it builds.
+inline const recorder::SigningKey& recording_key() {
+  static const recorder::SigningKey key = new_signing_key();
+  return key;
+}
+
 // The header of a session: alice on db01 as postgres under grant 7, an 80x24 xterm.
 inline recorder::Header sample_header(std::int64_t session_id = 42) {
   recorder::Header h;
@@ -47,8 +53,7 @@ inline recorder::Header sample_header(std::int64_t session_id = 42) {
 // Writes `events` as a complete recording into `dir` and returns the file's bytes.
 inline std::string build_recording(const std::filesystem::path& dir, recorder::Header header,
                                    const std::vector<recorder::Event>& events) {
-  static const recorder::SigningKey key = new_signing_key();
-  auto created = recorder::SpoolWriter::create(dir, std::move(header), key);
+  auto created = recorder::SpoolWriter::create(dir, std::move(header), recording_key());
   if (auto* error = std::get_if<std::error_code>(&created)) {
     throw std::system_error(*error, "create spool");
   }

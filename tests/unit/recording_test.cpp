@@ -4,6 +4,7 @@
 #include <sodium.h>
 #include <stdio.h>
 #include <sys/resource.h>
+#include <unistd.h>
 #include <zstd.h>
 
 #include <fstream>
@@ -494,6 +495,14 @@ TEST(Recording, PublicKeyLineAndFingerprint) {
   EXPECT_EQ(fp.size(), 7 + 43);  // 32 bytes in unpadded base64
 }
 
+std::array<unsigned char, crypto_sign_SECRETKEYBYTES> new_key_bytes() {
+  std::array<unsigned char, crypto_sign_PUBLICKEYBYTES> pk{};
+  std::array<unsigned char, crypto_sign_SECRETKEYBYTES> sk{};
+  if (sodium_init() < 0) throw std::runtime_error("sodium_init");
+  crypto_sign_keypair(pk.data(), sk.data());
+  return sk;
+}
+
 TEST(Recording, SigningKeyFileIsChecked) {
   test::TempDir dir;
   unsigned char pk[crypto_sign_PUBLICKEYBYTES];
@@ -501,13 +510,64 @@ TEST(Recording, SigningKeyFileIsChecked) {
   ASSERT_EQ(sodium_init() < 0, false);
   crypto_sign_keypair(pk, sk);
   const std::string raw(reinterpret_cast<const char*>(sk), sizeof sk);
-  const SigningKey key = SigningKey::load(dir.write("signing.key", raw));
+  // Written as `portcullis init` writes it: mode 0600.
+  const auto key_file = [&](const std::string& name, const std::string& bytes) {
+    const std::filesystem::path path = dir.write(name, bytes);
+    std::filesystem::permissions(
+        path, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+    return path;
+  };
+  const SigningKey key = SigningKey::load(key_file("signing.key", raw));
   EXPECT_EQ(0, std::memcmp(key.public_key().data(), pk, sizeof pk));
-  EXPECT_THROW(SigningKey::load(dir.write("short.key", raw.substr(0, 63))), RecordingError);
+  EXPECT_THROW(SigningKey::load(key_file("short.key", raw.substr(0, 63))), RecordingError);
   std::string mismatched = raw;
   mismatched[40] ^= 0x01;
-  EXPECT_THROW(SigningKey::load(dir.write("bad.key", mismatched)), RecordingError);
+  EXPECT_THROW(SigningKey::load(key_file("bad.key", mismatched)), RecordingError);
   EXPECT_THROW(SigningKey::load(dir.path() / "absent.key"), RecordingError);
+}
+
+// Like vault.key: a signing key others could read, or that another user owns, is refused.
+TEST(Recording, SigningKeyFileMustBePrivateAndOwnedByThisUser) {
+  test::TempDir dir;
+  const std::string raw(reinterpret_cast<const char*>(new_key_bytes().data()), 64);
+  const std::filesystem::path file = dir.write("signing.key", raw);
+  std::filesystem::permissions(file, std::filesystem::perms::owner_read |
+                                         std::filesystem::perms::owner_write |
+                                         std::filesystem::perms::group_read);
+  try {
+    SigningKey::load(file);
+    ADD_FAILURE() << "a key of mode 0640 was accepted";
+  } catch (const RecordingError& e) {
+    EXPECT_NE(std::string(e.what()).find("has mode 0640"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("chmod 600"), std::string::npos) << e.what();
+  }
+  std::filesystem::permissions(
+      file, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+  EXPECT_NO_THROW(SigningKey::load(file));
+  if (::geteuid() == 0) {  // only root can give a file away
+    ASSERT_EQ(::chown(file.c_str(), 65534, 65534), 0);
+    try {
+      SigningKey::load(file);
+      ADD_FAILURE() << "a key owned by another user was accepted";
+    } catch (const RecordingError& e) {
+      EXPECT_NE(std::string(e.what()).find("owned by uid 65534"), std::string::npos) << e.what();
+    }
+  }
+}
+
+// The .pub file beside the key is made once from the secret; later reads need only it.
+TEST(Recording, PublicKeyFileIsWrittenBesideTheSigningKey) {
+  test::TempDir dir;
+  const std::string raw(reinterpret_cast<const char*>(new_key_bytes().data()), 64);
+  const std::filesystem::path file = dir.write("signing.key", raw);
+  std::filesystem::permissions(
+      file, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+  const PublicKey expected = SigningKey::load(file).public_key();
+  EXPECT_FALSE(std::filesystem::exists(public_key_file(file)));
+  EXPECT_EQ(load_public_key(file, "node7"), expected);
+  ASSERT_TRUE(std::filesystem::exists(public_key_file(file)));
+  std::filesystem::remove(file);  // the secret is gone: the public key is still known
+  EXPECT_EQ(load_public_key(file, "node7"), expected);
 }
 
 // A typical shell session: `ls -lR /usr/share` through the writer, read in 4 KiB pieces as a
