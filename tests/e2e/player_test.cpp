@@ -22,10 +22,23 @@ std::string describe(const RunResult& r) {
          r.out.substr(0, 2000) + "\n--- stderr:\n" + r.err.substr(0, 2000);
 }
 
-// `portcullis` without a config file: the player's commands read .pcr files without one.
+// The public key line of the key test::build_recording signs with, in a file: what an auditor
+// elsewhere passes as --pubkey so the recordings verify.
+fs::path recording_pubkey_file() {
+  static const TempDir dir("portcullis-pubkey");
+  const fs::path file = dir / "node.pub";
+  if (!fs::exists(file)) {
+    write_file(file, recorder::public_key_line(test::recording_key().public_key(), "node1") + "\n");
+  }
+  return file;
+}
+
+// `portcullis` without a config file: the player's commands read .pcr files without one, and
+// verify them with the public key given.
 std::vector<std::string> portcullis_without_config(std::vector<std::string> args) {
   args.insert(args.begin(),
               {(bin_dir() / "portcullis").string(), "-c", "/nonexistent/portcullis.toml"});
+  args.insert(args.end(), {"--pubkey", recording_pubkey_file().string()});
   return args;
 }
 

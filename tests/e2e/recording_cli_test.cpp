@@ -2,10 +2,12 @@
 // shipped, exported with `recording get`, and checked with `verify`, by session and by file.
 #include <gtest/gtest.h>
 
+#include <nlohmann/json.hpp>
 #include <pqxx/pqxx>
 
 #include "recorder/recorder.h"
 #include "tests/e2e/harness.h"
+#include "tests/unit/recording_builder.h"
 
 namespace portcullis::e2e {
 namespace {
@@ -169,6 +171,147 @@ TEST(RecordingCli, PlayerCommandsReadTheDatabase) {
   EXPECT_EQ(rows({"search", "file-", "--target", "db01"}), 4);
   const std::string cast = bastion.cli_checked({"export", session, "--format", "asciicast"});
   EXPECT_NE(cast.find("grant "), std::string::npos) << cast;
+}
+
+// portcullisd registers its public key at start and writes the .pub file; `verify` and
+// `node pubkey` then need no secret key, and a recording signed by any other key fails.
+TEST(RecordingCli, VerifyUsesTheStoredNodeKeysOnly) {
+  Bastion bastion;
+  const fs::path secret = bastion.dir() / "state/signing.key";
+  EXPECT_TRUE(fs::exists(bastion.dir() / "state/signing.key.pub"));  // written by init
+  fs::remove(bastion.dir() / "state/signing.key.pub");
+  bastion.start();
+  EXPECT_EQ(PostgresCluster::shared().query(bastion.database(), "SELECT node FROM node_keys"),
+            "e2e");
+  EXPECT_TRUE(fs::exists(bastion.dir() / "state/signing.key.pub"));  // made again at start
+  EXPECT_EQ(fs::status(secret).permissions() & (fs::perms::group_all | fs::perms::others_all),
+            fs::perms::none);
+  const std::int64_t id = make_session(bastion);
+  std::string error;
+  ASSERT_EQ(ship(bastion, write_spool(bastion, id, 2, true), false, error),
+            recorder::ShipResult::shipped)
+      << error;
+  const std::string pubkey = bastion.cli_checked({"node", "pubkey"});
+
+  // The secret key and its .pub file gone: the database still knows the key.
+  const fs::path moved = bastion.dir() / "signing.key.elsewhere";
+  fs::rename(secret, moved);
+  fs::remove(bastion.dir() / "state/signing.key.pub");
+  EXPECT_NE(bastion.cli_checked({"verify", std::to_string(id)}).find("intact and complete"),
+            std::string::npos);
+  fs::rename(moved, secret);
+  EXPECT_EQ(bastion.cli_checked({"node", "pubkey"}), pubkey);
+
+  // Signed by a key no node registered.
+  const std::int64_t other = std::stoll(PostgresCluster::shared().query(
+      bastion.database(),
+      "INSERT INTO sessions (grant_id, node, client) SELECT id, 'e2e', '127.0.0.1:50001' "
+      "FROM grants RETURNING id;"));
+  const recorder::SigningKey stranger = test::new_signing_key();
+  auto created =
+      recorder::SpoolWriter::create(bastion.dir() / "state/spool", header(other), stranger);
+  auto& writer = std::get<recorder::SpoolWriter>(created);
+  recorder::ChunkBuffer buffer;
+  buffer.add({recorder::EventKind::output, 0, "forged\r\n"});
+  ASSERT_FALSE(writer.append(buffer));
+  ASSERT_FALSE(writer.finish("client_exit"));
+  const fs::path forged = writer.path();
+  const RunResult verify = bastion.cli({"verify", forged.string()});
+  EXPECT_EQ(verify.exit_status, 4);
+  EXPECT_NE(verify.err.find("not signed by a known node key"), std::string::npos) << verify.err;
+  const RunResult screen = bastion.cli({"screen", forged.string(), "--at", "0", "--json"});
+  EXPECT_EQ(screen.exit_status, 0) << screen.err;
+  EXPECT_NE(screen.err.find("NOT VERIFIED: not signed by a known node key"), std::string::npos)
+      << screen.err;
+  const nlohmann::json json = nlohmann::json::parse(screen.out);
+  EXPECT_EQ(json["verified"], false);
+  EXPECT_EQ(json["lines"][0], "forged");
+}
+
+// A recording cut short plays what it holds, and every command says so: stderr, and the
+// verified field of --json.
+TEST(RecordingCli, PlayerCommandsSayWhenARecordingIsTruncated) {
+  Bastion bastion;
+  const std::int64_t id = make_session(bastion);
+  const fs::path spool = write_spool(bastion, id, 4, true);
+  const recorder::ParsedRecording parsed = recorder::parse(read_file(spool));
+  const fs::path cut = bastion.dir() / "cut.pcr";
+  write_file(cut, read_file(spool).substr(0, parsed.chunks[2].offset + 20));
+
+  const RunResult intact = bastion.cli({"screen", spool.string(), "--at", "3", "--json"});
+  EXPECT_EQ(intact.err, "");
+  EXPECT_EQ(nlohmann::json::parse(intact.out)["verified"], true) << intact.out;
+
+  const RunResult screen = bastion.cli({"screen", cut.string(), "--at", "1", "--json"});
+  EXPECT_EQ(screen.exit_status, 0) << screen.err;
+  const nlohmann::json json = nlohmann::json::parse(screen.out);
+  EXPECT_EQ(json["verified"], false);
+  EXPECT_EQ(json["verification"].get<std::string>().rfind("truncated after chunk 1", 0), 0u)
+      << json;
+  EXPECT_NE(screen.err.find("NOT VERIFIED: truncated after chunk 1"), std::string::npos)
+      << screen.err;
+  for (const std::vector<std::string>& args : {std::vector<std::string>{"commands", cut.string()},
+                                               {"export", cut.string(), "--format", "text"},
+                                               {"export", cut.string(), "--format", "asciicast"}}) {
+    const RunResult r = bastion.cli(args);
+    EXPECT_EQ(r.exit_status, 0) << args[0] << ": " << r.err;
+    EXPECT_NE(r.err.find("NOT VERIFIED"), std::string::npos) << args[0] << ": " << r.err;
+  }
+}
+
+// One unreadable recording does not hide the others' matches; it is named.
+TEST(RecordingCli, SearchNamesAnUnreadableRecordingAndGoesOn) {
+  Bastion bastion;
+  const std::int64_t broken = make_session(bastion);
+  const std::int64_t good = std::stoll(PostgresCluster::shared().query(
+      bastion.database(),
+      "INSERT INTO sessions (grant_id, node, client) SELECT id, 'e2e', '127.0.0.1:50001' "
+      "FROM grants RETURNING id;"));
+  std::string error;
+  for (const std::int64_t id : {broken, good}) {
+    ASSERT_EQ(ship(bastion, write_spool(bastion, id, 3, true), false, error),
+              recorder::ShipResult::shipped)
+        << error;
+  }
+  // The stored header is protected by a trigger: the damage is done as a superuser would.
+  PostgresCluster::shared().query(
+      bastion.database(),
+      "ALTER TABLE recordings DISABLE TRIGGER USER;"
+      "UPDATE recordings SET header = '\\x0102030405060708'::bytea WHERE session_id = " +
+          std::to_string(broken) + "; ALTER TABLE recordings ENABLE TRIGGER USER;");
+  const RunResult r = bastion.cli({"search", "file-1"});
+  EXPECT_EQ(r.exit_status, 0) << r.err;
+  EXPECT_NE(r.err.find("session " + std::to_string(broken) + " could not be read"),
+            std::string::npos)
+      << r.err;
+  EXPECT_NE(r.out.find(std::to_string(good) + "  "), std::string::npos) << r.out;
+}
+
+// An OSC 52 in an exec command line (it would set the auditor's clipboard) is shown, not sent;
+// --json keeps it exactly.
+TEST(RecordingCli, RecordedCommandLinesAreInert) {
+  Bastion bastion;
+  const std::int64_t id = make_session(bastion);
+  const recorder::SigningKey key = recorder::SigningKey::load(bastion.dir() / "state/signing.key");
+  auto created = recorder::SpoolWriter::create(bastion.dir() / "state/spool", header(id), key);
+  auto& writer = std::get<recorder::SpoolWriter>(created);
+  const std::string command =
+      "echo \x1b]52;c;cm0gLXJmIH4=\x07"
+      "done\xc2\x9b"
+      "2J";
+  recorder::ChunkBuffer buffer;
+  buffer.add({recorder::EventKind::exec, 10, command});
+  buffer.add({recorder::EventKind::output, 20, "done\r\n"});
+  ASSERT_FALSE(writer.append(buffer));
+  ASSERT_FALSE(writer.finish("client_exit"));
+  const std::string file = writer.path().string();
+
+  const std::string text = bastion.cli_checked({"commands", file});
+  EXPECT_EQ(text, "0:00  echo \\x1b]52;c;cm0gLXJmIH4=\\x07done\\u009b2J");
+  const nlohmann::json json =
+      nlohmann::json::parse(bastion.cli_checked({"commands", file, "--json"}));
+  EXPECT_EQ(json[0]["line"], command);
+  EXPECT_EQ(json[0]["verified"], true);
 }
 
 }  // namespace
