@@ -27,6 +27,10 @@ std::atomic<std::uint64_t> next_connection_id{1};
 // A client gets at most this many signals forwarded per pass of the loop; a flood beyond it is
 // dropped (and counted) rather than queued without bound.
 constexpr std::size_t kMaxPendingSignals = 16;
+// libssh 0.10 buffers channel data a client sends beyond the window it was granted (at most
+// ~1.3 MB for a client that keeps to it). Past this, the client is ignoring flow control to
+// grow the daemon's memory: the connection is ended.
+constexpr int kMaxClientBacklog = 8 * 1024 * 1024;
 
 bool is_allowed_env(const std::string& name) {
   return name == "LANG" || name == "TERM" || name.rfind("LC_", 0) == 0;
@@ -161,6 +165,11 @@ void Session::pump_unguarded() {
   ssh_event_dopoll(event_.get(), 0);
   process_messages();
   if (phase_ == Phase::bridging) check_bridge();
+  if (client_overran_window()) {
+    return fail("flow control", "the client sent more than " +
+                                    std::to_string(kMaxClientBacklog / (1024 * 1024)) +
+                                    " MiB beyond its SSH window");
+  }
   if (phase_ == Phase::control && control_reply_) flush_control_reply();
   if (close_after_notice_) close_client_channel();
   if (phase_ == Phase::closed) return;
@@ -171,6 +180,13 @@ void Session::pump_unguarded() {
     boost::asio::post(context_.loop, [self = shared_from_this()] { self->pump(); });
   }
   watch();
+}
+
+bool Session::client_overran_window() {
+  if (client_channel_ == nullptr || phase_ >= Phase::draining) return false;
+  const int out = ssh_channel_poll(client_channel_, 0);
+  const int err = ssh_channel_poll(client_channel_, 1);
+  return std::max(out, 0) + std::max(err, 0) > kMaxClientBacklog;
 }
 
 bool Session::work_pending() {

@@ -122,6 +122,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void pump_unguarded();
   void watch();
   bool work_pending();
+  bool client_overran_window();
   void watch_descriptor(boost::asio::posix::stream_descriptor& descriptor, ssh_session session,
                         bool& read_armed, bool& write_armed);
 
