@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <limits>
 #include <stdexcept>
 
 #include "player/terminal.h"
@@ -134,6 +135,9 @@ std::optional<recorder::Clock::time_point> parse_rfc3339(std::string_view text) 
     return std::nullopt;
   }
   const std::int64_t epoch_s = static_cast<std::int64_t>(timegm(&parts)) - offset_s;
+  // What the clock (64-bit nanoseconds) can hold: years 1678 to 2261 (found by time_fuzz).
+  constexpr std::int64_t kLimit = std::numeric_limits<std::int64_t>::max() / 1'000'000'000 - 1;
+  if (epoch_s > kLimit || epoch_s < -kLimit) return std::nullopt;
   return recorder::Clock::time_point(std::chrono::microseconds(epoch_s * 1'000'000 + micros));
 }
 

@@ -2,6 +2,7 @@
 #include <sodium.h>
 
 #include <algorithm>
+#include <limits>
 #include <nlohmann/json.hpp>
 
 #include "recorder/internal.h"
@@ -170,7 +171,13 @@ std::int64_t micros_since_epoch(Clock::time_point t) {
   return std::chrono::duration_cast<std::chrono::microseconds>(t.time_since_epoch()).count();
 }
 
+// The clock counts nanoseconds in 64 bits, so it holds the years 1678 to 2261; a time outside
+// them (found by recording_fuzz) would overflow converting, and is damage.
 Clock::time_point from_micros(std::int64_t us) {
+  constexpr std::int64_t kLimit = std::numeric_limits<Clock::rep>::max() / 1000 - 1;
+  if (us > kLimit || us < -kLimit) {
+    throw RecordingError("a time in the header is outside the years 1678 to 2261");
+  }
   return Clock::time_point(std::chrono::microseconds(us));
 }
 
