@@ -13,7 +13,7 @@
 namespace portcullis {
 namespace {
 
-// time_fuzz, tests/fuzz/crashes/time/rfc3339-year-0026: a timestamp outside what
+// time_fuzz, tests/fuzz/corpus/time/rfc3339-year-0026: a timestamp outside what
 // system_clock holds (before 1678 or after 2262) overflows converting µs to ns in
 // parse_rfc3339 (signed overflow, player/recording.cpp). It must be refused instead.
 TEST(FuzzFound, Rfc3339OutsideTheClockRangeIsRefused) {
@@ -23,7 +23,7 @@ TEST(FuzzFound, Rfc3339OutsideTheClockRangeIsRefused) {
   EXPECT_THROW(player::parse_time("0026-11-25T10:01:30Z", started_at), std::invalid_argument);
 }
 
-// recording_fuzz, tests/fuzz/crashes/recording/started-at-year-2279: a header whose
+// recording_fuzz, tests/fuzz/corpus/recording/started-at-year-2279: a header whose
 // started_at_us lies past 2262 overflows converting µs to ns in header_from_json (signed
 // overflow, recorder/format.cpp). A start time the clock cannot hold is a damaged header.
 TEST(FuzzFound, HeaderStartOutsideTheClockRangeIsDamage) {
