@@ -29,9 +29,17 @@ using nlohmann::json;
 // Peer input of any size must not grow the daemon by more than this (the issue asks for
 // "bounded"; the largest attack sends 256 MiB, so buffering it would show).
 constexpr long kRssAllowanceKib = 100 * 1024;
+// Under AddressSanitizer freed memory stays in its quarantine (256 MiB by default) and every
+// allocation carries shadow memory, so RSS says nothing about what the daemon holds: the bound is
+// checked in the normal build (the same suite runs in both).
+#if defined(__SANITIZE_ADDRESS__)
+constexpr bool kRssIsMeaningful = false;
+#else
+constexpr bool kRssIsMeaningful = true;
+#endif
 // The neighbour's stream may pause while the machine is busy, never for this long.
 constexpr auto kLongestAllowedStall = 10s;
-constexpr auto kScriptTimeout = 80s;
+constexpr auto kScriptTimeout = 240s;
 
 // Resident memory of process `pid` in KiB (VmRSS), 0 when it is gone.
 long rss_kib(pid_t pid) {
@@ -373,8 +381,10 @@ TEST(Abuse, HostileClientCannotHurtDaemonOrNeighbours) {
   EXPECT_LT(neighbour.longest_stall(), kLongestAllowedStall)
       << "the neighbour's stream stalled for " << seconds(neighbour.longest_stall()) << " s";
 
-  EXPECT_LT(attacks.rss_peak - attacks.rss_start, kRssAllowanceKib)
-      << "daemon RSS grew from " << attacks.rss_start << " KiB to " << attacks.rss_peak << " KiB";
+  if (kRssIsMeaningful) {
+    EXPECT_LT(attacks.rss_peak - attacks.rss_start, kRssAllowanceKib)
+        << "daemon RSS grew from " << attacks.rss_start << " KiB to " << attacks.rss_peak << " KiB";
+  }
 
   expect_refusals_audited_once(gw.bastion, audit_start, attacks.results);
   std::cout << "the test took " << seconds(Clock::now() - test_started) << " s\n";
