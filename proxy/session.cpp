@@ -27,10 +27,11 @@ std::atomic<std::uint64_t> next_connection_id{1};
 // A client gets at most this many signals forwarded per pass of the loop; a flood beyond it is
 // dropped (and counted) rather than queued without bound.
 constexpr std::size_t kMaxPendingSignals = 16;
-// libssh 0.10 buffers channel data a client sends beyond the window it was granted (at most
-// ~1.3 MB for a client that keeps to it). Past this, the client is ignoring flow control to
-// grow the daemon's memory: the connection is ended.
-constexpr int kMaxClientBacklog = 8 * 1024 * 1024;
+// libssh 0.10 buffers channel data a client sends beyond the window it was granted, and tops
+// the window up after every read whatever it still holds, so a client that keeps to its window
+// can also build a backlog while the target reads slowly. A backlog this large that grows while
+// the target takes nothing can only come from a client ignoring its window: it is cut off.
+constexpr int kMaxClientBacklog = 32 * 1024 * 1024;
 
 bool is_allowed_env(const std::string& name) {
   return name == "LANG" || name == "TERM" || name.rfind("LC_", 0) == 0;
@@ -184,6 +185,10 @@ void Session::pump_unguarded() {
 
 bool Session::client_overran_window() {
   if (client_channel_ == nullptr || phase_ >= Phase::draining) return false;
+  const std::uint64_t moved = bridge_ ? bridge_->bytes_to_upstream() : 0;
+  const bool target_took_nothing = moved == moved_upstream_at_last_check_;
+  moved_upstream_at_last_check_ = moved;
+  if (!target_took_nothing) return false;
   const int out = ssh_channel_poll(client_channel_, 0);
   const int err = ssh_channel_poll(client_channel_, 1);
   return std::max(out, 0) + std::max(err, 0) > kMaxClientBacklog;
