@@ -195,6 +195,15 @@ void Terminal::resize(int cols, int rows) {
   rows_ = rows;
   dirty_.assign(static_cast<std::size_t>(rows), true);
   vterm_set_size(vt_.get(), rows, cols);
+  // libvterm 0.1.4 moves the cursor up by the lines a shrink scrolls away without stopping at
+  // the top, and the next write then reads outside its line table (found by player_render_fuzz):
+  // put the cursor back on the screen at once.
+  const VTermPos at = cursor();
+  if (at.row < 0 || at.row >= rows || at.col < 0 || at.col >= cols) {
+    const std::string home =
+        move_to(std::clamp(at.row, 0, rows - 1), std::clamp(at.col, 0, cols - 1));
+    vterm_input_write(vt_.get(), home.data(), home.size());
+  }
 }
 
 VTermPos Terminal::cursor() const {

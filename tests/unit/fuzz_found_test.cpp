@@ -7,6 +7,7 @@
 #include <string>
 
 #include "player/player.h"
+#include "player/terminal.h"
 #include "recorder/recorder.h"
 #include "tests/unit/recording_builder.h"
 #include "tests/unit/temp_dir.h"
@@ -35,14 +36,13 @@ TEST(FuzzFound, HeaderStartOutsideTheClockRangeIsDamage) {
   EXPECT_THROW(recorder::header_from_json(json), recorder::RecordingError);
 }
 
-// player_render_fuzz, tests/fuzz/crashes/player_render/libvterm-read-after-resize (and its
-// -minimized form, these events): after a resize, a form-feed scroll and a full reset (ESC c),
-// libvterm 0.1.4 reads past a heap block of its own inside vterm_input_write, called from
-// export_text (player/export.cpp); once in 3,780 fuzz runs it was a SEGV. libvterm is not built
-// with ASan, so this test fails only when the read faults, or under valgrind (`valgrind
-// build/bin/unit_tests --gtest_also_run_disabled_tests --gtest_filter=FuzzFound.DISABLED_Resize*`
-// reports "Invalid read of size 1" inside vterm_input_write today).
-TEST(FuzzFound, DISABLED_ResizeThenResetStaysInsideLibvterm) {
+// player_render_fuzz, tests/fuzz/corpus/player_render/libvterm-read-after-resize (and its
+// -minimized form, these events): a resize that shrinks the rows leaves libvterm 0.1.4's cursor
+// above the screen (row -3 here), and the next write reads before a heap block of libvterm's own
+// inside vterm_input_write; once in 3,780 fuzz runs it was a SEGV. libvterm is not built with
+// ASan, so the read shows under valgrind (`valgrind build/bin/unit_tests
+// --gtest_filter=FuzzFound.Resize*`); the cursor check below fails without the fix too.
+TEST(FuzzFound, ResizeThenResetStaysInsideLibvterm) {
   using namespace std::string_literals;
   using recorder::EventKind;
   const std::string form_feeds(12, '\x0c');
@@ -63,6 +63,16 @@ TEST(FuzzFound, DISABLED_ResizeThenResetStaysInsideLibvterm) {
   const player::Recording recording =
       player::open_recording(test::build_recording(dir.path(), test::sample_header(), events));
   EXPECT_FALSE(player::export_text(recording).empty());
+
+  // The cause, seen without valgrind: after each resize the cursor is on the screen.
+  const recorder::Header header = test::sample_header();
+  player::Terminal terminal(header.cols, header.rows);
+  for (const recorder::Event& event : events) {
+    player::apply(terminal, event);
+    if (event.kind != EventKind::resize) continue;
+    EXPECT_GE(terminal.cursor().row, 0) << "after the resize at " << event.at_us;
+    EXPECT_LT(terminal.cursor().row, terminal.rows()) << "after the resize at " << event.at_us;
+  }
 }
 
 }  // namespace
