@@ -27,7 +27,7 @@ inline constexpr std::size_t kMaxTermBytes = 64;
 inline constexpr std::size_t kMaxEnvNameBytes = 64;
 inline constexpr std::size_t kMaxEnvValueBytes = 4096;
 inline constexpr int kMaxEnvRequests = 64;
-inline constexpr std::size_t kMaxCommandBytes = 64 * 1024;
+inline constexpr std::size_t kMaxCommandBytes = std::size_t{64} * 1024;
 inline constexpr std::size_t kMaxSubsystemBytes = 64;
 inline constexpr std::size_t kMaxSignalBytes = 16;
 
