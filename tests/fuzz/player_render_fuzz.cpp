@@ -44,7 +44,7 @@ std::uint16_t size_from(portcullis::fuzz::FuzzInput& in) {
 
 recorder::Header header_from(portcullis::fuzz::FuzzInput& in) {
   recorder::Header header;
-  header.session_id = 1;
+  header.session_id = ::getpid();  // the spool file's name
   header.node = "node1";
   header.user = "alice";
   header.target = "db01";
@@ -89,10 +89,11 @@ const recorder::SigningKey& node_key() {
   return key;
 }
 
-// In memory when /dev/shm exists: the writer syncs what it writes.
+// In memory when /dev/shm exists: the writer syncs what it writes. One folder for every process
+// (fork mode starts many), each writing <pid>.pcr and removing it once read.
 fs::path spool_dir() {
   const fs::path base = fs::is_directory("/dev/shm") ? "/dev/shm" : fs::temp_directory_path();
-  const fs::path dir = base / ("portcullis-fuzz-" + std::to_string(::getpid()));
+  const fs::path dir = base / "portcullis-fuzz-player-render";
   fs::create_directories(dir);
   return dir;
 }
