@@ -75,5 +75,26 @@ TEST(FuzzFound, ResizeThenResetStaysInsideLibvterm) {
   }
 }
 
+// player_render_fuzz, tests/fuzz/crashes/player_render/scroll-region-after-resize: a scroll
+// region (DECSTBM rows 3-20) that outlives a resize to 2x1 makes libvterm 0.1.4 memmove a
+// negative size on the next output (ASan: negative-size-param in vterm_input_write, from
+// Terminal::write in player/terminal.cpp). The player must drop or clamp a scroll region that no
+// longer fits before libvterm sees the new size.
+TEST(FuzzFound, DISABLED_ScrollRegionLargerThanTheTerminalAfterAResize) {
+  using recorder::EventKind;
+  recorder::Header header = test::sample_header();
+  header.cols = 116;
+  header.rows = 32;
+  const std::vector<recorder::Event> events = {
+      {EventKind::output, 100'000, "\x1b[3;20rt?"},
+      {EventKind::resize, 200'000, "", 2, 1},
+      {EventKind::output, 300'000, "$0"},
+  };
+  test::TempDir dir;
+  const player::Recording recording =
+      player::open_recording(test::build_recording(dir.path(), header, events));
+  EXPECT_NE(player::export_text(recording).find("$0"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace portcullis
