@@ -191,6 +191,15 @@ void Terminal::resize(int cols, int rows) {
   cols = clamp_cols(cols);
   rows = clamp_rows(rows);
   if (cols == cols_ && rows == rows_) return;
+  // Terminals (xterm among them) forget the scroll region on a resize, and libvterm 0.1.4 must
+  // not keep one that no longer fits: it memmoves a negative size at the next scroll (found by
+  // player_render_fuzz). Resetting it homes the cursor, so the cursor is put back.
+  if (!settings_.scroll_region.empty()) {
+    const VTermPos at = cursor();
+    const std::string reset = "\x1b[r" + move_to(at.row, at.col);
+    vterm_input_write(vt_.get(), reset.data(), reset.size());
+    settings_.scroll_region.clear();
+  }
   cols_ = cols;
   rows_ = rows;
   dirty_.assign(static_cast<std::size_t>(rows), true);
