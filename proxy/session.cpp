@@ -164,13 +164,15 @@ void Session::pump_unguarded() {
     ssh_event_add_session(event_.get(), client_.get());
   }
   ssh_event_dopoll(event_.get(), 0);
-  process_messages();
-  if (phase_ == Phase::bridging) check_bridge();
+  // Before the messages: asking libssh how much a channel holds may read more packets, and a
+  // request read then must be handled in this pass (nothing else would wake the session).
   if (client_overran_window()) {
     return fail("flow control", "the client sent more than " +
                                     std::to_string(kMaxClientBacklog / (1024 * 1024)) +
                                     " MiB beyond its SSH window");
   }
+  process_messages();
+  if (phase_ == Phase::bridging) check_bridge();
   if (phase_ == Phase::control && control_reply_) flush_control_reply();
   if (close_after_notice_) close_client_channel();
   if (phase_ == Phase::closed) return;
