@@ -27,11 +27,6 @@ std::atomic<std::uint64_t> next_connection_id{1};
 // A client gets at most this many signals forwarded per pass of the loop; a flood beyond it is
 // dropped (and counted) rather than queued without bound.
 constexpr std::size_t kMaxPendingSignals = 16;
-// libssh 0.10 buffers channel data a client sends beyond the window it was granted, and tops
-// the window up after every read whatever it still holds, so a client that keeps to its window
-// can also build a backlog while the target reads slowly. A backlog this large that grows while
-// the target takes nothing can only come from a client ignoring its window: it is cut off.
-constexpr int kMaxClientBacklog = 32 * 1024 * 1024;
 
 bool is_allowed_env(const std::string& name) {
   return name == "LANG" || name == "TERM" || name.rfind("LC_", 0) == 0;
@@ -164,13 +159,6 @@ void Session::pump_unguarded() {
     ssh_event_add_session(event_.get(), client_.get());
   }
   ssh_event_dopoll(event_.get(), 0);
-  // Before the messages: asking libssh how much a channel holds may read more packets, and a
-  // request read then must be handled in this pass (nothing else would wake the session).
-  if (client_overran_window()) {
-    return fail("flow control", "the client sent more than " +
-                                    std::to_string(kMaxClientBacklog / (1024 * 1024)) +
-                                    " MiB beyond its SSH window");
-  }
   process_messages();
   if (phase_ == Phase::bridging) check_bridge();
   if (phase_ == Phase::control && control_reply_) flush_control_reply();
@@ -183,17 +171,6 @@ void Session::pump_unguarded() {
     boost::asio::post(context_.loop, [self = shared_from_this()] { self->pump(); });
   }
   watch();
-}
-
-bool Session::client_overran_window() {
-  if (client_channel_ == nullptr || phase_ >= Phase::draining) return false;
-  const std::uint64_t moved = bridge_ ? bridge_->bytes_to_upstream() : 0;
-  const bool target_took_nothing = moved == moved_upstream_at_last_check_;
-  moved_upstream_at_last_check_ = moved;
-  if (!target_took_nothing) return false;
-  const int out = ssh_channel_poll(client_channel_, 0);
-  const int err = ssh_channel_poll(client_channel_, 1);
-  return std::max(out, 0) + std::max(err, 0) > kMaxClientBacklog;
 }
 
 bool Session::work_pending() {

@@ -122,7 +122,6 @@ class Session : public std::enable_shared_from_this<Session> {
   void pump_unguarded();
   void watch();
   bool work_pending();
-  bool client_overran_window();
   void watch_descriptor(boost::asio::posix::stream_descriptor& descriptor, ssh_session session,
                         bool& read_armed, bool& write_armed);
 
@@ -222,9 +221,7 @@ class Session : public std::enable_shared_from_this<Session> {
   std::unique_ptr<Bridge> bridge_;
   std::shared_ptr<SessionRecording> recording_;
   std::deque<std::string> pending_signals_;
-  std::uint64_t dropped_signals_ = 0;
-  std::uint64_t moved_upstream_at_last_check_ =
-      0;  // for client_overran_window()  // beyond kMaxPendingSignals, or not a signal name
+  std::uint64_t dropped_signals_ = 0;  // beyond kMaxPendingSignals, or not a signal name
 
   // What the client asked for that the bastion refused, by kind: audited once, then counted.
   std::unordered_map<std::string, std::uint64_t> refusals_;

@@ -27,7 +27,7 @@ using Clock = std::chrono::steady_clock;
 using nlohmann::json;
 
 // Peer input of any size must not grow the daemon by more than this (the issue asks for
-// "bounded"; the largest attack sends 256 MiB, so buffering it would show).
+// "bounded"; the largest flood sends 32 MiB beyond the window, which libssh buffers whole).
 constexpr long kRssAllowanceKib = 100 * 1024;
 // Under AddressSanitizer freed memory stays in its quarantine (256 MiB by default) and every
 // allocation carries shadow memory, so RSS says nothing about what the daemon holds: the bound is
