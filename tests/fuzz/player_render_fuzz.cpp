@@ -24,6 +24,7 @@
 
 #include "player/player.h"
 #include "tests/fuzz/fuzz_input.h"
+#include "tests/unit/recording_builder.h"
 
 namespace {
 
@@ -104,17 +105,8 @@ std::string write_recording(recorder::Header header, const std::vector<recorder:
   auto created = recorder::SpoolWriter::create(dir, std::move(header), node_key());
   if (std::holds_alternative<std::error_code>(created)) std::abort();
   recorder::SpoolWriter writer = std::move(std::get<recorder::SpoolWriter>(created));
-  std::vector<recorder::ChunkBuffer> chunks;
-  recorder::ChunkBuffer buffer;
-  for (const recorder::Event& event : events) {
-    if (!buffer.empty() &&
-        (buffer.size() >= recorder::kChunkBytes || event.at_us >= buffer.first_us() + 1'000'000)) {
-      chunks.push_back(buffer.take());
-    }
-    buffer.add(event);
-  }
-  if (!buffer.empty()) chunks.push_back(buffer.take());
-  if (writer.append(chunks, recorder::SpoolWriter::Sync::later) || writer.finish("client_exit")) {
+  if (writer.append(portcullis::test::chunks_of(events), recorder::SpoolWriter::Sync::later) ||
+      writer.finish("client_exit")) {
     std::abort();
   }
   std::ifstream in(writer.path(), std::ios::binary);

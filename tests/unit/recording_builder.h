@@ -50,14 +50,8 @@ inline recorder::Header sample_header(std::int64_t session_id = 42) {
   return h;
 }
 
-// Writes `events` as a complete recording into `dir` and returns the file's bytes.
-inline std::string build_recording(const std::filesystem::path& dir, recorder::Header header,
-                                   const std::vector<recorder::Event>& events) {
-  auto created = recorder::SpoolWriter::create(dir, std::move(header), recording_key());
-  if (auto* error = std::get_if<std::error_code>(&created)) {
-    throw std::system_error(*error, "create spool");
-  }
-  recorder::SpoolWriter writer = std::move(std::get<recorder::SpoolWriter>(created));
+// The events cut into chunks the way the node cuts them (64 KiB or 1 s of recording time).
+inline std::vector<recorder::ChunkBuffer> chunks_of(const std::vector<recorder::Event>& events) {
   recorder::ChunkBuffer buffer;
   std::vector<recorder::ChunkBuffer> chunks;
   for (const recorder::Event& event : events) {
@@ -68,7 +62,18 @@ inline std::string build_recording(const std::filesystem::path& dir, recorder::H
     buffer.add(event);
   }
   if (!buffer.empty()) chunks.push_back(buffer.take());
-  if (writer.append(chunks) || writer.finish("client_exit")) {
+  return chunks;
+}
+
+// Writes `events` as a complete recording into `dir` and returns the file's bytes.
+inline std::string build_recording(const std::filesystem::path& dir, recorder::Header header,
+                                   const std::vector<recorder::Event>& events) {
+  auto created = recorder::SpoolWriter::create(dir, std::move(header), recording_key());
+  if (auto* error = std::get_if<std::error_code>(&created)) {
+    throw std::system_error(*error, "create spool");
+  }
+  recorder::SpoolWriter writer = std::move(std::get<recorder::SpoolWriter>(created));
+  if (writer.append(chunks_of(events)) || writer.finish("client_exit")) {
     throw std::runtime_error("writing the test recording failed");
   }
   std::ifstream in(writer.path(), std::ios::binary);
