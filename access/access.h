@@ -5,12 +5,16 @@
 
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <pqxx/pqxx>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <variant>
 #include <vector>
+
+#include "store/journal.h"
 
 namespace portcullis::access {
 
@@ -108,6 +112,7 @@ std::vector<Approval> list_approvals(pqxx::work& tx, std::int64_t grant_id);
 
 enum class EndReason { client_exit, grant_expired, revoked, killed, upstream_closed, error };
 std::string to_string(EndReason r);
+std::optional<EndReason> parse_end_reason(std::string_view text);  // nullopt when unknown
 
 struct SessionRow {
   std::int64_t id = 0;
@@ -170,10 +175,12 @@ std::variant<Admission, Denial> admit(pqxx::work& tx, const std::string& user,
                                       const std::string& target, const std::string& login);
 
 // --- sessions --------------------------------------------------------------
+// `boot` names the daemon run that opens the session (see close_orphaned_sessions).
 std::int64_t start_session(pqxx::work& tx, std::int64_t grant_id, const std::string& node,
-                           const std::string& client);
+                           const std::string& client, const std::string& boot);
+// Records the end (once: a session already ended keeps its first end) as of `ended_at`.
 void end_session(pqxx::work& tx, std::int64_t session_id, EndReason reason,
-                 std::optional<int> exit_status);
+                 std::optional<int> exit_status, TimePoint ended_at);
 // Which sessions list_sessions returns; every field set narrows it (they combine with AND).
 struct SessionFilter {
   bool active_only = false;
@@ -200,8 +207,37 @@ struct SessionStatus {
 };
 std::vector<SessionStatus> session_statuses(pqxx::work& tx,
                                             const std::vector<std::int64_t>& session_ids);
-// Marks sessions of `node` left open by a crash as ended with reason `error`.
-void close_orphaned_sessions(pqxx::work& tx, const std::string& node);
+// Marks sessions of `node` left open by an earlier run (a crash; `boot` is the current run) as
+// ended with reason `error` at `restarted_at`.
+void close_orphaned_sessions(pqxx::work& tx, const std::string& node, const std::string& boot,
+                             TimePoint restarted_at);
+
+// --- the daemon's journal (store/journal.h) --------------------------------
+// What a node owes the database goes through its journal: built by these functions (the
+// daemon adds the entry's id) and applied by apply_journal_entry, in journal order.
+store::JournalEntry journal_audit(const std::string& actor, const std::string& action,
+                                  const std::string& object, const std::string& details_json);
+store::JournalEntry journal_session_end(std::int64_t session_id, EndReason reason,
+                                        std::optional<int> exit_status, TimePoint ended_at);
+// close_orphaned_sessions for this node, after every end an earlier run journaled.
+store::JournalEntry journal_orphans(const std::string& node, const std::string& boot,
+                                    TimePoint restarted_at);
+// Applies one entry in `tx` unless a replay already did (then returns false). An audit row
+// written a second or more after it happened says when it happened ("occurred_at" in its
+// details). Throws std::invalid_argument for an entry this daemon never writes.
+bool apply_journal_entry(pqxx::work& tx, const store::JournalEntry& entry);
+// Forgets the ids of applied entries once the journal file no longer holds them.
+void forget_journal_entries(pqxx::work& tx, const std::vector<std::string>& entry_ids);
+
+// A session end still in a node's journal (not yet in the database).
+struct QueuedSessionEnd {
+  EndReason reason = EndReason::error;
+  std::optional<int> exit_status;
+  TimePoint at;
+};
+// The session ends held by `journal`, by session id (for `session list`: such a session is
+// "ending", not running). Entries this version does not understand are skipped.
+std::map<std::int64_t, QueuedSessionEnd> queued_session_ends(const store::JournalContents& journal);
 
 // --- MFA (TOTP) ------------------------------------------------------------
 // The vault context binding a sealed TOTP secret to its user.

@@ -43,9 +43,17 @@ std::string since_condition(std::string_view column, std::string_view parameter)
   return "(" + bound + " = 0 OR " + std::string(column) + " >= to_timestamp(" + bound + " / 1e6))";
 }
 
+std::string from_micros(std::string_view parameter) {
+  return "('epoch'::timestamptz + " + std::string(parameter) +
+         "::bigint * interval '1 microsecond')";
+}
+
+long long micros_of(TimePoint at) {
+  return std::chrono::duration_cast<std::chrono::microseconds>(at.time_since_epoch()).count();
+}
+
 long long since_parameter(const std::optional<TimePoint>& bound) {
-  if (!bound) return 0;
-  return std::chrono::duration_cast<std::chrono::microseconds>(bound->time_since_epoch()).count();
+  return bound ? micros_of(*bound) : 0;
 }
 
 TimePoint time_at(const pqxx::field& micros_field) {

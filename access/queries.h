@@ -15,6 +15,10 @@ namespace portcullis::access::detail {
 std::string micros(std::string_view column);
 TimePoint time_at(const pqxx::field& micros_field);
 std::optional<TimePoint> optional_time_at(const pqxx::field& micros_field);
+// The other way: a time passed as one bigint parameter of microseconds (micros_of) and the
+// exact timestamptz expression for it, from_micros("$4").
+long long micros_of(TimePoint at);
+std::string from_micros(std::string_view parameter);
 
 // An optional lower time bound as one query parameter: since_condition(column, "$N") is true
 // for every row when the parameter, since_parameter(bound), is 0 (no bound), so one statement

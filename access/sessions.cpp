@@ -13,9 +13,7 @@ constexpr EndReason kEndReasons[] = {EndReason::client_exit,     EndReason::gran
 std::optional<EndReason> end_reason(const pqxx::field& field) {
   if (field.is_null()) return std::nullopt;
   const auto text = field.as<std::string>();
-  for (EndReason reason : kEndReasons) {
-    if (to_string(reason) == text) return reason;
-  }
+  if (auto reason = parse_end_reason(text)) return reason;
   throw std::logic_error("unknown session end reason in the database: " + text);
 }
 
@@ -79,14 +77,21 @@ std::string to_string(EndReason r) {
   return "unknown";
 }
 
+std::optional<EndReason> parse_end_reason(std::string_view text) {
+  for (EndReason reason : kEndReasons) {
+    if (to_string(reason) == text) return reason;
+  }
+  return std::nullopt;
+}
+
 std::int64_t start_session(pqxx::work& tx, std::int64_t grant_id, const std::string& node,
-                           const std::string& client) {
+                           const std::string& client, const std::string& boot) {
   // Re-checked here: the grant may have ended between admission and this insert.
   pqxx::result inserted = tx.exec_params(
-      "INSERT INTO sessions (grant_id, node, client)"
-      " SELECT g.id, $2, $3 FROM grants g WHERE g.id = $1 AND " +
+      "INSERT INTO sessions (grant_id, node, client, boot)"
+      " SELECT g.id, $2, $3, $4 FROM grants g WHERE g.id = $1 AND " +
           std::string(detail::kGrantIsActive) + " RETURNING id",
-      grant_id, node, client);
+      grant_id, node, client, boot);
   if (inserted.empty()) {
     throw AccessError("grant " + std::to_string(grant_id) + " is no longer active");
   }
@@ -102,15 +107,21 @@ std::int64_t start_session(pqxx::work& tx, std::int64_t grant_id, const std::str
 }
 
 void end_session(pqxx::work& tx, std::int64_t session_id, EndReason reason,
-                 std::optional<int> exit_status) {
-  // Ending twice keeps the first outcome: a session ends once.
+                 std::optional<int> exit_status, TimePoint ended_at) {
+  // Ending twice keeps the first outcome: a session ends once. The end is when it happened
+  // (the row may be written long after, from the journal), never before the start (the
+  // node's clock and the database's may differ a little).
   pqxx::result ended = tx.exec_params(
-      "UPDATE sessions SET ended_at = now(), end_reason = $2, exit_status = NULLIF($3, '')::integer"
-      " WHERE id = $1 AND ended_at IS NULL RETURNING node",
-      session_id, to_string(reason), exit_status ? pqxx::to_string(*exit_status) : std::string());
+      "UPDATE sessions SET ended_at = GREATEST(started_at, " + detail::from_micros("$4") +
+          "), end_reason = $2, exit_status = NULLIF($3, '')::integer"
+          " WHERE id = $1 AND ended_at IS NULL RETURNING node, " +
+          detail::micros("ended_at"),
+      session_id, to_string(reason), exit_status ? pqxx::to_string(*exit_status) : std::string(),
+      detail::micros_of(ended_at));
   if (ended.empty()) return;
   nlohmann::json details{{"reason", to_string(reason)}};
   details["exit_status"] = exit_status ? nlohmann::json(*exit_status) : nlohmann::json();
+  details["ended_at"] = format_rfc3339(detail::time_at(ended[0][1]));
   audit(tx, node_actor(ended[0][0].as<std::string>()), "session.end", session_object(session_id),
         details.dump());
 }
@@ -173,11 +184,15 @@ std::vector<SessionStatus> session_statuses(pqxx::work& tx,
   return statuses;
 }
 
-void close_orphaned_sessions(pqxx::work& tx, const std::string& node) {
+void close_orphaned_sessions(pqxx::work& tx, const std::string& node, const std::string& boot,
+                             TimePoint restarted_at) {
+  // Only sessions of earlier runs: this run's own may already be under way. Their true end is
+  // unknown (the daemon stopped without writing it); the restart bounds it.
   pqxx::result closed = tx.exec_params(
-      "UPDATE sessions SET ended_at = now(), end_reason = 'error'"
-      " WHERE node = $1 AND ended_at IS NULL RETURNING id",
-      node);
+      "UPDATE sessions SET ended_at = GREATEST(started_at, " + detail::from_micros("$3") +
+          "), end_reason = 'error'"
+          " WHERE node = $1 AND ended_at IS NULL AND boot IS DISTINCT FROM $2 RETURNING id",
+      node, boot, detail::micros_of(restarted_at));
   for (const pqxx::row& row : closed) {
     audit(
         tx, node_actor(node), "session.end", session_object(row[0].as<std::int64_t>()),

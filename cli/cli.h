@@ -47,7 +47,8 @@ class Context {
   // "admin:<os user>", the audit actor for everything done through the CLI.
   const std::string& actor() const { return actor_; }
   pqxx::connection& connection();
-  // Runs `work` in one transaction and commits it.
+  // Runs `work` in one transaction and commits it (once more on a fresh connection if the
+  // first was found broken: store::Database::transact).
   void transact(const std::function<void(pqxx::work&)>& work);
 
  private:

@@ -1,6 +1,8 @@
 // `portcullis session list|show|kill`.
 #include <cstdio>
+#include <filesystem>
 #include <iostream>
+#include <map>
 
 #include "access/access.h"
 #include "cli/cli.h"
@@ -21,10 +23,56 @@ nlohmann::json json_or_null(const std::optional<T>& value) {
   return value ? nlohmann::json(*value) : nlohmann::json();
 }
 
-nlohmann::json session_json(const access::SessionRow& s) {
+// A session's state as shown: "running", "ending" (its end is known to this node's daemon and
+// waits in its journal for the database) or "ended".
+struct ListedSession {
+  access::SessionRow row;
+  std::string state;
+};
+
+// The ends this node's daemon has journaled but not yet written: the database was down, or
+// the daemon stopped before it could write them (its next start does). Other nodes' journals
+// are on their own disks; their queued ends show once written, within a second of the
+// database being back.
+std::map<std::int64_t, access::QueuedSessionEnd> queued_ends(const Context& context) {
+  const std::filesystem::path& file = context.config().database.journal_file;
+  try {
+    return access::queued_session_ends(store::read_journal(file));
+  } catch (const std::system_error& e) {
+    std::cerr << "portcullis: note: " << e.what()
+              << "; sessions whose end is still queued there show as running (run as the user "
+                 "portcullisd runs as to see them)\n";
+    return {};
+  }
+}
+
+std::vector<ListedSession> with_states(std::vector<access::SessionRow> rows,
+                                       const Context& context) {
+  std::map<std::int64_t, access::QueuedSessionEnd> ends;
+  bool looked = false;
+  std::vector<ListedSession> listed;
+  for (access::SessionRow& row : rows) {
+    std::string state = row.ended_at ? "ended" : "running";
+    if (!row.ended_at && row.node == context.config().server.node_name) {
+      if (!std::exchange(looked, true)) ends = queued_ends(context);
+      if (auto end = ends.find(row.id); end != ends.end()) {
+        state = "ending";
+        row.ended_at = end->second.at;
+        row.end_reason = end->second.reason;
+        row.exit_status = end->second.exit_status;
+      }
+    }
+    listed.push_back({std::move(row), std::move(state)});
+  }
+  return listed;
+}
+
+nlohmann::json session_json(const ListedSession& listed) {
+  const access::SessionRow& s = listed.row;
   std::optional<std::string> reason;
   if (s.end_reason) reason = access::to_string(*s.end_reason);
   return {{"id", s.id},
+          {"state", listed.state},
           {"grant_id", s.grant_id},
           {"user", s.user},
           {"target", s.target},
@@ -40,18 +88,24 @@ nlohmann::json session_json(const access::SessionRow& s) {
 void list_sessions(Context& context, const ListOptions& options) {
   access::SessionFilter filter = options.filter;
   if (!options.since.empty()) filter.since = parse_since(options.since);
-  std::vector<access::SessionRow> sessions;
-  context.transact([&](pqxx::work& tx) { sessions = access::list_sessions(tx, filter); });
+  std::vector<access::SessionRow> rows;
+  context.transact([&](pqxx::work& tx) { rows = access::list_sessions(tx, filter); });
+  std::vector<ListedSession> sessions = with_states(std::move(rows), context);
+  // --active means still open: a session whose end is queued is over.
+  if (filter.active_only) {
+    std::erase_if(sessions, [](const ListedSession& s) { return s.state != "running"; });
+  }
   if (options.json) {
     nlohmann::json array = nlohmann::json::array();
-    for (const access::SessionRow& s : sessions) array.push_back(session_json(s));
+    for (const ListedSession& s : sessions) array.push_back(session_json(s));
     return print_json(std::cout, array);
   }
-  Table table({"ID", "GRANT", "USER", "TARGET", "LOGIN", "NODE", "CLIENT", "STARTED", "ENDED",
-               "END REASON", "EXIT"});
-  for (const access::SessionRow& s : sessions) {
+  Table table({"ID", "GRANT", "USER", "TARGET", "LOGIN", "NODE", "CLIENT", "STARTED", "STATE",
+               "ENDED", "END REASON", "EXIT"});
+  for (const ListedSession& listed : sessions) {
+    const access::SessionRow& s = listed.row;
     table.add({std::to_string(s.id), std::to_string(s.grant_id), s.user, s.target, s.login, s.node,
-               s.client, format_rfc3339(s.started_at), time_cell(s.ended_at),
+               s.client, format_rfc3339(s.started_at), listed.state, time_cell(s.ended_at),
                s.end_reason ? access::to_string(*s.end_reason) : "-",
                s.exit_status ? std::to_string(*s.exit_status) : "-"});
   }
@@ -65,7 +119,7 @@ struct ShowOptions {
 
 // What `session show` gathers: the session, its grant, and its recording when one is stored.
 struct SessionDetails {
-  access::SessionRow session;
+  ListedSession session;
   std::optional<access::Grant> grant;
   std::optional<recorder::RecordingSummary> recording;
 };
@@ -73,14 +127,12 @@ struct SessionDetails {
 SessionDetails find_details(Context& context, std::int64_t id) {
   SessionDetails details;
   context.transact([&](pqxx::work& tx) {
-    bool found = false;
-    for (access::SessionRow& s : access::list_sessions(tx)) {
-      if (s.id != id) continue;
-      details.session = std::move(s);
-      found = true;
-    }
-    if (!found) throw UsageError("no session " + std::to_string(id) + " (see `session list`)");
-    details.grant = access::find_grant(tx, details.session.grant_id);
+    std::vector<access::SessionRow> rows = access::list_sessions(tx);
+    std::erase_if(rows, [id](const access::SessionRow& s) { return s.id != id; });
+    if (rows.empty())
+      throw UsageError("no session " + std::to_string(id) + " (see `session list`)");
+    details.session = std::move(with_states(std::move(rows), context).front());
+    details.grant = access::find_grant(tx, details.session.row.grant_id);
     details.recording = recorder::find_recording(tx, id);
   });
   return details;
@@ -157,13 +209,14 @@ void print_recording(const recorder::RecordingSummary& r) {
 void show_session(Context& context, const ShowOptions& options) {
   const SessionDetails d = find_details(context, options.id);
   if (options.json) return print_json(std::cout, details_json(d));
-  const access::SessionRow& s = d.session;
+  const access::SessionRow& s = d.session.row;
   std::cout << "session      " << s.id << '\n'
             << "user         " << s.user << '\n'
             << "target       " << s.target << " as " << s.login << '\n'
             << "node         " << s.node << '\n'
             << "client       " << inert_line(s.client) << '\n'
             << "started      " << format_rfc3339(s.started_at) << '\n'
+            << "state        " << d.session.state << '\n'
             << "ended        " << time_cell(s.ended_at)
             << (s.end_reason ? " (" + access::to_string(*s.end_reason) + ")" : "")
             << (s.exit_status ? ", exit status " + std::to_string(*s.exit_status) : "") << '\n';

@@ -26,11 +26,7 @@ Context::Context(Config config)
 
 pqxx::connection& Context::connection() { return database_.connection(); }
 
-void Context::transact(const std::function<void(pqxx::work&)>& work) {
-  pqxx::work tx(connection());
-  work(tx);
-  tx.commit();
-}
+void Context::transact(const std::function<void(pqxx::work&)>& work) { database_.transact(work); }
 
 std::string read_file(const std::string& path, const std::string& what) {
   // Read into one buffer of the final size: secrets read here leave no stray copies behind.

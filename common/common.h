@@ -33,6 +33,9 @@ struct ServerConfig {
 
 struct DatabaseConfig {
   std::string url;  // libpq URI
+  // Absolute after loading; default <config dir>/state/database.journal. What the daemon owes
+  // the database (audit rows, session ends) is written here first, so an outage loses nothing.
+  std::filesystem::path journal_file;
 };
 
 struct VaultConfig {
@@ -195,5 +198,13 @@ class UniqueFd {
  private:
   int fd_;
 };
+
+// Writes all of `bytes` to `fd`, retrying short writes. Throws std::system_error ("cannot write
+// PATH: reason").
+void write_all(const UniqueFd& fd, std::string_view bytes, const std::filesystem::path& path);
+
+// fsync of a folder: makes a new directory entry itself durable, not only the file's contents.
+// Throws std::system_error.
+void sync_directory(const std::filesystem::path& dir);
 
 }  // namespace portcullis

@@ -336,6 +336,7 @@ constexpr KeyRule<ServerConfig> kServerKeys[] = {
 
 constexpr KeyRule<DatabaseConfig> kDatabaseKeys[] = {
     {"url", [](const Value& v, DatabaseConfig& d) { d.url = v.string(); }, true},
+    {"journal_file", [](const Value& v, DatabaseConfig& d) { d.journal_file = v.path(); }},
 };
 
 constexpr KeyRule<VaultConfig> kVaultKeys[] = {
@@ -430,6 +431,7 @@ Config defaults_for(const fs::path& file) {
   const fs::path dir = file.parent_path();
   config.server.host_key = dir / "state/ssh_host_ed25519_key";
   config.vault.key_file = dir / "state/vault.key";
+  config.database.journal_file = dir / "state/database.journal";
   config.recording.spool_dir = dir / "state/spool";
   config.recording.signing_key = dir / "state/signing.key";
   return config;

@@ -18,6 +18,8 @@ std::system_error os_error(const std::string& what) {
   return std::system_error(errno, std::generic_category(), what);
 }
 
+}  // namespace
+
 void write_all(const UniqueFd& fd, std::string_view bytes, const fs::path& path) {
   while (!bytes.empty()) {
     const ssize_t n = ::write(fd.get(), bytes.data(), bytes.size());
@@ -27,13 +29,10 @@ void write_all(const UniqueFd& fd, std::string_view bytes, const fs::path& path)
   }
 }
 
-// Makes the new directory entry itself durable, not only the file's contents.
 void sync_directory(const fs::path& dir) {
   UniqueFd fd(::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (!fd || ::fsync(fd.get()) != 0) throw os_error("cannot sync folder " + dir.string());
 }
-
-}  // namespace
 
 void UniqueFd::reset(int fd) {
   if (fd_ >= 0) ::close(fd_);

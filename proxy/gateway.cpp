@@ -90,14 +90,16 @@ struct Gateway::Impl {
       : config(std::move(cfg)),
         vault(vault::Vault::open(config.vault.key_file)),
         bind(make_bind(config)),
+        journal(config),
         recordings(loop, config),
         policy(config),
         alerts(config.alerts, config.server.node_name),
         workers(loop, config.database.url, config.server.worker_threads),
-        context{
-            loop,    config,     bind.get(),
-            workers, vault,      registry,
-            policy,  recordings, [this](const access::AlertEvent& alert) { raise_alert(alert); }},
+        context{loop,       config,
+                bind.get(), workers,
+                journal,    vault,
+                registry,   policy,
+                recordings, [this](const access::AlertEvent& alert) { raise_alert(alert); }},
         acceptor(loop),
         accept_timer(loop),
         signals(loop, SIGINT, SIGTERM),
@@ -230,16 +232,11 @@ struct Gateway::Impl {
     }
   }
 
+  // Sessions an earlier run left open end as `error`; queued after that run's journal, so the
+  // true ends it wrote before a crash are applied first and kept.
   void close_orphans() {
-    workers.transact(
-        [node = config.server.node_name](pqxx::work& tx) {
-          access::close_orphaned_sessions(tx, node);
-          return true;
-        },
-        [](Outcome<bool> outcome) {
-          if (!outcome.ok())
-            spdlog::warn("cannot close sessions left by a crash: {}", outcome.error);
-        });
+    journal.submit(
+        access::journal_orphans(config.server.node_name, journal.boot(), access::Clock::now()));
   }
 
   void shut_down() {
@@ -261,6 +258,8 @@ struct Gateway::Impl {
   Config config;
   vault::Vault vault;
   SshBind bind;
+  // Before the registry and the workers: destroyed after every session and job that writes to it.
+  Journal journal;
   SessionRegistry registry;
   RecordingService recordings;
   access::Policy policy;

@@ -44,20 +44,13 @@ std::chrono::steady_clock::duration until(access::TimePoint when) {
                           : std::chrono::steady_clock::duration::zero();
 }
 
-// The event loop must stay free of blocking calls, so audit rows are written by a
-// worker; a failure to write one is logged (the database being down is already loud).
-void audit_later(WorkerPool& workers, std::string actor, std::string action, std::string object,
-                 const nlohmann::json& details) {
-  workers.transact(
-      [actor = std::move(actor), action = std::move(action), object = std::move(object),
-       details =
-           details.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)](pqxx::work& tx) {
-        access::audit(tx, actor, action, object, details);
-        return true;
-      },
-      [](Outcome<bool> outcome) {
-        if (!outcome.ok()) spdlog::warn("cannot write audit event: {}", outcome.error);
-      });
+// Audit rows go through the journal: never a blocking call on the loop, and never lost to a
+// database outage.
+void audit_later(Journal& journal, const std::string& actor, const std::string& action,
+                 const std::string& object, const nlohmann::json& details) {
+  journal.submit(access::journal_audit(
+      actor, action, object,
+      details.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)));
 }
 
 // Terminals in raw mode need "\r\n" to start a new line.
@@ -117,7 +110,7 @@ void Session::fail(const char* where, const std::string& why) noexcept {
                   connection_id_, record_id_, user_, client_address_, where, shown);
     if (phase_ != Phase::closed) {
       audit_later(
-          context_.workers, "portcullisd:" + context_.config.server.node_name, "session.error",
+          context_.journal, "portcullisd:" + context_.config.server.node_name, "session.error",
           record_id_ != 0 ? "session:" + std::to_string(record_id_)
                           : "conn:" + std::to_string(connection_id_),
           {{"where", where}, {"error", shown}, {"user", user_}, {"client", client_address_}});
@@ -488,7 +481,7 @@ void Session::note_auth_failure(const std::string& login_name, const std::string
   spdlog::info("conn={} authentication refused for {} from {}: {}", connection_id_, login_name,
                client_address_, why);
   if (auth_failures_ < kMaxAuthAttempts) return;
-  audit_later(context_.workers, "anonymous", "auth.failure", "login:" + login_name,
+  audit_later(context_.journal, "anonymous", "auth.failure", "login:" + login_name,
               {{"client", client_address_}, {"attempts", auth_failures_}, {"reason", why}});
   spdlog::warn("conn={} too many authentication failures for {} from {}; disconnecting",
                connection_id_, login_name, client_address_);
@@ -613,7 +606,7 @@ void Session::note_refusal(const std::string& action, const std::string& what,
   spdlog::warn("conn={} user={} client={} refused {}: {}", connection_id_, user_, client_address_,
                what, details.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
   details["client"] = client_address_;
-  audit_later(context_.workers, user_.empty() ? "anonymous" : user_, action,
+  audit_later(context_.journal, user_.empty() ? "anonymous" : user_, action,
               "conn:" + std::to_string(connection_id_), details);
 }
 
@@ -673,16 +666,19 @@ void Session::handle_start(SshMessage message, StartKind kind, std::string comma
 
 void Session::start_upstream(const access::Admission& admission) {
   WorkerPool& workers = context_.workers;
+  Journal& journal = context_.journal;
   const vault::Vault& vault = context_.vault;
   std::string node = context_.config.server.node_name;
   std::chrono::seconds timeout = context_.config.server.upstream_timeout;
   workers.blocking(
-      [&workers, &vault, admission, setup = setup_, node, client = client_address_, timeout] {
+      [&workers, &journal, &vault, admission, setup = setup_, node, client = client_address_,
+       timeout] {
         StartResult result;
-        // The session row exists before the target is reached: no unrecorded access.
+        // The session row exists before the target is reached: no unrecorded access. This
+        // write is not journaled: with the database down the session does not start at all.
         auto recorded = workers.transact_now([&](pqxx::work& tx) {
           result.approvals = access::list_approvals(tx, admission.grant.id);
-          return access::start_session(tx, admission.grant.id, node, client);
+          return access::start_session(tx, admission.grant.id, node, client, journal.boot());
         });
         if (!recorded.ok()) {
           result.failure = recorded.database_unavailable
@@ -696,17 +692,14 @@ void Session::start_upstream(const access::Admission& admission) {
             connect_upstream(admission.target, admission.account, vault, setup, timeout);
         if (!result.upstream.connection) {
           const UpstreamFailure& failure = result.upstream.failure;
-          workers.transact_now([&](pqxx::work& tx) {
-            access::end_session(tx, result.record_id, access::EndReason::error, std::nullopt);
-            if (failure.host_key_mismatch) {
-              access::audit(
-                  tx, "portcullisd:" + node, "target.host_key_mismatch",
-                  "target:" + admission.target.name,
-                  nlohmann::json{{"session", result.record_id}, {"detail", failure.message}}
-                      .dump());
-            }
-            return true;
-          });
+          journal.submit(access::journal_session_end(result.record_id, access::EndReason::error,
+                                                     std::nullopt, access::Clock::now()));
+          if (failure.host_key_mismatch) {
+            journal.submit(access::journal_audit(
+                "portcullisd:" + node, "target.host_key_mismatch",
+                "target:" + admission.target.name,
+                nlohmann::json{{"session", result.record_id}, {"detail", failure.message}}.dump()));
+          }
         }
         return result;
       },
@@ -881,7 +874,7 @@ void Session::start_recording(const access::Admission& admission,
 }
 
 void Session::on_recording_failure(const std::string& why) {
-  audit_later(context_.workers, "portcullisd:" + context_.config.server.node_name,
+  audit_later(context_.journal, "portcullisd:" + context_.config.server.node_name,
               "recording.failed", "session:" + std::to_string(record_id_), {{"error", why}});
   if (context_.config.recording.on_record_failure == OnRecordFailure::continue_unrecorded) {
     spdlog::error(
@@ -1046,7 +1039,7 @@ void Session::end_from_bastion(access::EndReason reason, const std::string& noti
 void Session::refuse(const std::string& notice) {
   spdlog::info("conn={} user={} client={} access denied: {}", connection_id_, user_,
                client_address_, notice);
-  audit_later(context_.workers, user_.empty() ? "anonymous" : user_, "session.denied",
+  audit_later(context_.journal, user_.empty() ? "anonymous" : user_, "session.denied",
               "login:" + identity_->login_name, {{"client", client_address_}, {"reason", notice}});
   end_with_notice("portcullis: access denied: " + notice);
 }
@@ -1098,16 +1091,8 @@ void Session::finish(access::EndReason reason, std::optional<int> exit_status) {
   spdlog::info("session={} user={} target={} login={} ended: {} exit_status={}", record_id_, user_,
                target_, login_, access::to_string(reason),
                exit_status ? std::to_string(*exit_status) : "none");
-  context_.workers.transact(
-      [id = record_id_, reason, exit_status](pqxx::work& tx) {
-        access::end_session(tx, id, reason, exit_status);
-        return true;
-      },
-      [id = record_id_](Outcome<bool> outcome) {
-        if (!outcome.ok()) {
-          spdlog::error("session={} cannot record the end of the session: {}", id, outcome.error);
-        }
-      });
+  context_.journal.submit(
+      access::journal_session_end(record_id_, reason, exit_status, access::Clock::now()));
 }
 
 void Session::release() {

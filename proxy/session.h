@@ -24,6 +24,7 @@
 #include "common/common.h"
 #include "proxy/bridge.h"
 #include "proxy/control.h"
+#include "proxy/journal.h"
 #include "proxy/login_name.h"
 #include "proxy/peer_input.h"
 #include "proxy/recording.h"
@@ -41,6 +42,7 @@ struct GatewayContext {
   const Config& config;
   ssh_bind bind;
   WorkerPool& workers;
+  Journal& journal;  // every write the daemon owes the database after the fact
   const vault::Vault& vault;
   SessionRegistry& registry;
   const access::Policy& policy;

@@ -67,28 +67,21 @@ class WorkerPool {
   }
 
   // For blocking work on a worker that also needs the database: runs `work(tx)` in a
-  // transaction on this thread's connection and commits.
+  // transaction on this thread's connection and commits. A connection broken by a database
+  // restart is replaced and `work` runs once more (store::Database::transact), so nobody is
+  // refused once the database is back.
   template <typename Work>
   auto transact_now(Work&& work) {
     using T = std::invoke_result_t<Work, pqxx::work&>;
     Outcome<T> outcome;
     try {
-      pqxx::work tx(thread_database().connection());
-      outcome.value.emplace(work(tx));
-      tx.commit();
+      outcome.value.emplace(thread_database().transact(work));
     } catch (const store::DatabaseUnavailable& e) {
       outcome = unavailable<T>(e.what());
     } catch (const access::AccessError& e) {
       outcome.value.reset();
       outcome.error = e.what();
       outcome.refused = true;
-    } catch (const pqxx::sql_error& e) {
-      outcome.value.reset();
-      outcome.error = e.what();
-    } catch (const pqxx::failure& e) {
-      // Not a statement's fault: the connection is unusable (after a server restart
-      // libpqxx reports this in several ways). Reconnect next time.
-      outcome = unavailable<T>(e.what());
     } catch (const std::exception& e) {
       outcome.value.reset();
       outcome.error = e.what();

@@ -78,4 +78,25 @@ pqxx::connection& Database::connection() {
 
 void Database::reset() { conn_.reset(); }
 
+std::string Database::connection_lost(const pqxx::failure& error) const {
+  UrlParts parts = split_url(url_);
+  return "lost the connection to " + parts.described + ": " +
+         one_line(without(error.what(), parts.password));
+}
+
+bool is_connection_failure(const pqxx::failure& error) {
+  if (dynamic_cast<const pqxx::in_doubt_error*>(&error) != nullptr) return false;
+  if (dynamic_cast<const pqxx::broken_connection*>(&error) != nullptr) return true;
+  if (const auto* sql = dynamic_cast<const pqxx::sql_error*>(&error)) {
+    // Class 08: connection exception; 57P01-57P03: the server is shutting down or starting.
+    const std::string& state = sql->sqlstate();
+    return state.starts_with("08") || state == "57P01" || state == "57P02" || state == "57P03";
+  }
+  // A serialization failure or deadlock: the statement's fault, and the connection is fine.
+  if (dynamic_cast<const pqxx::transaction_rollback*>(&error) != nullptr) return false;
+  // libpqxx reports a connection that died under a statement in several other ways (a plain
+  // failure with the server's "terminating connection" text, or no state at all).
+  return true;
+}
+
 }  // namespace portcullis::store

@@ -9,6 +9,7 @@
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <type_traits>
 #include <vector>
 
 namespace portcullis::store {
@@ -18,6 +19,11 @@ class DatabaseUnavailable : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
 };
+
+// True when `error` says the connection is unusable (the server restarted, went away or shut
+// the session down), not that a statement was wrong: a fresh connection may then succeed.
+// A commit whose outcome is unknown (pqxx::in_doubt_error) is not one: it must not be redone.
+bool is_connection_failure(const pqxx::failure& error);
 
 // One lazily (re)connecting connection. Not thread-safe: one per thread.
 class Database {
@@ -29,7 +35,40 @@ class Database {
   // Drops the current connection so the next call reconnects (after a broken_connection).
   void reset();
 
+  // Runs `work(tx)` in a transaction and commits. A kept connection found broken (PostgreSQL
+  // restarted since it was last used) is replaced and `work` runs once more in a new
+  // transaction, so the first request after an outage is not refused; `work` must therefore
+  // have no effect outside `tx`. Throws DatabaseUnavailable when the database cannot be
+  // reached, and any other error as `work` or libpqxx threw it.
+  template <typename Work>
+  std::invoke_result_t<Work&, pqxx::work&> transact(Work&& work) {
+    for (bool retried = false;; retried = true) {
+      const bool kept = conn_ != nullptr;
+      try {
+        pqxx::work tx(connection());
+        if constexpr (std::is_void_v<std::invoke_result_t<Work&, pqxx::work&>>) {
+          work(tx);
+          tx.commit();
+          return;
+        } else {
+          auto result = work(tx);
+          tx.commit();
+          return result;
+        }
+      } catch (const pqxx::in_doubt_error&) {
+        reset();  // the commit's fate is unknown, and so is the connection's state
+        throw;
+      } catch (const pqxx::failure& e) {
+        if (!is_connection_failure(e)) throw;
+        reset();
+        if (retried || !kept) throw DatabaseUnavailable(connection_lost(e));
+      }
+    }
+  }
+
  private:
+  std::string connection_lost(const pqxx::failure& error) const;
+
   std::string url_;
   std::unique_ptr<pqxx::connection> conn_;
 };
