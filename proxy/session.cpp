@@ -88,6 +88,7 @@ Session::~Session() = default;
 
 void Session::start() {
   ssh_set_blocking(client_.get(), 0);
+  ssh_set_counters(client_.get(), nullptr, &client_counter_);
   context_.registry.add(shared_from_this());
   login_timer_.expires_after(context_.config.server.login_grace);
   login_timer_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
@@ -153,6 +154,12 @@ void Session::pump_unguarded() {
   }
   ssh_event_dopoll(event_.get(), 0);
   process_messages();
+  // From here on, libssh may still read either socket as a side effect (ssh_channel_read_*
+  // polls every session of the event when a channel buffer is empty): a target's EOF,
+  // exit-status and close, a window adjust or a client message can land in libssh's buffers
+  // after this pass has looked at them. The kernel then has nothing left to announce, so
+  // nothing would wake the session again (the exec of a short command hung that way).
+  const std::uint64_t packets_seen = packets_received();
   if (phase_ == Phase::bridging) check_bridge();
   if (phase_ == Phase::control && control_reply_) flush_control_reply();
   if (close_after_notice_) close_client_channel();
@@ -160,7 +167,7 @@ void Session::pump_unguarded() {
   // While draining, the notice and the channel close still sit in libssh's output buffer;
   // the client hangs up once it has read them (or the drain timer gives up on it).
   if (is_gone(client_.get())) return release();
-  if (work_pending()) {
+  if (packets_received() != packets_seen || work_pending()) {
     boost::asio::post(context_.loop, [self = shared_from_this()] { self->pump(); });
   }
   watch();
@@ -178,6 +185,10 @@ bool Session::work_pending() {
     if (descriptor->is_open()) fds[count++] = pollfd{descriptor->native_handle(), POLLIN, 0};
   }
   return ::poll(fds, count, 0) > 0;
+}
+
+std::uint64_t Session::packets_received() const {
+  return client_counter_.in_packets + upstream_counter_.in_packets;
 }
 
 void Session::watch() {
@@ -755,6 +766,7 @@ void Session::on_upstream(StartResult result) {
 void Session::begin_bridging(UpstreamConnection connection, const access::Admission& admission,
                              const std::vector<access::Approval>& approvals) {
   upstream_ = std::move(connection);
+  ssh_set_counters(upstream_->session.get(), nullptr, &upstream_counter_);
   upstream_watch_.assign(::dup(ssh_get_fd(upstream_->session.get())));
   ssh_event_add_session(event_.get(), upstream_->session.get());
   grant_id_ = admission.grant.id;

@@ -124,6 +124,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void pump_unguarded();
   void watch();
   bool work_pending();
+  std::uint64_t packets_received() const;
   void watch_descriptor(boost::asio::posix::stream_descriptor& descriptor, ssh_session session,
                         bool& read_armed, bool& write_armed);
 
@@ -185,6 +186,11 @@ class Session : public std::enable_shared_from_this<Session> {
   const std::uint64_t connection_id_;
   const std::string client_address_;
   Phase phase_ = Phase::key_exchange;
+
+  // Packets libssh took in on each side (ssh_set_counters), declared before the sessions that
+  // write to them. A pass compares them to notice packets read outside ssh_event_dopoll.
+  ssh_counter_struct client_counter_{};
+  ssh_counter_struct upstream_counter_{};
 
   SshSession client_;
   SshEvent event_;
