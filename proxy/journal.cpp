@@ -102,8 +102,12 @@ void Journal::run() {
   auto backoff = kFirstRetry;
   std::unique_lock<std::mutex> lock(mutex_);
   for (;;) {
-    wake_.wait_until(lock, pending_.empty() ? Clock::time_point::max() : retry_at,
-                     [this] { return stopping_ || !incoming_.empty(); });
+    const auto has_news = [this] { return stopping_ || !incoming_.empty(); };
+    if (pending_.empty()) {
+      wake_.wait(lock, has_news);
+    } else {
+      wake_.wait_until(lock, retry_at, has_news);
+    }
     std::vector<store::JournalEntry> batch = std::move(incoming_);
     incoming_.clear();
     const bool stopping = stopping_;

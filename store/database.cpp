@@ -20,7 +20,12 @@ using Conninfo = std::unique_ptr<PQconninfoOption, ConninfoDeleter>;
 struct UrlParts {
   std::string described;  // e.g. "database portcullis on /run/postgresql"
   std::string password;
+  bool has_connect_timeout = false;
 };
+
+// libpq waits for a connection as long as the operating system does (minutes, when a failed-over
+// address drops packets), holding a worker that logins need. A URL that says nothing gets this.
+constexpr const char* kDefaultConnectTimeout = "5";
 
 std::string option_value(const PQconninfoOption* options, std::string_view keyword) {
   for (const PQconninfoOption* option = options; option->keyword != nullptr; ++option) {
@@ -44,7 +49,17 @@ UrlParts split_url(const std::string& url) {
   std::string described = "database " + (database.empty() ? std::string("(default)") : database);
   if (!host.empty()) described += " on " + host;
   if (!port.empty()) described += " port " + port;
-  return {described, option_value(options.get(), "password")};
+  return {described, option_value(options.get(), "password"),
+          !option_value(options.get(), "connect_timeout").empty()};
+}
+
+std::string with_connect_timeout(const std::string& url, const UrlParts& parts) {
+  if (parts.has_connect_timeout) return url;
+  if (url.starts_with("postgresql://") || url.starts_with("postgres://")) {
+    return url + (url.find('?') == std::string::npos ? "?" : "&") +
+           "connect_timeout=" + kDefaultConnectTimeout;
+  }
+  return url + " connect_timeout=" + kDefaultConnectTimeout;
 }
 
 std::string without(std::string text, const std::string& secret) {
@@ -64,7 +79,7 @@ pqxx::connection& Database::connection() {
   conn_.reset();
   UrlParts parts = split_url(url_);
   try {
-    conn_ = std::make_unique<pqxx::connection>(url_);
+    conn_ = std::make_unique<pqxx::connection>(with_connect_timeout(url_, parts));
   } catch (const pqxx::broken_connection& e) {
     throw DatabaseUnavailable("cannot connect to " + parts.described + ": " +
                               one_line(without(e.what(), parts.password)));
