@@ -83,7 +83,7 @@ std::variant<Admission, Denial> admit(pqxx::work& tx, const std::string& user,
     }
     if (logins.size() > 1) {
       return Denial{"you have active grants for several logins on " + target + " (" +
-                    join(logins, ", ") + "): connect as " + user + ":" + target + ":LOGIN"};
+                    join(logins, ", ") + "): connect as " + user + "+" + target + "+LOGIN"};
     }
     chosen = logins.front();
   }

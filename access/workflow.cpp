@@ -14,6 +14,11 @@ std::string grant_object(std::int64_t id) { return "grant:" + std::to_string(id)
 
 std::string user_actor(const Actor& actor) { return actor.user.name; }
 
+// Delivered at commit: a requester waiting in `connect` or `wait` on any node learns of it.
+void notify_decision(pqxx::work& tx, std::int64_t id) {
+  tx.exec_params("SELECT pg_notify('portcullis_decisions', $1)", std::to_string(id));
+}
+
 bool holds(const User& user, const std::string& role) {
   return std::find(user.roles.begin(), user.roles.end(), role) != user.roles.end();
 }
@@ -309,6 +314,7 @@ WorkflowResult approve_grant(pqxx::work& tx, const Policy& policy, const Actor& 
             .dump());
   if (grant.approvals_given + 1 >= grant.approvals_needed)
     activate(tx, user_actor(approver), grant);
+  notify_decision(tx, id);
   WorkflowResult result{*find_grant(tx, id), rule, {}};
   if (rule->config.alert_on_approval) {
     json fields = grant_details(result.grant);
@@ -331,6 +337,7 @@ WorkflowResult deny_grant(pqxx::work& tx, const Policy& policy, const Actor& app
       id, user_actor(approver), reason);
   audit(tx, user_actor(approver), "request.denied", grant_object(id),
         json{{"reason", reason}, {"user", grant.user}, {"target", grant.target}}.dump());
+  notify_decision(tx, id);
   return WorkflowResult{*find_grant(tx, id), rule, {}};
 }
 

@@ -26,6 +26,10 @@ struct ServerConfig {
   std::uint16_t listen_port = 2222;
   std::filesystem::path host_key;  // absolute after loading
   std::string node_name = "node1";
+  // How engineers reach the bastion, for the ssh_config lines `ssh USER@BASTION config` prints;
+  // "" = the address each client connected to. The port defaults to the listening port.
+  std::string public_address;
+  std::optional<std::uint16_t> public_port;
   std::chrono::seconds login_grace{30};       // time allowed for key exchange + auth
   std::chrono::seconds upstream_timeout{10};  // connect + login to a target
   int worker_threads = 4;                     // blocking work: database, upstream login

@@ -264,6 +264,34 @@ HostPort check_listen_address(std::string_view text) {
   return address;
 }
 
+// "bastion.example.com", "bastion.example.com:2222", "[2001:db8::1]:2222": printed into the
+// ssh_config lines engineers use, so only host-name and address characters.
+struct PublicAddress {
+  std::string host;
+  std::optional<std::uint16_t> port;
+};
+PublicAddress check_public_address(std::string_view text) {
+  PublicAddress address;
+  const bool has_port = text.starts_with('[') || (text.find(':') != std::string_view::npos &&
+                                                  text.find(':') == text.rfind(':'));
+  if (has_port) {
+    HostPort parsed = parse_host_port(text);
+    address = {parsed.host, parsed.port};
+  } else {
+    address.host = std::string(text);
+  }
+  const auto plain = [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+           c == '-' || c == ':';
+  };
+  if (address.host.empty() || address.host.size() > 253 ||
+      !std::all_of(address.host.begin(), address.host.end(), plain)) {
+    throw std::invalid_argument("\"" + std::string(text) +
+                                "\" is not a host name or address, with an optional :PORT");
+  }
+  return address;
+}
+
 // Node names go into logs and database rows; keep them plain.
 std::string check_node_name(std::string_view text) {
   const auto plain = [](char c) {
@@ -323,6 +351,12 @@ constexpr KeyRule<ServerConfig> kServerKeys[] = {
        s.listen_port = address.port;
      }},
     {"host_key", [](const Value& v, ServerConfig& s) { s.host_key = v.path(); }},
+    {"public_address",
+     [](const Value& v, ServerConfig& s) {
+       const PublicAddress address = v.parsed(check_public_address);
+       s.public_address = address.host;
+       s.public_port = address.port;
+     }},
     {"node_name", [](const Value& v, ServerConfig& s) { s.node_name = v.parsed(check_node_name); }},
     {"login_grace",
      [](const Value& v, ServerConfig& s) { s.login_grace = v.parsed(parse_duration); }},

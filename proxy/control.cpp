@@ -3,7 +3,9 @@
 #include <spdlog/spdlog.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <functional>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
@@ -26,10 +28,15 @@ const char* const kHelp =
     "  revoke ID [--reason TEXT]\n"
     "  break-glass TARGET[:LOGIN] --for DURATION --reason TEXT\n"
     "                           emergency access without approval; security is alerted\n"
+    "  connect TARGET[:LOGIN] [--for DURATION --reason TEXT [--ticket REF]]\n"
+    "                           request if needed, wait for approval, then open a shell\n"
+    "                           (use ssh -t; Ctrl-C while waiting withdraws the request)\n"
+    "  wait ID                  block until request ID is decided: exit 0 approved, 1 not\n"
+    "  config                   ssh_config lines for every target you can reach\n"
     "  whoami                   your name, roles and MFA status\n"
     "  help                     this text\n"
     "Every command takes --json. Durations: 30m, 2h, 1h30m. Connect to a target with\n"
-    "ssh USER:TARGET@BASTION (or USER:TARGET:LOGIN) while a grant is active.\n";
+    "ssh USER+TARGET@BASTION (or USER+TARGET+LOGIN; ':' works too) while a grant is active.\n";
 
 // A mistake in the command line; the message says what to type instead.
 class UsageError : public std::runtime_error {
@@ -102,7 +109,7 @@ std::string outcome_text(const access::WorkflowResult& result) {
     case access::GrantState::active:
       out << " until " << format_rfc3339(g.expires_at);
       if (g.break_glass) out << " (BREAK-GLASS: security has been alerted; this grant is reviewed)";
-      out << "\nconnect with: ssh " << g.user << ":" << g.target << ":" << g.login
+      out << "\nconnect with: ssh " << g.user << "+" << g.target << "+" << g.login
           << "@<this bastion>\n";
       break;
     case access::GrantState::pending:
@@ -179,6 +186,106 @@ std::chrono::seconds duration_option(const std::string& text) {
   }
 }
 
+std::string without_prefix(const std::string& actor) {
+  return actor.starts_with("user:") ? actor.substr(5) : actor;
+}
+
+// The Host entries `config` prints: one per target the user may request or holds a grant or a
+// pending request for.
+struct HostEntry {
+  std::string target;
+  std::vector<std::string> accounts;
+  bool requestable = false;
+  std::vector<const access::Grant*> grants;  // active or pending
+};
+
+std::vector<HostEntry> reachable_targets(pqxx::work& tx, const ControlEnvironment& env,
+                                         const access::Actor& actor,
+                                         const std::vector<access::Grant>& grants) {
+  std::map<std::string, std::vector<std::string>> accounts;
+  for (const access::Account& account : access::list_accounts(tx)) {
+    accounts[account.target_name].push_back(account.login);
+  }
+  std::vector<HostEntry> entries;
+  for (const access::Target& target : access::list_targets(tx)) {
+    HostEntry entry{target.name, accounts[target.name], false, {}};
+    entry.requestable = env.policy.match(actor.user.roles, target.name) != nullptr;
+    for (const access::Grant& g : grants) {
+      if (g.target == target.name && !g.extends &&
+          (g.state == access::GrantState::active || g.state == access::GrantState::pending)) {
+        entry.grants.push_back(&g);
+      }
+    }
+    if (entry.requestable || !entry.grants.empty()) entries.push_back(std::move(entry));
+  }
+  return entries;
+}
+
+std::string host_alias(const std::string& target) { return target + ".portcullis"; }
+
+std::string ssh_config_text(const ControlEnvironment& env, const access::Actor& actor,
+                            const std::vector<HostEntry>& entries) {
+  std::ostringstream out;
+  out << "# Portcullis targets for " << actor.user.name << " through " << env.public_host
+      << " port " << env.public_port << ", " << format_rfc3339(access::Clock::now()) << ".\n"
+      << "# Append to ~/.ssh/config, or save as ~/.ssh/portcullis.conf and add the line\n"
+      << "# \"Include portcullis.conf\" to ~/.ssh/config. Then: ssh db01.portcullis,\n"
+      << "# scp FILE db01.portcullis:/tmp/, git clone db01.portcullis:repo.git\n";
+  if (entries.empty()) out << "# (no target you may request or hold a grant for)\n";
+  for (const HostEntry& entry : entries) {
+    out << "\n# " << entry.target << ": "
+        << (entry.accounts.empty() ? std::string("no accounts") : join(entry.accounts, ", "));
+    for (const access::Grant* g : entry.grants) {
+      out << "; " << (g->state == access::GrantState::active ? "grant " : "request ") << g->id
+          << " " << access::to_string(g->state);
+    }
+    if (entry.grants.empty())
+      out << "; request with: ssh " << actor.user.name << "@" << env.public_host << " request "
+          << entry.target << " --for 1h --reason ...";
+    out << "\nHost " << host_alias(entry.target) << "\n"
+        << "    HostName " << env.public_host << "\n"
+        << "    Port " << env.public_port << "\n"
+        << "    User " << actor.user.name << "+" << entry.target << "\n";
+  }
+  return out.str();
+}
+
+json ssh_config_json(const ControlEnvironment& env, const access::Actor& actor,
+                     const std::vector<HostEntry>& entries) {
+  json hosts = json::array();
+  for (const HostEntry& entry : entries) {
+    json grants = json::array();
+    for (const access::Grant* g : entry.grants) {
+      grants.push_back({{"id", g->id}, {"state", access::to_string(g->state)}});
+    }
+    hosts.push_back({{"host", host_alias(entry.target)},
+                     {"hostname", env.public_host},
+                     {"port", env.public_port},
+                     {"user", actor.user.name + "+" + entry.target},
+                     {"target", entry.target},
+                     {"accounts", entry.accounts},
+                     {"requestable", entry.requestable},
+                     {"grants", grants}});
+  }
+  return {{"user", actor.user.name},
+          {"bastion", {{"host", env.public_host}, {"port", env.public_port}}},
+          {"hosts", hosts}};
+}
+
+// A grant of `user` on `input`'s target (and login, if named) that `connect` can use or wait
+// for: active first, then pending. Extensions are not grants of their own.
+const access::Grant* usable_grant(const std::vector<access::Grant>& grants,
+                                  const access::RequestInput& input) {
+  const access::Grant* pending = nullptr;
+  for (const access::Grant& g : grants) {
+    if (g.extends || g.target != input.target || (!input.login.empty() && g.login != input.login))
+      continue;
+    if (g.state == access::GrantState::active) return &g;
+    if (g.state == access::GrantState::pending && pending == nullptr) pending = &g;
+  }
+  return pending;
+}
+
 // The command the user chose, bound to its parsed arguments; runs inside the transaction.
 using Command = std::function<ControlReply(pqxx::work&, const access::Actor&)>;
 
@@ -202,6 +309,9 @@ class CommandLine {
     add_grants();
     add_extend();
     add_revoke();
+    add_connect();
+    add_wait();
+    add_config();
     add_whoami();
     app_.add_subcommand("help", "show the commands");
   }
@@ -310,6 +420,80 @@ class CommandLine {
     commands_["revoke"] = [this](pqxx::work& tx, const access::Actor& actor) {
       access::Grant grant = access::revoke_as_user(tx, env_.policy, actor, id_, reason_);
       return reply_for(access::WorkflowResult{grant, nullptr, {}});
+    };
+  }
+
+  // What a requester sees first when a command goes on waiting (or connects at once).
+  ControlReply waiting_reply(pqxx::work& tx, const access::Grant& grant, bool connect,
+                             bool withdraw_on_interrupt) const {
+    ControlReply reply;
+    const DecisionView view = view_decision(grant, access::list_approvals(tx, grant.id), -1);
+    // Progress goes to stderr, like every other line the bastion adds to a session.
+    if (json_) {
+      reply.out = json_reply(grant_json(grant));
+    } else {
+      reply.err = "portcullis: " + view.line;
+      if (!view.decided && withdraw_on_interrupt) reply.err += " (Ctrl-C withdraws it)";
+      reply.err += "\n";
+    }
+    if (view.decided && !view.approved) {
+      reply.exit_status = 1;
+      return reply;
+    }
+    if (view.decided && !connect) return reply;  // `wait` on a request already approved
+    reply.follow_up = FollowUp{grant.id, connect, withdraw_on_interrupt, grant.approvals_given};
+    return reply;
+  }
+
+  void add_connect() {
+    CLI::App* sub =
+        app_.add_subcommand("connect", "request if needed, wait for approval, open a shell");
+    sub->add_option("target", target_, "TARGET or TARGET:LOGIN")->required();
+    sub->add_option("--for", for_, "how long, e.g. 30m, 2h (when a request is needed)");
+    sub->add_option("--reason", reason_, "why you need access (when a request is needed)");
+    sub->add_option("--ticket", ticket_, "change or incident reference");
+    commands_["connect"] = [this](pqxx::work& tx, const access::Actor& actor) {
+      access::RequestInput input = parse_target(target_);
+      const std::vector<access::Grant> grants = access::grants_of(tx, actor.user.name);
+      if (const access::Grant* existing = usable_grant(grants, input)) {
+        return waiting_reply(tx, *existing, true, existing->state == access::GrantState::pending);
+      }
+      if (for_.empty() || reason_.empty()) {
+        throw UsageError("you hold no grant or request on " + target_ +
+                         ": add --for DURATION --reason TEXT to request one");
+      }
+      input.duration = duration_option(for_);
+      input.reason = reason_;
+      input.ticket = ticket_;
+      access::WorkflowResult result =
+          access::request_grant(tx, env_.policy, actor, input, settings());
+      ControlReply reply = waiting_reply(tx, result.grant, true, true);
+      reply.alerts = std::move(result.alerts);
+      return reply;
+    };
+  }
+
+  void add_wait() {
+    CLI::App* sub = app_.add_subcommand("wait", "block until a request is decided");
+    sub->add_option("id", id_, "request id")->required();
+    commands_["wait"] = [this](pqxx::work& tx, const access::Actor& actor) {
+      std::optional<access::Grant> grant = access::find_grant(tx, id_);
+      if (!grant || grant->user != actor.user.name) {
+        throw access::AccessError("you have no request " + std::to_string(id_) + " (see `grants`)");
+      }
+      return waiting_reply(tx, *grant, false, false);
+    };
+  }
+
+  void add_config() {
+    app_.add_subcommand("config", "ssh_config lines for every target you can reach");
+    commands_["config"] = [this](pqxx::work& tx, const access::Actor& actor) {
+      const std::vector<access::Grant> grants = access::grants_of(tx, actor.user.name);
+      const std::vector<HostEntry> entries = reachable_targets(tx, env_, actor, grants);
+      ControlReply reply;
+      reply.out = json_ ? json_reply(ssh_config_json(env_, actor, entries))
+                        : ssh_config_text(env_, actor, entries);
+      return reply;
     };
   }
 
@@ -473,6 +657,46 @@ ControlReply run_unchecked(const ControlEnvironment& env, const access::Actor& a
 }
 
 }  // namespace
+
+DecisionView view_decision(const access::Grant& grant,
+                           const std::vector<access::Approval>& approvals, int shown_approvals) {
+  DecisionView view;
+  std::string news;
+  // Approvals given since the requester last looked (none when the first line is shown).
+  for (std::size_t i = static_cast<std::size_t>(std::max(shown_approvals, 0));
+       shown_approvals >= 0 && i < approvals.size(); ++i) {
+    news += (news.empty() ? "approved by " : ", ") + approvals[i].approver;
+  }
+  if (!news.empty()) news += "; ";
+  const std::string name = (grant.has_window() || grant.break_glass ? "grant " : "request ") +
+                           std::to_string(grant.id) + " (" + grant.target + ":" + grant.login + ")";
+  switch (grant.state) {
+    case access::GrantState::pending:
+      view.line = name + ": " + news + "waiting for " +
+                  std::to_string(grant.approvals_needed - grant.approvals_given) + " of " +
+                  std::to_string(grant.approvals_needed) + " approvals (rule " + grant.policy +
+                  ")...";
+      return view;
+    case access::GrantState::active:
+      view.line = name + ": " + news + "active until " + format_rfc3339(grant.expires_at);
+      view.approved = true;
+      break;
+    case access::GrantState::denied:
+      view.line = name + ": denied by " + without_prefix(grant.denied_by) + ": " +
+                  one_line(grant.deny_reason);
+      break;
+    case access::GrantState::revoked:
+      view.line = name + (grant.has_window() ? ": revoked" : ": withdrawn") +
+                  (grant.revoke_reason.empty() ? "" : ": " + one_line(grant.revoke_reason));
+      break;
+    case access::GrantState::expired:
+      view.line = grant.has_window() ? name + ": expired at " + format_rfc3339(grant.expires_at)
+                                     : name + ": lapsed without enough approvals";
+      break;
+  }
+  view.decided = true;
+  return view;
+}
 
 ControlReply run_control_command(const ControlEnvironment& env, const access::Actor& actor,
                                  const std::string& command_line) {

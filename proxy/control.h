@@ -2,6 +2,8 @@
 // (request, approve, grants, ...). Runs on a worker thread; the session writes the reply.
 #pragma once
 
+#include <cstdint>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -13,18 +15,42 @@
 
 namespace portcullis::proxy {
 
+// What the session does after writing a reply instead of ending: wait until a request is
+// decided (`wait`), and then open a shell on its target (`connect`).
+struct FollowUp {
+  std::int64_t grant_id = 0;
+  bool connect = false;                // a shell on the grant's target once it is active
+  bool withdraw_on_interrupt = false;  // Ctrl-C (or leaving) withdraws the request
+  int approvals_given = 0;             // as last shown, so each approval is told once
+};
+
 struct ControlReply {
   std::string out;
   std::string err;
   int exit_status = 0;
   std::vector<access::AlertEvent> alerts;  // to send once the change is committed
+  std::optional<FollowUp> follow_up;       // set: the command goes on after this reply
 };
 
 struct ControlEnvironment {
   WorkerPool& workers;
   const access::Policy& policy;
   const Config& config;
+  // How engineers reach this bastion ([server] public_address, else the address the client
+  // connected to), for the lines `config` prints.
+  std::string public_host;
+  std::uint16_t public_port = 22;
 };
+
+// Where a request stands, for a requester waiting on it (`wait`, `connect`): one line, and
+// whether it is decided. Shared by the command and the session that keeps waiting.
+struct DecisionView {
+  std::string line;       // "request 17: waiting for 1 of 2 approvals (rule prod-db)..."
+  bool decided = false;   // active, denied, lapsed or withdrawn
+  bool approved = false;  // decided and active
+};
+DecisionView view_decision(const access::Grant& grant,
+                           const std::vector<access::Approval>& approvals, int shown_approvals);
 
 // Splits a command line as a POSIX shell would split words ('single', "double" with \" \\ \$
 // escapes, backslash outside quotes), without expanding or executing anything. Throws

@@ -28,7 +28,7 @@ constexpr std::chrono::milliseconds kAcceptRetryDelay{100};
 // How often expired grants and lapsed requests are written to the audit log.
 constexpr std::chrono::seconds kSweepInterval{5};
 const std::vector<std::string> kNotifyChannels{"portcullis_revocations", "portcullis_kills",
-                                               "portcullis_extensions"};
+                                               "portcullis_extensions", "portcullis_decisions"};
 
 SshBind make_bind(const Config& config) {
   ssh_key raw = nullptr;
@@ -116,7 +116,13 @@ struct Gateway::Impl {
 
   // Notifications arrive on the listener's thread; the check itself runs on the loop.
   void listen_for_changes() {
-    auto check = [this] { boost::asio::post(loop, [this] { check_statuses(); }); };
+    auto check = [this] {
+      boost::asio::post(loop, [this] {
+        check_statuses();
+        // Requesters waiting in `connect` or `wait` learn of approvals and denials at once.
+        for (const auto& session : registry.all()) session->decision_may_have_changed();
+      });
+    };
     listener.emplace(
         config.database.url, kNotifyChannels,
         [check](const std::string&, const std::string&) { check(); }, check);

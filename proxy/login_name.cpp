@@ -21,13 +21,16 @@ bool is_valid_part(std::string_view part) {
 }  // namespace
 
 std::optional<LoginName> parse_login_name(std::string_view text) {
+  // One separator per name: ':' if there is one, else '+'. A name mixing both keeps a '+' in
+  // a part, which no part may hold, so it is refused.
+  const char separator = text.find(':') != std::string_view::npos ? ':' : '+';
   std::vector<std::string_view> parts;
   std::size_t start = 0;
   while (true) {
-    std::size_t colon = text.find(':', start);
-    parts.push_back(text.substr(start, colon - start));
-    if (colon == std::string_view::npos) break;
-    start = colon + 1;
+    std::size_t at = text.find(separator, start);
+    parts.push_back(text.substr(start, at - start));
+    if (at == std::string_view::npos) break;
+    start = at + 1;
   }
   if (parts.size() > 3) return std::nullopt;
   if (!std::all_of(parts.begin(), parts.end(), is_valid_part)) return std::nullopt;

@@ -1,5 +1,7 @@
 // The SSH login name selects what a connection is for: "alice" runs control commands,
-// "alice:db01" or "alice:db01:postgres" reaches a target account.
+// "alice:db01" or "alice:db01:postgres" reaches a target account. "alice+db01" and
+// "alice+db01+postgres" mean the same: scp, rsync and git split "USER@HOST:PATH" at the first
+// ':', so they need a name without one. Names never hold '+' or ':' (access check_name).
 #pragma once
 
 #include <optional>

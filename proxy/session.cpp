@@ -1,7 +1,10 @@
 #include "proxy/session.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <spdlog/spdlog.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -64,6 +67,35 @@ std::string for_terminal(std::string_view text) {
   return converted;
 }
 
+struct Endpoint {
+  std::string host;
+  std::uint16_t port = 22;
+};
+
+// How engineers reach this bastion, for the lines `config` prints: [server] public_address when
+// set, else the address this client connected to (right for everyone on the same network).
+Endpoint public_endpoint(const ServerConfig& server, int client_fd) {
+  if (!server.public_address.empty()) {
+    return {server.public_address, server.public_port.value_or(server.listen_port)};
+  }
+  sockaddr_storage local{};
+  socklen_t size = sizeof local;
+  char host[INET6_ADDRSTRLEN] = "";
+  if (::getsockname(client_fd, reinterpret_cast<sockaddr*>(&local), &size) == 0) {
+    if (local.ss_family == AF_INET) {
+      const auto* in = reinterpret_cast<const sockaddr_in*>(&local);
+      ::inet_ntop(AF_INET, &in->sin_addr, host, sizeof host);
+      return {host, ntohs(in->sin_port)};
+    }
+    if (local.ss_family == AF_INET6) {
+      const auto* in6 = reinterpret_cast<const sockaddr_in6*>(&local);
+      ::inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof host);
+      return {host, ntohs(in6->sin6_port)};
+    }
+  }
+  return {server.listen_host, server.listen_port};
+}
+
 }  // namespace
 
 Session::Session(GatewayContext& context, int client_fd, std::string client_address)
@@ -76,7 +108,11 @@ Session::Session(GatewayContext& context, int client_fd, std::string client_addr
       expiry_timer_(context.loop),
       drain_timer_(context.loop),
       warning_timer_(context.loop),
+      decision_timer_(context.loop),
       upstream_watch_(context.loop) {
+  const Endpoint reached = public_endpoint(context.config.server, client_fd);
+  public_host_ = reached.host;
+  public_port_ = reached.port;
   // libssh owns client_fd from here; the loop watches a duplicate of it.
   client_watch_.assign(::dup(client_fd));
   if (!client_ || ssh_bind_accept_fd(context.bind, client_.get(), client_fd) != SSH_OK) {
@@ -161,6 +197,7 @@ void Session::pump_unguarded() {
   // nothing would wake the session again (the exec of a short command hung that way).
   const std::uint64_t packets_seen = packets_received();
   if (phase_ == Phase::bridging) check_bridge();
+  if (phase_ == Phase::waiting) read_while_waiting();
   if (phase_ == Phase::control && control_reply_) flush_control_reply();
   if (close_after_notice_) close_client_channel();
   if (phase_ == Phase::closed) return;
@@ -600,7 +637,7 @@ void Session::resize(const peer::TerminalSize& size) {
     ssh_channel_change_pty_size(upstream_->channel, size.cols, size.rows);
     if (size.clamped) record_marker("clamped window-change " + size.requested);
     if (recording_) recording_->resize(size.cols, size.rows);
-  } else if (setup_.pty && phase_ < Phase::bridging) {
+  } else if (setup_.pty && (phase_ < Phase::bridging || phase_ == Phase::waiting)) {
     setup_.pty->cols = size.cols;
     setup_.pty->rows = size.rows;
     pty_clamped_from_ = size.clamped ? size.requested : "";
@@ -664,7 +701,7 @@ void Session::handle_start(SshMessage message, StartKind kind, std::string comma
   }
   if (control) {
     ssh_message_channel_request_reply_success(message.get());
-    return refuse("sftp and scp need a target: log in as " + user_ + ":TARGET");
+    return refuse("sftp and scp need a target: log in as " + user_ + "+TARGET");
   }
   if (auto reason = denial_reason()) {
     ssh_message_channel_request_reply_success(message.get());
@@ -735,7 +772,8 @@ void Session::on_upstream(StartResult result) {
     }
     return;
   }
-  ssh_message_channel_request_reply_success(start_request_.get());
+  // A shell opened by `connect` answered its exec request long ago.
+  if (start_request_) ssh_message_channel_request_reply_success(start_request_.get());
   start_request_.reset();
   if (!result.failure.empty()) return refuse(result.failure);
   if (!result.upstream.connection) {
@@ -795,7 +833,8 @@ void Session::run_control(const std::string& command_line) {
   login_timer_.cancel();
   spdlog::info("conn={} user={} client={} control command: {}", connection_id_, user_,
                client_address_, peer::printable(command_line, 200));
-  const ControlEnvironment env{context_.workers, context_.policy, context_.config};
+  const ControlEnvironment env{context_.workers, context_.policy, context_.config, public_host_,
+                               public_port_};
   access::Actor actor{*identity_->user, mfa_verified_};
   context_.workers.blocking(
       [env, actor = std::move(actor), command_line] {
@@ -834,11 +873,26 @@ void Session::flush_control_reply() {
   };
   if (!ssh_channel_is_open(client_channel_)) return release();
   if (!write_all(control_reply_->out, false) || !write_all(control_reply_->err, true)) return;
+  if (control_reply_->follow_up) {
+    const FollowUp follow_up = *control_reply_->follow_up;
+    control_reply_.reset();
+    return begin_waiting(follow_up);
+  }
   ssh_channel_request_send_exit_status(client_channel_, control_reply_->exit_status);
   ssh_channel_send_eof(client_channel_);
   close_client_channel();
   control_reply_.reset();
   begin_draining();
+}
+
+// Ends a control command that went on (connect, wait) the way a reply ends: `err` on stderr,
+// then the exit status.
+void Session::end_control(std::string err, int exit_status) {
+  ControlReply reply;
+  reply.err = setup_.pty ? for_terminal(err) : std::move(err);
+  reply.exit_status = exit_status;
+  control_reply_ = std::move(reply);
+  phase_ = Phase::control;
 }
 
 // Everything the session shows and does goes into its recording, tied to the grant and the
@@ -1114,6 +1168,9 @@ void Session::release() {
   expiry_timer_.cancel();
   drain_timer_.cancel();
   warning_timer_.cancel();
+  decision_timer_.cancel();
+  // A requester who leaves while `connect` waits no longer wants the access.
+  if (waiting_ && waiting_->withdraw_on_interrupt) withdraw_on_interrupt();
   boost::system::error_code ignored;
   client_watch_.close(ignored);
   drop_upstream();

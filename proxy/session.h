@@ -66,6 +66,9 @@ class Session : public std::enable_shared_from_this<Session> {
   // The grant's end moved (extension) or is confirmed; re-arms the expiry timer.
   void set_expiry(access::TimePoint expires_at);
   void arm_warning();
+  // A request was decided or changed somewhere (NOTIFY): a session waiting on it (`connect`,
+  // `wait`) looks again now instead of at its next poll.
+  void decision_may_have_changed();
 
   std::int64_t record_id() const { return record_id_; }
   std::uint64_t connection_id() const { return connection_id_; }
@@ -78,6 +81,7 @@ class Session : public std::enable_shared_from_this<Session> {
     starting,
     bridging,
     control,  // running a control command or writing its reply
+    waiting,  // a control command waiting for a request to be decided (connect, wait)
     draining,
     closed
   };
@@ -96,6 +100,12 @@ class Session : public std::enable_shared_from_this<Session> {
   struct MfaCheck {
     MfaVerdict verdict = MfaVerdict::wrong;
     int failures = 0;
+  };
+
+  // A waiting session's look at its request.
+  struct DecisionCheck {
+    access::Grant grant;
+    std::vector<access::Approval> approvals;
   };
 
   struct StartResult {
@@ -162,6 +172,17 @@ class Session : public std::enable_shared_from_this<Session> {
   bool recording_backlogged() const;
   void run_control(const std::string& command_line);
   void flush_control_reply();
+  void end_control(std::string err, int exit_status);
+
+  // waiting for a decision (session_waiting.cpp)
+  void begin_waiting(const FollowUp& follow_up);
+  void arm_decision_check(std::chrono::milliseconds delay);
+  void check_decision();
+  void on_decision(Outcome<DecisionCheck> outcome);
+  void read_while_waiting();
+  void withdraw_on_interrupt();
+  void connect_after_approval(const access::Grant& grant);
+  void on_connect_admission(Outcome<std::variant<access::Admission, access::Denial>> outcome);
 
   // end of session
   void apply_expiry(access::TimePoint expires_at);
@@ -204,6 +225,7 @@ class Session : public std::enable_shared_from_this<Session> {
   boost::asio::steady_timer expiry_timer_;
   boost::asio::steady_timer drain_timer_;
   boost::asio::steady_timer warning_timer_;
+  boost::asio::steady_timer decision_timer_;
 
   std::optional<Identity> identity_;
   bool identity_pending_ = false;
@@ -216,6 +238,10 @@ class Session : public std::enable_shared_from_this<Session> {
   std::string mfa_instruction_;  // shown with the next TOTP prompt (why the last one failed)
   SshMessage mfa_answer_;        // answered once the code is checked
   std::optional<ControlReply> control_reply_;
+  std::optional<FollowUp> waiting_;  // the request a waiting session watches
+  bool decision_check_running_ = false;
+  std::string public_host_;  // how engineers reach this bastion, for `config`
+  std::uint16_t public_port_ = 22;
   std::string pending_notice_;  // waiting for window
   bool close_after_notice_ = false;
 

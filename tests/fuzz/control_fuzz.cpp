@@ -55,8 +55,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const std::string line(reinterpret_cast<const char*>(data), size);
   check_split(line);
   const proxy::ControlReply reply = proxy::run_control_command(
-      proxy::ControlEnvironment{bastion->workers, bastion->policy, bastion->config}, bastion->actor,
-      line);
-  if (reply.exit_status == 0 && reply.out.empty()) std::abort();  // silence is not an answer
+      proxy::ControlEnvironment{bastion->workers, bastion->policy, bastion->config, "bastion", 22},
+      bastion->actor, line);
+  if (reply.exit_status == 0 && reply.out.empty() && reply.err.empty()) std::abort();  // silence
   return 0;
 }

@@ -283,8 +283,8 @@ lisen = "127.0.0.1:2222"
 // Text loads as the file would, without the file: paths and messages are as for that path.
 TEST_F(ConfigTest, TextLoadsAsItsFileWould) {
   const fs::path file = dir_.path() / "never-written.toml";
-  const Config config = load_config_text(
-      std::string(kMinimal) + "[vault]\nkey_file = \"keys/vault.key\"\n", file);
+  const Config config =
+      load_config_text(std::string(kMinimal) + "[vault]\nkey_file = \"keys/vault.key\"\n", file);
   EXPECT_EQ(config.file, file);
   EXPECT_EQ(config.vault.key_file, dir_.path() / "keys/vault.key");
   EXPECT_EQ(config.database.url, "postgresql:///portcullis");
@@ -358,6 +358,32 @@ TEST(ResolveConfigPath, OptionThenEnvironmentThenDefault) {
   {
     ScopedEnv env("PORTCULLIS_CONFIG", "");
     EXPECT_EQ(resolve_config_path(std::nullopt), "/etc/portcullis/portcullis.toml");
+  }
+}
+
+// Where engineers reach the bastion (the ssh_config lines of `config`), and where the daemon
+// keeps what it owes the database.
+TEST_F(ConfigTest, PublicAddressAndJournalFile) {
+  const auto with_server = [&](std::string_view server) {
+    return load_config(write_config(std::string("[server]\n") + std::string(server) + "\n" +
+                                    std::string(kMinimal)));
+  };
+  Config config = with_server("public_address = \"bastion.example.com\"");
+  EXPECT_EQ(config.server.public_address, "bastion.example.com");
+  EXPECT_FALSE(config.server.public_port);
+  config = with_server("public_address = \"bastion.example.com:2200\"");
+  EXPECT_EQ(config.server.public_address, "bastion.example.com");
+  EXPECT_EQ(config.server.public_port, 2200);
+  config = with_server("public_address = \"[2001:db8::1]:22\"");
+  EXPECT_EQ(config.server.public_address, "2001:db8::1");
+  EXPECT_EQ(config.server.public_port, 22);
+  EXPECT_EQ(config.database.journal_file, dir_.path() / "state/database.journal");
+  for (const char* bad : {"bastion example", "host:0", "bad!host", "x;y", ""}) {
+    EXPECT_NE(error_for(std::string("[server]\npublic_address = \"") + bad + "\"\n" +
+                        std::string(kMinimal))
+                  .find("public_address"),
+              std::string::npos)
+        << bad;
   }
 }
 
