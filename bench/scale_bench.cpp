@@ -403,8 +403,11 @@ class Fleet {
 // ---------------------------------------------------------------------------------------------
 // The fixtures
 
-// sshd accepts only 10 unauthenticated connections at once by default, then drops some.
+// sshd accepts only 10 unauthenticated connections at once by default, then drops some; so do
+// the bastion's own limits (all clients come from one address here).
 constexpr std::string_view kManyConnections = "MaxStartups 2000\n";
+constexpr std::string_view kBastionManyConnections =
+    "max_startups = \"2000\"\nper_source_max_startups = 2000\nmax_sessions_per_user = 2000";
 
 class Setup {
  public:
@@ -413,6 +416,9 @@ class Setup {
         jump_(kManyConnections),
         unrecorded_(bastion_, "unrecorded"),
         synced_together_(bastion_, "synced-together") {
+    for (Bastion* node : {&bastion_, &unrecorded_, &synced_together_}) {
+      node->add_server_config(kBastionManyConnections);
+    }
     user_key_ = bastion_.add_user(user_);
     bastion_.add_target(target_name_, target_);
     bastion_.add_key_account(target_name_, target_);

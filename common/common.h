@@ -30,9 +30,36 @@ struct ServerConfig {
   // "" = the address each client connected to. The port defaults to the listening port.
   std::string public_address;
   std::optional<std::uint16_t> public_port;
-  std::chrono::seconds login_grace{30};       // time allowed for key exchange + auth
+  // Time a connection has to authenticate and start a session or a control command
+  // ([server] login_grace_time; login_grace is the older name), and then to take a control
+  // command's reply.
+  std::chrono::seconds login_grace{30};
   std::chrono::seconds upstream_timeout{10};  // connect + login to a target
   int worker_threads = 4;                     // blocking work: database, upstream login
+
+  // Connections not yet authenticated, as OpenSSH's MaxStartups "start:rate:full".
+  struct StartupLimit {
+    int start = 10;
+    int rate = 30;  // percent
+    int full = 100;
+  };
+  StartupLimit max_startups;
+  int per_source_max_startups = 10;
+  // Each failed login from an address delays the next handshake from it (doubling, at most
+  // 10 s); other addresses are not slowed.
+  bool auth_back_off = true;
+  int max_sessions_per_user = 10;  // target sessions open at once
+  int max_sessions = 10000;
+  // Algorithms offered to clients (libssh names, comma-separated): modern and fast only.
+  std::string kex_algorithms =
+      "curve25519-sha256,curve25519-sha256@libssh.org,ecdh-sha2-nistp256,ecdh-sha2-nistp384,"
+      "ecdh-sha2-nistp521";
+  std::string ciphers =
+      "chacha20-poly1305@openssh.com,aes256-gcm@openssh.com,aes128-gcm@openssh.com";
+  // Used only with a cipher that has no integrity of its own (none of the defaults).
+  std::string macs = "hmac-sha2-256-etm@openssh.com,hmac-sha2-512-etm@openssh.com";
+  std::string host_key_algorithms =
+      "ssh-ed25519,ecdsa-sha2-nistp256,ecdsa-sha2-nistp384,ecdsa-sha2-nistp521";
 };
 
 struct DatabaseConfig {

@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <charconv>
 #include <cstdlib>
 #include <functional>
 #include <limits>
@@ -292,6 +293,53 @@ PublicAddress check_public_address(std::string_view text) {
   return address;
 }
 
+// "10:30:100" (start:rate:full, as OpenSSH's MaxStartups) or "10" (10:100:10).
+ServerConfig::StartupLimit parse_max_startups(std::string_view text) {
+  const auto number = [&](std::string_view part) {
+    int value = -1;
+    const auto [end, error] = std::from_chars(part.data(), part.data() + part.size(), value);
+    if (error != std::errc() || end != part.data() + part.size() || value < 0 || value > 1000000) {
+      throw std::invalid_argument("\"" + std::string(text) +
+                                  "\" is not START:RATE:FULL (e.g. \"10:30:100\") or a number");
+    }
+    return value;
+  };
+  ServerConfig::StartupLimit limit;
+  const std::size_t first = text.find(':');
+  if (first == std::string_view::npos) {
+    limit.start = limit.full = number(text);
+    limit.rate = 100;
+  } else {
+    const std::size_t second = text.find(':', first + 1);
+    if (second == std::string_view::npos) number("x");  // throws the message
+    limit.start = number(text.substr(0, first));
+    limit.rate = number(text.substr(first + 1, second - first - 1));
+    limit.full = number(text.substr(second + 1));
+  }
+  if (limit.start < 1 || limit.rate > 100 || limit.full < limit.start) {
+    throw std::invalid_argument("\"" + std::string(text) +
+                                "\": START must be at least 1, RATE a percentage and FULL at "
+                                "least START");
+  }
+  return limit;
+}
+
+// An algorithm list for libssh: names of letters, digits and "@.-", comma-separated. Whether
+// libssh knows them is checked when the daemon starts.
+std::string check_algorithms(std::string_view text) {
+  const auto allowed = [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '@' ||
+           c == '.' || c == '-' || c == ',';
+  };
+  if (text.empty() || text.front() == ',' || text.back() == ',' ||
+      text.find(",,") != std::string_view::npos ||
+      !std::all_of(text.begin(), text.end(), allowed)) {
+    throw std::invalid_argument("\"" + std::string(text) +
+                                "\" is not a comma-separated list of algorithm names");
+  }
+  return std::string(text);
+}
+
 // Node names go into logs and database rows; keep them plain.
 std::string check_node_name(std::string_view text) {
   const auto plain = [](char c) {
@@ -360,6 +408,29 @@ constexpr KeyRule<ServerConfig> kServerKeys[] = {
     {"node_name", [](const Value& v, ServerConfig& s) { s.node_name = v.parsed(check_node_name); }},
     {"login_grace",
      [](const Value& v, ServerConfig& s) { s.login_grace = v.parsed(parse_duration); }},
+    {"login_grace_time",
+     [](const Value& v, ServerConfig& s) { s.login_grace = v.parsed(parse_duration); }},
+    {"max_startups",
+     [](const Value& v, ServerConfig& s) { s.max_startups = v.parsed(parse_max_startups); }},
+    {"per_source_max_startups",
+     [](const Value& v, ServerConfig& s) {
+       s.per_source_max_startups = static_cast<int>(v.integer(1, 1000000));
+     }},
+    {"auth_back_off", [](const Value& v, ServerConfig& s) { s.auth_back_off = v.boolean(); }},
+    {"max_sessions_per_user",
+     [](const Value& v, ServerConfig& s) {
+       s.max_sessions_per_user = static_cast<int>(v.integer(1, 1000000));
+     }},
+    {"max_sessions",
+     [](const Value& v, ServerConfig& s) {
+       s.max_sessions = static_cast<int>(v.integer(1, 10000000));
+     }},
+    {"kex_algorithms",
+     [](const Value& v, ServerConfig& s) { s.kex_algorithms = v.parsed(check_algorithms); }},
+    {"ciphers", [](const Value& v, ServerConfig& s) { s.ciphers = v.parsed(check_algorithms); }},
+    {"macs", [](const Value& v, ServerConfig& s) { s.macs = v.parsed(check_algorithms); }},
+    {"host_key_algorithms",
+     [](const Value& v, ServerConfig& s) { s.host_key_algorithms = v.parsed(check_algorithms); }},
     {"upstream_timeout",
      [](const Value& v, ServerConfig& s) { s.upstream_timeout = v.parsed(parse_duration); }},
     {"worker_threads",

@@ -30,6 +30,29 @@ constexpr std::chrono::seconds kSweepInterval{5};
 const std::vector<std::string> kNotifyChannels{"portcullis_revocations", "portcullis_kills",
                                                "portcullis_extensions", "portcullis_decisions"};
 
+// Only what [server] lists is offered: by default curve25519/ECDH key exchange (no DH groups
+// costing milliseconds of CPU each on the loop), AEAD ciphers and Ed25519/ECDSA host keys.
+void restrict_algorithms(ssh_bind bind, const ServerConfig& server) {
+  const struct {
+    ssh_bind_options_e option;
+    const std::string& value;
+    const char* key;
+  } lists[] = {
+      {SSH_BIND_OPTIONS_KEY_EXCHANGE, server.kex_algorithms, "kex_algorithms"},
+      {SSH_BIND_OPTIONS_CIPHERS_C_S, server.ciphers, "ciphers"},
+      {SSH_BIND_OPTIONS_CIPHERS_S_C, server.ciphers, "ciphers"},
+      {SSH_BIND_OPTIONS_HMAC_C_S, server.macs, "macs"},
+      {SSH_BIND_OPTIONS_HMAC_S_C, server.macs, "macs"},
+      {SSH_BIND_OPTIONS_HOSTKEY_ALGORITHMS, server.host_key_algorithms, "host_key_algorithms"},
+  };
+  for (const auto& list : lists) {
+    if (ssh_bind_options_set(bind, list.option, list.value.c_str()) != SSH_OK) {
+      throw std::runtime_error(std::string("[server] ") + list.key + " = \"" + list.value +
+                               "\" names no algorithm libssh supports: " + ssh_get_error(bind));
+    }
+  }
+}
+
 SshBind make_bind(const Config& config) {
   ssh_key raw = nullptr;
   const std::string path = config.server.host_key.string();
@@ -40,6 +63,7 @@ SshBind make_bind(const Config& config) {
   SshBind bind(ssh_bind_new());
   const int no = 0;
   ssh_bind_options_set(bind.get(), SSH_BIND_OPTIONS_PROCESS_CONFIG, &no);
+  restrict_algorithms(bind.get(), config.server);
   // The bind takes ownership of the key.
   if (ssh_bind_options_set(bind.get(), SSH_BIND_OPTIONS_IMPORT_KEY, raw) != SSH_OK) {
     ssh_key_free(raw);
@@ -91,15 +115,22 @@ struct Gateway::Impl {
         vault(vault::Vault::open(config.vault.key_file)),
         bind(make_bind(config)),
         journal(config),
+        limits(config.server, [this](const LimitHit& hit) { report_limit(hit); }),
         recordings(loop, config),
         policy(config),
         alerts(config.alerts, config.server.node_name),
         workers(loop, config.database.url, config.server.worker_threads),
-        context{loop,       config,
-                bind.get(), workers,
-                journal,    vault,
-                registry,   policy,
-                recordings, [this](const access::AlertEvent& alert) { raise_alert(alert); }},
+        context{loop,
+                config,
+                bind.get(),
+                workers,
+                journal,
+                limits,
+                vault,
+                registry,
+                policy,
+                recordings,
+                [this](const access::AlertEvent& alert) { raise_alert(alert); }},
         acceptor(loop),
         accept_timer(loop),
         signals(loop, SIGINT, SIGTERM),
@@ -179,12 +210,28 @@ struct Gateway::Impl {
     socket.set_option(boost::asio::ip::tcp::no_delay(true), ec);
     auto peer = socket.remote_endpoint(ec);
     std::string client = ec ? "unknown" : describe(peer);
+    ConnectionLimits::Verdict verdict = limits.admit(ec ? "unknown" : peer.address().to_string());
+    // Dropped before a byte is sent, as OpenSSH does: the cheapest answer to a flood.
+    if (!verdict.admitted) return;
     try {
-      auto session = std::make_shared<Session>(context, socket.release(), client);
-      session->start();
+      auto session =
+          std::make_shared<Session>(context, socket.release(), client, std::move(verdict.slot));
+      session->start(verdict.delay);
     } catch (const std::exception& e) {
       spdlog::warn("client={} cannot start a session: {}", client, e.what());
     }
+  }
+
+  // A limit hit, at most once a minute per source and limit: logged, audited, alerted.
+  void report_limit(const LimitHit& hit) {
+    spdlog::warn("limit {} hit by {} ({} time(s) since the last report)", hit.limit, hit.source,
+                 hit.count);
+    const nlohmann::json details{
+        {"limit", hit.limit}, {"source", hit.source}, {"count", hit.count}};
+    journal.submit(access::journal_audit("portcullisd:" + config.server.node_name,
+                                         "connection.limited", "source:" + hit.source,
+                                         details.dump()));
+    raise_alert(access::AlertEvent{"connection_limit", details.dump()});
   }
 
   void poll_statuses() {
@@ -266,6 +313,7 @@ struct Gateway::Impl {
   SshBind bind;
   // Before the registry and the workers: destroyed after every session and job that writes to it.
   Journal journal;
+  ConnectionLimits limits;
   SessionRegistry registry;
   RecordingService recordings;
   access::Policy policy;

@@ -98,7 +98,8 @@ Endpoint public_endpoint(const ServerConfig& server, int client_fd) {
 
 }  // namespace
 
-Session::Session(GatewayContext& context, int client_fd, std::string client_address)
+Session::Session(GatewayContext& context, int client_fd, std::string client_address,
+                 ConnectionLimits::Slot startup)
     : context_(context),
       connection_id_(next_connection_id++),
       client_address_(std::move(client_address)),
@@ -109,6 +110,7 @@ Session::Session(GatewayContext& context, int client_fd, std::string client_addr
       drain_timer_(context.loop),
       warning_timer_(context.loop),
       decision_timer_(context.loop),
+      startup_(std::move(startup)),
       upstream_watch_(context.loop) {
   const Endpoint reached = public_endpoint(context.config.server, client_fd);
   public_host_ = reached.host;
@@ -122,20 +124,43 @@ Session::Session(GatewayContext& context, int client_fd, std::string client_addr
 
 Session::~Session() = default;
 
-void Session::start() {
+void Session::start(std::chrono::milliseconds delay) {
   ssh_set_blocking(client_.get(), 0);
   ssh_set_counters(client_.get(), nullptr, &client_counter_);
   context_.registry.add(shared_from_this());
+  if (delay.count() == 0) {
+    arm_login_timer();
+    return pump();
+  }
+  // The address is backing off after failed logins: the handshake waits, holding its place
+  // among the connections not yet authenticated (so an address cannot queue many).
+  spdlog::info("conn={} client={} backing off {} ms after failed logins from this address",
+               connection_id_, client_address_, delay.count());
+  login_timer_.expires_after(delay);
+  login_timer_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
+    if (ec || self->phase_ != Phase::key_exchange) return;
+    self->arm_login_timer();
+    self->pump();
+  });
+}
+
+// The time a connection has to authenticate and start a session or a control command, and
+// then to take the command's reply (a client that never opens its window must not hold the
+// connection forever). A running session, a command at work and a `connect` or `wait` that
+// waits for a decision are not bounded by it.
+void Session::arm_login_timer() {
   login_timer_.expires_after(context_.config.server.login_grace);
   login_timer_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
-    if (ec || self->phase_ >= Phase::bridging) return;
+    if (ec) return;
+    const bool unfinished =
+        self->phase_ <= Phase::ready || (self->phase_ == Phase::control && self->control_reply_);
+    if (!unfinished) return;
     self->guarded("login timer", [&] {
       spdlog::info("conn={} client={} login grace time exceeded; disconnecting",
                    self->connection_id_, self->client_address_);
       self->release();
     });
   });
-  pump();
 }
 
 // ---------------------------------------------------------------- fault barrier
@@ -424,6 +449,8 @@ void Session::answer_public_key(SshMessage message) {
 void Session::complete_authentication(SshMessage message) {
   ssh_message_auth_reply_success(message.get(), 0);
   phase_ = Phase::ready;
+  startup_.release();
+  context_.limits.login_succeeded(startup_.source());
 }
 
 void Session::handle_keyboard_interactive(SshMessage message) {
@@ -707,9 +734,38 @@ void Session::handle_start(SshMessage message, StartKind kind, std::string comma
     ssh_message_channel_request_reply_success(message.get());
     return refuse(*reason);
   }
+  if (auto limit = session_limit_refusal()) {
+    ssh_message_channel_request_reply_success(message.get());
+    return refuse(*limit);
+  }
   start_request_ = std::move(message);
   phase_ = Phase::starting;
   start_upstream(std::get<access::Admission>(identity_->admission));
+}
+
+// max_sessions_per_user and max_sessions: counted over the target sessions of this node
+// (starting or open) when another one is about to start.
+std::optional<std::string> Session::session_limit_refusal() {
+  int total = 0;
+  int mine = 0;
+  for (const auto& session : context_.registry.all()) {
+    if (session.get() == this || !session->holds_target_session()) continue;
+    ++total;
+    if (session->user() == user_) ++mine;
+  }
+  const ServerConfig& server = context_.config.server;
+  if (mine >= server.max_sessions_per_user) {
+    context_.limits.hit("max_sessions_per_user", user_);
+    return user_ + " already has " + std::to_string(mine) +
+           " sessions open, the most [server] max_sessions_per_user allows; end one and connect "
+           "again";
+  }
+  if (total >= server.max_sessions) {
+    context_.limits.hit("max_sessions", "node");
+    return "the bastion already holds " + std::to_string(total) +
+           " sessions, the most [server] max_sessions allows; try again later";
+  }
+  return std::nullopt;
 }
 
 void Session::start_upstream(const access::Admission& admission) {
@@ -851,6 +907,7 @@ void Session::run_control(const std::string& command_line) {
             reply.err = for_terminal(reply.err);
           }
           self->control_reply_ = std::move(reply);
+          self->arm_login_timer();  // the client has this long to take the reply
         });
         self->pump();
       });
@@ -893,6 +950,7 @@ void Session::end_control(std::string err, int exit_status) {
   reply.exit_status = exit_status;
   control_reply_ = std::move(reply);
   phase_ = Phase::control;
+  arm_login_timer();
 }
 
 // Everything the session shows and does goes into its recording, tied to the grant and the
@@ -1163,7 +1221,12 @@ void Session::finish(access::EndReason reason, std::optional<int> exit_status) {
 
 void Session::release() {
   if (phase_ == Phase::closed) return;
+  // Refused attempts and no success: the next connection from this address waits longer.
+  if (phase_ <= Phase::authenticating && auth_failures_ > 0) {
+    context_.limits.login_failed(startup_.source());
+  }
   phase_ = Phase::closed;
+  startup_.release();
   login_timer_.cancel();
   expiry_timer_.cancel();
   drain_timer_.cancel();

@@ -23,6 +23,7 @@
 #include "access/workflow.h"
 #include "common/common.h"
 #include "proxy/bridge.h"
+#include "proxy/connection_limits.h"
 #include "proxy/control.h"
 #include "proxy/journal.h"
 #include "proxy/login_name.h"
@@ -43,6 +44,7 @@ struct GatewayContext {
   ssh_bind bind;
   WorkerPool& workers;
   Journal& journal;  // every write the daemon owes the database after the fact
+  ConnectionLimits& limits;
   const vault::Vault& vault;
   SessionRegistry& registry;
   const access::Policy& policy;
@@ -53,12 +55,15 @@ struct GatewayContext {
 
 class Session : public std::enable_shared_from_this<Session> {
  public:
-  Session(GatewayContext& context, int client_fd, std::string client_address);
+  // `startup` is the connection's place among those not yet authenticated (ConnectionLimits).
+  Session(GatewayContext& context, int client_fd, std::string client_address,
+          ConnectionLimits::Slot startup);
   ~Session();
   Session(const Session&) = delete;
   Session& operator=(const Session&) = delete;
 
-  void start();
+  // Starts the handshake, after `delay` when the client's address is backing off.
+  void start(std::chrono::milliseconds delay = std::chrono::milliseconds::zero());
 
   // Ends the session from the bastion's side, telling the client why on stderr.
   void terminate(access::EndReason reason, const std::string& notice);
@@ -71,6 +76,11 @@ class Session : public std::enable_shared_from_this<Session> {
   void decision_may_have_changed();
 
   std::int64_t record_id() const { return record_id_; }
+  const std::string& user() const { return user_; }
+  // Counted against max_sessions and max_sessions_per_user: a target session starting or open.
+  bool holds_target_session() const {
+    return phase_ == Phase::starting || phase_ == Phase::bridging;
+  }
   std::uint64_t connection_id() const { return connection_id_; }
 
  private:
@@ -161,7 +171,9 @@ class Session : public std::enable_shared_from_this<Session> {
   void refuse_request(SshMessage message, const std::string& why);
   void handle_start(SshMessage message, StartKind kind, std::string command);
   std::optional<std::string> denial_reason() const;
+  std::optional<std::string> session_limit_refusal();
   void start_upstream(const access::Admission& admission);
+  void arm_login_timer();
   void on_upstream(StartResult result);
   void begin_bridging(UpstreamConnection connection, const access::Admission& admission,
                       const std::vector<access::Approval>& approvals);
@@ -227,6 +239,7 @@ class Session : public std::enable_shared_from_this<Session> {
   boost::asio::steady_timer warning_timer_;
   boost::asio::steady_timer decision_timer_;
 
+  ConnectionLimits::Slot startup_;  // held until authenticated
   std::optional<Identity> identity_;
   bool identity_pending_ = false;
   std::deque<SshMessage> waiting_for_identity_;

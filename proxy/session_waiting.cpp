@@ -186,6 +186,9 @@ void Session::on_connect_admission(
   if (auto* denial = std::get_if<access::Denial>(&*outcome.value)) {
     return end_control("portcullis: access denied: " + denial->reason + "\n", 1);
   }
+  if (auto limit = session_limit_refusal()) {
+    return end_control("portcullis: access denied: " + *limit + "\n", 1);
+  }
   // The exec request that ran `connect` becomes the shell: the client already has its answer.
   identity_->admission = std::get<access::Admission>(std::move(*outcome.value));
   setup_.kind = StartKind::shell;

@@ -665,12 +665,18 @@ void Bastion::record_nothing() {
   write_file(config_file_, config);
 }
 
-void Bastion::add_recording_config(std::string_view toml_lines) {
+void Bastion::add_to_table(std::string_view table, std::string_view toml_lines) {
   std::string config = read_file(config_file_);
-  const std::string table = "[recording]\n";
-  config.insert(config.find(table) + table.size(), std::string(toml_lines) + "\n");
+  const std::string header = "[" + std::string(table) + "]\n";
+  config.insert(config.find(header) + header.size(), std::string(toml_lines) + "\n");
   write_file(config_file_, config);
 }
+
+void Bastion::add_recording_config(std::string_view toml_lines) {
+  add_to_table("recording", toml_lines);
+}
+
+void Bastion::add_server_config(std::string_view toml_lines) { add_to_table("server", toml_lines); }
 
 // A daemon that crashed, leaked or hit undefined behaviour fails the test that ran it, even
 // when every client saw the right thing.

@@ -228,6 +228,8 @@ class Bastion {
   void record_nothing();
   // Adds keys to the [recording] table (e.g. "sync = \"filesystem\""). Before start().
   void add_recording_config(std::string_view toml_lines);
+  // Adds keys to the [server] table (e.g. "max_sessions_per_user = 2"). Before start().
+  void add_server_config(std::string_view toml_lines);
   ~Bastion();
 
   const fs::path& config_file() const { return config_file_; }
@@ -269,6 +271,8 @@ class Bastion {
   fs::path log_file() const { return dir_ / "daemon.log"; }
 
  private:
+  void add_to_table(std::string_view table, std::string_view toml_lines);
+
   TempDir dir_;
   std::uint16_t port_ = 0;
   std::string database_;

@@ -311,6 +311,10 @@ TEST_F(DatabaseOutage, LoginsRightAfterTheDatabaseReturnsAllSucceed) {
 
 TEST_F(DatabaseOutage, HundredSessionsEndingTogetherLoseNone) {
   constexpr std::size_t kSessions = 100;
+  // One user holds them all: beyond the default max_sessions_per_user (10).
+  gateway.bastion.stop();
+  gateway.bastion.add_server_config("max_sessions_per_user = 200");
+  gateway.bastion.start();
   // In waves, so the target's sshd (MaxStartups 10) never drops an unauthenticated connection.
   std::vector<std::unique_ptr<PipedProcess>> clients;
   while (clients.size() < kSessions) {

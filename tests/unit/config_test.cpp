@@ -387,5 +387,55 @@ TEST_F(ConfigTest, PublicAddressAndJournalFile) {
   }
 }
 
+TEST_F(ConfigTest, ConnectionLimitsAndAlgorithms) {
+  const Config defaults = load_config(write_config(kMinimal));
+  EXPECT_EQ(defaults.server.max_startups.start, 10);
+  EXPECT_EQ(defaults.server.max_startups.rate, 30);
+  EXPECT_EQ(defaults.server.max_startups.full, 100);
+  EXPECT_EQ(defaults.server.per_source_max_startups, 10);
+  EXPECT_EQ(defaults.server.max_sessions_per_user, 10);
+  EXPECT_EQ(defaults.server.max_sessions, 10000);
+  EXPECT_TRUE(defaults.server.auth_back_off);
+  EXPECT_EQ(defaults.server.kex_algorithms.find("diffie-hellman"), std::string::npos);
+
+  const Config set = load_config(write_config(std::string(R"([server]
+max_startups = "5:50:20"
+per_source_max_startups = 3
+auth_back_off = false
+max_sessions_per_user = 2
+max_sessions = 50
+login_grace_time = "10s"
+ciphers = "aes256-gcm@openssh.com"
+)") + std::string(kMinimal)));
+  EXPECT_EQ(set.server.max_startups.start, 5);
+  EXPECT_EQ(set.server.max_startups.rate, 50);
+  EXPECT_EQ(set.server.max_startups.full, 20);
+  EXPECT_EQ(set.server.per_source_max_startups, 3);
+  EXPECT_FALSE(set.server.auth_back_off);
+  EXPECT_EQ(set.server.max_sessions_per_user, 2);
+  EXPECT_EQ(set.server.max_sessions, 50);
+  EXPECT_EQ(set.server.login_grace, std::chrono::seconds(10));
+  EXPECT_EQ(set.server.ciphers, "aes256-gcm@openssh.com");
+  const Config single = load_config(
+      write_config(std::string("[server]\nmax_startups = \"7\"\n") + std::string(kMinimal)));
+  EXPECT_EQ(single.server.max_startups.full, 7);
+  EXPECT_EQ(single.server.max_startups.rate, 100);
+
+  for (const char* bad : {"10:30", "0:30:100", "10:130:100", "10:30:5", "a:b:c", "10:30:100:1"}) {
+    EXPECT_NE(
+        error_for(std::string("[server]\nmax_startups = \"") + bad + "\"\n" + std::string(kMinimal))
+            .find("max_startups"),
+        std::string::npos)
+        << bad;
+  }
+  for (const char* bad : {"", ",aes", "aes,,gcm", "aes gcm", "aes;rm"}) {
+    EXPECT_NE(
+        error_for(std::string("[server]\nciphers = \"") + bad + "\"\n" + std::string(kMinimal))
+            .find("ciphers"),
+        std::string::npos)
+        << bad;
+  }
+}
+
 }  // namespace
 }  // namespace portcullis
