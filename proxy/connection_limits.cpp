@@ -13,22 +13,26 @@ constexpr std::size_t kMaxRemembered = 10000;
 }  // namespace
 
 ConnectionLimits::Slot::Slot(ConnectionLimits* limits, std::string source)
-    : limits_(limits), source_(std::move(source)) {}
+    : limits_(limits), alive_(limits->alive_), source_(std::move(source)) {}
 
 ConnectionLimits::Slot::Slot(Slot&& other) noexcept
-    : limits_(std::exchange(other.limits_, nullptr)), source_(std::move(other.source_)) {}
+    : limits_(std::exchange(other.limits_, nullptr)),
+      alive_(std::move(other.alive_)),
+      source_(std::move(other.source_)) {}
 
 ConnectionLimits::Slot& ConnectionLimits::Slot::operator=(Slot&& other) noexcept {
   if (this != &other) {
     release();
     limits_ = std::exchange(other.limits_, nullptr);
+    alive_ = std::move(other.alive_);
     source_ = std::move(other.source_);
   }
   return *this;
 }
 
 void ConnectionLimits::Slot::release() {
-  if (limits_ != nullptr) std::exchange(limits_, nullptr)->release(source_);
+  ConnectionLimits* limits = std::exchange(limits_, nullptr);
+  if (limits != nullptr && !alive_.expired()) limits->release(source_);
 }
 
 ConnectionLimits::ConnectionLimits(const ServerConfig& server, Report report)

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <random>
 #include <string>
 #include <unordered_map>
@@ -52,6 +53,9 @@ class ConnectionLimits {
 
    private:
     ConnectionLimits* limits_ = nullptr;
+    // A session can outlive the limits at shutdown (a worker's result still queued on the loop
+    // holds it); then there is nothing to give back.
+    std::weak_ptr<const bool> alive_;
     std::string source_;
   };
 
@@ -89,6 +93,7 @@ class ConnectionLimits {
   void release(const std::string& source);
   void forget_old_back_offs(Clock::time_point now);
 
+  const std::shared_ptr<const bool> alive_ = std::make_shared<const bool>(true);
   const ServerConfig server_;
   const Report report_;
   std::minstd_rand random_;
