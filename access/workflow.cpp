@@ -369,19 +369,23 @@ WorkflowResult extend_grant(pqxx::work& tx, const Policy& policy, const Actor& r
                         settings, "extension.requested");
 }
 
-std::optional<std::string> connect_refusal(const Policy& policy, const User& user,
-                                           const Grant& grant, bool totp_enrolled,
-                                           bool& mfa_required, TimePoint now) {
-  const CompiledRule* rule = policy.governing(user.roles, grant);
-  if (rule == nullptr) return std::nullopt;
+std::variant<Admission, Denial> admit_connection(pqxx::work& tx, const Policy& policy,
+                                                 const User& user, const std::string& target,
+                                                 const std::string& login, bool totp_enrolled,
+                                                 bool& mfa_required, TimePoint now) {
+  std::variant<Admission, Denial> verdict = admit(tx, user.name, target, login);
+  const auto* admission = std::get_if<Admission>(&verdict);
+  if (admission == nullptr) return verdict;
+  const CompiledRule* rule = policy.governing(user.roles, admission->grant);
+  if (rule == nullptr) return verdict;
   try {
-    if (!grant.break_glass) check_hours(*rule, now);
+    if (!admission->grant.break_glass) check_hours(*rule, now);
     check_mfa(*rule, MfaStep::connect, Actor{user, totp_enrolled});
   } catch (const AccessError& e) {
-    return e.what();
+    return Denial{e.what()};
   }
   mfa_required = rule->needs_mfa(MfaStep::connect);
-  return std::nullopt;
+  return verdict;
 }
 
 Grant revoke_as_user(pqxx::work& tx, const Policy& policy, const Actor& actor, std::int64_t id,

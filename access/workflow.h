@@ -56,12 +56,13 @@ WorkflowResult deny_grant(pqxx::work& tx, const Policy& policy, const Actor& app
 WorkflowResult extend_grant(pqxx::work& tx, const Policy& policy, const Actor& requester,
                             std::int64_t id, std::chrono::seconds duration,
                             const std::string& reason, const WorkflowSettings& settings);
-// What the policy adds when `user` connects with an admitted grant: allowed hours (not for
-// break-glass) and MFA. Returns why the connection is refused, or nullopt; sets `mfa_required`
-// when a TOTP code must follow the public key.
-std::optional<std::string> connect_refusal(const Policy& policy, const User& user,
-                                           const Grant& grant, bool totp_enrolled,
-                                           bool& mfa_required, TimePoint now);
+// What logging in as USER+TARGET[+LOGIN] gets now: admit() and then what the policy adds for
+// the admitted grant, allowed hours (not for break-glass) and MFA. Sets `mfa_required` when a
+// TOTP code must follow the public key.
+std::variant<Admission, Denial> admit_connection(pqxx::work& tx, const Policy& policy,
+                                                 const User& user, const std::string& target,
+                                                 const std::string& login, bool totp_enrolled,
+                                                 bool& mfa_required, TimePoint now);
 
 // Own grants and requests, or any for an approver of its rule or an admin.
 Grant revoke_as_user(pqxx::work& tx, const Policy& policy, const Actor& actor, std::int64_t id,

@@ -364,18 +364,10 @@ void Session::look_up_identity(const std::string& login_name) {
           identity.mfa_required = enrolled && policy.control_login_needs_mfa(identity.user->roles);
           return identity;
         }
-        auto verdict = access::admit(tx, parsed->user, parsed->target, parsed->login);
-        if (auto* admission = std::get_if<access::Admission>(&verdict)) {
-          if (auto denial =
-                  access::connect_refusal(policy, *identity.user, admission->grant, enrolled,
-                                          identity.mfa_required, access::Clock::now())) {
-            identity.admission = access::Denial{*denial};
-          } else {
-            identity.admission = std::move(*admission);
-          }
-        } else {
-          identity.admission = std::get<access::Denial>(std::move(verdict));
-        }
+        std::visit(
+            [&](auto&& verdict) { identity.admission = std::move(verdict); },
+            access::admit_connection(tx, policy, *identity.user, parsed->target, parsed->login,
+                                     enrolled, identity.mfa_required, access::Clock::now()));
         return identity;
       },
       [self = shared_from_this(), login_name](Outcome<Identity> outcome) {
@@ -799,10 +791,9 @@ void Session::start_upstream(const access::Admission& admission) {
           journal.submit(access::journal_session_end(result.record_id, access::EndReason::error,
                                                      std::nullopt, access::Clock::now()));
           if (failure.host_key_mismatch) {
-            journal.submit(access::journal_audit(
-                "portcullisd:" + node, "target.host_key_mismatch",
-                "target:" + admission.target.name,
-                nlohmann::json{{"session", result.record_id}, {"detail", failure.message}}.dump()));
+            audit_later(journal, "portcullisd:" + node, "target.host_key_mismatch",
+                        "target:" + admission.target.name,
+                        {{"session", result.record_id}, {"detail", failure.message}});
           }
         }
         return result;

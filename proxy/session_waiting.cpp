@@ -147,16 +147,10 @@ void Session::connect_after_approval(const access::Grant& grant) {
   context_.workers.transact(
       [user = *identity_->user, grant, mfa_verified = mfa_verified_,
        &policy = context_.policy](pqxx::work& tx) {
-        std::variant<access::Admission, access::Denial> verdict =
-            access::admit(tx, user.name, grant.target, grant.login);
-        auto* admission = std::get_if<access::Admission>(&verdict);
-        if (admission == nullptr) return verdict;
         bool mfa_required = false;
-        if (auto refusal = access::connect_refusal(policy, user, admission->grant,
-                                                   access::totp_enrolled(tx, user.name),
-                                                   mfa_required, access::Clock::now())) {
-          return std::variant<access::Admission, access::Denial>(access::Denial{*refusal});
-        }
+        std::variant<access::Admission, access::Denial> verdict = access::admit_connection(
+            tx, policy, user, grant.target, grant.login, access::totp_enrolled(tx, user.name),
+            mfa_required, access::Clock::now());
         if (mfa_required && !mfa_verified) {
           return std::variant<access::Admission, access::Denial>(access::Denial{
               "the rule of grant " + std::to_string(grant.id) +
