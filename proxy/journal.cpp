@@ -77,9 +77,9 @@ void Journal::take_over_leftovers() {
 }
 
 void Journal::submit(store::JournalEntry entry) {
+  const std::uint64_t size = entry.to_line().size();  // outside the lock: the loop calls this
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    const std::uint64_t size = entry.to_line().size();
     if (entry.kind == "audit" && backlog_bytes_ + size > kMaxBacklogBytes) {
       if (dropped_++ == 0) {
         spdlog::error(
@@ -189,6 +189,13 @@ bool Journal::apply_batch(std::size_t count) {
     }
     return apply_one_by_one(count);
   }
+  settle_front(count);
+  return true;
+}
+
+// The first `count` pending entries are done with (written, or set aside): their ids wait for
+// the file to be emptied, and they no longer count against the backlog.
+void Journal::settle_front(std::size_t count) {
   std::uint64_t bytes = 0;
   for (std::size_t i = 0; i < count; ++i) {
     bytes += pending_.front().to_line().size();
@@ -197,7 +204,6 @@ bool Journal::apply_batch(std::size_t count) {
   }
   std::lock_guard<std::mutex> lock(mutex_);
   backlog_bytes_ -= std::min(backlog_bytes_, bytes);
-  return true;
 }
 
 // One entry of the batch is refused for its contents: apply each alone, set that one aside.
@@ -214,11 +220,7 @@ bool Journal::apply_one_by_one(std::size_t count) {
       }
       reject(pending_.front(), e.what());
     }
-    const std::uint64_t bytes = pending_.front().to_line().size();
-    applied_ids_.push_back(std::move(pending_.front().id));
-    pending_.pop_front();
-    std::lock_guard<std::mutex> lock(mutex_);
-    backlog_bytes_ -= std::min(backlog_bytes_, bytes);
+    settle_front(1);
   }
   return true;
 }

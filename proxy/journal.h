@@ -48,6 +48,7 @@ class Journal {
   bool apply_pending();
   bool apply_batch(std::size_t count);
   bool apply_one_by_one(std::size_t count);
+  void settle_front(std::size_t count);
   void reject(const store::JournalEntry& entry, const std::string& why);
   void forget_applied();
   void note_unavailable(const std::string& why);
