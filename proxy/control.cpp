@@ -186,10 +186,6 @@ std::chrono::seconds duration_option(const std::string& text) {
   }
 }
 
-std::string without_prefix(const std::string& actor) {
-  return actor.starts_with("user:") ? actor.substr(5) : actor;
-}
-
 // The Host entries `config` prints: one per target the user may request or holds a grant or a
 // pending request for.
 struct HostEntry {
@@ -668,8 +664,7 @@ DecisionView view_decision(const access::Grant& grant,
     news += (news.empty() ? "approved by " : ", ") + approvals[i].approver;
   }
   if (!news.empty()) news += "; ";
-  const std::string name = (grant.has_window() || grant.break_glass ? "grant " : "request ") +
-                           std::to_string(grant.id) + " (" + grant.target + ":" + grant.login + ")";
+  const std::string name = what(grant);
   switch (grant.state) {
     case access::GrantState::pending:
       view.line = name + ": " + news + "waiting for " +
@@ -682,8 +677,7 @@ DecisionView view_decision(const access::Grant& grant,
       view.approved = true;
       break;
     case access::GrantState::denied:
-      view.line = name + ": denied by " + without_prefix(grant.denied_by) + ": " +
-                  one_line(grant.deny_reason);
+      view.line = name + ": denied by " + grant.denied_by + ": " + one_line(grant.deny_reason);
       break;
     case access::GrantState::revoked:
       view.line = name + (grant.has_window() ? ": revoked" : ": withdrawn") +

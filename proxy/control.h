@@ -45,7 +45,7 @@ struct ControlEnvironment {
 // Where a request stands, for a requester waiting on it (`wait`, `connect`): one line, and
 // whether it is decided. Shared by the command and the session that keeps waiting.
 struct DecisionView {
-  std::string line;       // "request 17: waiting for 1 of 2 approvals (rule prod-db)..."
+  std::string line;       // "request 17 (alice on db01:postgres): waiting for 1 of 2 ..."
   bool decided = false;   // active, denied, lapsed or withdrawn
   bool approved = false;  // decided and active
 };
