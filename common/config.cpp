@@ -265,6 +265,14 @@ HostPort check_listen_address(std::string_view text) {
   return address;
 }
 
+// Whether `text` holds only ASCII letters, digits and characters of `punctuation`.
+bool made_of(std::string_view text, std::string_view punctuation) {
+  return std::all_of(text.begin(), text.end(), [punctuation](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           punctuation.find(c) != std::string_view::npos;
+  });
+}
+
 // "bastion.example.com", "bastion.example.com:2222", "[2001:db8::1]:2222": printed into the
 // ssh_config lines engineers use, so only host-name and address characters.
 struct PublicAddress {
@@ -281,12 +289,7 @@ PublicAddress check_public_address(std::string_view text) {
   } else {
     address.host = std::string(text);
   }
-  const auto plain = [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
-           c == '-' || c == ':';
-  };
-  if (address.host.empty() || address.host.size() > 253 ||
-      !std::all_of(address.host.begin(), address.host.end(), plain)) {
+  if (address.host.empty() || address.host.size() > 253 || !made_of(address.host, ".-:")) {
     throw std::invalid_argument("\"" + std::string(text) +
                                 "\" is not a host name or address, with an optional :PORT");
   }
@@ -295,12 +298,13 @@ PublicAddress check_public_address(std::string_view text) {
 
 // "10:30:100" (start:rate:full, as OpenSSH's MaxStartups) or "10" (10:100:10).
 ServerConfig::StartupLimit parse_max_startups(std::string_view text) {
+  const std::invalid_argument malformed(
+      "\"" + std::string(text) + "\" is not START:RATE:FULL (e.g. \"10:30:100\") or a number");
   const auto number = [&](std::string_view part) {
     int value = -1;
     const auto [end, error] = std::from_chars(part.data(), part.data() + part.size(), value);
     if (error != std::errc() || end != part.data() + part.size() || value < 0 || value > 1000000) {
-      throw std::invalid_argument("\"" + std::string(text) +
-                                  "\" is not START:RATE:FULL (e.g. \"10:30:100\") or a number");
+      throw malformed;
     }
     return value;
   };
@@ -311,7 +315,7 @@ ServerConfig::StartupLimit parse_max_startups(std::string_view text) {
     limit.rate = 100;
   } else {
     const std::size_t second = text.find(':', first + 1);
-    if (second == std::string_view::npos) number("x");  // throws the message
+    if (second == std::string_view::npos) throw malformed;
     limit.start = number(text.substr(0, first));
     limit.rate = number(text.substr(first + 1, second - first - 1));
     limit.full = number(text.substr(second + 1));
@@ -327,13 +331,8 @@ ServerConfig::StartupLimit parse_max_startups(std::string_view text) {
 // An algorithm list for libssh: names of letters, digits and "@.-", comma-separated. Whether
 // libssh knows them is checked when the daemon starts.
 std::string check_algorithms(std::string_view text) {
-  const auto allowed = [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '@' ||
-           c == '.' || c == '-' || c == ',';
-  };
   if (text.empty() || text.front() == ',' || text.back() == ',' ||
-      text.find(",,") != std::string_view::npos ||
-      !std::all_of(text.begin(), text.end(), allowed)) {
+      text.find(",,") != std::string_view::npos || !made_of(text, "@.-,")) {
     throw std::invalid_argument("\"" + std::string(text) +
                                 "\" is not a comma-separated list of algorithm names");
   }
@@ -342,11 +341,7 @@ std::string check_algorithms(std::string_view text) {
 
 // Node names go into logs and database rows; keep them plain.
 std::string check_node_name(std::string_view text) {
-  const auto plain = [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
-           c == '_' || c == '-';
-  };
-  if (text.size() > 63 || !std::all_of(text.begin(), text.end(), plain)) {
+  if (text.size() > 63 || !made_of(text, "._-")) {
     throw std::invalid_argument("\"" + std::string(text) +
                                 "\" is not a node name (use up to 63 letters, digits, '.', '_' "
                                 "and '-')");
