@@ -432,6 +432,10 @@ constexpr KeyRule<ServerConfig> kServerKeys[] = {
      [](const Value& v, ServerConfig& s) {
        s.worker_threads = static_cast<int>(v.integer(1, 256));
      }},
+    {"upstream_threads",
+     [](const Value& v, ServerConfig& s) {
+       s.upstream_threads = static_cast<int>(v.integer(1, 1024));
+     }},
 };
 
 constexpr KeyRule<DatabaseConfig> kDatabaseKeys[] = {

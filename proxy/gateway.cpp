@@ -120,17 +120,13 @@ struct Gateway::Impl {
         policy(config),
         alerts(config.alerts, config.server.node_name),
         workers(loop, config.database.url, config.server.worker_threads),
-        context{loop,
-                config,
-                bind.get(),
-                workers,
-                journal,
-                limits,
-                vault,
-                registry,
-                policy,
-                recordings,
-                [this](const access::AlertEvent& alert) { raise_alert(alert); }},
+        upstreams(loop, config.database.url, config.server.upstream_threads),
+        oversight(loop, config.database.url, 1),
+        context{
+            loop,    config,     bind.get(),
+            workers, upstreams,  journal,
+            limits,  vault,      registry,
+            policy,  recordings, [this](const access::AlertEvent& alert) { raise_alert(alert); }},
         acceptor(loop),
         accept_timer(loop),
         signals(loop, SIGINT, SIGTERM),
@@ -164,14 +160,14 @@ struct Gateway::Impl {
     sweep_timer.expires_after(kSweepInterval);
     sweep_timer.async_wait([this](boost::system::error_code ec) {
       if (ec) return;
-      workers.transact([actor = "portcullisd:" + config.server.node_name](
-                           pqxx::work& tx) { return access::audit_ended_grants(tx, actor); },
-                       [this](Outcome<int> outcome) {
-                         if (!outcome.ok() && !outcome.database_unavailable) {
-                           spdlog::warn("cannot audit ended grants: {}", outcome.error);
-                         }
-                         sweep();
-                       });
+      oversight.transact([actor = "portcullisd:" + config.server.node_name](
+                             pqxx::work& tx) { return access::audit_ended_grants(tx, actor); },
+                         [this](Outcome<int> outcome) {
+                           if (!outcome.ok() && !outcome.database_unavailable) {
+                             spdlog::warn("cannot audit ended grants: {}", outcome.error);
+                           }
+                           sweep();
+                         });
     });
   }
 
@@ -255,14 +251,14 @@ struct Gateway::Impl {
     std::vector<std::int64_t> ids = registry.record_ids();
     if (ids.empty()) return;
     status_check_running = true;
-    workers.transact([ids](pqxx::work& tx) { return access::session_statuses(tx, ids); },
-                     [this](Outcome<std::vector<access::SessionStatus>> outcome) {
-                       status_check_running = false;
-                       // The database being unreachable leaves admitted sessions running until
-                       // their grant's end, which each session enforces with its own timer.
-                       if (outcome.ok()) apply(*outcome.value);
-                       if (std::exchange(status_check_again, false)) check_statuses();
-                     });
+    oversight.transact([ids](pqxx::work& tx) { return access::session_statuses(tx, ids); },
+                       [this](Outcome<std::vector<access::SessionStatus>> outcome) {
+                         status_check_running = false;
+                         // The database being unreachable leaves admitted sessions running until
+                         // their grant's end, which each session enforces with its own timer.
+                         if (outcome.ok()) apply(*outcome.value);
+                         if (std::exchange(status_check_again, false)) check_statuses();
+                       });
   }
 
   void apply(const std::vector<access::SessionStatus>& statuses) {
@@ -319,6 +315,10 @@ struct Gateway::Impl {
   access::Policy policy;
   alerts::Dispatcher alerts;
   WorkerPool workers;
+  WorkerPool upstreams;
+  // Revocation, kill, extension and expiry: a thread and a connection of their own, so a
+  // flood of logins or targets that never answer cannot make a revocation wait.
+  WorkerPool oversight;
   GatewayContext context;
   boost::asio::ip::tcp::acceptor acceptor;
   boost::asio::steady_timer accept_timer;
@@ -351,6 +351,8 @@ void Gateway::run() {
   run_loop(impl.loop);
   impl.listener.reset();
   impl.workers.stop();
+  impl.upstreams.stop();
+  impl.oversight.stop();
 }
 
 void Gateway::stop() {

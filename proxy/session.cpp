@@ -760,30 +760,51 @@ std::optional<std::string> Session::session_limit_refusal() {
   return std::nullopt;
 }
 
+// Two steps on two pools: the session row on the login workers (which hold database
+// connections), then the target on the upstream pool, so a target that accepts TCP and never
+// answers holds an upstream thread for at most upstream_timeout and never a login worker.
 void Session::start_upstream(const access::Admission& admission) {
-  WorkerPool& workers = context_.workers;
+  const std::string node = context_.config.server.node_name;
+  // The session row exists before the target is reached: no unrecorded access. This write is
+  // not journaled: with the database down the session does not start at all.
+  context_.workers.transact(
+      [admission, node, client = client_address_, boot = context_.journal.boot()](pqxx::work& tx) {
+        StartResult result;
+        result.approvals = access::list_approvals(tx, admission.grant.id);
+        result.record_id = access::start_session(tx, admission.grant.id, node, client, boot);
+        return result;
+      },
+      [self = shared_from_this(), admission](Outcome<StartResult> recorded) {
+        self->guarded("session record", [&] {
+          if (!recorded.ok()) {
+            StartResult result;
+            result.failure = recorded.database_unavailable
+                                 ? "the access database is unreachable, so the session cannot "
+                                   "be recorded; try again shortly"
+                                 : "the session cannot be recorded: " + recorded.error;
+            return self->on_upstream(std::move(result));
+          }
+          if (self->phase_ != Phase::starting) {
+            // The client left before the target was reached: the row is closed at once.
+            self->context_.journal.submit(access::journal_session_end(
+                recorded.value->record_id, access::EndReason::client_exit, std::nullopt,
+                access::Clock::now()));
+            return;
+          }
+          self->reach_target(admission, std::move(*recorded.value));
+        });
+        self->pump();
+      });
+}
+
+void Session::reach_target(const access::Admission& admission, StartResult recorded) {
   Journal& journal = context_.journal;
   const vault::Vault& vault = context_.vault;
-  std::string node = context_.config.server.node_name;
-  std::chrono::seconds timeout = context_.config.server.upstream_timeout;
-  workers.blocking(
-      [&workers, &journal, &vault, admission, setup = setup_, node, client = client_address_,
-       timeout] {
-        StartResult result;
-        // The session row exists before the target is reached: no unrecorded access. This
-        // write is not journaled: with the database down the session does not start at all.
-        auto recorded = workers.transact_now([&](pqxx::work& tx) {
-          result.approvals = access::list_approvals(tx, admission.grant.id);
-          return access::start_session(tx, admission.grant.id, node, client, journal.boot());
-        });
-        if (!recorded.ok()) {
-          result.failure = recorded.database_unavailable
-                               ? "the access database is unreachable, so the session cannot be "
-                                 "recorded; try again shortly"
-                               : "the session cannot be recorded: " + recorded.error;
-          return result;
-        }
-        result.record_id = *recorded.value;
+  const std::string actor = "portcullisd:" + context_.config.server.node_name;
+  const std::chrono::seconds timeout = context_.config.server.upstream_timeout;
+  context_.upstreams.blocking(
+      [&journal, &vault, admission, setup = setup_, actor, timeout,
+       result = std::move(recorded)]() mutable {
         result.upstream =
             connect_upstream(admission.target, admission.account, vault, setup, timeout);
         if (!result.upstream.connection) {
@@ -791,12 +812,12 @@ void Session::start_upstream(const access::Admission& admission) {
           journal.submit(access::journal_session_end(result.record_id, access::EndReason::error,
                                                      std::nullopt, access::Clock::now()));
           if (failure.host_key_mismatch) {
-            audit_later(journal, "portcullisd:" + node, "target.host_key_mismatch",
+            audit_later(journal, actor, "target.host_key_mismatch",
                         "target:" + admission.target.name,
                         {{"session", result.record_id}, {"detail", failure.message}});
           }
         }
-        return result;
+        return std::move(result);
       },
       [self = shared_from_this()](Outcome<StartResult> result) {
         self->guarded("upstream start", [&] {

@@ -42,8 +42,9 @@ struct GatewayContext {
   boost::asio::io_context& loop;
   const Config& config;
   ssh_bind bind;
-  WorkerPool& workers;
-  Journal& journal;  // every write the daemon owes the database after the fact
+  WorkerPool& workers;    // admission, MFA, control commands: the database
+  WorkerPool& upstreams;  // logins to targets: no database, bounded by upstream_timeout
+  Journal& journal;       // every write the daemon owes the database after the fact
   ConnectionLimits& limits;
   const vault::Vault& vault;
   SessionRegistry& registry;
@@ -173,6 +174,7 @@ class Session : public std::enable_shared_from_this<Session> {
   std::optional<std::string> denial_reason() const;
   std::optional<std::string> session_limit_refusal();
   void start_upstream(const access::Admission& admission);
+  void reach_target(const access::Admission& admission, StartResult recorded);
   void arm_login_timer();
   void on_upstream(StartResult result);
   void begin_bridging(UpstreamConnection connection, const access::Admission& admission,
