@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <pqxx/pqxx>
@@ -133,6 +134,26 @@ User add_user(pqxx::work& tx, const std::string& actor, const std::string& name,
               const std::vector<std::string>& public_keys, const std::vector<std::string>& roles);
 std::optional<User> find_user(pqxx::work& tx, const std::string& name);
 std::vector<User> list_users(pqxx::work& tx);
+
+// Disables a user: new logins are refused, their active grants are revoked (so their live
+// sessions end within a second, with the revocation notice) and their pending requests are
+// denied, each audited, in `tx`. Throws AccessError when unknown or already disabled.
+struct UserDisabled {
+  std::vector<std::int64_t> grants_revoked;
+  std::vector<std::int64_t> requests_denied;
+};
+UserDisabled disable_user(pqxx::work& tx, const std::string& actor, const std::string& name,
+                          const std::string& reason);
+// Throws AccessError when unknown or not disabled. Revoked grants stay revoked.
+void enable_user(pqxx::work& tx, const std::string& actor, const std::string& name);
+// Adds one OpenSSH public key line to the user; returns its fingerprint. Throws AccessError
+// when the user is unknown, the line is not a key, or the user has it already.
+std::string add_user_key(pqxx::work& tx, const std::string& actor, const std::string& name,
+                         const std::string& public_key);
+// Removes the key named by its fingerprint ("SHA256:...") or by a public key line; returns its
+// fingerprint. Refuses to remove a user's last key (disable the user instead).
+std::string remove_user_key(pqxx::work& tx, const std::string& actor, const std::string& name,
+                            const std::string& key);
 // "SHA256:..." (as ssh-keygen -l prints it) of an OpenSSH one-line public key.
 // Throws AccessError when the line is not a public key.
 std::string public_key_fingerprint(const std::string& openssh_line);
@@ -156,7 +177,8 @@ Grant add_grant(pqxx::work& tx, const std::string& actor, const std::string& use
                 const std::string& reason, const std::string& ticket = "");
 std::optional<Grant> find_grant(pqxx::work& tx, std::int64_t id);
 std::vector<Grant> list_grants(pqxx::work& tx, bool active_only);
-// Marks the grant revoked (now). Throws AccessError if unknown or already ended.
+// Marks the grant revoked (now). Revoking an approved extension takes its time back from the
+// grant it extends. Throws AccessError if unknown or already ended.
 Grant revoke_grant(pqxx::work& tx, const std::string& actor, std::int64_t id,
                    const std::string& reason);
 
@@ -167,6 +189,10 @@ struct Admission {
   Grant grant;
   Target target;
   Account account;
+  // When the governing rule's allowed hours end, with [[policy]] enforce_hours = "session"
+  // (the session ends then, warned like a grant's end); unset otherwise.
+  std::optional<TimePoint> hours_end;
+  std::string hours;  // the rule's hours as written, for the notice
 };
 struct Denial {
   std::string reason;  // one line, says why and what to do; no "portcullis:" prefix
@@ -207,6 +233,8 @@ struct SessionStatus {
 };
 std::vector<SessionStatus> session_statuses(pqxx::work& tx,
                                             const std::vector<std::int64_t>& session_ids);
+// Now, by the database's clock: what every deadline a node arms is measured against.
+TimePoint database_now(pqxx::work& tx);
 // Marks sessions of `node` left open by an earlier run (a crash; `boot` is the current run) as
 // ended with reason `error` at `restarted_at`.
 void close_orphaned_sessions(pqxx::work& tx, const std::string& node, const std::string& boot,
@@ -256,17 +284,26 @@ struct TotpState {
   std::vector<std::uint8_t> sealed_secret;
   std::optional<std::int64_t> last_step;  // the last time step accepted (replay guard)
   int recent_failures = 0;                // within kMfaWindow
+  // While locked out (kMfaMaxFailures within the window): when the lockout ends. Attempts
+  // during a lockout are refused and do not count, so it cannot be kept alive by guessing.
+  std::optional<TimePoint> locked_until;
 };
 // Locks the user's row (so two nodes cannot accept the same code) and reads its TOTP state;
 // nullopt when the user has no TOTP enrolled.
 std::optional<TotpState> lock_totp_state(pqxx::work& tx, const std::string& user);
 void record_totp_success(pqxx::work& tx, const std::string& user, const TotpState& state,
                          std::int64_t step, const std::string& client);
-// Records and audits one failure ("wrong code", "replayed code", "locked"); returns the number
-// of failures now within the window.
+// Records and audits one failure ("wrong code", "replayed code"); returns the number of
+// failures now within the window.
 int record_totp_failure(pqxx::work& tx, const std::string& user, const TotpState& state,
                         const std::string& reason, const std::string& node,
                         const std::string& client);
+// Audits an attempt refused because the user is locked out; it is not counted as a failure.
+void record_totp_locked_attempt(pqxx::work& tx, const std::string& user, const TotpState& state,
+                                const std::string& node, const std::string& client);
+// Clears the user's recent failures (and so a lockout): `portcullis user mfa-reset`. Throws
+// AccessError when there is no such user. Returns how many failures were cleared.
+int reset_mfa_failures(pqxx::work& tx, const std::string& actor, const std::string& user);
 
 // --- audit -----------------------------------------------------------------
 // Appends one hash-chained row to audit_events (SHA-256 over a canonical encoding of
@@ -281,6 +318,7 @@ struct AuditEvent {
   std::string action;
   std::string object;
   std::string details_json;
+  std::string hash;  // the row's chain hash, 32 raw bytes
 };
 struct AuditFilter {
   std::optional<TimePoint> since;
@@ -290,13 +328,68 @@ struct AuditFilter {
 // Newest last.
 std::vector<AuditEvent> list_audit(pqxx::work& tx, const AuditFilter& filter);
 
+// The newest row: what `portcullis audit head` prints for keeping elsewhere. nullopt when the
+// log is empty.
+std::optional<AuditEvent> audit_head(pqxx::work& tx);
+
+// --- signed checkpoints of the chain's head (audit_checkpoints.cpp) ----------
+struct AuditCheckpoint {
+  std::int64_t id = 0;
+  std::string node;
+  std::string key_fingerprint;  // "SHA256:...", the node_keys row that verifies it
+  std::int64_t last_id = 0;
+  std::string last_hash;  // 32 raw bytes
+  std::string at;         // RFC 3339 UTC with microseconds, as signed
+  std::string signature;  // 64 raw bytes, Ed25519
+};
+// The bytes a checkpoint's signature covers.
+std::string checkpoint_message(const AuditCheckpoint& checkpoint);
+// Signs `message` with the node's key; returns the 64-byte signature.
+using CheckpointSigner = std::function<std::string(std::string_view message)>;
+// Signs the head of the chain and stores the checkpoint, unless the head is row
+// `signed_up_to` or older (what this node signed last: a node trusts only its own checkpoints
+// to decide, so a forged row cannot stop it signing); nullopt when there was nothing new.
+std::optional<AuditCheckpoint> checkpoint_audit_head(pqxx::work& tx, const std::string& node,
+                                                     const std::string& key_fingerprint,
+                                                     const CheckpointSigner& sign,
+                                                     std::int64_t signed_up_to);
+// Every checkpoint, oldest first.
+std::vector<AuditCheckpoint> list_checkpoints(pqxx::work& tx);
+std::optional<AuditCheckpoint> latest_checkpoint(pqxx::work& tx);
+// Checkpoints are written about this often while rows are written (by a running portcullisd).
+inline constexpr std::chrono::seconds kCheckpointInterval{5};
+
+struct AuditVerifyOptions {
+  // Public keys that may sign checkpoints: fingerprint -> 32-byte Ed25519 key (node_keys).
+  std::map<std::string, std::string> node_keys;
+  // A row id and its 32-byte hash kept elsewhere (`audit head`): the row must be there with
+  // that hash, which proves nothing up to it was rewritten or removed.
+  std::optional<std::pair<std::int64_t, std::string>> anchor;
+  // Rows this much older than the database's clock must be covered by a checkpoint; older
+  // uncovered rows mean the newest checkpoints were removed (or no daemon signed them).
+  // Zero: not checked.
+  std::chrono::seconds max_checkpoint_age{60};
+};
 struct AuditVerification {
   bool intact = true;
   std::int64_t rows = 0;
   std::optional<std::int64_t> bad_row;  // the first row found altered, inserted or after a gap
   std::string problem;                  // one line: what is wrong with bad_row
+  std::int64_t checkpoints = 0;         // verified: signature, row and hash
+  std::optional<AuditCheckpoint> newest_checkpoint;
+  std::int64_t uncovered_rows = 0;  // newer than the newest checkpoint (written since)
+  bool anchor_matched = false;
 };
-// Walks the whole chain in id order, recomputing every hash.
-AuditVerification verify_audit(pqxx::work& tx);
+// Walks the whole chain in id order, recomputing every hash, then checks every checkpoint
+// (signature, and that its row is still there with the hash it signed), the anchor, and that
+// the newest rows are not older than a checkpoint should be.
+AuditVerification verify_audit(pqxx::work& tx, const AuditVerifyOptions& options = {});
+
+// --- the audit stream ([alerts] audit_stream) -----------------------------------
+// Rows after the stream's position, oldest first, at most `limit`; the position row stays
+// locked until `tx` ends so one node streams at a time. nullopt when another node holds it.
+std::optional<std::vector<AuditEvent>> claim_audit_stream(pqxx::work& tx, std::size_t limit);
+// Moves the position (under the lock claim_audit_stream took) past `last_id`.
+void advance_audit_stream(pqxx::work& tx, std::int64_t last_id);
 
 }  // namespace portcullis::access

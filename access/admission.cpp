@@ -94,7 +94,7 @@ std::variant<Admission, Denial> admit(pqxx::work& tx, const std::string& user,
   std::optional<Grant> grant = best_grant(tx, user, host->id, account->id);
   if (!grant) return Denial{"no active grant for " + user + " on " + where + "; " + kAskForGrant};
   if (grant->state != GrantState::active) return Denial{why_not_active(*grant, where)};
-  return Admission{std::move(*grant), std::move(*host), std::move(*account)};
+  return Admission{std::move(*grant), std::move(*host), std::move(*account), std::nullopt, {}};
 }
 
 }  // namespace portcullis::access

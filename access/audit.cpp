@@ -17,82 +17,89 @@
 //   sha256(int8send(19) || 'portcullis-audit-v1'::bytea || int8send(octet_length(AT)) ||
 //          convert_to(AT, 'UTF8') || ... || int8send(32) || prev_hash)
 // with AT = to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"').
-#include <sodium.h>
-
 #include <array>
 #include <stdexcept>
-#include <unordered_map>
 
 #include "access/access.h"
+#include "access/audit_chain.h"
 #include "access/queries.h"
 
 namespace portcullis::access {
+namespace detail {
+
+std::string length_prefixed(std::initializer_list<std::string_view> fields) {
+  std::string encoded;
+  for (std::string_view field : fields) {
+    std::uint64_t size = field.size();
+    std::array<char, 8> length{};
+    for (int i = 7; i >= 0; --i, size >>= 8) length[i] = static_cast<char>(size & 0xff);
+    encoded.append(length.data(), length.size());
+    encoded.append(field);
+  }
+  return encoded;
+}
+
+std::string audit_row_hash(std::string_view at, std::string_view actor, std::string_view action,
+                           std::string_view object, std::string_view details,
+                           std::string_view prev_hash) {
+  const std::string encoded =
+      length_prefixed({"portcullis-audit-v1", at, actor, action, object, details, prev_hash});
+  std::string hash(kAuditHashSize, '\0');
+  crypto_hash_sha256(reinterpret_cast<unsigned char*>(hash.data()),
+                     reinterpret_cast<const unsigned char*>(encoded.data()), encoded.size());
+  return hash;
+}
+
+std::string canonical_time(std::string_view expression) {
+  return "to_char((" + std::string(expression) +
+         ") AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')";
+}
+
+void require_sodium() {
+  if (sodium_init() < 0) throw std::runtime_error("cannot initialise libsodium");
+}
+
+}  // namespace detail
+
 namespace {
 
-constexpr std::string_view kEncodingTag = "portcullis-audit-v1";
-constexpr std::size_t kHashSize = crypto_hash_sha256_BYTES;
 // Serializes appends so each row sees the hash of the row before it. Any constant works
 // as long as it differs from the other advisory locks (the migration lock).
 constexpr long long kAuditLock = 0x6175646974LL;  // "audit"
 
-class ChainHash {
- public:
-  ChainHash() { crypto_hash_sha256_init(&state_); }
-
-  void field(std::string_view bytes) {
-    std::array<unsigned char, 8> length{};
-    std::uint64_t size = bytes.size();
-    for (int i = 7; i >= 0; --i, size >>= 8) length[i] = static_cast<unsigned char>(size & 0xff);
-    crypto_hash_sha256_update(&state_, length.data(), length.size());
-    crypto_hash_sha256_update(&state_, reinterpret_cast<const unsigned char*>(bytes.data()),
-                              bytes.size());
-  }
-
-  std::string finish() {
-    std::string hash(kHashSize, '\0');
-    crypto_hash_sha256_final(&state_, reinterpret_cast<unsigned char*>(hash.data()));
-    return hash;
-  }
-
- private:
-  crypto_hash_sha256_state state_;
-};
-
-std::string row_hash(std::string_view at, std::string_view actor, std::string_view action,
-                     std::string_view object, std::string_view details,
-                     std::string_view prev_hash) {
-  ChainHash chain;
-  for (std::string_view field : {kEncodingTag, at, actor, action, object, details, prev_hash}) {
-    chain.field(field);
-  }
-  return chain.finish();
-}
-
-const char* const kCanonicalAt =
-    "to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')";
-
 std::string previous_hash(pqxx::work& tx) {
   pqxx::result last = tx.exec("SELECT hash FROM audit_events ORDER BY id DESC LIMIT 1");
-  if (last.empty()) return std::string(kHashSize, '\0');
+  if (last.empty()) return std::string(detail::kAuditHashSize, '\0');
   return pqxx::binarystring(last[0][0]).str();
+}
+
+const std::string& event_columns() {
+  static const std::string columns =
+      "id, " + detail::canonical_time("at") + ", actor, action, object, details::text, hash";
+  return columns;
+}
+
+AuditEvent event_from_row(const pqxx::row& row) {
+  return AuditEvent{row[0].as<std::int64_t>(),       row[1].as<std::string>(),
+                    row[2].as<std::string>(),        row[3].as<std::string>(),
+                    row[4].as<std::string>(),        row[5].as<std::string>(),
+                    pqxx::binarystring(row[6]).str()};
 }
 
 }  // namespace
 
 void audit(pqxx::work& tx, const std::string& actor, const std::string& action,
            const std::string& object, const std::string& details_json) {
-  if (sodium_init() < 0) throw std::runtime_error("cannot initialise libsodium");
+  detail::require_sodium();
   tx.exec_params("SELECT pg_advisory_xact_lock($1)", kAuditLock);
   const std::string prev_hash = previous_hash(tx);
   // Read after taking the lock, so times never go backwards along the chain.
   pqxx::row now = tx.exec_params1(
-      "SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'),"
-      " $1::jsonb::text",
-      details_json);
+      "SELECT " + detail::canonical_time("clock_timestamp()") + ", $1::jsonb::text", details_json);
   const std::string at = now[0].as<std::string>();
   const std::string details = now[1].as<std::string>();
 
-  const std::string hash = row_hash(at, actor, action, object, details, prev_hash);
+  const std::string hash = detail::audit_row_hash(at, actor, action, object, details, prev_hash);
 
   tx.exec_params(
       "INSERT INTO audit_events (at, actor, action, object, details, prev_hash, hash)"
@@ -103,63 +110,39 @@ void audit(pqxx::work& tx, const std::string& actor, const std::string& action,
 std::vector<AuditEvent> list_audit(pqxx::work& tx, const AuditFilter& filter) {
   std::vector<AuditEvent> events;
   for (const pqxx::row& row :
-       tx.exec_params(std::string("SELECT * FROM (SELECT id, ") + kCanonicalAt +
-                          ", actor, action, object, details::text FROM audit_events WHERE " +
+       tx.exec_params("SELECT * FROM (SELECT " + event_columns() + " FROM audit_events WHERE " +
                           detail::since_condition("at", "$1") +
                           " AND ($2 = '' OR actor = $2 OR details->>'user' = $2)"
                           " ORDER BY id DESC LIMIT $3) newest ORDER BY id",
                       detail::since_parameter(filter.since), filter.user,
                       static_cast<long long>(filter.limit))) {
-    events.push_back(AuditEvent{row[0].as<std::int64_t>(), row[1].as<std::string>(),
-                                row[2].as<std::string>(), row[3].as<std::string>(),
-                                row[4].as<std::string>(), row[5].as<std::string>()});
+    events.push_back(event_from_row(row));
   }
   return events;
 }
 
-AuditVerification verify_audit(pqxx::work& tx) {
-  if (sodium_init() < 0) throw std::runtime_error("cannot initialise libsodium");
-  AuditVerification result;
-  std::unordered_map<std::string, std::int64_t> seen;  // hash -> row id
-  std::string expected_prev(kHashSize, '\0');
-  std::int64_t previous_id = 0;
-  pqxx::result rows = tx.exec(std::string("SELECT id, ") + kCanonicalAt +
-                              ", actor, action, object, details::text, prev_hash, hash"
-                              " FROM audit_events ORDER BY id");
-  for (const pqxx::row& row : rows) {
-    const auto id = row[0].as<std::int64_t>();
-    const std::string prev = pqxx::binarystring(row[6]).str();
-    const std::string stored = pqxx::binarystring(row[7]).str();
-    const std::string computed =
-        row_hash(row[1].as<std::string>(), row[2].as<std::string>(), row[3].as<std::string>(),
-                 row[4].as<std::string>(), row[5].as<std::string>(), prev);
-    ++result.rows;
-    auto fail = [&](const std::string& problem) {
-      result.intact = false;
-      result.bad_row = id;
-      result.problem = problem;
-      return result;
-    };
-    if (computed != stored) {
-      return fail("row " + std::to_string(id) +
-                  " was altered: its contents no longer match its hash");
-    }
-    if (prev != expected_prev) {
-      if (auto earlier = seen.find(prev); earlier != seen.end()) {
-        return fail("row " + std::to_string(previous_id) + " was inserted: row " +
-                    std::to_string(id) + " follows row " + std::to_string(earlier->second) +
-                    " in the chain");
-      }
-      return fail(
-          "row(s) were deleted before row " + std::to_string(id) +
-          ": its previous hash matches no row" +
-          (previous_id == 0 ? "" : " (the row before it is " + std::to_string(previous_id) + ")"));
-    }
-    seen.emplace(stored, id);
-    expected_prev = stored;
-    previous_id = id;
+std::optional<AuditEvent> audit_head(pqxx::work& tx) {
+  pqxx::result head =
+      tx.exec("SELECT " + event_columns() + " FROM audit_events ORDER BY id DESC LIMIT 1");
+  if (head.empty()) return std::nullopt;
+  return event_from_row(head[0]);
+}
+
+std::optional<std::vector<AuditEvent>> claim_audit_stream(pqxx::work& tx, std::size_t limit) {
+  pqxx::result position = tx.exec("SELECT last_id FROM audit_stream FOR UPDATE SKIP LOCKED");
+  if (position.empty()) return std::nullopt;
+  std::vector<AuditEvent> events;
+  for (const pqxx::row& row : tx.exec_params(
+           "SELECT " + event_columns() + " FROM audit_events WHERE id > $1 ORDER BY id LIMIT $2",
+           position[0][0].as<std::int64_t>(), static_cast<long long>(limit))) {
+    events.push_back(event_from_row(row));
   }
-  return result;
+  return events;
+}
+
+void advance_audit_stream(pqxx::work& tx, std::int64_t last_id) {
+  tx.exec_params("UPDATE audit_stream SET last_id = greatest(last_id, $1), updated_at = now()",
+                 last_id);
 }
 
 }  // namespace portcullis::access

@@ -116,12 +116,25 @@ Grant revoke_grant(pqxx::work& tx, const std::string& actor, std::int64_t id,
       " WHERE extends_grant_id = $1::bigint AND revoked_at IS NULL AND status <> 'denied'"
       " AND (status = 'pending' OR expires_at > now())",
       id, actor);
-  audit(tx, actor, "grant.revoke", "grant:" + std::to_string(id),
-        nlohmann::json{{"user", grant->user},
-                       {"target", grant->target},
-                       {"login", grant->login},
-                       {"reason", reason}}
-            .dump());
+  nlohmann::json details{{"user", grant->user},
+                         {"target", grant->target},
+                         {"login", grant->login},
+                         {"reason", reason}};
+  if (grant->extends && grant->state == GrantState::active) {
+    // An approved extension: its time is taken back, so the grant ends where it would have
+    // ended without it (its own window plus its other extensions still standing).
+    pqxx::row parent = tx.exec_params1(
+        "UPDATE grants p SET expires_at = p.starts_at + p.duration + COALESCE((SELECT"
+        " sum(e.duration) FROM grants e WHERE e.extends_grant_id = p.id AND e.status = 'approved'"
+        " AND e.revoked_at IS NULL), interval '0') WHERE p.id = $1 RETURNING " +
+            detail::micros("p.expires_at"),
+        *grant->extends);
+    details["extends"] = *grant->extends;
+    details["grant_expires_at"] = format_rfc3339(detail::time_at(parent[0]));
+    tx.exec_params("SELECT pg_notify('portcullis_revocations', $1)",
+                   std::to_string(*grant->extends));
+  }
+  audit(tx, actor, "grant.revoke", "grant:" + std::to_string(id), details.dump());
   // Delivered at commit: every node ends the grant's sessions at once.
   tx.exec_params("SELECT pg_notify('portcullis_revocations', $1)", std::to_string(id));
   return *find_grant(tx, id);

@@ -159,6 +159,19 @@ bool within(const AllowedHours& hours, system_clock::time_point t) {
          (open_yesterday && minute < hours.end_minute);
 }
 
+std::optional<system_clock::time_point> window_end(const AllowedHours& hours,
+                                                   system_clock::time_point t) {
+  if (!within(hours, t)) return t;
+  // Windows open and close on whole local minutes, and zone offsets are whole minutes, so
+  // the first UTC minute outside is the end. A week and a day covers every weekly pattern.
+  system_clock::time_point minute = ceil<minutes>(t);
+  if (minute == t) minute += minutes(1);
+  for (int i = 0; i < 8 * 24 * 60; ++i, minute += minutes(1)) {
+    if (!within(hours, minute)) return minute;
+  }
+  return std::nullopt;
+}
+
 std::string describe_local(const AllowedHours& hours, system_clock::time_point t) {
   const auto [local, abbreviation] = local_time(hours, t);
   const sys_days day = floor<days>(local);

@@ -5,6 +5,7 @@
 
 #include <array>
 #include <chrono>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -33,6 +34,11 @@ AllowedHours parse_hours(std::string_view text);
 // when they go forward is not open that day. Throws std::invalid_argument if the zone cannot be
 // loaded (only for an AllowedHours not made by parse_hours).
 bool within(const AllowedHours& hours, std::chrono::system_clock::time_point t);
+
+// When the window that holds `t` closes: the first minute after `t` outside it (`t` itself when
+// it is outside). nullopt when the window never closes within a week ("daily 00:00-24:00").
+std::optional<std::chrono::system_clock::time_point> window_end(
+    const AllowedHours& hours, std::chrono::system_clock::time_point t);
 
 // The wall clock time of `t` in the zone, "Wed 2026-11-25 09:30 CET", for messages such as
 // "outside allowed hours (Mon-Fri 08:00-18:00 Europe/Paris; now Sat 2026-11-28 10:00 CET)".

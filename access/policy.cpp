@@ -166,7 +166,12 @@ const CompiledRule* Policy::find(const std::string& name) const {
 
 const CompiledRule* Policy::governing(const std::vector<std::string>& roles,
                                       const Grant& grant) const {
-  return grant.policy.empty() ? match(roles, grant.target) : find(grant.policy);
+  if (!grant.policy.empty()) {
+    if (const CompiledRule* named = find(grant.policy)) return named;
+  }
+  // An administrator's grant, or one whose rule was renamed or removed since: whatever rule
+  // now matches governs it.
+  return match(roles, grant.target);
 }
 
 bool Policy::control_login_needs_mfa(const std::vector<std::string>& roles) const {

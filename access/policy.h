@@ -39,8 +39,9 @@ class Policy {
   // The first rule whose targets match and whose roles the requester holds; nullptr = deny.
   const CompiledRule* match(const std::vector<std::string>& roles, const std::string& target) const;
   const CompiledRule* find(const std::string& name) const;
-  // The rule a grant was made under; for a grant an administrator made outside the policy, the
-  // rule matching its target now (nullptr if none).
+  // The rule a grant was made under; for a grant an administrator made outside the policy, or
+  // one whose rule was renamed or removed since, the rule matching its target now (nullptr if
+  // none: admission then refuses a grant made under a rule, see admit_connection).
   const CompiledRule* governing(const std::vector<std::string>& roles, const Grant& grant) const;
   const std::vector<CompiledRule>& rules() const { return rules_; }
 

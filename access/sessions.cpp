@@ -184,6 +184,10 @@ std::vector<SessionStatus> session_statuses(pqxx::work& tx,
   return statuses;
 }
 
+TimePoint database_now(pqxx::work& tx) {
+  return detail::time_at(tx.exec1("SELECT " + detail::micros("clock_timestamp()"))[0]);
+}
+
 void close_orphaned_sessions(pqxx::work& tx, const std::string& node, const std::string& boot,
                              TimePoint restarted_at) {
   // Only sessions of earlier runs: this run's own may already be under way. Their true end is

@@ -62,6 +62,111 @@ User add_user(pqxx::work& tx, const std::string& actor, const std::string& name,
   return *find_user(tx, name);
 }
 
+namespace {
+
+User existing_user(pqxx::work& tx, const std::string& name) {
+  std::optional<User> user = find_user(tx, name);
+  if (!user) throw AccessError("no user named " + name);
+  return *user;
+}
+
+// Locks the user's row: two administrators changing the same user serialize.
+void lock_user(pqxx::work& tx, std::int64_t id) {
+  tx.exec_params("SELECT 1 FROM users WHERE id = $1 FOR UPDATE", id);
+}
+
+}  // namespace
+
+UserDisabled disable_user(pqxx::work& tx, const std::string& actor, const std::string& name,
+                          const std::string& reason) {
+  check_free_text(reason, "--reason", kMaxReasonChars);
+  const User user = existing_user(tx, name);
+  lock_user(tx, user.id);
+  if (user.disabled) throw AccessError("user " + name + " is already disabled");
+  tx.exec_params(
+      "UPDATE users SET disabled = true, disabled_at = now(), disabled_by = $2,"
+      " disabled_reason = $3 WHERE id = $1",
+      user.id, actor, reason);
+  UserDisabled result;
+  // What the user reads in their session's notice: the reason itself (which may be personal)
+  // is only in the audit row.
+  const std::string why = "user " + name + " was disabled";
+  for (const pqxx::row& row : tx.exec_params(
+           "SELECT g.id FROM grants g WHERE g.user_id = $1 AND g.extends_grant_id IS NULL AND " +
+               std::string(detail::kGrantIsActive) + " ORDER BY g.id",
+           user.id)) {
+    const auto id = row[0].as<std::int64_t>();
+    revoke_grant(tx, actor, id, why);
+    result.grants_revoked.push_back(id);
+  }
+  for (const pqxx::row& row : tx.exec_params(
+           "UPDATE grants SET status = 'denied', denied_at = now(), denied_by = $2,"
+           " deny_reason = $3, end_audited = true"
+           " WHERE user_id = $1 AND status = 'pending' AND revoked_at IS NULL RETURNING id",
+           user.id, actor, why)) {
+    const auto id = row[0].as<std::int64_t>();
+    audit(tx, actor, "request.denied", "grant:" + std::to_string(id),
+          nlohmann::json{{"reason", why}, {"user", name}}.dump());
+    // Wakes a requester waiting in `connect` or `wait`.
+    tx.exec_params("SELECT pg_notify('portcullis_decisions', $1)", std::to_string(id));
+    result.requests_denied.push_back(id);
+  }
+  audit(tx, actor, "user.disable", "user:" + name,
+        nlohmann::json{{"user", name},
+                       {"reason", reason},
+                       {"grants_revoked", result.grants_revoked},
+                       {"requests_denied", result.requests_denied}}
+            .dump());
+  return result;
+}
+
+void enable_user(pqxx::work& tx, const std::string& actor, const std::string& name) {
+  const User user = existing_user(tx, name);
+  lock_user(tx, user.id);
+  if (!user.disabled) throw AccessError("user " + name + " is not disabled");
+  tx.exec_params(
+      "UPDATE users SET disabled = false, disabled_at = NULL, disabled_by = NULL,"
+      " disabled_reason = NULL WHERE id = $1",
+      user.id);
+  audit(tx, actor, "user.enable", "user:" + name, nlohmann::json{{"user", name}}.dump());
+}
+
+std::string add_user_key(pqxx::work& tx, const std::string& actor, const std::string& name,
+                         const std::string& public_key) {
+  const User user = existing_user(tx, name);
+  const detail::ParsedPublicKey key = detail::parse_public_key(public_key, "the public key");
+  pqxx::result inserted = tx.exec_params(
+      "INSERT INTO user_keys (user_id, public_key, fingerprint) VALUES ($1, $2, $3)"
+      " ON CONFLICT (user_id, fingerprint) DO NOTHING RETURNING id",
+      user.id, key.normalized, key.fingerprint);
+  if (inserted.empty()) throw AccessError("user " + name + " already has key " + key.fingerprint);
+  audit(tx, actor, "user.key_add", "user:" + name,
+        nlohmann::json{{"user", name}, {"key_fingerprint", key.fingerprint}}.dump());
+  return key.fingerprint;
+}
+
+std::string remove_user_key(pqxx::work& tx, const std::string& actor, const std::string& name,
+                            const std::string& key) {
+  const User user = existing_user(tx, name);
+  lock_user(tx, user.id);
+  const std::string fingerprint = key.starts_with("SHA256:")
+                                      ? key
+                                      : detail::parse_public_key(key, "the public key").fingerprint;
+  const auto keys =
+      tx.exec_params1("SELECT count(*) FROM user_keys WHERE user_id = $1", user.id)[0].as<int>();
+  pqxx::result found = tx.exec_params(
+      "SELECT id FROM user_keys WHERE user_id = $1 AND fingerprint = $2", user.id, fingerprint);
+  if (found.empty()) throw AccessError("user " + name + " has no key " + fingerprint);
+  if (keys == 1) {
+    throw AccessError("key " + fingerprint + " is the last key of " + name +
+                      "; add another first, or disable the user");
+  }
+  tx.exec_params("DELETE FROM user_keys WHERE id = $1", found[0][0].as<std::int64_t>());
+  audit(tx, actor, "user.key_remove", "user:" + name,
+        nlohmann::json{{"user", name}, {"key_fingerprint", fingerprint}}.dump());
+  return fingerprint;
+}
+
 std::optional<User> find_user(pqxx::work& tx, const std::string& name) {
   pqxx::result rows = tx.exec_params(std::string(kUserQuery) + "WHERE u.name = $1", name);
   if (rows.empty()) return std::nullopt;

@@ -377,6 +377,13 @@ std::variant<Admission, Denial> admit_connection(pqxx::work& tx, const Policy& p
   const auto* admission = std::get_if<Admission>(&verdict);
   if (admission == nullptr) return verdict;
   const CompiledRule* rule = policy.governing(user.roles, admission->grant);
+  if (rule == nullptr && !admission->grant.policy.empty()) {
+    // Fail closed: a grant made under a rule is never used without one.
+    return Denial{"grant " + std::to_string(admission->grant.id) + " was approved under rule " +
+                  admission->grant.policy +
+                  ", which is no longer in the policy, and no rule now covers " + user.name +
+                  " on " + target + "; ask for a new grant"};
+  }
   if (rule == nullptr) return verdict;
   try {
     if (!admission->grant.break_glass) check_hours(*rule, now);
@@ -385,6 +392,12 @@ std::variant<Admission, Denial> admit_connection(pqxx::work& tx, const Policy& p
     return Denial{e.what()};
   }
   mfa_required = rule->needs_mfa(MfaStep::connect);
+  if (rule->hours && !admission->grant.break_glass &&
+      rule->config.enforce_hours == PolicyRule::EnforceHours::session) {
+    Admission& admitted = std::get<Admission>(verdict);
+    admitted.hours_end = window_end(*rule->hours, now);
+    admitted.hours = rule->config.hours;
+  }
   return verdict;
 }
 

@@ -43,12 +43,19 @@ class Dispatcher {
   // logs what it drops.
   ~Dispatcher();
 
+  // Throws std::invalid_argument when [alerts] audit_stream names a channel that is not set up.
+  //
   // Queues one alert for every channel, logs one line about it (kind and id, not the fields) and
   // returns at once; safe from any thread, including an event loop. `kind` is e.g. "break_glass",
   // "mfa_lockout", "host_key_mismatch", "sensitive_approval"; `fields` (a JSON object, or null) is
   // merged into the alert's top level, where "kind", "at", "node" and "id" always keep the
   // dispatcher's values. Returns the alert's id, which is also what receivers can deduplicate on.
   std::string send(std::string_view kind, const nlohmann::json& fields);
+
+  // Queues one audit row (kind "audit", the row under "audit") for the channels [alerts]
+  // audit_stream names, and only those; no log line (the row is in the database).
+  void stream_audit(const nlohmann::json& row);
+  bool streams_audit() const { return !audit_workers_.empty(); }
 
   // Waits until every alert sent before the call has been delivered or given up on by every
   // channel; false if `timeout` ran out first.
@@ -63,6 +70,7 @@ class Dispatcher {
   std::atomic<std::uint64_t> sequence_{0};
   std::chrono::milliseconds shutdown_grace_;
   std::vector<std::unique_ptr<ChannelWorker>> workers_;
+  std::vector<ChannelWorker*> audit_workers_;  // those of workers_ that stream the audit log
 };
 
 }  // namespace portcullis::alerts

@@ -1,8 +1,10 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <nlohmann/json.hpp>
 #include <random>
+#include <stdexcept>
 #include <utility>
 
 #include "alerts/alerts.h"
@@ -46,14 +48,28 @@ Dispatcher::Dispatcher(const AlertsConfig& config, std::string node_name, Dispat
       shutdown_grace_(options.shutdown_grace) {
   // Syslog and the command first: they are quick and must not wait behind a webhook's retries,
   // which their separate threads already guarantee; the order only shapes the startup log line.
-  std::vector<std::unique_ptr<Channel>> channels;
-  if (config.syslog) channels.push_back(make_syslog_channel());
-  if (!config.command.empty()) channels.push_back(make_command_channel(config, options));
-  if (!config.webhook.empty()) channels.push_back(make_webhook_channel(config, options));
+  std::vector<std::pair<std::string, std::unique_ptr<Channel>>> channels;  // by config name
+  if (config.syslog) channels.emplace_back("syslog", make_syslog_channel());
+  if (!config.command.empty())
+    channels.emplace_back("command", make_command_channel(config, options));
+  if (!config.webhook.empty())
+    channels.emplace_back("webhook", make_webhook_channel(config, options));
+  for (const std::string& wanted : config.audit_stream) {
+    if (std::none_of(channels.begin(), channels.end(),
+                     [&](const auto& channel) { return channel.first == wanted; })) {
+      throw std::invalid_argument("[alerts] audit_stream names " + wanted + ", but [alerts] " +
+                                  wanted + " is not set; set it or leave " + wanted +
+                                  " out of audit_stream");
+    }
+  }
   std::string names;
-  for (auto& channel : channels) {
-    names += (names.empty() ? "" : ", ") + channel->name();
+  for (auto& [config_name, channel] : channels) {
+    const bool streams = std::find(config.audit_stream.begin(), config.audit_stream.end(),
+                                   config_name) != config.audit_stream.end();
+    names +=
+        (names.empty() ? "" : ", ") + channel->name() + (streams ? " (with the audit log)" : "");
     workers_.push_back(std::make_unique<ChannelWorker>(std::move(channel), options.queue_limit));
+    if (streams) audit_workers_.push_back(workers_.back().get());
   }
   spdlog::info("alerts: {}", names.empty() ? "no channel configured" : "sent to " + names);
 }
@@ -73,6 +89,15 @@ std::string Dispatcher::send(std::string_view kind, const nlohmann::json& fields
   const std::shared_ptr<const Alert> shared = std::move(alert);
   for (auto& worker : workers_) worker->push(shared);
   return shared->id;
+}
+
+void Dispatcher::stream_audit(const nlohmann::json& row) {
+  auto alert = std::make_shared<Alert>();
+  alert->kind = "audit";
+  alert->id = id_prefix_ + std::to_string(++sequence_);
+  alert->json = format_alert(*alert, node_, nlohmann::json{{"audit", row}});
+  const std::shared_ptr<const Alert> shared = std::move(alert);
+  for (ChannelWorker* worker : audit_workers_) worker->push(shared);
 }
 
 bool Dispatcher::drain(std::chrono::milliseconds timeout) {

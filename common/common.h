@@ -114,6 +114,9 @@ struct PolicyRule {
   std::size_t ticket_pattern_line = 0;
   std::string hours;  // "Mon-Fri 08:00-18:00 Europe/Paris"; "" = any time
   std::size_t hours_line = 0;
+  // Whether the hours bound only connecting, or also end live sessions when they end.
+  enum class EnforceHours { connect, session };
+  EnforceHours enforce_hours = EnforceHours::session;
   ApprovalMode approval = ApprovalMode::single;
   std::vector<std::string> approver_roles;
   std::vector<MfaStep> mfa;
@@ -124,10 +127,13 @@ struct PolicyRule {
 };
 
 struct AlertsConfig {
-  std::string webhook;       // http(s) URL that receives each alert as a JSON POST; "" = none
-  std::string command;       // run by /bin/sh -c with the alert JSON on stdin; "" = none
-  bool syslog = false;       // also log each alert to syslog (LOG_AUTHPRIV, warning)
-  int webhook_attempts = 6;  // first try + retries, with doubling backoff
+  std::string webhook;  // http(s) URL that receives each alert as a JSON POST; "" = none
+  std::string command;  // run by /bin/sh -c with the alert JSON on stdin; "" = none
+  bool syslog = false;  // also log each alert to syslog (LOG_AUTHPRIV, warning)
+  // Channels ("syslog", "webhook", "command") that also get every audit row as it is written,
+  // with its hash, so a SIEM holds a copy the database's superuser cannot reach.
+  std::vector<std::string> audit_stream;
+  int webhook_attempts = 6;                  // first try + retries, with doubling backoff
   std::chrono::seconds webhook_timeout{10};  // per attempt
 };
 
@@ -195,6 +201,9 @@ std::string inert_text(std::string_view text);
 // The same for a value shown on one line (a table cell, a log field): tab, CR and newline are
 // escaped too ("\t", "\r", "\n").
 std::string inert_line(std::string_view text);
+
+// Lower-case hex of raw bytes (a hash, a signature): to_hex("\x01\xab") == "01ab".
+std::string to_hex(std::string_view bytes);
 
 // The items with `separator` between them: join({"a", "b"}, ", ") == "a, b".
 std::string join(const std::vector<std::string>& items, std::string_view separator);

@@ -386,6 +386,27 @@ std::string check_webhook_url(std::string_view text) {
   return std::string(text);
 }
 
+// "syslog", "webhook", "command" or several of them, comma-separated.
+std::vector<std::string> check_audit_stream(std::string_view text) {
+  std::vector<std::string> channels;
+  std::size_t start = 0;
+  for (;;) {
+    const std::size_t comma = text.find(',', start);
+    std::string name(
+        text.substr(start, comma == std::string_view::npos ? text.npos : comma - start));
+    if (name != "syslog" && name != "webhook" && name != "command") {
+      throw std::invalid_argument(
+          "must name alert channels: \"syslog\", \"webhook\" or "
+          "\"command\", or several separated by commas");
+    }
+    if (std::find(channels.begin(), channels.end(), name) == channels.end()) {
+      channels.push_back(std::move(name));
+    }
+    if (comma == std::string_view::npos) return channels;
+    start = comma + 1;
+  }
+}
+
 constexpr KeyRule<ServerConfig> kServerKeys[] = {
     {"listen",
      [](const Value& v, ServerConfig& s) {
@@ -483,6 +504,14 @@ constexpr KeyRule<PolicyRule> kPolicyKeys[] = {
        p.hours = v.string();
        p.hours_line = v.line();
      }},
+    {"enforce_hours",
+     [](const Value& v, PolicyRule& p) {
+       p.enforce_hours = v.parsed([](std::string_view text) {
+         if (text == "connect") return PolicyRule::EnforceHours::connect;
+         if (text == "session") return PolicyRule::EnforceHours::session;
+         throw std::invalid_argument("must be \"connect\" or \"session\"");
+       });
+     }},
     {"approval", [](const Value& v, PolicyRule& p) { p.approval = v.parsed(parse_approval); }},
     {"approver_roles", [](const Value& v, PolicyRule& p) { p.approver_roles = v.strings(); }},
     {"mfa", [](const Value& v, PolicyRule& p) { p.mfa = v.parsed_list(parse_mfa_step); }},
@@ -497,6 +526,8 @@ constexpr KeyRule<AlertsConfig> kAlertsKeys[] = {
     {"webhook", [](const Value& v, AlertsConfig& a) { a.webhook = v.parsed(check_webhook_url); }},
     {"command", [](const Value& v, AlertsConfig& a) { a.command = v.string(); }},
     {"syslog", [](const Value& v, AlertsConfig& a) { a.syslog = v.boolean(); }},
+    {"audit_stream",
+     [](const Value& v, AlertsConfig& a) { a.audit_stream = v.parsed(check_audit_stream); }},
     {"webhook_attempts",
      [](const Value& v, AlertsConfig& a) {
        a.webhook_attempts = static_cast<int>(v.integer(1, 20));

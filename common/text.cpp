@@ -129,4 +129,15 @@ std::string escape_invalid_utf8(std::string_view text) {
 std::string inert_text(std::string_view text) { return neutralise(text, false); }
 std::string inert_line(std::string_view text) { return neutralise(text, true); }
 
+std::string to_hex(std::string_view bytes) {
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string hex;
+  hex.reserve(bytes.size() * 2);
+  for (unsigned char byte : bytes) {
+    hex += kDigits[byte >> 4];
+    hex += kDigits[byte & 0x0f];
+  }
+  return hex;
+}
+
 }  // namespace portcullis

@@ -20,5 +20,6 @@ GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO portcullis_app;
 
 -- The audit log: append and read, nothing else.
 REVOKE UPDATE, DELETE, TRUNCATE ON audit_events FROM portcullis_app;
+REVOKE UPDATE, DELETE, TRUNCATE ON audit_checkpoints FROM portcullis_app;
 -- The migration history belongs to the owner.
 REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON schema_migrations FROM portcullis_app;

@@ -13,6 +13,8 @@
 #include "access/policy.h"
 #include "access/workflow.h"
 #include "alerts/alerts.h"
+#include "proxy/audit_tail.h"
+#include "proxy/database_clock.h"
 #include "proxy/session.h"
 #include "proxy/worker_pool.h"
 #include "vault/vault.h"
@@ -122,11 +124,20 @@ struct Gateway::Impl {
         workers(loop, config.database.url, config.server.worker_threads),
         upstreams(loop, config.database.url, config.server.upstream_threads),
         oversight(loop, config.database.url, 1),
-        context{
-            loop,    config,     bind.get(),
-            workers, upstreams,  journal,
-            limits,  vault,      registry,
-            policy,  recordings, [this](const access::AlertEvent& alert) { raise_alert(alert); }},
+        audit_tail(loop, config, recordings.signing_key(), alerts),
+        context{loop,
+                config,
+                bind.get(),
+                workers,
+                upstreams,
+                clock,
+                journal,
+                limits,
+                vault,
+                registry,
+                policy,
+                recordings,
+                [this](const access::AlertEvent& alert) { raise_alert(alert); }},
         acceptor(loop),
         accept_timer(loop),
         signals(loop, SIGINT, SIGTERM),
@@ -249,16 +260,22 @@ struct Gateway::Impl {
       return;
     }
     std::vector<std::int64_t> ids = registry.record_ids();
-    if (ids.empty()) return;
     status_check_running = true;
-    oversight.transact([ids](pqxx::work& tx) { return access::session_statuses(tx, ids); },
-                       [this](Outcome<std::vector<access::SessionStatus>> outcome) {
-                         status_check_running = false;
-                         // The database being unreachable leaves admitted sessions running until
-                         // their grant's end, which each session enforces with its own timer.
-                         if (outcome.ok()) apply(*outcome.value);
-                         if (std::exchange(status_check_again, false)) check_statuses();
-                       });
+    // Also reads the database's clock (even with no session: the next one needs it).
+    oversight.transact(
+        [ids, &clock = clock](pqxx::work& tx) {
+          const access::TimePoint sent = access::Clock::now();
+          const access::TimePoint database_now = access::database_now(tx);
+          clock.observe(database_now, sent, access::Clock::now());
+          return access::session_statuses(tx, ids);
+        },
+        [this](Outcome<std::vector<access::SessionStatus>> outcome) {
+          status_check_running = false;
+          // The database being unreachable leaves admitted sessions running until their
+          // grant's end, which each session enforces with its own timer.
+          if (outcome.ok()) apply(*outcome.value);
+          if (std::exchange(status_check_again, false)) check_statuses();
+        });
   }
 
   void apply(const std::vector<access::SessionStatus>& statuses) {
@@ -269,8 +286,8 @@ struct Gateway::Impl {
         std::string why = status.revoke_reason.empty() ? "" : " (" + status.revoke_reason + ")";
         session->terminate(access::EndReason::revoked,
                            "grant " + std::to_string(status.grant_id) + " revoked at " +
-                               format_rfc3339(status.revoked_at.value_or(access::Clock::now())) +
-                               why + "; session closed");
+                               format_rfc3339(status.revoked_at.value_or(clock.now())) + why +
+                               "; session closed");
       } else if (status.kill_requested) {
         session->terminate(access::EndReason::killed,
                            "session " + std::to_string(status.session_id) +
@@ -298,6 +315,7 @@ struct Gateway::Impl {
     signals.cancel(ignored);
     status_timer.cancel();
     sweep_timer.cancel();
+    audit_tail.stop();
     for (const auto& session : registry.all()) {
       session->terminate(access::EndReason::killed, "the bastion is shutting down");
     }
@@ -319,6 +337,8 @@ struct Gateway::Impl {
   // Revocation, kill, extension and expiry: a thread and a connection of their own, so a
   // flood of logins or targets that never answer cannot make a revocation wait.
   WorkerPool oversight;
+  DatabaseClock clock;
+  AuditTail audit_tail;
   GatewayContext context;
   boost::asio::ip::tcp::acceptor acceptor;
   boost::asio::steady_timer accept_timer;
@@ -346,13 +366,16 @@ void Gateway::run() {
   impl.recordings.start_shipping();
   impl.accept();
   impl.listen_for_changes();
+  impl.check_statuses();  // the database's clock, before the first login needs it
   impl.poll_statuses();
   impl.sweep();
+  impl.audit_tail.start();
   run_loop(impl.loop);
   impl.listener.reset();
   impl.workers.stop();
   impl.upstreams.stop();
   impl.oversight.stop();
+  impl.audit_tail.join();
 }
 
 void Gateway::stop() {

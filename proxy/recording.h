@@ -107,6 +107,9 @@ class RecordingService {
   // every finished spool file, retrying while the database is away.
   void start_shipping();
 
+  // The node's Ed25519 key, which also signs the audit log's checkpoints (AuditTail).
+  const recorder::SigningKey& signing_key() const { return key_; }
+
   std::shared_ptr<SessionRecording> record(recorder::Header header, bool record_input,
                                            SessionRecording::Failure on_failure,
                                            std::function<void()> on_drained);

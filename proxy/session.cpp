@@ -41,12 +41,6 @@ bool is_gone(ssh_session session) {
          ssh_get_error_code(session) == SSH_FATAL;
 }
 
-std::chrono::steady_clock::duration until(access::TimePoint when) {
-  auto left = when - access::Clock::now();
-  return left.count() > 0 ? std::chrono::duration_cast<std::chrono::steady_clock::duration>(left)
-                          : std::chrono::steady_clock::duration::zero();
-}
-
 // Audit rows go through the journal: never a blocking call on the loop, and never lost to a
 // database outage.
 void audit_later(Journal& journal, const std::string& actor, const std::string& action,
@@ -354,7 +348,7 @@ void Session::look_up_identity(const std::string& login_name) {
   identity_pending_ = true;
   std::optional<LoginName> parsed = parse_login_name(login_name);
   context_.workers.transact(
-      [login_name, parsed, &policy = context_.policy](pqxx::work& tx) {
+      [login_name, parsed, &policy = context_.policy, &clock = context_.clock](pqxx::work& tx) {
         Identity identity{login_name, parsed, std::nullopt, std::monostate{}, false, false};
         if (!parsed) return identity;
         identity.user = access::find_user(tx, parsed->user);
@@ -367,7 +361,7 @@ void Session::look_up_identity(const std::string& login_name) {
         std::visit(
             [&](auto&& verdict) { identity.admission = std::move(verdict); },
             access::admit_connection(tx, policy, *identity.user, parsed->target, parsed->login,
-                                     enrolled, identity.mfa_required, access::Clock::now()));
+                                     enrolled, identity.mfa_required, clock.now()));
         return identity;
       },
       [self = shared_from_this(), login_name](Outcome<Identity> outcome) {
@@ -472,7 +466,7 @@ void Session::check_totp(SshMessage answer, std::string code) {
   mfa_checking_ = true;
   mfa_answer_ = std::move(answer);
   context_.workers.transact(
-      [user = user_, code = std::move(code), &vault = context_.vault,
+      [user = user_, code = std::move(code), &vault = context_.vault, &clock = context_.clock,
        node = context_.config.server.node_name, client = client_address_](pqxx::work& tx) {
         MfaCheck check;
         std::optional<access::TotpState> state = access::lock_totp_state(tx, user);
@@ -480,15 +474,17 @@ void Session::check_totp(SshMessage answer, std::string code) {
           check.verdict = MfaVerdict::not_enrolled;
           return check;
         }
-        if (state->recent_failures >= access::kMfaMaxFailures) {
+        if (state->locked_until) {
+          // Refused without counting: guessing during a lockout cannot prolong it.
           check.verdict = MfaVerdict::locked;
-          check.failures = access::record_totp_failure(tx, user, *state, "locked", node, client);
+          check.locked_until = state->locked_until;
+          access::record_totp_locked_attempt(tx, user, *state, node, client);
           return check;
         }
         const vault::Secret secret = vault.unseal(state->sealed_secret, access::totp_context(user));
         const std::span<const std::uint8_t> key(
             reinterpret_cast<const std::uint8_t*>(secret.reveal().data()), secret.reveal().size());
-        const access::TimePoint now = access::Clock::now();
+        const access::TimePoint now = clock.now();
         if (auto step = access::totp::accept(key, code, now, state->last_step)) {
           access::record_totp_success(tx, user, *state, *step, client);
           check.verdict = MfaVerdict::accepted;
@@ -522,7 +518,11 @@ void Session::on_totp(SshMessage answer, Outcome<MfaCheck> outcome) {
       mfa_instruction_ = "That code was already used: wait for the next one.";
       break;
     case MfaVerdict::locked:
-      mfa_instruction_ = "Too many wrong codes: MFA is locked for a few minutes.";
+      mfa_instruction_ =
+          "Too many wrong codes: MFA is locked" +
+          (outcome.value->locked_until ? " until " + format_rfc3339(*outcome.value->locked_until)
+                                       : std::string(" for a few minutes")) +
+          "; an administrator can clear it (portcullis user mfa-reset).";
       break;
     default:
       mfa_instruction_ = outcome.ok() ? "Wrong code, try again."
@@ -698,7 +698,7 @@ std::optional<std::string> Session::denial_reason() const {
   if (!identity.parsed || !identity.user) return "unknown user " + identity.login_name;
   if (const auto* denial = std::get_if<access::Denial>(&identity.admission)) return denial->reason;
   const auto& grant = std::get<access::Admission>(identity.admission).grant;
-  if (grant.expires_at <= access::Clock::now()) {
+  if (grant.expires_at <= context_.clock.now()) {
     return "grant " + std::to_string(grant.id) + " expired at " + format_rfc3339(grant.expires_at) +
            "; ask for a new grant";
   }
@@ -788,7 +788,7 @@ void Session::start_upstream(const access::Admission& admission) {
             // The client left before the target was reached: the row is closed at once.
             self->context_.journal.submit(access::journal_session_end(
                 recorded.value->record_id, access::EndReason::client_exit, std::nullopt,
-                access::Clock::now()));
+                self->context_.clock.now()));
             return;
           }
           self->reach_target(admission, std::move(*recorded.value));
@@ -800,17 +800,18 @@ void Session::start_upstream(const access::Admission& admission) {
 void Session::reach_target(const access::Admission& admission, StartResult recorded) {
   Journal& journal = context_.journal;
   const vault::Vault& vault = context_.vault;
+  const DatabaseClock& clock = context_.clock;
   const std::string actor = "portcullisd:" + context_.config.server.node_name;
   const std::chrono::seconds timeout = context_.config.server.upstream_timeout;
   context_.upstreams.blocking(
-      [&journal, &vault, admission, setup = setup_, actor, timeout,
+      [&journal, &vault, &clock, admission, setup = setup_, actor, timeout,
        result = std::move(recorded)]() mutable {
         result.upstream =
             connect_upstream(admission.target, admission.account, vault, setup, timeout);
         if (!result.upstream.connection) {
           const UpstreamFailure& failure = result.upstream.failure;
           journal.submit(access::journal_session_end(result.record_id, access::EndReason::error,
-                                                     std::nullopt, access::Clock::now()));
+                                                     std::nullopt, clock.now()));
           if (failure.host_key_mismatch) {
             audit_later(journal, actor, "target.host_key_mismatch",
                         "target:" + admission.target.name,
@@ -886,6 +887,8 @@ void Session::begin_bridging(UpstreamConnection connection, const access::Admiss
       });
   phase_ = Phase::bridging;
   login_timer_.cancel();
+  hours_end_ = admission.hours_end;
+  hours_ = admission.hours;
   set_expiry(admission.grant.expires_at);
   spdlog::info("session={} conn={} user={} target={} login={} grant={} client={} started",
                record_id_, connection_id_, user_, target_, login_, grant_id_, client_address_);
@@ -983,7 +986,7 @@ void Session::start_recording(const access::Admission& admission,
   }
   header.break_glass = admission.grant.break_glass;
   header.client = client_address_;
-  header.started_at = access::Clock::now();
+  header.started_at = context_.clock.now();
   if (setup_.pty) {
     header.cols = static_cast<std::uint16_t>(setup_.pty->cols);
     header.rows = static_cast<std::uint16_t>(setup_.pty->rows);
@@ -1035,44 +1038,84 @@ void Session::set_expiry(access::TimePoint expires_at) {
 
 void Session::apply_expiry(access::TimePoint expires_at) {
   if (expires_at == expires_at_) return;
-  if (expires_at_ != access::TimePoint{} && expires_at > expires_at_) {
-    write_notice("portcullis: grant " + std::to_string(grant_id_) +
-                 " was extended; it now ends at " + format_rfc3339(expires_at));
+  const bool first = expires_at_ == access::TimePoint{};
+  const std::string grant = "grant " + std::to_string(grant_id_);
+  if (!first && expires_at > expires_at_) {
+    write_notice("portcullis: " + grant + " was extended; it now ends at " +
+                 format_rfc3339(expires_at));
     record_marker("extension " + format_rfc3339(expires_at));
+  } else if (!first && expires_at < expires_at_) {
+    // Only a revoked extension moves a grant's end earlier: the time is taken back.
+    if (expires_at <= context_.clock.now()) {
+      return terminate(access::EndReason::revoked,
+                       grant + " lost its extension, which was revoked; it ended at " +
+                           format_rfc3339(expires_at) + "; session closed");
+    }
+    write_notice("portcullis: " + grant +
+                 " lost its extension, which was revoked; it now ends at " +
+                 format_rfc3339(expires_at));
+    record_marker("extension revoked " + format_rfc3339(expires_at));
   }
   expires_at_ = expires_at;
+  arm_end();
+}
+
+// The grant's end, or the end of its rule's allowed hours when that comes first.
+access::TimePoint Session::ends_at() const {
+  return hours_end_ ? std::min(expires_at_, *hours_end_) : expires_at_;
+}
+
+bool Session::hours_end_first() const { return hours_end_ && *hours_end_ < expires_at_; }
+
+std::string Session::what_ends() const {
+  return hours_end_first()
+             ? "the allowed hours of grant " + std::to_string(grant_id_) + " (" + hours_ + ")"
+             : "grant " + std::to_string(grant_id_);
+}
+
+void Session::arm_end() {
   arm_warning();
-  expiry_timer_.expires_after(until(expires_at));
-  expiry_timer_.async_wait([self = shared_from_this(), expires_at](boost::system::error_code ec) {
+  const access::TimePoint end = ends_at();
+  expiry_timer_.expires_after(std::max(context_.clock.until(end), {}));
+  expiry_timer_.async_wait([self = shared_from_this(), end](boost::system::error_code ec) {
     if (ec) return;
+    if (self->hours_end_first()) {
+      return self->terminate(access::EndReason::grant_expired,
+                             self->what_ends() + " ended at " + format_rfc3339(end) +
+                                 "; session closed. Connect again when they start again.");
+    }
     self->terminate(access::EndReason::grant_expired,
                     "grant " + std::to_string(self->grant_id_) + " expired at " +
-                        format_rfc3339(expires_at) +
-                        "; session closed. Ask for a new grant to continue.");
+                        format_rfc3339(end) + "; session closed. Ask for a new grant to continue.");
   });
 }
 
 // ---------------------------------------------------------------- end of session
 
-// Warns the user before the grant ends, at each of [access] warn_before that is still ahead.
+// Warns the user before the session must end, at each of [access] warn_before still ahead.
 void Session::arm_warning() {
-  const access::TimePoint now = access::Clock::now();
+  const access::TimePoint now = context_.clock.now();
+  const access::TimePoint end = ends_at();
   std::optional<std::chrono::seconds> next;
   for (std::chrono::seconds before : context_.config.access.warn_before) {
-    if (expires_at_ - before > now && (!next || before > *next)) next = before;
+    if (end - before > now && (!next || before > *next)) next = before;
   }
   warning_timer_.cancel();
   if (!next) return;
   const std::chrono::seconds before = *next;
-  warning_timer_.expires_after(until(expires_at_ - before));
+  warning_timer_.expires_after(context_.clock.until(end - before));
   warning_timer_.async_wait([self = shared_from_this(), before](boost::system::error_code ec) {
     if (ec || self->phase_ != Phase::bridging) return;
     self->guarded("grant warning", [&] {
       self->record_marker("grant_warning " + format_duration(before));
-      self->write_notice("portcullis: grant " + std::to_string(self->grant_id_) + " ends in " +
-                         format_duration(before) + " (at " + format_rfc3339(self->expires_at_) +
-                         "); for more time: ssh " + self->user_ + "@<this bastion> extend " +
-                         std::to_string(self->grant_id_) + " --for DURATION --reason TEXT");
+      const std::string more =
+          self->hours_end_first()
+              ? "connect again when they start again"
+              : "for more time: ssh " + self->user_ + "@<this bastion> extend " +
+                    std::to_string(self->grant_id_) + " --for DURATION --reason TEXT";
+      self->write_notice("portcullis: " + self->what_ends() + " end" +
+                         (self->hours_end_first() ? "" : "s") + " in " + format_duration(before) +
+                         " (at " + format_rfc3339(self->ends_at()) + "); " + more);
       self->arm_warning();
     });
   });
@@ -1228,7 +1271,7 @@ void Session::finish(access::EndReason reason, std::optional<int> exit_status) {
                target_, login_, access::to_string(reason),
                exit_status ? std::to_string(*exit_status) : "none");
   context_.journal.submit(
-      access::journal_session_end(record_id_, reason, exit_status, access::Clock::now()));
+      access::journal_session_end(record_id_, reason, exit_status, context_.clock.now()));
 }
 
 void Session::release() {

@@ -25,6 +25,7 @@
 #include "proxy/bridge.h"
 #include "proxy/connection_limits.h"
 #include "proxy/control.h"
+#include "proxy/database_clock.h"
 #include "proxy/journal.h"
 #include "proxy/login_name.h"
 #include "proxy/peer_input.h"
@@ -42,9 +43,10 @@ struct GatewayContext {
   boost::asio::io_context& loop;
   const Config& config;
   ssh_bind bind;
-  WorkerPool& workers;    // admission, MFA, control commands: the database
-  WorkerPool& upstreams;  // logins to targets: no database, bounded by upstream_timeout
-  Journal& journal;       // every write the daemon owes the database after the fact
+  WorkerPool& workers;         // admission, MFA, control commands: the database
+  WorkerPool& upstreams;       // logins to targets: no database, bounded by upstream_timeout
+  const DatabaseClock& clock;  // grants end by the database's clock, not this node's
+  Journal& journal;            // every write the daemon owes the database after the fact
   ConnectionLimits& limits;
   const vault::Vault& vault;
   SessionRegistry& registry;
@@ -69,9 +71,9 @@ class Session : public std::enable_shared_from_this<Session> {
   // Ends the session from the bastion's side, telling the client why on stderr.
   void terminate(access::EndReason reason, const std::string& notice);
 
-  // The grant's end moved (extension) or is confirmed; re-arms the expiry timer.
+  // The grant's end moved (an extension, or a revoked one taken back) or is confirmed;
+  // re-arms the expiry timer.
   void set_expiry(access::TimePoint expires_at);
-  void arm_warning();
   // A request was decided or changed somewhere (NOTIFY): a session waiting on it (`connect`,
   // `wait`) looks again now instead of at its next poll.
   void decision_may_have_changed();
@@ -111,6 +113,7 @@ class Session : public std::enable_shared_from_this<Session> {
   struct MfaCheck {
     MfaVerdict verdict = MfaVerdict::wrong;
     int failures = 0;
+    std::optional<access::TimePoint> locked_until;
   };
 
   // A waiting session's look at its request.
@@ -200,6 +203,11 @@ class Session : public std::enable_shared_from_this<Session> {
 
   // end of session
   void apply_expiry(access::TimePoint expires_at);
+  access::TimePoint ends_at() const;
+  bool hours_end_first() const;
+  std::string what_ends() const;  // "grant 17", or "the allowed hours of grant 17 (...)"
+  void arm_end();
+  void arm_warning();
   void end_from_bastion(access::EndReason reason, const std::string& notice);
   void check_bridge();
   void drop_upstream();
@@ -280,6 +288,9 @@ class Session : public std::enable_shared_from_this<Session> {
   std::int64_t record_id_ = 0;
   std::int64_t grant_id_ = 0;
   access::TimePoint expires_at_{};
+  // With [[policy]] enforce_hours = "session": when the rule's allowed hours end.
+  std::optional<access::TimePoint> hours_end_;
+  std::string hours_;
   std::string target_;
   std::string login_;
   bool finished_ = false;

@@ -145,12 +145,12 @@ void Session::withdraw_on_interrupt() {
 void Session::connect_after_approval(const access::Grant& grant) {
   decision_check_running_ = true;  // no more looks at the request
   context_.workers.transact(
-      [user = *identity_->user, grant, mfa_verified = mfa_verified_,
-       &policy = context_.policy](pqxx::work& tx) {
+      [user = *identity_->user, grant, mfa_verified = mfa_verified_, &policy = context_.policy,
+       &clock = context_.clock](pqxx::work& tx) {
         bool mfa_required = false;
         std::variant<access::Admission, access::Denial> verdict = access::admit_connection(
             tx, policy, user, grant.target, grant.login, access::totp_enrolled(tx, user.name),
-            mfa_required, access::Clock::now());
+            mfa_required, clock.now());
         if (mfa_required && !mfa_verified) {
           return std::variant<access::Admission, access::Denial>(access::Denial{
               "the rule of grant " + std::to_string(grant.id) +

@@ -296,6 +296,12 @@ std::string random_hex(std::size_t bytes) {
   return text;
 }
 
+std::chrono::system_clock::time_point from_epoch(const std::string& seconds) {
+  return std::chrono::system_clock::time_point(
+      std::chrono::duration_cast<std::chrono::system_clock::duration>(
+          std::chrono::duration<double>(std::stod(seconds))));
+}
+
 std::string read_file(const fs::path& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) throw std::runtime_error("cannot read " + path.string());
@@ -752,10 +758,10 @@ std::string Bastion::add_grant(const std::string& user, const std::string& targe
                       std::string(duration), "--reason", std::string(reason)});
 }
 
-void Bastion::start() {
-  daemon_ = std::make_unique<BackgroundProcess>(
-      std::vector<std::string>{(bin_dir() / "portcullisd").string(), "-c", config_file_.string()},
-      log_file());
+void Bastion::start(std::vector<std::string> wrapper) {
+  wrapper.insert(wrapper.end(),
+                 {(bin_dir() / "portcullisd").string(), "-c", config_file_.string()});
+  daemon_ = std::make_unique<BackgroundProcess>(wrapper, log_file());
   const bool up =
       wait_until([this] { return !daemon_->running() || wait_for_port(port_, 100ms); }, 15s);
   if (!up || !daemon_->running()) {

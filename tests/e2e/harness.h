@@ -48,6 +48,9 @@ std::uint16_t free_port();
 // A random lower-case hex string, for unique names and throw-away secrets.
 std::string random_hex(std::size_t bytes = 8);
 
+// A time PostgreSQL printed as seconds since the epoch (extract(epoch FROM ...)).
+std::chrono::system_clock::time_point from_epoch(const std::string& seconds);
+
 std::string read_file(const fs::path& path);
 void write_file(const fs::path& path, std::string_view contents);
 // Lower-case hex SHA-256 of a file's contents (via sha256sum).
@@ -259,7 +262,8 @@ class Bastion {
                         std::string_view reason = "e2e test");
 
   // Starts portcullisd -c CONFIG (stderr to daemon.log) and waits until its port accepts.
-  void start();
+  // `wrapper` runs it under another program: {"faketime", "-f", "-3m"}.
+  void start(std::vector<std::string> wrapper = {});
   // SIGTERM; returns the exit status (nullopt if it hung). Generous: shutting down completes
   // the recording being shipped, which for 100 MiB under AddressSanitizer takes a while.
   std::optional<int> stop(std::chrono::milliseconds timeout = 30s);

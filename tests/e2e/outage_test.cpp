@@ -31,11 +31,6 @@ double seconds_between(Clock::time_point from, Clock::time_point to) {
   return std::chrono::duration<double>(to - from).count();
 }
 
-Clock::time_point from_epoch(const std::string& seconds) {
-  return Clock::time_point(std::chrono::duration_cast<Clock::duration>(
-      std::chrono::duration<double>(std::stod(seconds))));
-}
-
 // A session's end as the database holds it, to the microsecond.
 struct StoredEnd {
   std::string reason;

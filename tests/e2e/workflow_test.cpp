@@ -3,6 +3,7 @@
 // hash-chained audit log checked after a superuser tampers with it.
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <ctime>
 #include <nlohmann/json.hpp>
 #include <regex>
@@ -117,6 +118,20 @@ class WorkflowTest : public ::testing::Test {
     session.write(code + "\n");
     session.wait_exit(20s);
     return session.transcript();
+  }
+
+  // An auto-approved grant of alice's, returned as `request --json` prints it.
+  json alice_grant(const std::string& target, const std::string& duration) {
+    return control_json(alice, "alice",
+                        {"request", target, "--for", duration, "--reason", "e2e work"});
+  }
+
+  // A shell of alice's on TARGET that has started and then sleeps for a minute.
+  std::unique_ptr<PtySession> long_session(const std::string& target) {
+    auto session = std::make_unique<PtySession>(ssh_tty_command(
+        alice.private_key, bastion.port(), "alice:" + target, {"echo started; sleep 60"}));
+    EXPECT_TRUE(session->expect("started", 15s)) << session->transcript();
+    return session;
   }
 
   TargetSshd target;
@@ -363,9 +378,8 @@ TEST_F(WorkflowTest, RevokeOnNodeBEndsTheSessionOnNodeAWithinASecond) {
   const json grant =
       control_json(alice, "alice", {"request", "dev01", "--for", "10m", "--reason", "long job"});
   const std::string id = std::to_string(grant["id"].get<long long>());
-  PtySession session(ssh_tty_command(alice.private_key, bastion.port(), "alice:dev01",
-                                     {"echo started; sleep 60"}));
-  ASSERT_TRUE(session.expect("started", 15s)) << session.transcript();
+  const auto live = long_session("dev01");
+  PtySession& session = *live;
 
   const RunResult revoke =
       run_ssh(alice.private_key, node_b.port(), "alice", {"revoke", id, "--reason", "done early"});
@@ -522,6 +536,270 @@ TEST_F(WorkflowTest, AuditRowsCannotBeChangedByTheApplicationRole) {
   EXPECT_NE(as_app("ALTER TABLE audit_events DISABLE TRIGGER audit_events_append_only").exit_status,
             0);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Correctness gaps found in review (issue 14, item 4)
+
+// Milliseconds from `from` until the pty session printed `pattern` (or -1 when it did not
+// within `timeout`).
+long long ms_until(PtySession& session, const std::string& pattern,
+                   std::chrono::steady_clock::time_point from, std::chrono::milliseconds timeout) {
+  if (!session.expect(pattern, timeout)) return -1;
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() -
+                                                               from)
+      .count();
+}
+
+TEST_F(WorkflowTest, RevokingAnExtensionTakesItsTimeBack) {
+  const json grant = alice_grant("dev01", "8s");
+  const std::string id = std::to_string(grant["id"].get<long long>());
+  const auto live = long_session("dev01");
+  PtySession& session = *live;
+  const json extension =
+      control_json(alice, "alice", {"extend", id, "--for", "10m", "--reason", "more time"});
+  ASSERT_TRUE(session.expect("was extended; it now ends at", 5s)) << session.transcript();
+  // Past the grant's own end, the session lives on the extension's time...
+  const auto original_end = from_epoch(PostgresCluster::shared().query(
+      bastion.database(),
+      "SELECT extract(epoch FROM starts_at + duration) FROM grants WHERE id = " + id));
+  std::this_thread::sleep_until(original_end + 1s);
+  // ...until the extension is revoked: then it ends at once, with the revocation notice.
+  const RunResult revoke = control(
+      alice, "alice",
+      {"revoke", std::to_string(extension["id"].get<long long>()), "--reason", "not needed"});
+  ASSERT_EQ(revoke.exit_status, 0) << revoke.err;
+  const auto revoked = std::chrono::steady_clock::now();
+  const long long ended = ms_until(session, "lost its extension, which was revoked", revoked, 5s);
+  ASSERT_GE(ended, 0) << session.transcript();
+  EXPECT_LT(ended, 1000) << session.transcript();
+  session.wait_exit(10s);
+  const json grants = control_json(alice, "alice", {"grants"});
+  const auto mine = std::find_if(grants.begin(), grants.end(),
+                                 [&](const json& g) { return g["id"] == grant["id"]; });
+  ASSERT_NE(mine, grants.end());
+  EXPECT_EQ((*mine)["state"], "expired") << mine->dump();
+  const std::string ends_where_it_would_have = PostgresCluster::shared().query(
+      bastion.database(), "SELECT expires_at = starts_at + duration FROM grants WHERE id = " + id);
+  EXPECT_EQ(ends_where_it_would_have, "t");
+}
+
+TEST_F(WorkflowTest, AGrantWhoseRuleVanishedIsGovernedByTheRuleNowMatchingOrRefused) {
+  alice_grant("dev01", "30m");
+  ASSERT_EQ(run_ssh(alice.private_key, bastion.port(), "alice:dev01", {"true"}).exit_status, 0);
+  const std::string config = read_file(bastion.config_file());
+  auto restart_with = [&](const std::string& text) {
+    ASSERT_EQ(bastion.stop(), 0);
+    write_file(bastion.config_file(), text);
+    bastion.start();
+  };
+  auto replaced = [&](std::string text, const std::string& from, const std::string& to) {
+    text.replace(text.find(from), from.size(), to);
+    return text;
+  };
+
+  // Renamed, and now only at night: the rule that matches governs the grant.
+  restart_with(replaced(replaced(config, "name = \"dev-auto\"", "name = \"dev-renamed\""),
+                        "targets = [\"dev*\"]\nroles = [\"dev\"]\nmax_duration = \"1h\"\n",
+                        "targets = [\"dev*\"]\nroles = [\"dev\"]\nmax_duration = \"1h\"\n"
+                        "hours = \"" +
+                            hours_excluding_now() + "\"\n"));
+  const RunResult renamed = run_ssh(alice.private_key, bastion.port(), "alice:dev01", {"true"});
+  EXPECT_NE(renamed.exit_status, 0);
+  EXPECT_NE(renamed.err.find("rule dev-renamed allows access only"), std::string::npos)
+      << renamed.err;
+
+  // Removed, and no rule covers dev01: refused, naming the grant and the missing rule.
+  restart_with(replaced(replaced(config, "name = \"dev-auto\"", "name = \"gone\""),
+                        "targets = [\"dev*\"]", "targets = [\"nothing-here*\"]"));
+  const RunResult removed = run_ssh(alice.private_key, bastion.port(), "alice:dev01", {"true"});
+  EXPECT_NE(removed.exit_status, 0);
+  EXPECT_NE(removed.err.find("was approved under rule dev-auto, which is no longer in the policy"),
+            std::string::npos)
+      << removed.err;
+}
+
+TEST_F(WorkflowTest, DisablingAUserEndsTheirSessionsDeniesTheirRequestsAndRefusesLogins) {
+  alice_grant("dev01", "30m");
+  const json pending = alice_grant("web01", "15m");
+  ASSERT_EQ(pending["state"], "pending");
+  const auto live = long_session("dev01");
+  PtySession& session = *live;
+
+  const RunResult disabled = bastion.cli({"user", "disable", "alice", "--reason", "laptop stolen"});
+  ASSERT_EQ(disabled.exit_status, 0) << disabled.err;
+  const auto at = std::chrono::steady_clock::now();
+  EXPECT_NE(disabled.out.find("revoked 1 active grant(s)"), std::string::npos) << disabled.out;
+  EXPECT_NE(disabled.out.find("denied 1 pending request(s)"), std::string::npos) << disabled.out;
+  const long long ended = ms_until(session, "user alice was disabled", at, 5s);
+  ASSERT_GE(ended, 0) << session.transcript();
+  EXPECT_LT(ended, 1000);
+  EXPECT_EQ(session.transcript().find("laptop stolen"), std::string::npos)
+      << "the reason is for the audit log, not the user's screen";
+  session.wait_exit(10s);
+
+  const RunResult refused = run_ssh(alice.private_key, bastion.port(), "alice", {"grants"});
+  EXPECT_NE(refused.exit_status, 0);
+  const json grants = json::parse(bastion.cli_checked({"grant", "list", "--json"}));
+  for (const json& g : grants) {
+    if (g["user"] == "alice") {
+      EXPECT_TRUE(g["state"] == "revoked" || g["state"] == "denied") << g;
+    }
+  }
+  EXPECT_EQ(PostgresCluster::shared().query(
+                bastion.database(),
+                "SELECT details->>'reason' FROM audit_events WHERE action = 'user.disable'"),
+            "laptop stolen");
+
+  // Enabled again: logs in, needs new grants.
+  ASSERT_EQ(bastion.cli({"user", "enable", "alice"}).exit_status, 0);
+  alice_grant("dev01", "5m");
+  EXPECT_EQ(run_ssh(alice.private_key, bastion.port(), "alice:dev01", {"true"}).exit_status, 0);
+}
+
+TEST_F(WorkflowTest, UserKeysAreAddedAndRemovedButNeverTheLastOne) {
+  const KeyPair laptop = generate_key(bastion.dir() / "alice-laptop");
+  ASSERT_EQ(bastion.cli({"user", "key", "add", "alice", laptop.public_key().string()}).exit_status,
+            0);
+  EXPECT_EQ(run_ssh(laptop.private_key, bastion.port(), "alice", {"grants"}).exit_status, 0);
+  const RunResult again =
+      bastion.cli({"user", "key", "add", "alice", laptop.public_key().string()});
+  EXPECT_EQ(again.exit_status, 1);
+  EXPECT_NE(again.err.find("already has key"), std::string::npos) << again.err;
+
+  ASSERT_EQ(
+      bastion.cli({"user", "key", "remove", "alice", alice.public_key().string()}).exit_status, 0);
+  EXPECT_NE(run_ssh(alice.private_key, bastion.port(), "alice", {"grants"}).exit_status, 0);
+  const RunResult last =
+      bastion.cli({"user", "key", "remove", "alice", laptop.public_key().string()});
+  EXPECT_EQ(last.exit_status, 1);
+  EXPECT_NE(last.err.find("is the last key of alice"), std::string::npos) << last.err;
+  EXPECT_EQ(PostgresCluster::shared().query(
+                bastion.database(),
+                "SELECT count(*) FROM audit_events WHERE action IN ('user.key_add', "
+                "'user.key_remove')"),
+            "2");
+}
+
+TEST_F(WorkflowTest, ATotpLockoutIsNotProlongedByGuessesAndAnAdministratorCanClearIt) {
+  const std::string secret = enroll_totp("bob");
+  const std::string good = totp_code(secret);
+  const std::string wrong = good == "000000" ? "111111" : "000000";
+  for (int i = 0; i < 5; ++i) with_totp(bob, "bob", wrong, {"whoami"});
+  auto failures = [&] {
+    return PostgresCluster::shared().query(
+        bastion.database(),
+        "SELECT count(*) FROM mfa_failures f JOIN users u ON u.id = f.user_id WHERE u.name = "
+        "'bob'");
+  };
+  ASSERT_EQ(failures(), "5");
+  // Locked: guesses are refused and do not count (the lockout cannot be kept alive by someone
+  // holding only the key), even the right code.
+  with_totp(bob, "bob", wrong, {"whoami"});
+  EXPECT_NE(with_totp(bob, "bob", good, {"whoami"}).find("Permission denied"), std::string::npos);
+  EXPECT_EQ(failures(), "5");
+  EXPECT_EQ(PostgresCluster::shared().query(
+                bastion.database(),
+                "SELECT count(*) FROM audit_events WHERE action = 'mfa.failure' AND "
+                "details->>'reason' = 'locked' AND details->>'locked_until' <> ''"),
+            "2");
+
+  const RunResult reset = bastion.cli({"user", "mfa-reset", "bob"});
+  ASSERT_EQ(reset.exit_status, 0) << reset.err;
+  EXPECT_NE(reset.out.find("cleared 5 recent TOTP failure(s)"), std::string::npos) << reset.out;
+  const std::string accepted =
+      with_totp(bob, "bob", totp_code(secret, std::time(nullptr) + 30), {"whoami"});
+  EXPECT_NE(accepted.find("verified on this connection"), std::string::npos) << accepted;
+  EXPECT_EQ(
+      PostgresCluster::shared().query(
+          bastion.database(), "SELECT count(*) FROM audit_events WHERE action = 'user.mfa_reset'"),
+      "1");
+}
+
+// A rule whose allowed hours end at the next minute boundary, 10 to 20 s from now.
+class HoursEndingSoon : public WorkflowTest {
+ protected:
+  void SetUp() override {
+    std::time_t now = std::time(nullptr);
+    while (now % 60 < 40 || now % 60 >= 50) {
+      std::this_thread::sleep_for(500ms);
+      now = std::time(nullptr);
+    }
+    std::tm tm{};
+    gmtime_r(&now, &tm);
+    const int end = tm.tm_hour * 60 + tm.tm_min + 1;
+    char window[40];
+    std::snprintf(window, sizeof window, "daily %02d:%02d-%02d:%02d UTC", tm.tm_hour, tm.tm_min,
+                  end / 60, end % 60);
+    hours_end = std::chrono::system_clock::from_time_t(now - now % 60 + 60);
+    set_up(policy_text() +
+           "\n[[policy]]\nname = \"soon\"\ntargets = [\"soon*\"]\nroles = "
+           "[\"dev\"]\napproval = \"auto\"\nhours = \"" +
+           window + "\"\n");
+    bastion.add_target("soon01", target);
+    bastion.add_key_account("soon01", target);
+  }
+  std::chrono::system_clock::time_point hours_end;
+};
+
+TEST_F(HoursEndingSoon, ASessionEndsWhenTheAllowedHoursEnd) {
+  alice_grant("soon01", "30m");
+  const auto live = long_session("soon01");
+  PtySession& session = *live;
+  EXPECT_TRUE(session.expect("allowed hours of grant [0-9]+ \\(daily .*end in 6s", 25s))
+      << session.transcript();
+  ASSERT_TRUE(session.expect("allowed hours of grant [0-9]+ \\(daily .*ended at", 15s))
+      << session.transcript();
+  const auto late = std::chrono::system_clock::now() - hours_end;
+  EXPECT_LT(late, 1s) << std::chrono::duration_cast<std::chrono::milliseconds>(late).count();
+  EXPECT_GT(late, -100ms);
+  session.wait_exit(10s);
+}
+
+// Grants end by the database's clock: a node whose clock is minutes off still ends a session
+// within a second of the grant's end (libfaketime moves portcullisd's wall clock only).
+class SkewedNodeClock : public WorkflowTest, public ::testing::WithParamInterface<const char*> {
+ protected:
+  void SetUp() override {
+    bastion.append_config(policy_text());
+    alice = bastion.add_user("alice", {"dev"});
+    bastion.add_target("dev01", target);
+    bastion.add_key_account("dev01", target);
+    // libfaketime preloaded into portcullisd itself (the `faketime` program would stand between
+    // it and the harness's SIGTERM). Its steady clock stays true, as a skewed node's would.
+    const char* asan = std::getenv("ASAN_OPTIONS");
+    bastion.start({"env", "LD_PRELOAD=/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1",
+                   std::string("FAKETIME=") + GetParam(), "FAKETIME_DONT_FAKE_MONOTONIC=1",
+                   // Under AddressSanitizer, a library preloaded before its runtime is fine here.
+                   std::string("ASAN_OPTIONS=") + (asan != nullptr ? asan : "") +
+                       ":verify_asan_link_order=0"});
+  }
+};
+
+TEST_P(SkewedNodeClock, ExpiryFollowsTheDatabaseClock) {
+  // The skew is real: portcullisd stamps its log with its own clock, three minutes off.
+  std::tm logged{};
+  ASSERT_NE(strptime(bastion.log().substr(0, 19).c_str(), "%Y-%m-%dT%H:%M:%S", &logged), nullptr)
+      << bastion.log();
+  const auto skew =
+      std::chrono::system_clock::from_time_t(timegm(&logged)) - std::chrono::system_clock::now();
+  EXPECT_GT(std::chrono::abs(skew), 170s) << bastion.log();
+  const json grant = alice_grant("dev01", "8s");
+  const std::string id = std::to_string(grant["id"].get<long long>());
+  const auto live = long_session("dev01");
+  PtySession& session = *live;
+  ASSERT_TRUE(session.expect("expired at", 20s)) << session.transcript();
+  const auto expires_at = from_epoch(PostgresCluster::shared().query(
+      bastion.database(), "SELECT extract(epoch FROM expires_at) FROM grants WHERE id = " + id));
+  const auto late = std::chrono::system_clock::now() - expires_at;
+  EXPECT_LT(late, 1s) << std::chrono::duration_cast<std::chrono::milliseconds>(late).count();
+  EXPECT_GT(late, -100ms) << std::chrono::duration_cast<std::chrono::milliseconds>(late).count();
+  session.wait_exit(10s);
+}
+
+INSTANTIATE_TEST_SUITE_P(ThreeMinutes, SkewedNodeClock, ::testing::Values("-3m", "+3m"),
+                         [](const auto& info) {
+                           return std::string(info.param[0] == '-' ? "Behind" : "Ahead");
+                         });
 
 }  // namespace
 }  // namespace portcullis::e2e

@@ -488,6 +488,45 @@ TEST(AlertCommand, GetsTheAlertJsonOnStdin) {
   EXPECT_EQ(body.at("reason"), "INC-4211 disk full");
 }
 
+TEST(AlertDispatcher, AuditRowsGoOnlyToTheChannelsThatStreamThem) {
+  test::TempDir dir;
+  TestWebhook server;
+  AlertsConfig config = webhook_config(server.url("/hook"));
+  config.command = "cat >> '" + (dir.path() / "stream.json").string() + "'";
+  config.audit_stream = {"command"};
+  Dispatcher dispatcher(config, "node1", fast());
+  ASSERT_TRUE(dispatcher.streams_audit());
+  dispatcher.stream_audit({{"id", 7}, {"hash", "ab"}});
+  dispatcher.send("break_glass", kBreakGlass);
+  ASSERT_TRUE(dispatcher.drain(5s));
+
+  // The command got both; the webhook only the alert.
+  const std::string text = read_text(dir.path() / "stream.json");
+  const json audit = json::parse(text.substr(0, text.find('}') + 2));
+  EXPECT_EQ(audit.at("kind"), "audit");
+  EXPECT_EQ(audit.at("audit").at("id"), 7);
+  EXPECT_NE(text.find("break_glass"), std::string::npos);
+  ASSERT_TRUE(server.wait_for_requests(1));
+  EXPECT_EQ(json::parse(server.requests().front().body).at("kind"), "break_glass");
+  EXPECT_EQ(server.requests().size(), 1u);
+}
+
+TEST(AlertDispatcher, AnAuditStreamToAChannelNotSetUpIsRefused) {
+  AlertsConfig config;
+  config.syslog = true;
+  config.audit_stream = {"webhook"};
+  try {
+    Dispatcher dispatcher(config, "node1", fast());
+    ADD_FAILURE() << "a stream to a missing webhook was accepted";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_STREQ(e.what(),
+                 "[alerts] audit_stream names webhook, but [alerts] webhook is not set; set it "
+                 "or leave webhook out of audit_stream");
+  }
+  config.audit_stream.clear();
+  EXPECT_FALSE(Dispatcher(config, "node1", fast()).streams_audit());
+}
+
 // Restores (unsets) an environment variable when the test ends.
 class ScopedEnv {
  public:

@@ -258,6 +258,14 @@ TEST_F(ConfigTest, PolicyMistakesNameTheirLine) {
   EXPECT_EQ(error_for(base + "targets = \"*\"\n"),
             at(5) + "'targets' in [[policy]] must be an array of strings, not a string");
   EXPECT_EQ(error_for(base), at(3) + "missing required key 'targets' in [[policy]]");
+  EXPECT_EQ(error_for(base + "targets = [\"*\"]\nenforce_hours = \"always\"\n"),
+            at(6) + "'enforce_hours' in [[policy]]: must be \"connect\" or \"session\"");
+  EXPECT_EQ(load_config(write_config(base + "targets = [\"*\"]\nenforce_hours = \"connect\"\n"))
+                .policies[0]
+                .enforce_hours,
+            PolicyRule::EnforceHours::connect);
+  EXPECT_EQ(load_config(write_config(base + "targets = [\"*\"]\n")).policies[0].enforce_hours,
+            PolicyRule::EnforceHours::session);
   const std::string warn =
       error_for(std::string(kMinimal) + "[access]\nwarn_before = [\"5m\", \"soon\"]\n");
   EXPECT_TRUE(warn.starts_with(at(4) + "'warn_before' in [access]: \"soon\" is not a duration"))
@@ -385,6 +393,24 @@ TEST_F(ConfigTest, PublicAddressAndJournalFile) {
               std::string::npos)
         << bad;
   }
+}
+
+TEST_F(ConfigTest, AuditStreamAndWorkerPools) {
+  const Config defaults = load_config(write_config(kMinimal));
+  EXPECT_TRUE(defaults.alerts.audit_stream.empty());
+  EXPECT_EQ(defaults.server.upstream_threads, 32);
+  const Config set = load_config(
+      write_config(std::string(kMinimal) +
+                   "[server]\nupstream_threads = 64\n[alerts]\nsyslog = true\ncommand = \"cat\"\n"
+                   "audit_stream = \"command,syslog,command\"\n"));
+  EXPECT_EQ(set.alerts.audit_stream, (std::vector<std::string>{"command", "syslog"}));
+  EXPECT_EQ(set.server.upstream_threads, 64);
+  EXPECT_NE(error_for(std::string(kMinimal) + "[alerts]\naudit_stream = \"kafka\"\n")
+                .find("'audit_stream' in [alerts]: must name alert channels"),
+            std::string::npos);
+  EXPECT_NE(error_for(std::string(kMinimal) + "[alerts]\naudit_stream = \"syslog,\"\n")
+                .find("must name alert channels"),
+            std::string::npos);
 }
 
 TEST_F(ConfigTest, ConnectionLimitsAndAlgorithms) {

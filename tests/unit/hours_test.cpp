@@ -171,6 +171,23 @@ TEST(HoursZone, LoadedOnceAndShared) {
 
 // --- the window ----------------------------------------------------------------------------------
 
+TEST(HoursWindowEnd, EndsWhereTheLocalWindowCloses) {
+  const AllowedHours office = parse_hours("Mon-Fri 08:00-18:00 Europe/Paris");
+  const sys_days wednesday_winter{2026y / November / 25}, wednesday_summer{2026y / July / 15};
+  // 18:00 in Paris: 17:00 UTC in winter, 16:00 UTC in summer.
+  EXPECT_EQ(window_end(office, wednesday_winter + 9h + 123ms), wednesday_winter + 17h);
+  EXPECT_EQ(window_end(office, wednesday_summer + 15h + 59min + 59s), wednesday_summer + 16h);
+  // Outside the window: it has already ended.
+  const auto saturday = sys_days{2026y / November / 28} + 9h;
+  EXPECT_EQ(window_end(office, saturday), saturday);
+  // Across midnight: the night shift that starts on Friday ends on Saturday morning.
+  const AllowedHours nights = parse_hours("Fri 22:00-06:00 UTC");
+  EXPECT_EQ(window_end(nights, sys_days{2026y / November / 27} + 23h),
+            sys_days{2026y / November / 28} + 6h);
+  // Always open: no end within a week.
+  EXPECT_EQ(window_end(parse_hours("daily 00:00-24:00"), wednesday_winter + 1h), std::nullopt);
+}
+
 TEST(HoursWithin, OfficeHoursInParisWinterAndSummer) {
   const AllowedHours hours = parse_hours("Mon-Fri 08:00-18:00 Europe/Paris");
   const sys_days wednesday_winter{2026y / November / 25}, wednesday_summer{2026y / July / 15};
