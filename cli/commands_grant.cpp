@@ -2,6 +2,7 @@
 #include <iostream>
 
 #include "access/access.h"
+#include "access/json.h"
 #include "cli/cli.h"
 #include "cli/output.h"
 
@@ -64,32 +65,12 @@ std::optional<TimePoint> window_end(const access::Grant& g) {
   return g.has_window() ? std::optional<TimePoint>(g.expires_at) : std::nullopt;
 }
 
-nlohmann::json grant_json(const access::Grant& g) {
-  return {{"id", g.id},
-          {"user", g.user},
-          {"target", g.target},
-          {"login", g.login},
-          {"reason", g.reason},
-          {"ticket", g.ticket},
-          {"state", access::to_string(g.state)},
-          {"starts_at", time_json(window_start(g))},
-          {"expires_at", time_json(window_end(g))},
-          {"revoked_at", time_json(g.revoked_at)},
-          {"revoke_reason", g.revoke_reason},
-          {"duration", format_duration(g.duration)},
-          {"policy", g.policy},
-          {"approvals_needed", g.approvals_needed},
-          {"approvals_given", g.approvals_given},
-          {"break_glass", g.break_glass},
-          {"extends", g.extends ? nlohmann::json(*g.extends) : nlohmann::json(nullptr)}};
-}
-
 void list_grants(Context& context, const ListOptions& options) {
   std::vector<access::Grant> grants;
   context.transact([&](pqxx::work& tx) { grants = access::list_grants(tx, options.active); });
   if (options.json) {
     nlohmann::json array = nlohmann::json::array();
-    for (const access::Grant& g : grants) array.push_back(grant_json(g));
+    for (const access::Grant& g : grants) array.push_back(access::grant_json(g));
     return print_json(std::cout, array);
   }
   Table table({"ID", "USER", "TARGET", "LOGIN", "STATE", "STARTS", "EXPIRES", "TICKET", "REASON"});

@@ -1,6 +1,7 @@
 // `portcullis review list|ack`: the security review of break-glass grants.
 #include <iostream>
 
+#include "access/json.h"
 #include "access/workflow.h"
 #include "cli/cli.h"
 #include "cli/output.h"
@@ -18,26 +19,12 @@ struct AckOptions {
   std::string note;
 };
 
-nlohmann::json review_json(const access::Grant& g) {
-  return {{"id", g.id},
-          {"user", g.user},
-          {"target", g.target},
-          {"login", g.login},
-          {"reason", g.reason},
-          {"state", access::to_string(g.state)},
-          {"requested_at", format_rfc3339(g.requested_at)},
-          {"duration", format_duration(g.duration)},
-          {"reviewed_at", time_json(g.reviewed_at)},
-          {"reviewed_by", g.reviewed_by},
-          {"review_note", g.review_note}};
-}
-
 void list_reviews(Context& context, const ListOptions& options) {
   std::vector<access::Grant> grants;
   context.transact([&](pqxx::work& tx) { grants = access::review_queue(tx, options.all); });
   if (options.json) {
     nlohmann::json array = nlohmann::json::array();
-    for (const access::Grant& g : grants) array.push_back(review_json(g));
+    for (const access::Grant& g : grants) array.push_back(access::grant_json(g));
     return print_json(std::cout, array);
   }
   Table table({"ID", "USER", "TARGET", "LOGIN", "AT", "FOR", "STATE", "REVIEWED", "REASON"});

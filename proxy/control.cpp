@@ -10,6 +10,8 @@
 #include <set>
 #include <sstream>
 
+#include "access/json.h"
+
 namespace portcullis::proxy {
 namespace {
 
@@ -49,44 +51,11 @@ std::string json_reply(const json& value) {
   return value.dump(2, ' ', true, json::error_handler_t::replace) + "\n";
 }
 
-json time_or_null(const std::optional<access::TimePoint>& t) {
-  return t ? json(format_rfc3339(*t)) : json(nullptr);
-}
-
 std::string remaining(const access::Grant& grant) {
   if (grant.state != access::GrantState::active) return "-";
   const auto left =
       std::chrono::duration_cast<std::chrono::seconds>(grant.expires_at - access::Clock::now());
   return left.count() > 0 ? format_duration(left) : "0s";
-}
-
-json grant_json(const access::Grant& g) {
-  json object{{"id", g.id},
-              {"state", access::to_string(g.state)},
-              {"starts_at", g.has_window() ? json(format_rfc3339(g.starts_at)) : json(nullptr)},
-              {"expires_at", g.has_window() ? json(format_rfc3339(g.expires_at)) : json(nullptr)},
-              {"approvals_needed", g.approvals_needed},
-              {"approvals_given", g.approvals_given},
-              {"user", g.user},
-              {"target", g.target},
-              {"login", g.login},
-              {"reason", g.reason},
-              {"ticket", g.ticket},
-              {"duration", format_duration(g.duration)},
-              {"policy", g.policy},
-              {"break_glass", g.break_glass},
-              {"requested_at", format_rfc3339(g.requested_at)},
-              {"pending_until", time_or_null(g.pending_until)},
-              {"extends", g.extends ? json(*g.extends) : json(nullptr)}};
-  if (g.state == access::GrantState::denied) {
-    object["denied_by"] = g.denied_by;
-    object["deny_reason"] = g.deny_reason;
-  }
-  if (g.revoked_at) {
-    object["revoked_at"] = format_rfc3339(*g.revoked_at);
-    object["revoke_reason"] = g.revoke_reason;
-  }
-  return object;
 }
 
 std::string what(const access::Grant& g) {
@@ -341,7 +310,7 @@ class CommandLine {
 
   ControlReply reply_for(const access::WorkflowResult& result) const {
     ControlReply reply;
-    reply.out = json_ ? json_reply(grant_json(result.grant)) : outcome_text(result);
+    reply.out = json_ ? json_reply(access::grant_json(result.grant)) : outcome_text(result);
     reply.alerts = result.alerts;
     return reply;
   }
@@ -426,7 +395,7 @@ class CommandLine {
     const DecisionView view = view_decision(grant, access::list_approvals(tx, grant.id), -1);
     // Progress goes to stderr, like every other line the bastion adds to a session.
     if (json_) {
-      reply.out = json_reply(grant_json(grant));
+      reply.out = json_reply(access::grant_json(grant));
     } else {
       reply.err = "portcullis: " + view.line;
       if (!view.decided && withdraw_on_interrupt) reply.err += " (Ctrl-C withdraws it)";
@@ -520,7 +489,7 @@ class CommandLine {
       return reply;
     }
     json array = json::array();
-    for (const access::Grant& g : grants) array.push_back(grant_json(g));
+    for (const access::Grant& g : grants) array.push_back(access::grant_json(g));
     reply.out = json_reply(array);
     return reply;
   }
