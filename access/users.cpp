@@ -149,9 +149,9 @@ std::string remove_user_key(pqxx::work& tx, const std::string& actor, const std:
                             const std::string& key) {
   const User user = existing_user(tx, name);
   lock_user(tx, user.id);
-  const std::string fingerprint = key.starts_with("SHA256:")
-                                      ? key
-                                      : detail::parse_public_key(key, "the public key").fingerprint;
+  std::string fingerprint = key.starts_with("SHA256:")
+                                ? key
+                                : detail::parse_public_key(key, "the public key").fingerprint;
   const auto keys =
       tx.exec_params1("SELECT count(*) FROM user_keys WHERE user_id = $1", user.id)[0].as<int>();
   pqxx::result found = tx.exec_params(

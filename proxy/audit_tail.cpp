@@ -63,7 +63,7 @@ void AuditTail::schedule() {
           pass();
           return true;
         },
-        [this](Outcome<bool>) { schedule(); });
+        [this](const Outcome<bool>&) { schedule(); });
   });
 }
 
