@@ -305,7 +305,7 @@ class CommandLine {
   }
 
   access::WorkflowSettings settings() const {
-    return access::WorkflowSettings{env_.config.access.approval_timeout, access::Clock::now()};
+    return access::WorkflowSettings{env_.config.access.approval_timeout, env_.clock.now()};
   }
 
   ControlReply reply_for(const access::WorkflowResult& result) const {

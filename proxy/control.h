@@ -11,6 +11,7 @@
 
 #include "access/workflow.h"
 #include "common/common.h"
+#include "proxy/database_clock.h"
 #include "proxy/worker_pool.h"
 
 namespace portcullis::proxy {
@@ -34,6 +35,7 @@ struct ControlReply {
 
 struct ControlEnvironment {
   WorkerPool& workers;
+  const DatabaseClock& clock;  // hours are checked, and time left shown, by the database's clock
   const access::Policy& policy;
   const Config& config;
   // How engineers reach this bastion ([server] public_address, else the address the client

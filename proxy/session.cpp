@@ -904,8 +904,8 @@ void Session::run_control(const std::string& command_line) {
   login_timer_.cancel();
   spdlog::info("conn={} user={} client={} control command: {}", connection_id_, user_,
                client_address_, peer::printable(command_line, 200));
-  const ControlEnvironment env{context_.workers, context_.policy, context_.config, public_host_,
-                               public_port_};
+  const ControlEnvironment env{context_.workers, context_.clock, context_.policy,
+                               context_.config,  public_host_,   public_port_};
   access::Actor actor{*identity_->user, mfa_verified_};
   context_.workers.blocking(
       [env, actor = std::move(actor), command_line] {

@@ -23,6 +23,7 @@ struct Bastion {
   portcullis::access::Policy policy{config};
   // A socket folder that does not exist: connecting fails at once, without a network timeout.
   proxy::WorkerPool workers{loop, "postgresql:///fuzz?host=/nonexistent/portcullis-fuzz", 1};
+  proxy::DatabaseClock clock;
   portcullis::access::Actor actor{{1, "alice", {"dev"}, {}, false}, false};
 };
 
@@ -55,7 +56,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const std::string line(reinterpret_cast<const char*>(data), size);
   check_split(line);
   const proxy::ControlReply reply = proxy::run_control_command(
-      proxy::ControlEnvironment{bastion->workers, bastion->policy, bastion->config, "bastion", 22},
+      proxy::ControlEnvironment{bastion->workers, bastion->clock, bastion->policy, bastion->config,
+                                "bastion", 22},
       bastion->actor, line);
   if (reply.exit_status == 0 && reply.out.empty() && reply.err.empty()) std::abort();  // silence
   return 0;
