@@ -12,12 +12,13 @@ constexpr std::size_t kMaxRemembered = 10000;
 
 }  // namespace
 
-ConnectionLimits::Slot::Slot(ConnectionLimits* limits, std::string source)
-    : limits_(limits), alive_(limits->alive_), source_(std::move(source)) {}
+ConnectionLimits::Slot::Slot(ConnectionLimits* limits, std::uint64_t id, std::string source)
+    : limits_(limits), alive_(limits->alive_), id_(id), source_(std::move(source)) {}
 
 ConnectionLimits::Slot::Slot(Slot&& other) noexcept
     : limits_(std::exchange(other.limits_, nullptr)),
       alive_(std::move(other.alive_)),
+      id_(std::exchange(other.id_, 0)),
       source_(std::move(other.source_)) {}
 
 ConnectionLimits::Slot& ConnectionLimits::Slot::operator=(Slot&& other) noexcept {
@@ -25,42 +26,78 @@ ConnectionLimits::Slot& ConnectionLimits::Slot::operator=(Slot&& other) noexcept
     release();
     limits_ = std::exchange(other.limits_, nullptr);
     alive_ = std::move(other.alive_);
+    id_ = std::exchange(other.id_, 0);
     source_ = std::move(other.source_);
   }
   return *this;
 }
 
-void ConnectionLimits::Slot::release() {
-  ConnectionLimits* limits = std::exchange(limits_, nullptr);
-  if (limits != nullptr && !alive_.expired()) limits->release(source_);
+ConnectionLimits* ConnectionLimits::Slot::held() const {
+  return limits_ != nullptr && !alive_.expired() ? limits_ : nullptr;
 }
 
-ConnectionLimits::ConnectionLimits(const ServerConfig& server, Report report)
-    : server_(server), report_(std::move(report)), random_(std::random_device{}()) {}
+void ConnectionLimits::Slot::release() {
+  if (ConnectionLimits* limits = held()) limits->release(id_);
+  limits_ = nullptr;
+}
+
+void ConnectionLimits::Slot::identified() {
+  ConnectionLimits* limits = held();
+  if (limits == nullptr) return;
+  // An evicted connection's place is gone already: nothing to update.
+  if (auto found = limits->startups_.find(id_);
+      found != limits->startups_.end() && found->second.progress == Progress::silent) {
+    found->second.progress = Progress::identified;
+  }
+}
+
+void ConnectionLimits::Slot::key_exchanged() {
+  ConnectionLimits* limits = held();
+  if (limits == nullptr) return;
+  if (auto found = limits->startups_.find(id_); found != limits->startups_.end()) {
+    found->second.progress = Progress::key_exchanged;
+  }
+}
+
+void ConnectionLimits::Slot::on_eviction(std::function<void()> evict) {
+  ConnectionLimits* limits = held();
+  if (limits == nullptr) return;
+  if (auto found = limits->startups_.find(id_); found != limits->startups_.end()) {
+    found->second.evict = std::move(evict);
+  }
+}
+
+ConnectionLimits::ConnectionLimits(const ServerConfig& server, Report report, Now now)
+    : server_(server),
+      report_(std::move(report)),
+      now_(std::move(now)),
+      random_(std::random_device{}()) {}
 
 ConnectionLimits::Verdict ConnectionLimits::admit(const std::string& source) {
   Verdict verdict;
-  if (drop_for_startups()) {
-    hit("max_startups", source);
-    return verdict;
-  }
+  // Before max_startups: a newcomer refused anyway must not cost anyone their place.
   const auto same_source = per_source_.find(source);
   if (same_source != per_source_.end() &&
       same_source->second >= static_cast<std::size_t>(server_.per_source_max_startups)) {
     hit("per_source_max_startups", source);
     return verdict;
   }
-  const Clock::time_point now = Clock::now();
+  const Clock::time_point now = now_();
+  if (drop_for_startups() && !evict_stalled(now)) {
+    hit("max_startups", source);
+    return verdict;
+  }
   if (auto back_off = back_offs_.find(source);
       back_off != back_offs_.end() && back_off->second.next_attempt > now) {
     verdict.delay =
         std::chrono::ceil<std::chrono::milliseconds>(back_off->second.next_attempt - now);
     hit("auth_back_off", source);
   }
-  ++unauthenticated_;
+  const std::uint64_t id = next_id_++;
+  startups_.emplace(id, Startup{source, now, Progress::silent, nullptr});
   ++per_source_[source];
   verdict.admitted = true;
-  verdict.slot = Slot(this, source);
+  verdict.slot = Slot(this, id, source);
   return verdict;
 }
 
@@ -68,7 +105,7 @@ ConnectionLimits::Verdict ConnectionLimits::admit(const std::string& source) {
 // between a probability growing linearly from rate% to 100%.
 bool ConnectionLimits::drop_for_startups() {
   const auto& limit = server_.max_startups;
-  const auto count = static_cast<int>(unauthenticated_);
+  const auto count = static_cast<int>(startups_.size());
   if (count < limit.start) return false;
   if (count >= limit.full) return true;
   const double span = std::max(1, limit.full - limit.start);
@@ -76,16 +113,42 @@ bool ConnectionLimits::drop_for_startups() {
   return std::uniform_real_distribution<double>(0.0, 100.0)(random_) < percent;
 }
 
-void ConnectionLimits::release(const std::string& source) {
-  if (unauthenticated_ > 0) --unauthenticated_;
-  if (auto found = per_source_.find(source); found != per_source_.end() && --found->second == 0) {
-    per_source_.erase(found);
+// The oldest connection that has not identified itself gives its place to the newcomer, else
+// the oldest still in key exchange after kKeyExchangeGrace. Silent ones get no grace period: a
+// daemon busy with a flood accepts connections in batches, and a grace counted from acceptance
+// would leave every place too young to take after one batch and drop the rest of it, real
+// clients with it. A real client's line is usually read as it is accepted; if not, it keeps its
+// place until `full` newer connections have come.
+bool ConnectionLimits::evict_stalled(Clock::time_point now) {
+  auto stalled = std::find_if(startups_.begin(), startups_.end(), [](const auto& entry) {
+    return entry.second.progress == Progress::silent;
+  });
+  if (stalled == startups_.end()) {
+    stalled = std::find_if(startups_.begin(), startups_.end(), [now](const auto& entry) {
+      return entry.second.progress == Progress::identified &&
+             now - entry.second.accepted >= kKeyExchangeGrace;
+    });
   }
+  if (stalled == startups_.end()) return false;
+  const std::string source = stalled->second.source;
+  const std::function<void()> evict = std::move(stalled->second.evict);
+  release(stalled->first);
+  hit("stalled_handshake", source);
+  if (evict) evict();
+  return true;
+}
+
+void ConnectionLimits::release(std::uint64_t id) {
+  const auto found = startups_.find(id);
+  if (found == startups_.end()) return;  // evicted: given back then
+  const auto source = per_source_.find(found->second.source);
+  if (source != per_source_.end() && --source->second == 0) per_source_.erase(source);
+  startups_.erase(found);
 }
 
 void ConnectionLimits::login_failed(const std::string& source) {
   if (!server_.auth_back_off) return;
-  const Clock::time_point now = Clock::now();
+  const Clock::time_point now = now_();
   if (back_offs_.size() >= kMaxRemembered && !back_offs_.contains(source)) {
     forget_old_back_offs(now);
   }
@@ -114,7 +177,7 @@ void ConnectionLimits::forget_old_back_offs(Clock::time_point now) {
 
 void ConnectionLimits::hit(const std::string& limit, const std::string& source) {
   ++hits_[limit];
-  const Clock::time_point now = Clock::now();
+  const Clock::time_point now = now_();
   const std::string key = limit + " " + source;
   auto found = reported_.find(key);
   if (found != reported_.end() && now - found->second.at < kReportInterval) {

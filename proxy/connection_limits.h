@@ -2,8 +2,10 @@
 // way OpenSSH's MaxStartups caps them (beyond `start`, dropped with a probability rising from
 // `rate`% to 100% at `full`), and per source address; an address whose logins fail waits
 // longer before each new attempt (doubling, up to kLongestBackOff), while other addresses are
-// not slowed at all. Every limit hit is counted and reported at most once a minute per source
-// and limit. Loop thread only.
+// not slowed at all. A connection that would be dropped takes the place of one that stalled in
+// its handshake instead, so connections that never finish it (slowloris) cannot keep a real
+// client out. Every limit hit is counted and reported at most once a minute per source and
+// limit. Loop thread only.
 #pragma once
 
 #include <chrono>
@@ -30,19 +32,25 @@ class ConnectionLimits {
  public:
   using Clock = std::chrono::steady_clock;
   using Report = std::function<void(const LimitHit&)>;
+  using Now = std::function<Clock::time_point()>;
 
   static constexpr std::chrono::milliseconds kFirstBackOff{250};
   static constexpr std::chrono::milliseconds kLongestBackOff{10000};
   // Failures older than this are forgiven.
   static constexpr std::chrono::minutes kFailureMemory{10};
+  // When every unauthenticated place is taken, a newcomer evicts the oldest connection that
+  // has not sent its identification line ("SSH-2.0-..."), or else the oldest one still in key
+  // exchange this long after it was accepted. A real client sends that line at once (it is
+  // read when the connection is accepted, or a round trip later) and finishes key exchange
+  // within a few round trips; a connection that got as far as authenticating keeps its place.
+  static constexpr std::chrono::milliseconds kKeyExchangeGrace{1000};
 
-  ConnectionLimits(const ServerConfig& server, Report report);
+  ConnectionLimits(const ServerConfig& server, Report report, Now now = &Clock::now);
 
   // Held by a connection while it is not authenticated; returned when it authenticates or ends.
   class Slot {
    public:
     Slot() = default;
-    Slot(ConnectionLimits* limits, std::string source);
     Slot(Slot&& other) noexcept;
     Slot& operator=(Slot&& other) noexcept;
     Slot(const Slot&) = delete;
@@ -51,11 +59,23 @@ class ConnectionLimits {
     void release();
     const std::string& source() const { return source_; }
 
+    // How far the handshake got: a connection that got further is evicted later, or never.
+    void identified();
+    void key_exchanged();
+    // Called on the loop thread, from within admit(), when a newcomer takes this connection's
+    // place; the place is already given back, the connection should close.
+    void on_eviction(std::function<void()> evict);
+
    private:
+    friend class ConnectionLimits;
+    Slot(ConnectionLimits* limits, std::uint64_t id, std::string source);
+    ConnectionLimits* held() const;
+
     ConnectionLimits* limits_ = nullptr;
     // A session can outlive the limits at shutdown (a worker's result still queued on the loop
     // holds it); then there is nothing to give back.
     std::weak_ptr<const bool> alive_;
+    std::uint64_t id_ = 0;
     std::string source_;
   };
 
@@ -76,9 +96,17 @@ class ConnectionLimits {
   void hit(const std::string& limit, const std::string& source);
 
   std::uint64_t hits(const std::string& limit) const;
-  std::size_t unauthenticated() const { return unauthenticated_; }
+  std::size_t unauthenticated() const { return startups_.size(); }
 
  private:
+  enum class Progress { silent, identified, key_exchanged };
+  // A connection holding one of the unauthenticated places.
+  struct Startup {
+    std::string source;
+    Clock::time_point accepted;
+    Progress progress = Progress::silent;
+    std::function<void()> evict;
+  };
   struct BackOff {
     int failures = 0;
     Clock::time_point last_failure;
@@ -90,14 +118,18 @@ class ConnectionLimits {
   };
 
   bool drop_for_startups();
-  void release(const std::string& source);
+  bool evict_stalled(Clock::time_point now);
+  void release(std::uint64_t id);
   void forget_old_back_offs(Clock::time_point now);
 
   const std::shared_ptr<const bool> alive_ = std::make_shared<const bool>(true);
   const ServerConfig server_;
   const Report report_;
+  const Now now_;
   std::minstd_rand random_;
-  std::size_t unauthenticated_ = 0;
+  // In the order they were accepted (ids only grow), so the first stalled one is the oldest.
+  std::map<std::uint64_t, Startup> startups_;
+  std::uint64_t next_id_ = 1;
   std::unordered_map<std::string, std::size_t> per_source_;
   std::unordered_map<std::string, BackOff> back_offs_;
   std::map<std::string, Reported> reported_;  // "limit source"

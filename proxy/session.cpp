@@ -122,6 +122,12 @@ void Session::start(std::chrono::milliseconds delay) {
   ssh_set_blocking(client_.get(), 0);
   ssh_set_counters(client_.get(), nullptr, &client_counter_);
   context_.registry.add(shared_from_this());
+  // Called from within ConnectionLimits::admit for another connection: close on a later turn.
+  startup_.on_eviction([&loop = context_.loop, weak = weak_from_this()] {
+    boost::asio::post(loop, [weak] {
+      if (auto self = weak.lock()) self->guarded("eviction", [&] { self->evicted(); });
+    });
+  });
   if (delay.count() == 0) {
     arm_login_timer();
     return pump();
@@ -155,6 +161,15 @@ void Session::arm_login_timer() {
       self->release();
     });
   });
+}
+
+void Session::evicted() {
+  if (phase_ > Phase::authenticating) return;
+  spdlog::info(
+      "conn={} client={} gave its place to a new connection: every unauthenticated "
+      "place is taken and this one stalled in its handshake; disconnecting",
+      connection_id_, client_address_);
+  release();
 }
 
 // ---------------------------------------------------------------- fault barrier
@@ -196,12 +211,17 @@ void Session::pump_unguarded() {
   if (phase_ == Phase::closed) return;
   if (phase_ == Phase::key_exchange) {
     int rc = ssh_handle_key_exchange(client_.get());
-    if (rc == SSH_AGAIN) return watch();
+    if (rc == SSH_AGAIN) {
+      // Its identification line is in: no longer among the first to lose a place to a newcomer.
+      if (ssh_get_clientbanner(client_.get()) != nullptr) startup_.identified();
+      return watch();
+    }
     if (rc != SSH_OK) {
       spdlog::info("conn={} client={} key exchange failed: {}", connection_id_, client_address_,
                    ssh_get_error(client_.get()));
       return release();
     }
+    startup_.key_exchanged();
     phase_ = Phase::authenticating;
     ssh_set_auth_methods(client_.get(), SSH_AUTH_METHOD_PUBLICKEY);
     event_.reset(ssh_event_new());

@@ -143,6 +143,9 @@ class Session : public std::enable_shared_from_this<Session> {
   }
   void fail(const char* where, const std::string& why) noexcept;
 
+  // Another connection took this one's place among those not yet authenticated.
+  void evicted();
+
   // event loop plumbing
   void pump();
   void pump_unguarded();

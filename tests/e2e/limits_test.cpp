@@ -1,8 +1,9 @@
 // Connection limits (issue 14, item 1) against the real portcullisd: only modern key exchange
 // and ciphers are offered; connections not yet authenticated are capped overall (MaxStartups)
 // and per source address; the login grace time covers a connection that never speaks and a
-// control reply the client never takes; sessions are capped per user; failed logins slow only
-// their own address. Limit hits are audited once per source and limit, not per connection.
+// control reply the client never takes; connections stalled in their handshake give their place
+// to newcomers; sessions are capped per user; failed logins slow only their own address. Limit
+// hits are audited once per source and limit, not per connection.
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
@@ -40,6 +41,24 @@ class SilentConnection {
     }
   }
   ~SilentConnection() { ::close(fd_); }
+
+  // Sends an SSH identification line and nothing after it, and waits until the server has
+  // read it (its key exchange offer follows): a client stuck in key exchange.
+  void identify() {
+    const std::string line = "SSH-2.0-limits-test\r\n";
+    ASSERT_EQ(::write(fd_, line.data(), line.size()), static_cast<ssize_t>(line.size()));
+    const std::size_t before = received_.size();
+    const auto deadline = Clock::now() + 5s;
+    while (received_.size() == before && Clock::now() < deadline) {
+      pollfd fd{fd_, POLLIN, 0};
+      if (::poll(&fd, 1, 100) <= 0) continue;
+      char buffer[4096];
+      const ssize_t n = ::read(fd_, buffer, sizeof buffer);
+      if (n <= 0) break;
+      received_.append(buffer, static_cast<std::size_t>(n));
+    }
+    ASSERT_GT(received_.size(), before) << "no key exchange offer after the identification line";
+  }
   SilentConnection(const SilentConnection&) = delete;
   SilentConnection& operator=(const SilentConnection&) = delete;
 
@@ -122,9 +141,12 @@ TEST_F(Limits, OnlyModernKeyExchangeAndCiphersAreOffered) {
 TEST_F(Limits, UnauthenticatedConnectionsAreCappedPerSourceAndOverall) {
   start("per_source_max_startups = 3\nmax_startups = \"5:100:5\"\nlogin_grace_time = \"60s\"");
   std::vector<std::unique_ptr<SilentConnection>> held;
+  // Each says which SSH version it speaks, then stalls: in key exchange, such a connection
+  // keeps its place for a second before a newcomer may take it (see the next test).
   for (int i = 0; i < 3; ++i) {
     held.push_back(std::make_unique<SilentConnection>(bastion.port()));
     ASSERT_EQ(held.back()->wait(5s), SilentConnection::Seen::banner);
+    held.back()->identify();
   }
   // A fourth from the same address is dropped before a byte is sent.
   SilentConnection fourth(bastion.port());
@@ -134,6 +156,7 @@ TEST_F(Limits, UnauthenticatedConnectionsAreCappedPerSourceAndOverall) {
   for (const char* from : {"127.0.0.2", "127.0.0.3"}) {
     others.push_back(std::make_unique<SilentConnection>(bastion.port(), from));
     EXPECT_EQ(others.back()->wait(5s), SilentConnection::Seen::banner) << from;
+    others.back()->identify();
   }
   SilentConnection beyond(bastion.port(), "127.0.0.4");
   EXPECT_EQ(beyond.wait(5s), SilentConnection::Seen::closed);
@@ -150,6 +173,27 @@ TEST_F(Limits, UnauthenticatedConnectionsAreCappedPerSourceAndOverall) {
       },
       5s))
       << "each limit is audited once per source and minute";
+}
+
+// Slowloris: connections that never finish their handshake hold every unauthenticated place.
+// A newcomer that would be dropped takes the place of the oldest one that has not even sent its
+// identification line instead, so a real client still gets in; the stalled address is audited.
+TEST_F(Limits, StalledHandshakesGiveTheirPlaceToNewcomers) {
+  start("max_startups = \"3\"\nlogin_grace_time = \"60s\"");
+  std::vector<std::unique_ptr<SilentConnection>> stalled;
+  for (const char* from : {"127.0.0.2", "127.0.0.3", "127.0.0.4"}) {
+    stalled.push_back(std::make_unique<SilentConnection>(bastion.port(), from));
+    ASSERT_EQ(stalled.back()->wait(5s), SilentConnection::Seen::banner) << from;
+  }
+  EXPECT_EQ(ssh_as(alice, "alice+db01", {"echo in"}).out, "in\n") << bastion.log();
+  EXPECT_EQ(stalled.front()->wait(5s), SilentConnection::Seen::closed) << "the oldest went";
+  EXPECT_EQ(stalled.back()->wait(100ms), SilentConnection::Seen::nothing) << "only the oldest";
+  EXPECT_TRUE(wait_until([&] { return limit_audit_rows("stalled_handshake") == 1; }, 5s));
+  EXPECT_EQ(PostgresCluster::shared().query(
+                bastion.database(),
+                "SELECT details->>'source' FROM audit_events WHERE action = 'connection.limited' "
+                "AND details->>'limit' = 'stalled_handshake'"),
+            "127.0.0.2");
 }
 
 TEST_F(Limits, LoginGraceTimeEndsSilentConnectionsAndUntakenReplies) {
