@@ -780,9 +780,10 @@ std::optional<std::string> Session::session_limit_refusal() {
   return std::nullopt;
 }
 
-// Two steps on two pools: the session row on the login workers (which hold database
-// connections), then the target on the upstream pool, so a target that accepts TCP and never
-// answers holds an upstream thread for at most upstream_timeout and never a login worker.
+// The session row on the login workers (which hold database connections), then the target:
+// dialled on the loop, and logged in to on the upstream pool once it has answered
+// (upstream_dial.h), so a target that accepts TCP and never answers holds neither a login
+// worker nor an upstream thread, only its socket, for at most upstream_timeout.
 void Session::start_upstream(const access::Admission& admission) {
   const std::string node = context_.config.server.node_name;
   // The session row exists before the target is reached: no unrecorded access. This write is
@@ -818,16 +819,44 @@ void Session::start_upstream(const access::Admission& admission) {
 }
 
 void Session::reach_target(const access::Admission& admission, StartResult recorded) {
+  const auto deadline = std::chrono::steady_clock::now() + context_.config.server.upstream_timeout;
+  dial_target(context_.loop, context_.upstreams, admission.target, deadline,
+              [self = shared_from_this(), admission, deadline,
+               recorded = std::make_shared<StartResult>(std::move(recorded))](Dialled dialled) {
+                self->guarded("upstream dial", [&] {
+                  self->log_in_upstream(admission, std::move(*recorded), std::move(dialled),
+                                        deadline);
+                });
+                self->pump();
+              });
+}
+
+void Session::log_in_upstream(const access::Admission& admission, StartResult recorded,
+                              Dialled dialled, std::chrono::steady_clock::time_point deadline) {
   Journal& journal = context_.journal;
+  if (!dialled.socket) {
+    journal.submit(access::journal_session_end(recorded.record_id, access::EndReason::error,
+                                               std::nullopt, context_.clock.now()));
+    recorded.upstream.failure.message = dialled.failure;
+    return on_upstream(std::move(recorded));
+  }
+  if (phase_ != Phase::starting) {
+    // The client left while the target was being dialled.
+    return journal.submit(access::journal_session_end(
+        recorded.record_id, access::EndReason::client_exit, std::nullopt, context_.clock.now()));
+  }
   const vault::Vault& vault = context_.vault;
   const DatabaseClock& clock = context_.clock;
   const std::string actor = "portcullisd:" + context_.config.server.node_name;
-  const std::chrono::seconds timeout = context_.config.server.upstream_timeout;
+  // libssh's timeout bounds each wait for the target: what is left of upstream_timeout.
+  const auto left =
+      std::chrono::ceil<std::chrono::seconds>(deadline - std::chrono::steady_clock::now());
+  const std::chrono::seconds timeout = std::max(left, std::chrono::seconds(1));
   context_.upstreams.blocking(
       [&journal, &vault, &clock, admission, setup = setup_, actor, timeout,
-       result = std::move(recorded)]() mutable {
-        result.upstream =
-            connect_upstream(admission.target, admission.account, vault, setup, timeout);
+       socket = std::move(dialled.socket), result = std::move(recorded)]() mutable {
+        result.upstream = login_upstream(std::move(socket), admission.target, admission.account,
+                                         vault, setup, timeout);
         if (!result.upstream.connection) {
           const UpstreamFailure& failure = result.upstream.failure;
           journal.submit(access::journal_session_end(result.record_id, access::EndReason::error,

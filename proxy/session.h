@@ -32,6 +32,7 @@
 #include "proxy/recording.h"
 #include "proxy/ssh_handles.h"
 #include "proxy/upstream.h"
+#include "proxy/upstream_dial.h"
 #include "proxy/worker_pool.h"
 
 namespace portcullis::proxy {
@@ -181,6 +182,8 @@ class Session : public std::enable_shared_from_this<Session> {
   std::optional<std::string> session_limit_refusal();
   void start_upstream(const access::Admission& admission);
   void reach_target(const access::Admission& admission, StartResult recorded);
+  void log_in_upstream(const access::Admission& admission, StartResult recorded, Dialled dialled,
+                       std::chrono::steady_clock::time_point deadline);
   void arm_login_timer();
   void on_upstream(StartResult result);
   void begin_bridging(UpstreamConnection connection, const access::Admission& admission,

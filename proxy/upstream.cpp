@@ -1,15 +1,7 @@
 #include "proxy/upstream.h"
 
-#include <fcntl.h>
-#include <netdb.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <poll.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
-#include <cerrno>
-#include <cstring>
 #include <memory>
 
 #include "common/common.h"
@@ -18,75 +10,12 @@
 namespace portcullis::proxy {
 namespace {
 
-struct AddrInfoDeleter {
-  void operator()(addrinfo* info) const { freeaddrinfo(info); }
-};
-
 struct Failure {
   UpstreamFailure failure;
 };
 
 [[noreturn]] void fail(std::string message, bool host_key_mismatch = false) {
   throw Failure{UpstreamFailure{std::move(message), host_key_mismatch}};
-}
-
-int remaining_ms(std::chrono::steady_clock::time_point deadline) {
-  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-      deadline - std::chrono::steady_clock::now());
-  return left.count() > 0 ? static_cast<int>(left.count()) : 0;
-}
-
-// Connects with a deadline, then returns a blocking socket with Nagle off (keystrokes).
-bool try_connect(const addrinfo& address, std::chrono::steady_clock::time_point deadline,
-                 UniqueFd& out, std::string& error) {
-  UniqueFd fd(::socket(address.ai_family, address.ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK,
-                       address.ai_protocol));
-  if (fd.get() < 0) {
-    error = std::strerror(errno);
-    return false;
-  }
-  if (::connect(fd.get(), address.ai_addr, address.ai_addrlen) != 0) {
-    if (errno != EINPROGRESS) {
-      error = std::strerror(errno);
-      return false;
-    }
-    pollfd waiter{fd.get(), POLLOUT, 0};
-    int ready = ::poll(&waiter, 1, remaining_ms(deadline));
-    if (ready <= 0) {
-      error = ready == 0 ? "connection timed out" : std::strerror(errno);
-      return false;
-    }
-    int so_error = 0;
-    socklen_t length = sizeof so_error;
-    ::getsockopt(fd.get(), SOL_SOCKET, SO_ERROR, &so_error, &length);
-    if (so_error != 0) {
-      error = std::strerror(so_error);
-      return false;
-    }
-  }
-  int flags = ::fcntl(fd.get(), F_GETFL);
-  ::fcntl(fd.get(), F_SETFL, flags & ~O_NONBLOCK);
-  int one = 1;
-  ::setsockopt(fd.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-  out = UniqueFd(fd.release());
-  return true;
-}
-
-UniqueFd connect_tcp(const access::Target& target, std::chrono::steady_clock::time_point deadline) {
-  addrinfo hints{};
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  addrinfo* raw = nullptr;
-  std::string port = std::to_string(target.port);
-  int rc = ::getaddrinfo(target.host.c_str(), port.c_str(), &hints, &raw);
-  if (rc != 0) fail("cannot resolve " + target.host + ": " + gai_strerror(rc));
-  std::unique_ptr<addrinfo, AddrInfoDeleter> addresses(raw);
-  std::string error = "no address";
-  for (const addrinfo* a = addresses.get(); a != nullptr; a = a->ai_next) {
-    UniqueFd fd;
-    if (try_connect(*a, deadline, fd, error)) return fd;
-  }
-  fail("cannot connect to " + target.host + ":" + port + ": " + error);
 }
 
 // Offer only the pinned key's algorithm, so a target with several host keys presents
@@ -212,15 +141,13 @@ void open_channel(UpstreamConnection& connection, const ChannelSetup& setup) {
 
 }  // namespace
 
-UpstreamResult connect_upstream(const access::Target& target, const access::Account& account,
-                                const vault::Vault& vault, const ChannelSetup& setup,
-                                std::chrono::seconds timeout) {
+UpstreamResult login_upstream(UniqueFd socket, const access::Target& target,
+                              const access::Account& account, const vault::Vault& vault,
+                              const ChannelSetup& setup, std::chrono::seconds timeout) {
   UpstreamResult result;
   try {
     SshKey pinned = parse_public_key(target.host_key);
     if (!pinned) fail("the pinned host key of target " + target.name + " is not valid");
-    auto deadline = std::chrono::steady_clock::now() + timeout;
-    UniqueFd socket = connect_tcp(target, deadline);
     // libssh may close the descriptor it is given on errors; it gets a duplicate.
     UniqueFd handed(::dup(socket.get()));
     SshSession session = open_session(target, account, handed.get(), pinned.get(), timeout);

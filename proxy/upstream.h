@@ -1,6 +1,7 @@
-// The bastion's side of the connection to a target: TCP connect, pinned host key check,
-// login with the vaulted credential, then the session channel with the client's requests
-// replayed on it. Blocking: runs on a worker thread; the result is handed to the loop.
+// The bastion's side of the connection to a target, once dial_target (upstream_dial.h) has
+// connected and the target has spoken: pinned host key check, login with the vaulted
+// credential, then the session channel with the client's requests replayed on it. Blocking:
+// runs on an upstream thread; the result is handed to the loop.
 #pragma once
 
 #include <libssh/callbacks.h>
@@ -63,9 +64,11 @@ struct UpstreamResult {
   UpstreamFailure failure;
 };
 
-UpstreamResult connect_upstream(const access::Target& target, const access::Account& account,
-                                const vault::Vault& vault, const ChannelSetup& setup,
-                                std::chrono::seconds timeout);
+// `socket`: connected to the target (blocking), its identification line waiting to be read.
+// `timeout` bounds each wait for the target.
+UpstreamResult login_upstream(UniqueFd socket, const access::Target& target,
+                              const access::Account& account, const vault::Vault& vault,
+                              const ChannelSetup& setup, std::chrono::seconds timeout);
 
 // Closes the connection politely and frees it. libssh does not close a socket it was given
 // with SSH_OPTIONS_FD on disconnect, so this does.
