@@ -7,6 +7,7 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -25,6 +26,29 @@ std::vector<std::string> concat(std::vector<std::string> a, const std::vector<st
 // Time on a CPU of every thread of `pid` so far, from schedstat in nanoseconds (utime and stime
 // come in 10 ms ticks, too coarse for a thousand processes that each run a little); 0 once gone.
 double cpu_seconds(pid_t pid);
+
+// What a set of processes costs, from /proc.
+std::optional<std::string> proc_text(pid_t pid, const char* name);
+// "VmRSS:     1234 kB" -> 1234; 0 when the process or the field is gone.
+double kib_field(pid_t pid, const char* file, const std::string& field);
+// The fields of /proc/PID/stat after the command name, which may hold spaces: [0] is the
+// state (field 3), [1] the parent (field 4).
+std::vector<std::string> stat_fields(pid_t pid);
+// Every process below `root` (its children, theirs, ...), not `root` itself.
+std::vector<pid_t> descendants(pid_t root);
+// CPU time of the children `pid` has reaped (cutime + cstime; in 10 ms ticks): what processes
+// that came and went under a server cost, once they are gone.
+double reaped_children_cpu_seconds(pid_t pid);
+
+struct Footprint {
+  double rss_kib = 0;
+  double pss_kib = 0;  // shared pages split between the processes sharing them
+  double cpu_s = 0;
+};
+Footprint footprint(const std::vector<pid_t>& pids);
+
+// The value at fraction `p` (0.5, 0.99) of `values`, nearest rank; 0 when there are none.
+double percentile(std::vector<double> values, double p);
 
 // A number with `digits` decimals, for the report tables.
 std::string fixed(double value, int digits);

@@ -72,81 +72,9 @@ Options parse_options(int argc, char** argv) {
 
 double seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
 
-double percentile(std::vector<double> values, double p) {
-  if (values.empty()) return 0;
-  std::sort(values.begin(), values.end());
-  const auto rank = static_cast<std::size_t>(std::ceil(p * static_cast<double>(values.size())));
-  return values[std::clamp<std::size_t>(rank, 1, values.size()) - 1];
-}
-
 std::vector<std::string> concat(std::vector<std::string> a, const std::vector<std::string>& b) {
   a.insert(a.end(), b.begin(), b.end());
   return a;
-}
-
-// ---------------------------------------------------------------------------------------------
-// What a set of processes costs, from /proc
-
-std::optional<std::string> proc_text(pid_t pid, const char* name) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/" + name);
-  if (!in) return std::nullopt;
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
-// "VmRSS:     1234 kB" -> 1234; 0 when the process or the field is gone.
-double kib_field(pid_t pid, const char* file, const std::string& field) {
-  const auto text = proc_text(pid, file);
-  if (!text) return 0;
-  const auto at = text->find("\n" + field);
-  return at == std::string::npos ? 0 : std::stod(text->substr(at + field.size() + 1));
-}
-
-// The fields of /proc/PID/stat after the command name, which may hold spaces: [0] is the
-// state (field 3), [1] the parent (field 4).
-std::vector<std::string> stat_fields(pid_t pid) {
-  const auto text = proc_text(pid, "stat");
-  if (!text) return {};
-  std::istringstream rest(text->substr(text->rfind(')') + 1));
-  std::vector<std::string> fields;
-  for (std::string field; rest >> field;) fields.push_back(field);
-  return fields;
-}
-
-std::vector<pid_t> descendants(pid_t root) {
-  std::vector<std::pair<pid_t, pid_t>> parent_of;  // (pid, parent)
-  for (const auto& entry : fs::directory_iterator("/proc")) {
-    const std::string name = entry.path().filename();
-    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
-    const pid_t pid = std::stoi(name);
-    const auto fields = stat_fields(pid);
-    if (fields.size() > 1) parent_of.emplace_back(pid, std::stoi(fields[1]));
-  }
-  std::vector<pid_t> found{root};
-  for (std::size_t i = 0; i < found.size(); ++i) {
-    for (const auto& [pid, parent] : parent_of) {
-      if (parent == found[i]) found.push_back(pid);
-    }
-  }
-  found.erase(found.begin());
-  return found;
-}
-
-struct Footprint {
-  double rss_kib = 0;
-  double pss_kib = 0;  // shared pages split between the processes sharing them
-  double cpu_s = 0;
-};
-
-Footprint footprint(const std::vector<pid_t>& pids) {
-  Footprint total;
-  for (pid_t pid : pids) {
-    total.rss_kib += kib_field(pid, "status", "VmRSS:");
-    total.pss_kib += kib_field(pid, "smaps_rollup", "Pss:");
-    total.cpu_s += cpu_seconds(pid);
-  }
-  return total;
 }
 
 // Time the thread `pid` spent on a CPU and waiting in the run queue for one, from
