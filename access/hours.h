@@ -1,6 +1,6 @@
 // Allowed hours of a [[policy]]: `hours = "Mon-Fri 08:00-18:00 Europe/Paris"` restricts when
 // grants may be requested and used, in the wall clock time of a time zone (daylight saving time
-// included). Zones come from the TZif files of the system (tzdata), read by hand.
+// included). Zones come from the TZif files of the system (tzdata), read with cctz.
 #pragma once
 
 #include <array>
@@ -22,9 +22,11 @@ struct AllowedHours {
 
 // DAYS HH:MM-HH:MM [ZONE]. DAYS is a comma list of days and ranges ("Mon-Fri", "Sat,Sun",
 // "Mon,Wed-Fri", "Fri-Mon" wraps), English three-letter names in any case, or "daily". Times run
-// 00:00..24:00 (24:00 only as an end); start and end must differ. ZONE must be a TZif file under
+// 00:00..24:00 (24:00 only as an end); start and end must differ. ZONE is an IANA name
+// ("Europe/Paris": parts that start with a letter, joined by single slashes) of a TZif file under
 // the zoneinfo folder ($TZDIR, else /usr/share/zoneinfo), except "UTC", which is built in; it is
-// loaded and cached now, so a zone that parses here will not fail later. Throws
+// loaded and cached now, so a zone that parses here will not fail later. Files with leap
+// seconds (right/) and the "slim" files cctz 2.3 cannot follow are refused. Throws
 // std::invalid_argument naming the bad part, e.g.
 // "\"Mo-Fri\" is not a day (expected Mon, Tue, Wed, Thu, Fri, Sat, Sun or daily)".
 AllowedHours parse_hours(std::string_view text);
