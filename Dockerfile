@@ -14,7 +14,7 @@ FROM debian:bookworm-slim AS portcullis
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
       libssh-4 libpqxx-6.4 libpq5 libsodium23 libssl3 libspdlog1.10 libfmt9 libtomlplusplus3 \
-      libzstd1 libvterm0 libcctz2 openssh-client tzdata \
+      libzstd1 libvterm0 libcctz2 libre2-9 libcurl4 openssh-client tzdata \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --home-dir /var/lib/portcullis --shell /usr/sbin/nologin portcullis \
  && install -d -o portcullis -g portcullis -m 0700 /var/lib/portcullis
