@@ -49,4 +49,17 @@ nlohmann::json grant_json(const Grant& g) {
           {"review_note", text_or_null(g.reviewed_at.has_value(), g.review_note)}};
 }
 
+nlohmann::json audit_event_json(const AuditEvent& event) {
+  // PostgreSQL printed the details from a jsonb column; kept as text should that ever fail.
+  nlohmann::json details = nlohmann::json::parse(event.details_json, nullptr, false);
+  if (details.is_discarded()) details = event.details_json;
+  return {{"id", event.id},
+          {"at", event.at},
+          {"actor", event.actor},
+          {"action", event.action},
+          {"object", event.object},
+          {"details", std::move(details)},
+          {"hash", to_hex(event.hash)}};
+}
+
 }  // namespace portcullis::access

@@ -1,6 +1,7 @@
 // JSON for the access library's objects: one encoder per object, shared by the CLI
-// (`portcullis grant list --json`) and the control commands (`ssh USER@BASTION grants --json`),
-// so both print the same fields for the same grant. The schemas are in docs/json.md.
+// (`portcullis grant list --json`), the control commands (`ssh USER@BASTION grants --json`) and
+// the audit stream, so each prints the same fields for the same thing. The schemas are in
+// docs/json.md.
 #pragma once
 
 #include <nlohmann/json.hpp>
@@ -12,5 +13,9 @@ namespace portcullis::access {
 // Every key is always present; what a grant does not have yet (a window while pending) or
 // never had (a revocation) is null.
 nlohmann::json grant_json(const Grant& grant);
+
+// One audit row as `portcullis audit list --json` prints it and the audit stream sends it,
+// with its chain hash in hex.
+nlohmann::json audit_event_json(const AuditEvent& event);
 
 }  // namespace portcullis::access

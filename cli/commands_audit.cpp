@@ -4,6 +4,7 @@
 #include <iostream>
 
 #include "access/access.h"
+#include "access/json.h"
 #include "cli/cli.h"
 #include "cli/output.h"
 #include "cli/recording_source.h"
@@ -55,13 +56,7 @@ void list_events(Context& context, const ListOptions& options) {
   if (options.json) {
     nlohmann::json array = nlohmann::json::array();
     for (const access::AuditEvent& e : events) {
-      array.push_back({{"id", e.id},
-                       {"at", e.at},
-                       {"actor", e.actor},
-                       {"action", e.action},
-                       {"object", e.object},
-                       {"details", nlohmann::json::parse(e.details_json)},
-                       {"hash", to_hex(e.hash)}});
+      array.push_back(access::audit_event_json(e));
     }
     return print_json(std::cout, array);
   }

@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "access/access.h"
+#include "access/json.h"
 
 namespace portcullis::proxy {
 namespace {
@@ -20,18 +21,6 @@ constexpr int kStreamBatchesPerPass = 10;
 // The position moves only once the channels took the rows; meanwhile it stays locked, so the
 // wait is bounded.
 constexpr auto kStreamDrainTimeout = 5s;
-
-nlohmann::json row_json(const access::AuditEvent& row) {
-  nlohmann::json details = nlohmann::json::parse(row.details_json, nullptr, false);
-  if (details.is_discarded()) details = row.details_json;
-  return {{"id", row.id},
-          {"at", row.at},
-          {"actor", row.actor},
-          {"action", row.action},
-          {"object", row.object},
-          {"details", std::move(details)},
-          {"hash", to_hex(row.hash)}};
-}
 
 }  // namespace
 
@@ -104,7 +93,7 @@ void AuditTail::stream() {
       if (!rows || rows->empty()) return false;  // nothing new, or another node streams
       for (const access::AuditEvent& row : *rows) {
         if (row.id <= handed_over_) continue;
-        alerts_.stream_audit(row_json(row));
+        alerts_.stream_audit(access::audit_event_json(row));
         handed_over_ = row.id;
       }
       if (!alerts_.drain(kStreamDrainTimeout)) return false;

@@ -5,6 +5,7 @@
 #include <limits>
 #include <nlohmann/json.hpp>
 
+#include "common/common.h"
 #include "recorder/internal.h"
 
 namespace portcullis::recorder {
@@ -76,13 +77,8 @@ Hash sha256(std::string_view bytes) {
 }
 
 std::string to_hex(const Hash& hash, std::size_t bytes) {
-  static constexpr char kDigits[] = "0123456789abcdef";
-  std::string hex;
-  for (std::size_t i = 0; i < bytes && i < hash.size(); ++i) {
-    hex.push_back(kDigits[hash[i] >> 4]);
-    hex.push_back(kDigits[hash[i] & 0xf]);
-  }
-  return hex;
+  return portcullis::to_hex(
+      std::string_view(reinterpret_cast<const char*>(hash.data()), std::min(bytes, hash.size())));
 }
 
 std::string make_record(RecordType type, std::string_view body) {

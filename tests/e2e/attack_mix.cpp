@@ -178,29 +178,17 @@ struct AttackMix::Impl {
   }
 
   std::vector<std::string> guesser_argv() const {
-    std::vector<std::string> argv{"ssh",
-                                  "-F",
-                                  "/dev/null",
-                                  "-o",
-                                  "StrictHostKeyChecking=no",
-                                  "-o",
-                                  "UserKnownHostsFile=/dev/null",
-                                  "-o",
-                                  "BatchMode=yes",
-                                  "-o",
-                                  "LogLevel=ERROR",
-                                  "-o",
-                                  "IdentitiesOnly=yes",
-                                  "-o",
-                                  "IdentityAgent=none",
-                                  "-o",
-                                  "PreferredAuthentications=publickey",
-                                  "-o",
-                                  "ConnectTimeout=10"};
-    for (const fs::path& key : mix.unknown_keys_) argv.insert(argv.end(), {"-i", key.string()});
+    // The harness's client options with the first key, then the other keys.
+    std::vector<std::string> argv{"ssh"};
+    const std::vector<std::string> options = ssh_client_options(mix.unknown_keys_.at(0), plan.port);
+    argv.insert(argv.end(), options.begin(), options.end());
+    argv.insert(argv.end(), {"-o", "PreferredAuthentications=publickey"});
+    for (std::size_t i = 1; i < mix.unknown_keys_.size(); ++i) {
+      argv.insert(argv.end(), {"-i", mix.unknown_keys_[i].string()});
+    }
     const int address = static_cast<int>(guesses_launched % std::max(1, plan.guesser_addresses));
-    argv.insert(argv.end(), {"-b", loopback(2, address), "-p", std::to_string(plan.port),
-                             plan.guessed_login + "@127.0.0.1", "true"});
+    argv.insert(argv.end(),
+                {"-b", loopback(2, address), plan.guessed_login + "@127.0.0.1", "true"});
     return argv;
   }
 
