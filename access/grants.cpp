@@ -99,6 +99,22 @@ std::vector<Grant> list_grants(pqxx::work& tx, bool active_only) {
   return grants;
 }
 
+namespace detail {
+
+void deny_request(pqxx::work& tx, const std::string& actor, const Grant& request,
+                  const std::string& reason) {
+  tx.exec_params(
+      "UPDATE grants SET status = 'denied', denied_at = now(), denied_by = $2, deny_reason = $3,"
+      " end_audited = true WHERE id = $1",
+      request.id, actor, reason);
+  audit(tx, actor, "request.denied", "grant:" + std::to_string(request.id),
+        nlohmann::json{{"reason", reason}, {"user", request.user}, {"target", request.target}}
+            .dump());
+  tx.exec_params("SELECT pg_notify('portcullis_decisions', $1)", std::to_string(request.id));
+}
+
+}  // namespace detail
+
 Grant revoke_grant(pqxx::work& tx, const std::string& actor, std::int64_t id,
                    const std::string& reason) {
   check_free_text(reason, "the reason", kMaxReasonChars, false);

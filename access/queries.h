@@ -43,6 +43,11 @@ Target target_from_row(const pqxx::row& row);
 const std::string& account_query();  // aliases a, t
 Account account_from_row(const pqxx::row& row);
 
+// Denies a pending request: marks it, audits `request.denied` and wakes a requester waiting in
+// `connect` or `wait` (NOTIFY portcullis_decisions). The caller has checked that it may.
+void deny_request(pqxx::work& tx, const std::string& actor, const Grant& request,
+                  const std::string& reason);
+
 // Parses and normalizes an OpenSSH public key line to "type base64" (comment dropped).
 // Throws AccessError naming `what` when it is not a public key libssh understands.
 struct ParsedPublicKey {

@@ -99,17 +99,14 @@ UserDisabled disable_user(pqxx::work& tx, const std::string& actor, const std::s
     revoke_grant(tx, actor, id, why);
     result.grants_revoked.push_back(id);
   }
-  for (const pqxx::row& row : tx.exec_params(
-           "UPDATE grants SET status = 'denied', denied_at = now(), denied_by = $2,"
-           " deny_reason = $3, end_audited = true"
-           " WHERE user_id = $1 AND status = 'pending' AND revoked_at IS NULL RETURNING id",
-           user.id, actor, why)) {
-    const auto id = row[0].as<std::int64_t>();
-    audit(tx, actor, "request.denied", "grant:" + std::to_string(id),
-          nlohmann::json{{"reason", why}, {"user", name}}.dump());
-    // Wakes a requester waiting in `connect` or `wait`.
-    tx.exec_params("SELECT pg_notify('portcullis_decisions', $1)", std::to_string(id));
-    result.requests_denied.push_back(id);
+  for (const pqxx::row& row :
+       tx.exec_params(detail::grant_query() +
+                          "WHERE g.user_id = $1 AND g.status = 'pending' AND g.revoked_at IS NULL"
+                          " ORDER BY g.id FOR UPDATE OF g",
+                      user.id)) {
+    const Grant request = detail::grant_from_row(row);
+    detail::deny_request(tx, actor, request, why);
+    result.requests_denied.push_back(request.id);
   }
   audit(tx, actor, "user.disable", "user:" + name,
         nlohmann::json{{"user", name},

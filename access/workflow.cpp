@@ -331,13 +331,7 @@ WorkflowResult deny_grant(pqxx::work& tx, const Policy& policy, const Actor& app
   Grant grant = lock_grant(tx, id);
   const CompiledRule* rule = nullptr;
   check_approver(policy, approver, grant, "deny", rule);
-  tx.exec_params(
-      "UPDATE grants SET status = 'denied', denied_at = now(), denied_by = $2, deny_reason = $3,"
-      " end_audited = true WHERE id = $1",
-      id, user_actor(approver), reason);
-  audit(tx, user_actor(approver), "request.denied", grant_object(id),
-        json{{"reason", reason}, {"user", grant.user}, {"target", grant.target}}.dump());
-  notify_decision(tx, id);
+  detail::deny_request(tx, user_actor(approver), grant, reason);
   return WorkflowResult{*find_grant(tx, id), rule, {}};
 }
 
