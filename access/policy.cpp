@@ -14,11 +14,12 @@ bool holds_any(const std::vector<std::string>& held, const std::vector<std::stri
   });
 }
 
-ConfigError problem_at(const Config& config, std::size_t line, const std::string& message) {
-  return ConfigError(config.file.string() + ":" + std::to_string(line) + ": " + message);
+ConfigError problem_at(const std::filesystem::path& file, std::size_t line,
+                       const std::string& message) {
+  return ConfigError(file.string() + ":" + std::to_string(line) + ": " + message);
 }
 
-CompiledRule compile(const Config& config, const PolicyRule& rule) {
+CompiledRule compile(const std::filesystem::path& file, const PolicyRule& rule) {
   CompiledRule compiled{rule, nullptr, std::nullopt};
   const std::string where = "[[policy]] \"" + rule.name + "\"";
   if (!rule.ticket_pattern.empty()) {
@@ -26,7 +27,7 @@ CompiledRule compile(const Config& config, const PolicyRule& rule) {
     options.set_log_errors(false);
     auto pattern = std::make_shared<const re2::RE2>(rule.ticket_pattern, options);
     if (!pattern->ok()) {
-      throw problem_at(config, rule.ticket_pattern_line,
+      throw problem_at(file, rule.ticket_pattern_line,
                        "'ticket_pattern' in " + where +
                            " is not a valid RE2 regular expression: " + one_line(pattern->error()) +
                            " (RE2 has no backreferences or lookarounds; see docs/policy.md)");
@@ -37,12 +38,12 @@ CompiledRule compile(const Config& config, const PolicyRule& rule) {
     try {
       compiled.hours = parse_hours(rule.hours);
     } catch (const std::invalid_argument& e) {
-      throw problem_at(config, rule.hours_line, "'hours' in " + where + ": " + e.what());
+      throw problem_at(file, rule.hours_line, "'hours' in " + where + ": " + e.what());
     }
   }
   if (rule.approval != ApprovalMode::automatic && rule.approver_roles.empty()) {
     throw problem_at(
-        config, rule.line,
+        file, rule.line,
         where + " asks for " + to_string(rule.approval) + " approval but names no approver_roles");
   }
   return compiled;
@@ -139,13 +140,13 @@ int CompiledRule::approvals_needed() const {
   return 2;
 }
 
-Policy::Policy(const Config& config) {
-  for (const PolicyRule& rule : config.policies) {
+Policy::Policy(const std::vector<PolicyRule>& rules, const std::filesystem::path& file) {
+  for (const PolicyRule& rule : rules) {
     if (find(rule.name) != nullptr) {
-      throw problem_at(config, rule.line,
+      throw problem_at(file, rule.line,
                        "[[policy]] name \"" + rule.name + "\" is used by an earlier rule");
     }
-    rules_.push_back(compile(config, rule));
+    rules_.push_back(compile(file, rule));
   }
 }
 

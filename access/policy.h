@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "access/access.h"
+#include "access/config.h"
 #include "access/hours.h"
 #include "common/common.h"
 
@@ -33,8 +34,9 @@ struct CompiledRule {
 
 class Policy {
  public:
-  // Throws ConfigError "FILE:LINE: what is wrong" for a pattern, hours or zone that is invalid.
-  explicit Policy(const Config& config);
+  // The [[policy]] rules of `file`, in file order. Throws ConfigError "FILE:LINE: what is
+  // wrong" for a pattern, hours or zone that is invalid, or a name used twice.
+  Policy(const std::vector<PolicyRule>& rules, const std::filesystem::path& file);
 
   // The first rule whose targets match and whose roles the requester holds; nullptr = deny.
   const CompiledRule* match(const std::vector<std::string>& roles, const std::string& target) const;

@@ -13,6 +13,7 @@
 #include <string_view>
 #include <vector>
 
+#include "alerts/config.h"
 #include "common/common.h"
 
 namespace portcullis::alerts {

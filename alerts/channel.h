@@ -8,6 +8,7 @@
 #include <mutex>
 #include <string>
 
+#include "alerts/config.h"
 #include "common/common.h"
 
 namespace portcullis::alerts {

@@ -12,6 +12,7 @@
 #include <string>
 
 #include "common/common.h"
+#include "settings/settings.h"
 #include "store/store.h"
 
 namespace portcullis::cli {

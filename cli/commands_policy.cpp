@@ -4,6 +4,7 @@
 #include "access/access.h"
 #include "access/policy.h"
 #include "cli/cli.h"
+#include "settings/settings.h"
 
 namespace portcullis::cli {
 namespace {
@@ -16,7 +17,7 @@ struct ExplainOptions {
 // Loading the config has already checked the file; compiling the policy checks patterns,
 // hours and time zones, each reported as FILE:LINE.
 void check_policy(Context& context) {
-  const access::Policy policy(context.config());
+  const access::Policy policy(context.config().policies, context.config().file);
   const Config& config = context.config();
   std::cout << config.file.string() << ": policy OK, " << policy.rules().size()
             << (policy.rules().size() == 1 ? " rule" : " rules")
@@ -30,7 +31,7 @@ void check_policy(Context& context) {
 }
 
 void explain_policy(Context& context, const ExplainOptions& options) {
-  const access::Policy policy(context.config());
+  const access::Policy policy(context.config().policies, context.config().file);
   const auto colon = options.target.find(':');
   const std::string target = options.target.substr(0, colon);
   const std::string login = colon == std::string::npos ? "" : options.target.substr(colon + 1);

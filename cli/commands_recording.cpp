@@ -7,6 +7,7 @@
 #include "cli/cli.h"
 #include "cli/recording_source.h"
 #include "recorder/recorder.h"
+#include "settings/settings.h"
 
 namespace portcullis::cli {
 namespace {

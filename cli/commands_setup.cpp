@@ -9,6 +9,7 @@
 #include "cli/cli.h"
 #include "cli/ssh_keys.h"
 #include "recorder/recorder.h"
+#include "settings/settings.h"
 #include "vault/vault.h"
 
 namespace portcullis::cli {

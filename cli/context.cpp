@@ -7,6 +7,7 @@
 
 #include "cli/cli.h"
 #include "player/player.h"
+#include "settings/settings.h"
 
 namespace portcullis::cli {
 namespace {

@@ -5,6 +5,7 @@
 
 #include "access/access.h"
 #include "cli/cli.h"
+#include "settings/settings.h"
 #include "vault/vault.h"
 
 namespace portcullis::cli {

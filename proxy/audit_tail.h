@@ -15,6 +15,7 @@
 #include "common/common.h"
 #include "proxy/worker_pool.h"
 #include "recorder/recorder.h"
+#include "settings/settings.h"
 
 namespace portcullis::proxy {
 

@@ -18,6 +18,7 @@
 #include <unordered_map>
 
 #include "common/common.h"
+#include "settings/settings.h"
 
 namespace portcullis::proxy {
 

@@ -13,6 +13,7 @@
 #include "common/common.h"
 #include "proxy/database_clock.h"
 #include "proxy/worker_pool.h"
+#include "settings/settings.h"
 
 namespace portcullis::proxy {
 

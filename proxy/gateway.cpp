@@ -119,7 +119,7 @@ struct Gateway::Impl {
         journal(config),
         limits(config.server, [this](const LimitHit& hit) { report_limit(hit); }),
         recordings(loop, config),
-        policy(config),
+        policy(config.policies, config.file),
         alerts(config.alerts, config.server.node_name),
         workers(loop, config.database.url, config.server.worker_threads),
         upstreams(loop, config.database.url, config.server.upstream_threads),

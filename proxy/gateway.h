@@ -4,6 +4,7 @@
 #include <memory>
 
 #include "common/common.h"
+#include "settings/settings.h"
 
 namespace portcullis::proxy {
 

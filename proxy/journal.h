@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "common/common.h"
+#include "settings/settings.h"
 #include "store/journal.h"
 #include "store/store.h"
 

@@ -8,6 +8,7 @@
 #include "common/common.h"
 #include "proxy/gateway.h"
 #include "recorder/recorder.h"
+#include "settings/settings.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"portcullisd - just-in-time SSH bastion daemon"};

@@ -23,6 +23,7 @@
 #include "common/common.h"
 #include "proxy/bridge.h"
 #include "recorder/recorder.h"
+#include "settings/settings.h"
 #include "store/store.h"
 
 namespace portcullis::proxy {

@@ -34,6 +34,7 @@
 #include "proxy/upstream.h"
 #include "proxy/upstream_dial.h"
 #include "proxy/worker_pool.h"
+#include "settings/settings.h"
 
 namespace portcullis::proxy {
 

@@ -7,6 +7,7 @@
 
 #include "access/policy.h"
 #include "common/common.h"
+#include "settings/settings.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   namespace access = portcullis::access;
@@ -14,7 +15,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   try {
     const portcullis::Config config =
         portcullis::load_config_text(text, "/etc/portcullis/portcullis.toml");
-    const access::Policy policy(config);
+    const access::Policy policy(config.policies, config.file);
     for (const access::CompiledRule& rule : policy.rules()) access::describe(rule);
     policy.match({"dev"}, "db01");
     policy.match({"sre", "approver"}, "pay-prod");

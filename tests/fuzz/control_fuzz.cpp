@@ -12,6 +12,7 @@
 
 #include "access/policy.h"
 #include "proxy/control.h"
+#include "settings/settings.h"
 
 namespace {
 
@@ -20,7 +21,7 @@ namespace proxy = portcullis::proxy;
 struct Bastion {
   boost::asio::io_context loop;
   portcullis::Config config;
-  portcullis::access::Policy policy{config};
+  portcullis::access::Policy policy{config.policies, config.file};
   // A socket folder that does not exist: connecting fails at once, without a network timeout.
   proxy::WorkerPool workers{loop, "postgresql:///fuzz?host=/nonexistent/portcullis-fuzz", 1};
   proxy::DatabaseClock clock;

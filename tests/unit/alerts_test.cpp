@@ -23,6 +23,7 @@
 #include <sstream>
 #include <thread>
 
+#include "settings/settings.h"
 #include "tests/unit/temp_dir.h"
 
 namespace portcullis::alerts {

@@ -2,6 +2,7 @@
 #include <stdlib.h>
 
 #include "common/common.h"
+#include "settings/settings.h"
 #include "tests/unit/temp_dir.h"
 
 namespace portcullis {

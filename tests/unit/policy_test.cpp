@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "proxy/control.h"
+#include "settings/settings.h"
 #include "tests/unit/temp_dir.h"
 
 namespace portcullis {
@@ -22,6 +23,8 @@ TEST(Glob, MatchesLikeAShell) {
   EXPECT_FALSE(glob_match("", "x"));
 }
 
+access::Policy policy_from(const Config& config) { return {config.policies, config.file}; }
+
 class PolicyTest : public ::testing::Test {
  protected:
   Config config_for(const std::string& rules) {
@@ -31,7 +34,7 @@ class PolicyTest : public ::testing::Test {
 
   std::string compile_error(const std::string& rules) {
     try {
-      access::Policy policy(config_for(rules));
+      access::Policy policy = policy_from(config_for(rules));
     } catch (const ConfigError& e) {
       return e.what();
     }
@@ -42,7 +45,7 @@ class PolicyTest : public ::testing::Test {
 };
 
 TEST_F(PolicyTest, FirstMatchingRuleWinsAndRolesMatter) {
-  const access::Policy policy(config_for(R"(
+  const access::Policy policy = policy_from(config_for(R"(
 [[policy]]
 name = "ops"
 targets = ["db*"]
@@ -87,11 +90,11 @@ TEST_F(PolicyTest, CompileErrorsNameTheLine) {
 // std::regex recursed once per character and overflowed the stack near 50,000 characters;
 // RE2 answers in time linear in the ticket, whatever the pattern.
 TEST_F(PolicyTest, TicketPatternsCannotBlowUp) {
-  const access::Policy policy(
-      config_for("[[policy]]\nname = \"p\"\ntargets = [\"*\"]\napproval = \"auto\"\n"
-                 "ticket_pattern = \"^(CHG|INC)-[0-9]+$\"\n"
-                 "[[policy]]\nname = \"q\"\ntargets = [\"x\"]\napproval = \"auto\"\n"
-                 "ticket_pattern = \"(a+)+$\"\n"));
+  const access::Policy policy =
+      policy_from(config_for("[[policy]]\nname = \"p\"\ntargets = [\"*\"]\napproval = \"auto\"\n"
+                             "ticket_pattern = \"^(CHG|INC)-[0-9]+$\"\n"
+                             "[[policy]]\nname = \"q\"\ntargets = [\"x\"]\napproval = \"auto\"\n"
+                             "ticket_pattern = \"(a+)+$\"\n"));
   const access::CompiledRule& plain = policy.rules()[0];
   EXPECT_TRUE(plain.ticket_matches("CHG-1234"));
   EXPECT_FALSE(plain.ticket_matches("CHG-1234x"));
@@ -142,7 +145,7 @@ TEST(FreeText, LengthAndEncodingAreCheckedFirst) {
 
 TEST(ExamplePolicy, Compiles) {
   const auto example = std::filesystem::path(PORTCULLIS_SOURCE_DIR) / "config" / "portcullis.toml";
-  const access::Policy policy(load_config(example));
+  const access::Policy policy = policy_from(load_config(example));
   ASSERT_EQ(policy.rules().size(), 2u);
   ASSERT_TRUE(policy.rules()[0].hours);
   EXPECT_EQ(policy.rules()[0].hours->zone, "Europe/Paris");

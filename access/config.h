@@ -1,0 +1,54 @@
+// [access] (request handling and TOTP) and [[policy]] (the rules, as written; access::Policy
+// compiles them).
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/config.h"
+
+namespace portcullis {
+
+struct AccessConfig {
+  std::chrono::seconds approval_timeout{24 * 3600};  // pending requests expire after this
+  std::vector<std::chrono::seconds> warn_before{std::chrono::seconds(300),
+                                                std::chrono::seconds(60)};
+  std::string totp_issuer = "Portcullis";  // shown by authenticator apps
+};
+
+enum class ApprovalMode { automatic, single, dual };
+enum class MfaStep { request, approve, connect };
+
+// One [[policy]] table as written. Patterns, hours and time zones are checked when the policy
+// is compiled (access::Policy), which reports problems with `line`.
+struct PolicyRule {
+  std::size_t line = 0;  // where the [[policy]] header is
+  std::string name;
+  std::vector<std::string> targets;  // globs on target names ('*', '?', '[...]')
+  std::vector<std::string> roles;    // requester must hold one; empty = anyone
+  std::chrono::seconds max_duration{3600};
+  bool require_ticket = false;
+  std::string ticket_pattern;  // ECMAScript regex the whole ticket must match; "" = any
+  std::size_t ticket_pattern_line = 0;
+  std::string hours;  // "Mon-Fri 08:00-18:00 Europe/Paris"; "" = any time
+  std::size_t hours_line = 0;
+  // Whether the hours bound only connecting, or also end live sessions when they end.
+  enum class EnforceHours { connect, session };
+  EnforceHours enforce_hours = EnforceHours::session;
+  ApprovalMode approval = ApprovalMode::single;
+  std::vector<std::string> approver_roles;
+  std::vector<MfaStep> mfa;
+  bool break_glass = false;
+  std::chrono::seconds break_glass_max{3600};
+  bool alert_on_approval = false;    // approvals under this rule raise an alert
+  std::optional<bool> record_input;  // overrides [recording] record_input
+};
+
+// [access], and [[policy]] into `policies` in file order (first match wins).
+void declare_access_config(ConfigSchema& schema, AccessConfig& access,
+                           std::vector<PolicyRule>& policies);
+
+}  // namespace portcullis

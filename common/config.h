@@ -1,0 +1,172 @@
+// Reading portcullis.toml. Each library owns its tables: it declares their keys, how each is
+// read into its section and their defaults to a ConfigSchema (e.g. recorder/config.h declares
+// [recording]), and settings/ puts the sections of the whole file together. Every key in the
+// file is checked against the declared tables, so a typo or a wrong type is reported with its
+// line ("FILE:LINE: what is wrong") instead of being silently ignored.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace portcullis {
+
+// A configuration problem, already formatted as "FILE:LINE: what is wrong"
+// (or "FILE: what is wrong" when no line applies, e.g. a missing file).
+class ConfigError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// A problem with one value and its line, before the loader names the file; line 0 when no
+// single line applies (a missing table).
+class ConfigProblem : public std::runtime_error {
+ public:
+  ConfigProblem(std::size_t line, const std::string& message)
+      : std::runtime_error(message), line_(line) {}
+  std::size_t line() const { return line_; }
+
+ private:
+  std::size_t line_;
+};
+
+class ConfigNode;  // a value of the parsed file (config.cpp)
+
+// One value from the file, with what is needed to say where it is when it is wrong. Messages
+// never repeat the value itself unless a parser chooses to: [database] url may hold a password.
+class ConfigValue {
+ public:
+  ConfigValue(const ConfigNode& node, std::string_view table, std::string_view key,
+              const std::filesystem::path& dir)
+      : node_(node), table_(table), key_(key), dir_(dir) {}
+
+  // A non-empty string.
+  const std::string& string() const;
+  // Relative paths are taken from the config file's folder, not the working directory.
+  std::filesystem::path path() const;
+  std::int64_t integer(std::int64_t min, std::int64_t max) const;
+  bool boolean() const;
+  std::vector<std::string> strings() const;
+  std::size_t line() const;
+
+  // The string run through `parse`, whose std::invalid_argument explains what is wrong.
+  template <typename Parse>
+  auto parsed(Parse parse) const {
+    const std::string& text = string();
+    try {
+      return parse(text);
+    } catch (const std::invalid_argument& e) {
+      throw problem(std::string(": ") + e.what());
+    }
+  }
+
+  // An array of strings, each run through `parse` (whose std::invalid_argument says why).
+  template <typename Parse>
+  auto parsed_list(Parse parse) const {
+    std::vector<decltype(parse(std::string()))> items;
+    for_each_element([&](const ConfigValue& element) { items.push_back(element.parsed(parse)); });
+    return items;
+  }
+
+ private:
+  // Each element of an array; a problem if this is not an array.
+  void for_each_element(const std::function<void(const ConfigValue&)>& visit) const;
+  ConfigProblem problem(const std::string& what) const;
+
+  const ConfigNode& node_;
+  std::string_view table_;
+  std::string_view key_;
+  const std::filesystem::path& dir_;
+};
+
+// How one key of a table is read into its section.
+template <typename Section>
+struct ConfigKey {
+  std::string_view name;
+  void (*read)(const ConfigValue& value, Section& section);
+  bool required = false;
+};
+
+// The tables a config file may hold, each bound to the section it fills, and the loading of a
+// file into them. Sections keep the defaults they had when declared for keys the file omits.
+class ConfigSchema {
+ public:
+  // `file` is made absolute; it names the file in messages and anchors relative paths.
+  explicit ConfigSchema(const std::filesystem::path& file);
+  ConfigSchema(const ConfigSchema&) = delete;
+  ConfigSchema& operator=(const ConfigSchema&) = delete;
+
+  const std::filesystem::path& file() const { return file_; }
+  // The config file's folder: default paths of state files are under it.
+  const std::filesystem::path& dir() const { return dir_; }
+
+  // [name]: a table read into `section` (which must outlive the schema's loading).
+  template <typename Section, std::size_t N>
+  void table(std::string_view name, Section& section, const ConfigKey<Section> (&keys)[N]) {
+    tables_.push_back(
+        {std::string(name), false, [&section, &keys](std::size_t) { return bind(section, keys); }});
+  }
+
+  // [[name]]: each element of the array appends one Section, which remembers its line.
+  template <typename Section, std::size_t N>
+  void table_array(std::string_view name, std::vector<Section>& sections,
+                   const ConfigKey<Section> (&keys)[N]) {
+    tables_.push_back({std::string(name), true, [&sections, &keys](std::size_t line) {
+                         sections.emplace_back().line = line;
+                         return bind(sections.back(), keys);
+                       }});
+  }
+
+  // Reads the file (or `text`, as if it were the file's contents) into the declared sections.
+  // Throws ConfigError with "FILE:LINE: message" for the first problem in the file: a syntax
+  // error, an unknown table or key, a wrong type or value, a missing required key.
+  void load() const;
+  void load_text(std::string_view text) const;
+
+ private:
+  struct BoundKey {
+    std::string_view name;
+    bool required;
+    std::function<void(const ConfigValue&)> read;
+  };
+  using BoundKeys = std::vector<BoundKey>;
+  struct Table {
+    std::string name;
+    bool array;
+    // The keys bound to the section to fill; for an array, a new section at `line` each call.
+    std::function<BoundKeys(std::size_t line)> keys;
+  };
+  friend class ConfigLoader;
+
+  template <typename Section, std::size_t N>
+  static BoundKeys bind(Section& section, const ConfigKey<Section> (&keys)[N]) {
+    BoundKeys bound;
+    for (const ConfigKey<Section>& key : keys) {
+      bound.push_back({key.name, key.required,
+                       [&section, read = key.read](const ConfigValue& v) { read(v, section); }});
+    }
+    return bound;
+  }
+
+  std::filesystem::path file_;
+  std::filesystem::path dir_;
+  std::vector<Table> tables_;
+};
+
+// The config file to use: `cli_value` (from -c) if given, else $PORTCULLIS_CONFIG,
+// else /etc/portcullis/portcullis.toml.
+std::filesystem::path resolve_config_path(const std::optional<std::string>& cli_value);
+
+// [log]: common owns logging.
+struct LogConfig {
+  std::string level = "info";  // trace, debug, info, warn, error
+};
+void declare_log_config(ConfigSchema& schema, LogConfig& log);
+
+}  // namespace portcullis

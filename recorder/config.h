@@ -1,0 +1,27 @@
+// [recording]: where the spool is, the signing key, and what happens when recording fails.
+#pragma once
+
+#include <filesystem>
+
+#include "common/config.h"
+
+namespace portcullis {
+
+enum class OnRecordFailure { terminate, continue_unrecorded };
+
+// How written chunks are made durable: each spool file with its own fdatasync, or the writes of
+// every session together with one syncfs of the spool folder's filesystem.
+enum class SpoolSync { file, filesystem };
+
+struct RecordingConfig {
+  std::filesystem::path spool_dir;  // absolute after loading; default <config dir>/state/spool
+  // Absolute after loading; default <config dir>/state/signing.key.
+  std::filesystem::path signing_key;
+  bool record_input = true;  // keystrokes; a [[policy]] may override it
+  OnRecordFailure on_record_failure = OnRecordFailure::terminate;
+  SpoolSync sync = SpoolSync::file;
+};
+
+void declare_recording_config(ConfigSchema& schema, RecordingConfig& recording);
+
+}  // namespace portcullis

@@ -1,0 +1,91 @@
+// The whole of portcullis.toml: [server] (the gateway's own table) and the tables of every
+// library, each declared by the library that owns it (store/config.h, vault/config.h,
+// access/config.h, recorder/config.h, alerts/config.h, common/config.h), loaded in one pass.
+// A new table belongs in its library's folder plus one member here.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "access/config.h"
+#include "alerts/config.h"
+#include "common/config.h"
+#include "recorder/config.h"
+#include "store/config.h"
+#include "vault/config.h"
+
+namespace portcullis {
+
+struct ServerConfig {
+  std::string listen_host = "127.0.0.1";
+  std::uint16_t listen_port = 2222;
+  std::filesystem::path host_key;  // absolute after loading
+  std::string node_name = "node1";
+  // How engineers reach the bastion, for the ssh_config lines `ssh USER@BASTION config` prints;
+  // "" = the address each client connected to. The port defaults to the listening port.
+  std::string public_address;
+  std::optional<std::uint16_t> public_port;
+  // Time a connection has to authenticate and start a session or a control command
+  // ([server] login_grace_time; login_grace is the older name), and then to take a control
+  // command's reply.
+  std::chrono::seconds login_grace{30};
+  std::chrono::seconds upstream_timeout{10};  // connect + login to a target
+  int worker_threads = 4;                     // blocking work on the database: logins, MFA
+  // Logins to targets, each blocking a thread for at most upstream_timeout; a target that
+  // never answers costs one of these, never a worker_threads thread.
+  int upstream_threads = 32;
+
+  // Connections not yet authenticated, as OpenSSH's MaxStartups "start:rate:full".
+  struct StartupLimit {
+    int start = 10;
+    int rate = 30;  // percent
+    int full = 100;
+  };
+  StartupLimit max_startups;
+  int per_source_max_startups = 10;
+  // Each failed login from an address delays the next handshake from it (doubling, at most
+  // 10 s); other addresses are not slowed.
+  bool auth_back_off = true;
+  int max_sessions_per_user = 10;  // target sessions open at once
+  int max_sessions = 10000;
+  // Algorithms offered to clients (libssh names, comma-separated): modern and fast only.
+  std::string kex_algorithms =
+      "curve25519-sha256,curve25519-sha256@libssh.org,ecdh-sha2-nistp256,ecdh-sha2-nistp384,"
+      "ecdh-sha2-nistp521";
+  std::string ciphers =
+      "chacha20-poly1305@openssh.com,aes256-gcm@openssh.com,aes128-gcm@openssh.com";
+  // Used only with a cipher that has no integrity of its own (none of the defaults).
+  std::string macs = "hmac-sha2-256-etm@openssh.com,hmac-sha2-512-etm@openssh.com";
+  std::string host_key_algorithms =
+      "ssh-ed25519,ecdsa-sha2-nistp256,ecdsa-sha2-nistp384,ecdsa-sha2-nistp521";
+};
+
+// [server] into `server`.
+void declare_server_config(ConfigSchema& schema, ServerConfig& server);
+
+struct Config {
+  std::filesystem::path file;  // absolute path of the file this was loaded from
+  ServerConfig server;
+  DatabaseConfig database;
+  VaultConfig vault;
+  RecordingConfig recording;
+  LogConfig log;
+  AccessConfig access;
+  std::vector<PolicyRule> policies;  // in file order: first match wins
+  AlertsConfig alerts;
+};
+
+// Loads and validates a TOML config. Relative paths are resolved against the
+// config file's folder. Unknown keys, wrong types and missing required keys
+// throw ConfigError with "file:line: message".
+Config load_config(const std::filesystem::path& file);
+// The same for `text` as if it were the contents of `file` (which is not read): for checking a
+// config before it is written, and for the fuzz tests.
+Config load_config_text(std::string_view text, const std::filesystem::path& file);
+
+}  // namespace portcullis
