@@ -4,22 +4,14 @@
 
 #include <fstream>
 #include <memory>
-#include <sstream>
+#include <optional>
+#include <utility>
 
 #include "cli/cli.h"
+#include "sshkey/sshkey.h"
 
 namespace portcullis::cli {
 namespace {
-
-struct KeyDeleter {
-  void operator()(ssh_key key) const { ssh_key_free(key); }
-};
-using Key = std::unique_ptr<ssh_key_struct, KeyDeleter>;
-
-struct TextDeleter {
-  void operator()(char* text) const { ssh_string_free_char(text); }
-};
-using Text = std::unique_ptr<char, TextDeleter>;
 
 struct SessionDeleter {
   void operator()(ssh_session session) const {
@@ -35,12 +27,9 @@ const char* const kPreferredHostKeys =
     "rsa-sha2-256";
 
 std::string public_line(ssh_key key) {
-  char* raw = nullptr;
-  if (ssh_pki_export_pubkey_base64(key, &raw) != SSH_OK) {
-    throw std::runtime_error("cannot encode a public key");
-  }
-  Text base64(raw);
-  return std::string(ssh_key_type_to_char(ssh_key_type(key))) + " " + base64.get();
+  std::optional<std::string> line = sshkey::public_key_line(key);
+  if (!line) throw std::runtime_error("cannot encode a public key");
+  return *std::move(line);
 }
 
 void set_option(ssh_session session, ssh_options_e option, const void* value) {
@@ -52,16 +41,10 @@ void set_option(ssh_session session, ssh_options_e option, const void* value) {
 }  // namespace
 
 std::string create_host_key(const std::filesystem::path& path) {
-  ssh_key raw = nullptr;
-  if (ssh_pki_generate(SSH_KEYTYPE_ED25519, 0, &raw) != SSH_OK) {
-    throw std::runtime_error("cannot generate an Ed25519 host key");
-  }
-  Key key(raw);
-  char* pem = nullptr;
-  if (ssh_pki_export_privkey_base64(key.get(), nullptr, nullptr, nullptr, &pem) != SSH_OK) {
-    throw std::runtime_error("cannot encode the new host key");
-  }
-  Text private_text(pem);
+  const sshkey::Key key = sshkey::generate_ed25519();
+  if (!key) throw std::runtime_error("cannot generate an Ed25519 host key");
+  const sshkey::Text private_text = sshkey::private_key_text(key.get());
+  if (!private_text) throw std::runtime_error("cannot encode the new host key");
   // Written by us rather than ssh_pki_export_privkey_file so the file is 0600 from birth.
   write_private_file(path, private_text.get());
   const std::string public_key = public_line(key.get());
@@ -70,25 +53,17 @@ std::string create_host_key(const std::filesystem::path& path) {
 }
 
 std::vector<std::string> read_public_keys(const std::string& path) {
-  std::istringstream lines(read_file(path, "public key file"));
-  std::vector<std::string> keys;
-  for (std::string line; std::getline(lines, line);) {
-    auto start = line.find_first_not_of(" \t\r");
-    if (start == std::string::npos || line[start] == '#') continue;
-    keys.push_back(line.substr(start));
-  }
+  std::vector<std::string> keys = sshkey::key_lines(read_file(path, "public key file"));
   if (keys.empty()) throw UsageError("public key file " + path + " holds no key");
   return keys;
 }
 
 void check_private_key(const std::string& contents, const std::string& path) {
-  ssh_key raw = nullptr;
-  if (ssh_pki_import_privkey_base64(contents.c_str(), nullptr, nullptr, nullptr, &raw) != SSH_OK) {
+  if (!sshkey::import_private_key(contents)) {
     throw UsageError("key file " + path +
                      " is not an unencrypted private key (passphrase-protected keys cannot be "
                      "vaulted; remove the passphrase with ssh-keygen -p)");
   }
-  Key key(raw);
 }
 
 std::string scan_host_key(const std::string& host, std::uint16_t port,
@@ -114,7 +89,7 @@ std::string scan_host_key(const std::string& host, std::uint16_t port,
   if (ssh_get_server_publickey(session.get(), &raw) != SSH_OK) {
     throw UsageError("the server at " + host + ":" + std::to_string(port) + " sent no host key");
   }
-  Key key(raw);
+  const sshkey::Key key(raw);
   return public_line(key.get());
 }
 

@@ -17,6 +17,7 @@
 #include "proxy/database_clock.h"
 #include "proxy/session.h"
 #include "proxy/worker_pool.h"
+#include "sshkey/sshkey.h"
 #include "vault/vault.h"
 
 namespace portcullis::proxy {
@@ -56,9 +57,9 @@ void restrict_algorithms(ssh_bind bind, const ServerConfig& server) {
 }
 
 SshBind make_bind(const Config& config) {
-  ssh_key raw = nullptr;
   const std::string path = config.server.host_key.string();
-  if (ssh_pki_import_privkey_file(path.c_str(), nullptr, nullptr, nullptr, &raw) != SSH_OK) {
+  sshkey::Key key = sshkey::load_private_key_file(path);
+  if (!key) {
     throw std::runtime_error("cannot load the host key " + path +
                              ": missing or not an OpenSSH private key; run `portcullis init`");
   }
@@ -66,11 +67,10 @@ SshBind make_bind(const Config& config) {
   const int no = 0;
   ssh_bind_options_set(bind.get(), SSH_BIND_OPTIONS_PROCESS_CONFIG, &no);
   restrict_algorithms(bind.get(), config.server);
-  // The bind takes ownership of the key.
-  if (ssh_bind_options_set(bind.get(), SSH_BIND_OPTIONS_IMPORT_KEY, raw) != SSH_OK) {
-    ssh_key_free(raw);
+  if (ssh_bind_options_set(bind.get(), SSH_BIND_OPTIONS_IMPORT_KEY, key.get()) != SSH_OK) {
     throw std::runtime_error("cannot use the host key " + path + ": " + ssh_get_error(bind.get()));
   }
+  key.release();  // the bind owns the key now
   return bind;
 }
 

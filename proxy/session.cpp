@@ -13,7 +13,7 @@
 
 #include "access/totp.h"
 #include "proxy/peer_input.h"
-#include "proxy/ssh_keys.h"
+#include "sshkey/sshkey.h"
 
 namespace portcullis::proxy {
 namespace {
@@ -425,7 +425,7 @@ void Session::answer_public_key(SshMessage message) {
   // closed for such a session and it never reaches a target.
   bool accepted = identity.database_unavailable ||
                   (identity.user && !identity.user->disabled && offered.key != nullptr &&
-                   key_is_listed(offered.key, identity.user->public_keys));
+                   sshkey::is_listed(offered.key, identity.user->public_keys));
   if (!accepted || offered.state == SSH_PUBLICKEY_STATE_WRONG) {
     note_auth_failure(identity.login_name, accepted ? "bad signature" : "key not accepted");
     ssh_message_reply_default(message.get());

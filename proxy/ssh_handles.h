@@ -1,4 +1,5 @@
-// Owning handles for libssh objects, so every exit path frees them.
+// Owning handles for the libssh sessions, binds, events and messages of the proxy, so every
+// exit path frees them (keys and the text libssh returns: sshkey/sshkey.h).
 #pragma once
 
 #include <libssh/libssh.h>
@@ -7,11 +8,6 @@
 #include <memory>
 
 namespace portcullis::proxy {
-
-struct SshKeyDeleter {
-  void operator()(ssh_key key) const { ssh_key_free(key); }
-};
-using SshKey = std::unique_ptr<ssh_key_struct, SshKeyDeleter>;
 
 struct SshBindDeleter {
   void operator()(ssh_bind bind) const { ssh_bind_free(bind); }
@@ -33,10 +29,5 @@ struct SshSessionDeleter {
   void operator()(ssh_session session) const { ssh_free(session); }
 };
 using SshSession = std::unique_ptr<ssh_session_struct, SshSessionDeleter>;
-
-struct SshStringDeleter {
-  void operator()(ssh_string s) const { ssh_string_free(s); }
-};
-using SshString = std::unique_ptr<ssh_string_struct, SshStringDeleter>;
 
 }  // namespace portcullis::proxy

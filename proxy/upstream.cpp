@@ -5,7 +5,7 @@
 #include <memory>
 
 #include "common/common.h"
-#include "proxy/ssh_keys.h"
+#include "sshkey/sshkey.h"
 
 namespace portcullis::proxy {
 namespace {
@@ -24,6 +24,11 @@ std::string host_key_algorithms(ssh_key pinned) {
   enum ssh_keytypes_e type = ssh_key_type(pinned);
   if (type == SSH_KEYTYPE_RSA) return "rsa-sha2-512,rsa-sha2-256";
   return ssh_key_type_to_char(type);
+}
+
+// For a message: a key libssh cannot hash is still worth naming as such.
+std::string shown_fingerprint(ssh_key key) {
+  return sshkey::fingerprint(key).value_or("(unknown)");
 }
 
 void set_option(ssh_session session, enum ssh_options_e option, const void* value) {
@@ -55,10 +60,10 @@ void verify_host_key(ssh_session session, const access::Target& target, ssh_key 
   if (ssh_get_server_publickey(session, &presented_raw) != SSH_OK) {
     fail("target " + target.name + " presented no host key");
   }
-  SshKey presented(presented_raw);
+  const sshkey::Key presented(presented_raw);
   if (ssh_key_cmp(presented.get(), pinned, SSH_KEY_CMP_PUBLIC) != 0) {
     fail("host key of target " + target.name + " does not match the pinned key (expected " +
-             fingerprint(pinned) + ", got " + fingerprint(presented.get()) +
+             shown_fingerprint(pinned) + ", got " + shown_fingerprint(presented.get()) +
              "); refusing to connect",
          true);
   }
@@ -72,12 +77,8 @@ void authenticate(ssh_session session, const access::Target& target, const acces
   if (account.kind == access::CredentialKind::password) {
     rc = ssh_userauth_password(session, nullptr, secret.reveal().c_str());
   } else {
-    ssh_key raw = nullptr;
-    if (ssh_pki_import_privkey_base64(secret.reveal().c_str(), nullptr, nullptr, nullptr, &raw) !=
-        SSH_OK) {
-      fail("the vaulted key for " + account.login + "@" + target.name + " cannot be read");
-    }
-    SshKey key(raw);
+    const sshkey::Key key = sshkey::import_private_key(secret.reveal());
+    if (!key) fail("the vaulted key for " + account.login + "@" + target.name + " cannot be read");
     rc = ssh_userauth_publickey(session, nullptr, key.get());
   }
   if (rc != SSH_AUTH_SUCCESS) {
@@ -146,7 +147,7 @@ UpstreamResult login_upstream(UniqueFd socket, const access::Target& target,
                               const ChannelSetup& setup, std::chrono::seconds timeout) {
   UpstreamResult result;
   try {
-    SshKey pinned = parse_public_key(target.host_key);
+    const sshkey::Key pinned = sshkey::parse_public_key(target.host_key);
     if (!pinned) fail("the pinned host key of target " + target.name + " is not valid");
     // libssh may close the descriptor it is given on errors; it gets a duplicate.
     UniqueFd handed(::dup(socket.get()));
