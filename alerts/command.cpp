@@ -16,6 +16,7 @@
 
 #include "alerts/alerts.h"
 #include "alerts/channel.h"
+#include "common/unique_fd.h"
 
 namespace portcullis::alerts {
 namespace {
@@ -34,29 +35,6 @@ constexpr int kReapPollMilliseconds = 5;
 std::system_error os_error(int code, const std::string& what) {
   return std::system_error(code, std::generic_category(), what);
 }
-
-class UniqueFd {
- public:
-  UniqueFd() = default;
-  explicit UniqueFd(int fd) : fd_(fd) {}
-  UniqueFd(UniqueFd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
-  UniqueFd& operator=(UniqueFd&& other) noexcept {
-    reset();
-    fd_ = std::exchange(other.fd_, -1);
-    return *this;
-  }
-  ~UniqueFd() { reset(); }
-
-  int get() const { return fd_; }
-  explicit operator bool() const { return fd_ >= 0; }
-  void reset() {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = -1;
-  }
-
- private:
-  int fd_ = -1;
-};
 
 struct Pipe {
   UniqueFd read;

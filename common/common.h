@@ -13,6 +13,8 @@
 #include <utility>
 #include <vector>
 
+#include "common/unique_fd.h"
+
 namespace portcullis {
 
 // "30s", "15m", "8h", "1h30m", "2d". Throws std::invalid_argument with a clear message;
@@ -70,27 +72,6 @@ void disable_core_dumps();
 // Writes `contents` to `path` created with mode 0600 (fails if it exists), fsynced. Throws
 // std::system_error ("cannot create PATH: File exists", code std::errc::file_exists).
 void write_private_file(const std::filesystem::path& path, std::string_view contents);
-
-// Owns a file descriptor (-1: none) and closes it.
-class UniqueFd {
- public:
-  explicit UniqueFd(int fd = -1) : fd_(fd) {}
-  UniqueFd(UniqueFd&& other) noexcept : fd_(other.release()) {}
-  UniqueFd& operator=(UniqueFd&& other) noexcept {
-    reset(other.release());
-    return *this;
-  }
-  UniqueFd(const UniqueFd&) = delete;
-  UniqueFd& operator=(const UniqueFd&) = delete;
-  ~UniqueFd() { reset(); }
-  int get() const { return fd_; }
-  explicit operator bool() const { return fd_ >= 0; }
-  int release() { return std::exchange(fd_, -1); }
-  void reset(int fd = -1);
-
- private:
-  int fd_;
-};
 
 // Writes all of `bytes` to `fd`, retrying short writes. Throws std::system_error ("cannot write
 // PATH: reason").

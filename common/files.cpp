@@ -34,11 +34,6 @@ void sync_directory(const fs::path& dir) {
   if (!fd || ::fsync(fd.get()) != 0) throw os_error("cannot sync folder " + dir.string());
 }
 
-void UniqueFd::reset(int fd) {
-  if (fd_ >= 0) ::close(fd_);
-  fd_ = fd;
-}
-
 namespace internal {
 
 std::string read_file(const fs::path& path) {

@@ -28,6 +28,8 @@
 #include <system_error>
 #include <utility>
 
+#include "common/unique_fd.h"
+
 extern char** environ;
 
 namespace portcullis::e2e {
@@ -38,30 +40,6 @@ using Clock = std::chrono::steady_clock;
 [[noreturn]] void throw_errno(const std::string& what) {
   throw std::system_error(errno, std::generic_category(), what);
 }
-
-// Closes a file descriptor at the end of its scope.
-class Fd {
- public:
-  explicit Fd(int fd = -1) : fd_(fd) {}
-  ~Fd() { reset(); }
-  Fd(Fd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
-  Fd& operator=(Fd&& other) noexcept {
-    if (this != &other) {
-      reset();
-      fd_ = std::exchange(other.fd_, -1);
-    }
-    return *this;
-  }
-  int get() const { return fd_; }
-  int release() { return std::exchange(fd_, -1); }
-  void reset() {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = -1;
-  }
-
- private:
-  int fd_;
-};
 
 std::string trim(std::string text) {
   const auto not_space = [](unsigned char c) { return !std::isspace(c); };
@@ -120,23 +98,23 @@ void ignore_sigpipe() {
   (void)done;
 }
 
-Fd open_file(const fs::path& path, int flags) {
-  Fd fd(::open(path.c_str(), flags | O_CLOEXEC, 0600));
+UniqueFd open_file(const fs::path& path, int flags) {
+  UniqueFd fd(::open(path.c_str(), flags | O_CLOEXEC, 0600));
   if (fd.get() < 0) throw_errno("cannot open " + path.string());
   return fd;
 }
 
-std::array<Fd, 2> make_pipe() {
+std::array<UniqueFd, 2> make_pipe() {
   int fds[2];
   if (::pipe2(fds, O_CLOEXEC) != 0) throw_errno("pipe2");
-  return {Fd(fds[0]), Fd(fds[1])};
+  return {UniqueFd(fds[0]), UniqueFd(fds[1])};
 }
 
 void set_nonblocking(int fd) { ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK); }
 
 // Moves bytes between the parent and a running child until both output pipes close or the
 // deadline passes; returns false on timeout.
-bool pump(Fd& stdin_pipe, std::string_view input, int out_fd, int err_fd, RunResult& result,
+bool pump(UniqueFd& stdin_pipe, std::string_view input, int out_fd, int err_fd, RunResult& result,
           Clock::time_point deadline) {
   std::size_t written = 0;
   int out = out_fd, err = err_fd;
@@ -164,7 +142,7 @@ bool pump(Fd& stdin_pipe, std::string_view input, int out_fd, int err_fd, RunRes
       if (n > 0) {
         sink->append(buffer, static_cast<std::size_t>(n));
       } else if (n == 0 || errno != EAGAIN) {
-        *fd = -1;  // the Fd owner closes it
+        *fd = -1;  // the UniqueFd owner closes it
       }
     }
   }
@@ -212,7 +190,7 @@ class AccountLock {
   }
 
  private:
-  Fd fd_;
+  UniqueFd fd_;
 };
 
 void prepare_target_account() {
@@ -257,7 +235,7 @@ TempDir::~TempDir() {
 }
 
 std::uint16_t free_port() {
-  Fd sock(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  UniqueFd sock(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
   if (sock.get() < 0) throw_errno("socket");
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
@@ -274,7 +252,7 @@ std::uint16_t free_port() {
 bool wait_for_port(std::uint16_t port, std::chrono::milliseconds timeout) {
   return wait_until(
       [port] {
-        Fd sock(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+        UniqueFd sock(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
         sockaddr_in addr{};
         addr.sin_family = AF_INET;
         addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
@@ -342,9 +320,11 @@ RunResult run(const std::vector<std::string>& argv, const RunOptions& options) {
   auto [in_read, in_write] = make_pipe();
   auto [out_read, out_write] = make_pipe();
   auto [err_read, err_write] = make_pipe();
-  Fd stdin_source = options.stdin_file ? open_file(*options.stdin_file, O_RDONLY) : Fd();
-  Fd stdout_sink =
-      options.stdout_file ? open_file(*options.stdout_file, O_WRONLY | O_CREAT | O_TRUNC) : Fd();
+  UniqueFd stdin_source =
+      options.stdin_file ? open_file(*options.stdin_file, O_RDONLY) : UniqueFd();
+  UniqueFd stdout_sink = options.stdout_file
+                             ? open_file(*options.stdout_file, O_WRONLY | O_CREAT | O_TRUNC)
+                             : UniqueFd();
   const std::string cwd = options.cwd ? options.cwd->string() : std::string();
 
   const auto started = Clock::now();
@@ -416,8 +396,8 @@ pid_t spawn(const std::vector<std::string>& argv, int in, int out) {
 
 BackgroundProcess::BackgroundProcess(const std::vector<std::string>& argv,
                                      const fs::path& log_file) {
-  Fd log = open_file(log_file, O_WRONLY | O_CREAT | O_APPEND);
-  Fd null = open_file("/dev/null", O_RDONLY);
+  UniqueFd log = open_file(log_file, O_WRONLY | O_CREAT | O_APPEND);
+  UniqueFd null = open_file("/dev/null", O_RDONLY);
   pid_ = spawn(argv, null.get(), log.get());
 }
 

@@ -23,6 +23,7 @@
 #include <sstream>
 #include <thread>
 
+#include "common/unique_fd.h"
 #include "settings/settings.h"
 #include "tests/unit/temp_dir.h"
 
@@ -49,21 +50,6 @@ std::string read_text(const fs::path& path) {
   std::ifstream in(path, std::ios::binary);
   return std::string(std::istreambuf_iterator<char>(in), {});
 }
-
-class Fd {
- public:
-  explicit Fd(int fd) : fd_(fd) {}
-  Fd(Fd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  ~Fd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  int get() const { return fd_; }
-
- private:
-  int fd_;
-};
 
 struct HttpRequest {
   std::string method;
@@ -113,11 +99,11 @@ class TestWebhook {
 
  private:
   void serve() {
-    std::vector<Fd> held;  // connections that never get an answer
+    std::vector<UniqueFd> held;  // connections that never get an answer
     while (!stop_) {
       pollfd listening{listener_.get(), POLLIN, 0};
       if (::poll(&listening, 1, 20) <= 0) continue;
-      Fd connection(::accept(listener_.get(), nullptr, nullptr));
+      UniqueFd connection(::accept(listener_.get(), nullptr, nullptr));
       if (connection.get() < 0) continue;
       std::optional<HttpRequest> request = read_request(connection.get());
       if (!request) continue;
@@ -183,7 +169,7 @@ class TestWebhook {
 
   std::vector<int> statuses_;
   bool hang_;
-  Fd listener_;
+  UniqueFd listener_;
   std::uint16_t port_ = 0;
   std::atomic<bool> stop_{false};
   mutable std::mutex mutex_;
@@ -194,7 +180,7 @@ class TestWebhook {
 
 // A loopback port nobody listens on: connections to it are refused at once.
 std::uint16_t closed_port() {
-  Fd probe(::socket(AF_INET, SOCK_STREAM, 0));
+  UniqueFd probe(::socket(AF_INET, SOCK_STREAM, 0));
   sockaddr_in address{};
   address.sin_family = AF_INET;
   address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
@@ -544,7 +530,7 @@ TEST(AlertCommand, RunsWithACleanEnvironmentAndNoInheritedFds) {
   test::TempDir dir;
   ScopedEnv secret("PORTCULLIS_TEST_SECRET", "hunter2");
   // Without O_CLOEXEC, as a careless library in the daemon might open it.
-  const Fd stray(::open("/dev/null", O_RDONLY));
+  const UniqueFd stray(::open("/dev/null", O_RDONLY));
   ASSERT_GE(stray.get(), 3);
   const std::string d = dir.path().string();
   const std::string command = "env > " + d + "/env; pwd > " + d + "/pwd; " +
