@@ -1,4 +1,4 @@
-// The attack mix of issue 14 (tests/e2e/attack_mix.h) against portcullisd and against OpenSSH's
+// The attack mix of issue 14 (tests/support/attack_mix.h) against portcullisd and against OpenSSH's
 // sshd used as a jump host (ssh -W through it, what ssh -J does), one after the other on this
 // machine: connections trickling their SSH identification line a byte a second (slowloris),
 // ssh clients offering public keys nobody registered, and logins hanging on a target that
@@ -21,8 +21,8 @@
 #include <vector>
 
 #include "bench/routes.h"
-#include "tests/e2e/attack_mix.h"
-#include "tests/e2e/harness.h"
+#include "tests/support/attack_mix.h"
+#include "tests/support/harness.h"
 
 namespace portcullis::bench {
 namespace {

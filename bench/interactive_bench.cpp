@@ -39,7 +39,7 @@
 
 #include "bench/routes.h"
 #include "recorder/recorder.h"
-#include "tests/e2e/harness.h"
+#include "tests/support/harness.h"
 
 extern char** environ;
 

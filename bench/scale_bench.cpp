@@ -31,7 +31,7 @@
 #include <vector>
 
 #include "bench/routes.h"
-#include "tests/e2e/harness.h"
+#include "tests/support/harness.h"
 
 namespace portcullis::bench {
 namespace {

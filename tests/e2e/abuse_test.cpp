@@ -18,7 +18,7 @@
 #include <random>
 #include <sstream>
 
-#include "tests/e2e/harness.h"
+#include "tests/support/harness.h"
 
 namespace portcullis::e2e {
 namespace {

@@ -9,8 +9,8 @@
 #include <string>
 #include <vector>
 
-#include "tests/e2e/attack_mix.h"
-#include "tests/e2e/harness.h"
+#include "tests/support/attack_mix.h"
+#include "tests/support/harness.h"
 
 namespace portcullis::e2e {
 namespace {

@@ -10,7 +10,7 @@
 #include <set>
 #include <sstream>
 
-#include "tests/e2e/harness.h"
+#include "tests/support/harness.h"
 
 namespace portcullis::e2e {
 namespace {

@@ -6,7 +6,7 @@
 #include <future>
 #include <sstream>
 
-#include "tests/e2e/harness.h"
+#include "tests/support/harness.h"
 
 namespace portcullis::e2e {
 namespace {

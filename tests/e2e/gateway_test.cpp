@@ -12,7 +12,7 @@
 #include <regex>
 #include <sstream>
 
-#include "tests/e2e/harness.h"
+#include "tests/support/harness.h"
 
 namespace portcullis::e2e {
 namespace {

@@ -13,7 +13,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "tests/e2e/harness.h"
+#include "tests/support/harness.h"
 
 namespace portcullis::e2e {
 namespace {

@@ -6,8 +6,8 @@
 #include <pqxx/pqxx>
 
 #include "recorder/recorder.h"
-#include "tests/e2e/harness.h"
-#include "tests/unit/recording_builder.h"
+#include "tests/support/harness.h"
+#include "tests/support/recording_builder.h"
 
 namespace portcullis::e2e {
 namespace {

@@ -7,7 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "recorder/recorder.h"
-#include "tests/e2e/harness.h"
+#include "tests/support/harness.h"
 
 namespace portcullis::e2e {
 namespace {

@@ -24,7 +24,7 @@
 
 #include "player/player.h"
 #include "tests/fuzz/fuzz_input.h"
-#include "tests/unit/recording_builder.h"
+#include "tests/support/recording_builder.h"
 
 namespace {
 

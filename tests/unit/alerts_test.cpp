@@ -25,7 +25,7 @@
 
 #include "common/unique_fd.h"
 #include "settings/settings.h"
-#include "tests/unit/temp_dir.h"
+#include "tests/support/temp_dir.h"
 
 namespace portcullis::alerts {
 namespace {

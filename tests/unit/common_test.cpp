@@ -5,9 +5,10 @@
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
 
+#include <fstream>
 #include <system_error>
 
-#include "tests/unit/temp_dir.h"
+#include "tests/support/temp_dir.h"
 
 namespace portcullis {
 namespace {

@@ -3,7 +3,7 @@
 
 #include "common/common.h"
 #include "settings/settings.h"
-#include "tests/unit/temp_dir.h"
+#include "tests/support/temp_dir.h"
 
 namespace portcullis {
 namespace {

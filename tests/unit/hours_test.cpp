@@ -11,7 +11,7 @@
 #include <memory>
 #include <thread>
 
-#include "tests/unit/temp_dir.h"
+#include "tests/support/temp_dir.h"
 
 namespace portcullis::access {
 namespace {

@@ -1,12 +1,15 @@
 // The journal file (store/journal.h): entries come back in order and exactly, a write cut short
 // by a crash is ignored, a damaged line costs that line only, a second daemon cannot take the
 // file over, and the session ends it holds are what `session list` shows as ending.
+#include "store/journal.h"
+
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
+#include <fstream>
+
 #include "access/access.h"
-#include "store/journal.h"
-#include "tests/unit/temp_dir.h"
+#include "tests/support/temp_dir.h"
 
 namespace portcullis {
 namespace {
@@ -112,8 +115,8 @@ TEST(JournalFile, ASecondHolderIsRefusedWithAClearMessage) {
 TEST(JournalEntries, QueuedSessionEndsKeepTheFirstEndOfEachSession) {
   const TimePoint ended(microseconds(1764560000000000));
   store::JournalContents journal;
-  journal.entries.push_back(access::journal_session_end(4, access::EndReason::grant_expired,
-                                                        std::nullopt, ended));
+  journal.entries.push_back(
+      access::journal_session_end(4, access::EndReason::grant_expired, std::nullopt, ended));
   journal.entries.push_back(
       access::journal_session_end(5, access::EndReason::client_exit, 3, ended));
   journal.entries.push_back(access::journal_session_end(4, access::EndReason::killed, 1, ended));

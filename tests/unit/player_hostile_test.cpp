@@ -12,8 +12,8 @@
 #include "player/player.h"
 #include "player/terminal.h"
 #include "recorder/recorder.h"
-#include "tests/unit/recording_builder.h"
-#include "tests/unit/temp_dir.h"
+#include "tests/support/recording_builder.h"
+#include "tests/support/temp_dir.h"
 
 namespace portcullis::player {
 namespace {

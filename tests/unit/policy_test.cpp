@@ -4,7 +4,7 @@
 
 #include "proxy/control.h"
 #include "settings/settings.h"
-#include "tests/unit/temp_dir.h"
+#include "tests/support/temp_dir.h"
 
 namespace portcullis {
 namespace {

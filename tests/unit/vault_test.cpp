@@ -4,8 +4,9 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <fstream>
 
-#include "tests/unit/temp_dir.h"
+#include "tests/support/temp_dir.h"
 
 namespace portcullis::vault {
 namespace {

@@ -1,4 +1,4 @@
-#include "tests/e2e/attack_mix.h"
+#include "tests/support/attack_mix.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>

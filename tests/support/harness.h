@@ -17,6 +17,8 @@
 #include <thread>
 #include <vector>
 
+#include "tests/support/temp_dir.h"
+
 namespace portcullis::e2e {
 
 namespace fs = std::filesystem;
@@ -26,21 +28,8 @@ using namespace std::chrono_literals;
 fs::path bin_dir();
 fs::path source_dir();
 
-// A fresh directory under $TMPDIR, removed with everything in it at the end of the scope,
-// unless PORTCULLIS_KEEP_TEST_DIRS=1 (then its path is printed so it can be inspected).
-class TempDir {
- public:
-  explicit TempDir(std::string_view prefix = "portcullis-e2e");
-  ~TempDir();
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-
-  const fs::path& path() const { return path_; }
-  fs::path operator/(std::string_view name) const { return path_ / name; }
-
- private:
-  fs::path path_;
-};
+// Folders for fixtures and files: the one TempDir of the tests (tests/support/temp_dir.h).
+using test::TempDir;
 
 // A TCP port on 127.0.0.1 that nothing listens on right now.
 std::uint16_t free_port();

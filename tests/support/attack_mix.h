@@ -17,7 +17,7 @@
 #include <thread>
 #include <vector>
 
-#include "tests/e2e/harness.h"
+#include "tests/support/harness.h"
 
 namespace portcullis::e2e {
 

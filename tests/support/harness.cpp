@@ -1,4 +1,4 @@
-#include "tests/e2e/harness.h"
+#include "tests/support/harness.h"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -214,25 +214,6 @@ fs::path bin_dir() { return PORTCULLIS_BIN_DIR; }
 fs::path source_dir() { return PORTCULLIS_SOURCE_DIR; }
 
 // ---------------------------------------------------------------------------------------------
-
-TempDir::TempDir(std::string_view prefix) {
-  const char* tmp = std::getenv("TMPDIR");
-  std::string pattern =
-      (fs::path(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp") / (std::string(prefix) + "-XXXXXX"))
-          .string();
-  if (::mkdtemp(pattern.data()) == nullptr) throw_errno("mkdtemp " + pattern);
-  path_ = pattern;
-}
-
-TempDir::~TempDir() {
-  const char* keep = std::getenv("PORTCULLIS_KEEP_TEST_DIRS");
-  if (keep != nullptr && std::string_view(keep) == "1") {
-    std::cerr << "kept test dir " << path_ << "\n";
-    return;
-  }
-  std::error_code ec;
-  fs::remove_all(path_, ec);
-}
 
 std::uint16_t free_port() {
   UniqueFd sock(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
