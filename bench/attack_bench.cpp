@@ -20,6 +20,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench/options.h"
 #include "bench/routes.h"
 #include "tests/support/attack_mix.h"
 #include "tests/support/harness.h"
@@ -46,27 +47,15 @@ struct Options {
 
 Options parse_options(int argc, char** argv) {
   Options options;
-  for (int i = 1; i < argc; i += 2) {
-    const std::string flag = argv[i];
-    if (i + 1 >= argc) throw std::invalid_argument(flag + " needs a value");
-    const std::string value = argv[i + 1];
-    if (flag == "--slowloris")
-      options.slowloris = std::stoi(value);
-    else if (flag == "--key-attempts")
-      options.key_attempts = std::stoi(value);
-    else if (flag == "--stuck")
-      options.stuck = std::stoi(value);
-    else if (flag == "--logins")
-      options.logins = std::stoi(value);
-    else if (flag == "--revokes")
-      options.revokes = std::stoi(value);
-    else if (flag == "--guessing-seconds")
-      options.guessing_s = std::stoi(value);
-    else if (flag == "--markdown")
-      options.markdown = value;
-    else
-      throw std::invalid_argument("unknown option " + flag);
-  }
+  FlagParser()
+      .number("--slowloris", options.slowloris)
+      .number("--key-attempts", options.key_attempts)
+      .number("--stuck", options.stuck)
+      .number("--logins", options.logins)
+      .number("--revokes", options.revokes)
+      .number("--guessing-seconds", options.guessing_s)
+      .text("--markdown", options.markdown)
+      .parse(argc, argv);
   return options;
 }
 

@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/options.h"
 #include "bench/routes.h"
 #include "tests/support/harness.h"
 
@@ -29,17 +30,11 @@ struct Options {
 
 Options parse_options(int argc, char** argv) {
   Options options;
-  for (int i = 1; i + 1 < argc; i += 2) {
-    std::string flag = argv[i];
-    if (flag == "--mib")
-      options.mib = std::stoi(argv[i + 1]);
-    else if (flag == "--connects")
-      options.connects = std::stoi(argv[i + 1]);
-    else if (flag == "--markdown")
-      options.markdown = argv[i + 1];
-    else
-      throw std::invalid_argument("unknown option " + flag);
-  }
+  FlagParser()
+      .number("--mib", options.mib)
+      .number("--connects", options.connects)
+      .text("--markdown", options.markdown)
+      .parse(argc, argv);
   return options;
 }
 

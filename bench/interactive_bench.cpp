@@ -26,7 +26,6 @@
 #include <cstdio>
 #include <fstream>
 #include <iostream>
-#include <map>
 #include <memory>
 #include <optional>
 #include <random>
@@ -37,6 +36,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench/options.h"
 #include "bench/routes.h"
 #include "recorder/recorder.h"
 #include "tests/support/harness.h"
@@ -59,20 +59,13 @@ struct Options {
 
 Options parse_options(int argc, char** argv) {
   Options options;
-  const std::map<std::string, int*> numbers{{"--samples", &options.samples},
-                                            {"--key-gap-ms", &options.key_gap_ms},
-                                            {"--build-line-ms", &options.build_line_ms},
-                                            {"--watch-ms", &options.watch_ms}};
-  for (int i = 1; i + 1 < argc; i += 2) {
-    const std::string flag = argv[i];
-    if (flag == "--markdown") {
-      options.markdown = argv[i + 1];
-    } else if (const auto number = numbers.find(flag); number != numbers.end()) {
-      *number->second = std::stoi(argv[i + 1]);
-    } else {
-      throw std::invalid_argument("unknown option " + flag);
-    }
-  }
+  FlagParser()
+      .number("--samples", options.samples)
+      .number("--key-gap-ms", options.key_gap_ms)
+      .number("--build-line-ms", options.build_line_ms)
+      .number("--watch-ms", options.watch_ms)
+      .text("--markdown", options.markdown)
+      .parse(argc, argv);
   if (options.samples < 1) throw std::invalid_argument("--samples must be at least 1");
   return options;
 }

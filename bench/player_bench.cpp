@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/options.h"
 #include "player/player.h"
 
 namespace {
@@ -32,19 +33,12 @@ struct Options {
 
 Options parse_options(int argc, char** argv) {
   Options options;
-  for (int i = 1; i + 1 < argc; i += 2) {
-    const std::string flag = argv[i];
-    if (flag == "--minutes")
-      options.minutes = std::stoi(argv[i + 1]);
-    else if (flag == "--seeks")
-      options.seeks = std::stoi(argv[i + 1]);
-    else if (flag == "--markdown")
-      options.markdown = argv[i + 1];
-    else if (flag == "--keep")
-      options.keep = argv[i + 1];
-    else
-      throw std::invalid_argument("unknown option " + flag);
-  }
+  portcullis::bench::FlagParser()
+      .number("--minutes", options.minutes)
+      .number("--seeks", options.seeks)
+      .text("--markdown", options.markdown)
+      .text("--keep", options.keep)
+      .parse(argc, argv);
   return options;
 }
 

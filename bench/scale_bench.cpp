@@ -30,6 +30,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench/options.h"
 #include "bench/routes.h"
 #include "tests/support/harness.h"
 
@@ -50,23 +51,14 @@ struct Options {
 
 Options parse_options(int argc, char** argv) {
   Options options;
-  for (int i = 1; i < argc; i += 2) {
-    const std::string flag = argv[i];
-    if (i + 1 >= argc) throw std::invalid_argument(flag + " needs a value");
-    const std::string value = argv[i + 1];
-    if (flag == "--sessions")
-      options.sessions = std::stoi(value);
-    else if (flag == "--expiry-sessions")
-      options.expiry_sessions = std::stoi(value);
-    else if (flag == "--window")
-      options.window_s = std::stoi(value);
-    else if (flag == "--batch")
-      options.batch = std::max(1, std::stoi(value));
-    else if (flag == "--markdown")
-      options.markdown = value;
-    else
-      throw std::invalid_argument("unknown option " + flag);
-  }
+  FlagParser()
+      .number("--sessions", options.sessions)
+      .number("--expiry-sessions", options.expiry_sessions)
+      .number("--window", options.window_s)
+      .number("--batch", options.batch)
+      .text("--markdown", options.markdown)
+      .parse(argc, argv);
+  options.batch = std::max(1, options.batch);
   return options;
 }
 
