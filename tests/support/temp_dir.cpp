@@ -32,7 +32,7 @@ TempDir::~TempDir() {
 }
 
 fs::path TempDir::write(const std::string& name, std::string_view contents) const {
-  const fs::path file = path_ / name;
+  fs::path file = path_ / name;
   fs::create_directories(file.parent_path());
   std::ofstream out(file, std::ios::binary | std::ios::trunc);
   out << contents;
