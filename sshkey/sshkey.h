@@ -18,7 +18,7 @@ namespace portcullis::sshkey {
 struct KeyDeleter {
   void operator()(ssh_key key) const;
 };
-// A public or private key libssh allocated; freed (private parts wiped) with ssh_key_free.
+// A public or private key libssh allocated; freed with ssh_key_free.
 using Key = std::unique_ptr<ssh_key_struct, KeyDeleter>;
 
 struct TextDeleter {
