@@ -25,10 +25,10 @@ int write_channel(ssh_channel to, const char* data, std::size_t size, bool is_st
 
 }  // namespace
 
-Bridge::Bridge(ssh_channel client, ssh_channel upstream, Tap tap)
+Bridge::Bridge(ssh_channel client, ssh_channel upstream, ByteObservers& observers)
     : client_(client),
       upstream_(upstream),
-      tap_(std::move(tap)),
+      observers_(observers),
       to_client_out_(upstream, client, Stream::output),
       to_client_err_(upstream, client, Stream::error_output),
       to_upstream_(client, upstream, Stream::input) {
@@ -52,6 +52,7 @@ bool Bridge::move_all() {
 }
 
 bool Bridge::transfer() {
+  if (!observers_.ready()) return true;
   // Bounded, so one busy session cannot hold the loop; more_pending() says to come back.
   constexpr int kMaxRounds = 8;
   for (int round = 0; round < kMaxRounds; ++round) {
@@ -93,7 +94,7 @@ bool Bridge::move(Pipe& pipe, std::uint64_t& counter) {
     }
     if (got < 0) return false;
     if (got == 0) break;
-    if (tap_) tap_(pipe.stream, std::string_view(buffer, static_cast<std::size_t>(got)));
+    observers_.bytes(pipe.stream, std::string_view(buffer, static_cast<std::size_t>(got)));
     int written = write_channel(pipe.to, buffer, static_cast<std::size_t>(got), pipe.is_stderr);
     if (written < 0) return false;
     counter += static_cast<std::uint64_t>(written);

@@ -1,6 +1,7 @@
 // Moves bytes between the client's session channel and the target's, in both directions,
 // never more than the receiving side's window: a slow reader stops the writer through SSH
-// flow control instead of growing buffers here.
+// flow control instead of growing buffers here. Every byte moved is published to the session's
+// observers, and nothing moves while one of them is not ready (ByteObservers::ready()).
 #pragma once
 
 #include <libssh/callbacks.h>
@@ -8,29 +9,29 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <functional>
 #include <memory>
-#include <string_view>
+
+#include "proxy/byte_observer.h"
 
 namespace portcullis::proxy {
 
 class Bridge {
  public:
-  enum class Stream { output, error_output, input };
-  // Sees every byte as it is moved (for the session recording); runs on the loop thread.
-  using Tap = std::function<void(Stream stream, std::string_view bytes)>;
-
-  Bridge(ssh_channel client, ssh_channel upstream, Tap tap = {});
+  // `observers` outlives the bridge (both belong to the session).
+  Bridge(ssh_channel client, ssh_channel upstream, ByteObservers& observers);
   Bridge(const Bridge&) = delete;
   Bridge& operator=(const Bridge&) = delete;
 
-  // Moves what the windows allow; forwards EOF once a side's output is drained.
+  // Moves what the windows allow; forwards EOF once a side's output is drained. While an
+  // observer is not ready it moves nothing: the data waits in the SSH windows until the
+  // session, woken by that observer, calls again.
   // Returns false when a channel failed (the session should end).
   bool transfer();
 
   // Data reached a channel buffer after transfer() last looked (libssh reads sockets as
-  // a side effect of many calls); the caller must run transfer() again.
-  bool more_pending() const { return data_arrived_; }
+  // a side effect of many calls), and the observers can take it: the caller must run
+  // transfer() again.
+  bool more_pending() const { return data_arrived_ && observers_.ready(); }
 
   // The target closed its channel and everything it sent has reached the client.
   bool upstream_done() const;
@@ -62,7 +63,7 @@ class Bridge {
 
   ssh_channel client_;
   ssh_channel upstream_;
-  Tap tap_;
+  ByteObservers& observers_;
   Pipe to_client_out_;
   Pipe to_client_err_;
   Pipe to_upstream_;

@@ -24,13 +24,13 @@ constexpr std::chrono::seconds kShipInterval{2};
 // Written chunks whose bytes a streaming session reuses: one being filled, one being written.
 constexpr std::size_t kSpareChunks = 2;
 
-recorder::EventKind kind_of(Bridge::Stream stream) {
+recorder::EventKind kind_of(Stream stream) {
   switch (stream) {
-    case Bridge::Stream::output:
+    case Stream::output:
       return recorder::EventKind::output;
-    case Bridge::Stream::error_output:
+    case Stream::error_output:
       return recorder::EventKind::error_output;
-    case Bridge::Stream::input:
+    case Stream::input:
       return recorder::EventKind::input;
   }
   return recorder::EventKind::output;
@@ -81,8 +81,8 @@ std::uint64_t SessionRecording::elapsed_us() const {
                                         .count());
 }
 
-void SessionRecording::data(Bridge::Stream stream, std::string_view bytes) {
-  if (stream == Bridge::Stream::input && !record_input_) return;
+void SessionRecording::data(Stream stream, std::string_view bytes) {
+  if (stream == Stream::input && !record_input_) return;
   if (failed_ || finished_) return;
   buffer_.add(kind_of(stream), elapsed_us(), bytes);
   after_add();

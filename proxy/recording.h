@@ -21,7 +21,7 @@
 #include <thread>
 
 #include "common/common.h"
-#include "proxy/bridge.h"
+#include "proxy/byte_observer.h"
 #include "recorder/recorder.h"
 #include "settings/settings.h"
 #include "store/store.h"
@@ -42,7 +42,7 @@ class SessionRecording : public std::enable_shared_from_this<SessionRecording> {
 
   // All on the loop thread.
   void start();
-  void data(Bridge::Stream stream, std::string_view bytes);
+  void data(Stream stream, std::string_view bytes);
   void resize(int cols, int rows);
   void exec(const std::string& command_line);
   void marker(const std::string& text);

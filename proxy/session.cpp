@@ -13,6 +13,7 @@
 
 #include "access/totp.h"
 #include "proxy/peer_input.h"
+#include "proxy/recording_observer.h"
 #include "sshkey/sshkey.h"
 
 namespace portcullis::proxy {
@@ -250,9 +251,7 @@ void Session::pump_unguarded() {
 }
 
 bool Session::work_pending() {
-  if (bridge_ && phase_ == Phase::bridging && bridge_->more_pending() && !recording_backlogged()) {
-    return true;
-  }
+  if (bridge_ && phase_ == Phase::bridging && bridge_->more_pending()) return true;
   // The loop's readiness is edge-triggered and libssh reads a socket in small slices, so
   // bytes can be left in a socket with no new edge to announce them: ask the kernel.
   pollfd fds[2];
@@ -675,7 +674,7 @@ void Session::resize(const peer::TerminalSize& size) {
     setup_.pty->rows = size.rows;
     ssh_channel_change_pty_size(upstream_->channel, size.cols, size.rows);
     if (size.clamped) record_marker("clamped window-change " + size.requested);
-    if (recording_) recording_->resize(size.cols, size.rows);
+    observers_.resize(size.cols, size.rows);
   } else if (setup_.pty && (phase_ < Phase::bridging || phase_ == Phase::waiting)) {
     setup_.pty->cols = size.cols;
     setup_.pty->rows = size.rows;
@@ -929,11 +928,7 @@ void Session::begin_bridging(UpstreamConnection connection, const access::Admiss
   target_ = admission.target.name;
   login_ = admission.account.login;
   start_recording(admission, approvals);
-  bridge_ = std::make_unique<Bridge>(
-      client_channel_, upstream_->channel,
-      [recording = recording_](Bridge::Stream stream, std::string_view bytes) {
-        recording->data(stream, bytes);
-      });
+  bridge_ = std::make_unique<Bridge>(client_channel_, upstream_->channel, observers_);
   phase_ = Phase::bridging;
   login_timer_.cancel();
   hours_end_ = admission.hours_end;
@@ -1046,7 +1041,7 @@ void Session::start_recording(const access::Admission& admission,
   const bool record_input = rule != nullptr && rule->config.record_input
                                 ? *rule->config.record_input
                                 : context_.config.recording.record_input;
-  recording_ = context_.recordings.record(
+  auto recording = context_.recordings.record(
       std::move(header), record_input,
       [weak = weak_from_this()](const std::string& why) {
         if (auto self = weak.lock()) {
@@ -1056,9 +1051,10 @@ void Session::start_recording(const access::Admission& admission,
       [weak = weak_from_this()] {
         if (auto self = weak.lock()) self->pump();
       });
-  if (!pty_clamped_from_.empty()) recording_->marker("clamped pty-req " + pty_clamped_from_);
-  if (setup_.kind == StartKind::exec) recording_->exec(setup_.command);
-  if (setup_.kind == StartKind::subsystem) recording_->exec("subsystem " + setup_.command);
+  observers_.add(std::make_shared<RecordingObserver>(std::move(recording)));
+  if (!pty_clamped_from_.empty()) observers_.marker("clamped pty-req " + pty_clamped_from_);
+  if (setup_.kind == StartKind::exec) observers_.exec(setup_.command);
+  if (setup_.kind == StartKind::subsystem) observers_.exec("subsystem " + setup_.command);
 }
 
 void Session::on_recording_failure(const std::string& why) {
@@ -1075,11 +1071,7 @@ void Session::on_recording_failure(const std::string& why) {
             "the session recording cannot be written (" + why + "); session closed");
 }
 
-bool Session::recording_backlogged() const { return recording_ && recording_->backlogged(); }
-
-void Session::record_marker(const std::string& text) {
-  if (recording_) recording_->marker(text);
-}
+void Session::record_marker(const std::string& text) { observers_.marker(text); }
 
 void Session::set_expiry(access::TimePoint expires_at) {
   guarded("grant extension", [&] { apply_expiry(expires_at); });
@@ -1193,7 +1185,7 @@ void Session::check_bridge() {
   }
   pending_signals_.clear();
   // While the recording catches up with the disk, data waits in the SSH windows.
-  bool healthy = recording_backlogged() || bridge_->transfer();
+  bool healthy = bridge_->transfer();
   if (ssh_channel_is_closed(client_channel_) || is_gone(client_.get())) {
     finish(access::EndReason::client_exit, std::nullopt);
     return release();  // also drops the upstream connection
@@ -1312,10 +1304,7 @@ void Session::finish(access::EndReason reason, std::optional<int> exit_status) {
   finished_ = true;
   expiry_timer_.cancel();
   warning_timer_.cancel();
-  if (recording_) {
-    recording_->finish(access::to_string(reason));
-    recording_.reset();
-  }
+  observers_.end(access::to_string(reason));
   spdlog::info("session={} user={} target={} login={} ended: {} exit_status={}", record_id_, user_,
                target_, login_, access::to_string(reason),
                exit_status ? std::to_string(*exit_status) : "none");

@@ -23,6 +23,7 @@
 #include "access/workflow.h"
 #include "common/common.h"
 #include "proxy/bridge.h"
+#include "proxy/byte_observer.h"
 #include "proxy/connection_limits.h"
 #include "proxy/control.h"
 #include "proxy/database_clock.h"
@@ -193,7 +194,6 @@ class Session : public std::enable_shared_from_this<Session> {
                        const std::vector<access::Approval>& approvals);
   void on_recording_failure(const std::string& why);
   void record_marker(const std::string& text);
-  bool recording_backlogged() const;
   void run_control(const std::string& command_line);
   void flush_control_reply();
   void end_control(std::string err, int exit_status);
@@ -282,8 +282,9 @@ class Session : public std::enable_shared_from_this<Session> {
   boost::asio::posix::stream_descriptor upstream_watch_;
   bool upstream_read_armed_ = false;
   bool upstream_write_armed_ = false;
+  // The recording first; the bridge publishes to them and pauses while one is not ready.
+  ByteObservers observers_;
   std::unique_ptr<Bridge> bridge_;
-  std::shared_ptr<SessionRecording> recording_;
   std::deque<std::string> pending_signals_;
   std::uint64_t dropped_signals_ = 0;  // beyond kMaxPendingSignals, or not a signal name
 

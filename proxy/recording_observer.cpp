@@ -1,0 +1,24 @@
+#include "proxy/recording_observer.h"
+
+#include <utility>
+
+namespace portcullis::proxy {
+
+RecordingObserver::RecordingObserver(std::shared_ptr<SessionRecording> recording)
+    : recording_(std::move(recording)) {}
+
+void RecordingObserver::bytes(Stream stream, std::string_view data) {
+  recording_->data(stream, data);
+}
+
+void RecordingObserver::resize(int cols, int rows) { recording_->resize(cols, rows); }
+
+void RecordingObserver::exec(const std::string& command_line) { recording_->exec(command_line); }
+
+void RecordingObserver::marker(const std::string& text) { recording_->marker(text); }
+
+void RecordingObserver::end(const std::string& reason) { recording_->finish(reason); }
+
+bool RecordingObserver::ready() const { return !recording_->backlogged(); }
+
+}  // namespace portcullis::proxy

@@ -1,0 +1,31 @@
+// The session's recording as a byte observer: the proxy's glue to SessionRecording,
+// which does the chunking, the spool writing and the back-pressure accounting.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "proxy/byte_observer.h"
+#include "proxy/recording.h"
+
+namespace portcullis::proxy {
+
+class RecordingObserver final : public ByteObserver {
+ public:
+  // `recording` was created with the session's wake-up as its on_drained.
+  explicit RecordingObserver(std::shared_ptr<SessionRecording> recording);
+
+  // ByteObserver
+  void bytes(Stream stream, std::string_view data) override;
+  void resize(int cols, int rows) override;
+  void exec(const std::string& command_line) override;
+  void marker(const std::string& text) override;
+  void end(const std::string& reason) override;
+  bool ready() const override;
+
+ private:
+  std::shared_ptr<SessionRecording> recording_;
+};
+
+}  // namespace portcullis::proxy
