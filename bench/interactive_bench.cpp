@@ -38,7 +38,7 @@
 
 #include "bench/options.h"
 #include "bench/routes.h"
-#include "recorder/recorder.h"
+#include "recorder/reader.h"
 #include "tests/support/harness.h"
 
 extern char** environ;

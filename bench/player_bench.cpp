@@ -18,6 +18,8 @@
 
 #include "bench/options.h"
 #include "player/player.h"
+#include "recorder/keys.h"
+#include "recorder/writer.h"
 
 namespace {
 

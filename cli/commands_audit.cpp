@@ -8,7 +8,7 @@
 #include "cli/cli.h"
 #include "cli/output.h"
 #include "cli/recording_source.h"
-#include "recorder/recorder.h"
+#include "recorder/keys.h"
 
 namespace portcullis::cli {
 namespace {

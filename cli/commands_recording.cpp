@@ -6,7 +6,8 @@
 
 #include "cli/cli.h"
 #include "cli/recording_source.h"
-#include "recorder/recorder.h"
+#include "recorder/keys.h"
+#include "recorder/reader.h"
 #include "settings/settings.h"
 
 namespace portcullis::cli {

@@ -7,7 +7,7 @@
 #include "access/access.h"
 #include "cli/cli.h"
 #include "cli/output.h"
-#include "recorder/recorder.h"
+#include "recorder/postgres_store.h"
 
 namespace portcullis::cli {
 namespace {

@@ -8,7 +8,7 @@
 #include "access/access.h"
 #include "cli/cli.h"
 #include "cli/ssh_keys.h"
-#include "recorder/recorder.h"
+#include "recorder/keys.h"
 #include "settings/settings.h"
 #include "vault/vault.h"
 

@@ -7,7 +7,9 @@
 #include <sstream>
 
 #include "common/common.h"
-#include "recorder/recorder.h"
+#include "recorder/keys.h"
+#include "recorder/postgres_store.h"
+#include "recorder/reader.h"
 
 namespace portcullis::cli {
 

@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "cli/cli.h"
-#include "recorder/recorder.h"
+#include "recorder/reader.h"
 
 namespace portcullis::cli {
 

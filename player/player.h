@@ -19,7 +19,7 @@
 #include <string_view>
 #include <vector>
 
-#include "recorder/recorder.h"
+#include "recorder/reader.h"
 
 namespace portcullis::player {
 

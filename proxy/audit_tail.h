@@ -14,7 +14,7 @@
 #include "alerts/alerts.h"
 #include "common/common.h"
 #include "proxy/worker_pool.h"
-#include "recorder/recorder.h"
+#include "recorder/keys.h"
 #include "settings/settings.h"
 
 namespace portcullis::proxy {

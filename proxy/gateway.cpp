@@ -17,6 +17,8 @@
 #include "proxy/database_clock.h"
 #include "proxy/session.h"
 #include "proxy/worker_pool.h"
+#include "recorder/postgres_store.h"
+#include "recorder/service.h"
 #include "sshkey/sshkey.h"
 #include "vault/vault.h"
 
@@ -118,7 +120,8 @@ struct Gateway::Impl {
         bind(make_bind(config)),
         journal(config),
         limits(config.server, [this](const LimitHit& hit) { report_limit(hit); }),
-        recordings(loop, config),
+        recordings(loop, config.recording,
+                   std::make_unique<recorder::PostgresRecordingStore>(config.database.url)),
         policy(config.policies, config.file),
         alerts(config.alerts, config.server.node_name),
         workers(loop, config.database.url, config.server.worker_threads),
@@ -329,7 +332,7 @@ struct Gateway::Impl {
   Journal journal;
   ConnectionLimits limits;
   SessionRegistry registry;
-  RecordingService recordings;
+  recorder::RecordingService recordings;
   access::Policy policy;
   alerts::Dispatcher alerts;
   WorkerPool workers;

@@ -7,7 +7,7 @@
 
 #include "common/common.h"
 #include "proxy/gateway.h"
-#include "recorder/recorder.h"
+#include "recorder/postgres_store.h"
 #include "settings/settings.h"
 
 int main(int argc, char** argv) {

@@ -3,12 +3,27 @@
 #include <utility>
 
 namespace portcullis::proxy {
+namespace {
 
-RecordingObserver::RecordingObserver(std::shared_ptr<SessionRecording> recording)
+recorder::EventKind kind_of(Stream stream) {
+  switch (stream) {
+    case Stream::output:
+      return recorder::EventKind::output;
+    case Stream::error_output:
+      return recorder::EventKind::error_output;
+    case Stream::input:
+      return recorder::EventKind::input;
+  }
+  return recorder::EventKind::output;
+}
+
+}  // namespace
+
+RecordingObserver::RecordingObserver(std::shared_ptr<recorder::SessionRecording> recording)
     : recording_(std::move(recording)) {}
 
 void RecordingObserver::bytes(Stream stream, std::string_view data) {
-  recording_->data(stream, data);
+  recording_->data(kind_of(stream), data);
 }
 
 void RecordingObserver::resize(int cols, int rows) { recording_->resize(cols, rows); }

@@ -1,4 +1,4 @@
-// The session's recording as a byte observer: the proxy's glue to SessionRecording,
+// The session's recording as a byte observer: the proxy's glue to recorder::SessionRecording,
 // which does the chunking, the spool writing and the back-pressure accounting.
 #pragma once
 
@@ -7,14 +7,14 @@
 #include <string_view>
 
 #include "proxy/byte_observer.h"
-#include "proxy/recording.h"
+#include "recorder/service.h"
 
 namespace portcullis::proxy {
 
 class RecordingObserver final : public ByteObserver {
  public:
   // `recording` was created with the session's wake-up as its on_drained.
-  explicit RecordingObserver(std::shared_ptr<SessionRecording> recording);
+  explicit RecordingObserver(std::shared_ptr<recorder::SessionRecording> recording);
 
   // ByteObserver
   void bytes(Stream stream, std::string_view data) override;
@@ -25,7 +25,7 @@ class RecordingObserver final : public ByteObserver {
   bool ready() const override;
 
  private:
-  std::shared_ptr<SessionRecording> recording_;
+  std::shared_ptr<recorder::SessionRecording> recording_;
 };
 
 }  // namespace portcullis::proxy

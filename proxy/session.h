@@ -30,11 +30,11 @@
 #include "proxy/journal.h"
 #include "proxy/login_name.h"
 #include "proxy/peer_input.h"
-#include "proxy/recording.h"
 #include "proxy/ssh_handles.h"
 #include "proxy/upstream.h"
 #include "proxy/upstream_dial.h"
 #include "proxy/worker_pool.h"
+#include "recorder/service.h"
 #include "settings/settings.h"
 
 namespace portcullis::proxy {
@@ -54,7 +54,7 @@ struct GatewayContext {
   const vault::Vault& vault;
   SessionRegistry& registry;
   const access::Policy& policy;
-  RecordingService& recordings;
+  recorder::RecordingService& recordings;
   // Hands an alert to the dispatcher; never blocks. Call only after the change is committed.
   std::function<void(const access::AlertEvent&)> raise_alert;
 };

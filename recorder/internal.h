@@ -9,7 +9,8 @@
 #include <string>
 #include <string_view>
 
-#include "recorder/recorder.h"
+#include "recorder/format.h"
+#include "recorder/reader.h"
 
 namespace portcullis::recorder::detail {
 

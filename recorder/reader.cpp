@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "recorder/internal.h"
+#include "recorder/keys.h"
 
 namespace portcullis::recorder {
 namespace {

@@ -1,106 +1,34 @@
-// Moving spool files into PostgreSQL, and reading stored recordings back.
+// Moving spool files into the recording store.
 //
 // The shipper stores only what verify() accepts from the spool: the chunks that chain from the
 // header in order, and the trailer when it checks. It deletes the spool file only after reading
-// the recording back from the database and finding the same bytes, intact.
+// the recording back from the store and finding the same bytes, intact.
+#include "recorder/shipper.h"
+
 #include <fcntl.h>
+#include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <charconv>
+#include <chrono>
 #include <fstream>
 #include <iterator>
+#include <vector>
 
-#include "recorder/internal.h"
+#include "common/common.h"
 
 namespace portcullis::recorder {
 namespace {
 
 namespace fs = std::filesystem;
 
-// A timestamptz from whole microseconds since the epoch; float8 is exact below 2^53 µs.
-constexpr const char* kMicrosToTime =
-    "(timestamptz 'epoch' + $%d::bigint::float8 * interval '1 microsecond')";
-
-std::string time_param(int index) {
-  char text[80];
-  std::snprintf(text, sizeof text, kMicrosToTime, index);
-  return text;
-}
+// The shipper looks for finished spool files this often (and at once when a session ends).
+constexpr std::chrono::seconds kShipInterval{2};
 
 std::string read_spool(const fs::path& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) throw RecordingError("cannot read " + path.string());
   return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
-
-std::int64_t micros(Clock::time_point t) {
-  return std::chrono::duration_cast<std::chrono::microseconds>(t.time_since_epoch()).count();
-}
-
-std::int64_t as_bigint(std::uint64_t v) { return static_cast<std::int64_t>(v); }
-
-pqxx::binarystring bytes(const std::string& s) { return pqxx::binarystring(s.data(), s.size()); }
-
-// Locks the recording row, creating it from the header when absent. Returns its state.
-std::string lock_recording(pqxx::work& tx, const ParsedRecording& r) {
-  const std::int64_t id = r.header.session_id;
-  pqxx::result row =
-      tx.exec_params("SELECT state, header FROM recordings WHERE session_id = $1 FOR UPDATE", id);
-  if (row.empty()) {
-    tx.exec_params(
-        "INSERT INTO recordings (session_id, format_version, node, header, node_key_fingerprint, "
-        "started_at) VALUES ($1, $2, $3, $4, $5, " +
-            time_param(6) + ")",
-        id, static_cast<int>(r.version), r.header.node, bytes(r.header_record),
-        r.header.node_key_fingerprint, micros(r.header.started_at));
-    return "recording";
-  }
-  if (pqxx::binarystring(row[0][1]).str() != r.header_record) {
-    throw RecordingError("session " + std::to_string(id) +
-                         " already has a recording with another header in the database");
-  }
-  return row[0][0].as<std::string>();
-}
-
-// Inserts the verified chunks the database does not hold yet.
-void store_chunks(pqxx::work& tx, const ParsedRecording& r, std::uint64_t verified) {
-  const std::int64_t id = r.header.session_id;
-  const auto stored =
-      tx.exec_params("SELECT count(*) FROM recording_chunks WHERE session_id = $1", id)[0][0]
-          .as<std::uint64_t>();
-  for (std::uint64_t seq = stored; seq < verified; ++seq) {
-    const Chunk& c = r.chunks[seq];
-    tx.exec_params(
-        "INSERT INTO recording_chunks (session_id, seq, first_us, last_us, record) "
-        "VALUES ($1, $2, $3, $4, $5)",
-        id, as_bigint(c.seq), as_bigint(c.first_us), as_bigint(c.last_us), bytes(c.record));
-  }
-}
-
-// Sets the totals over the first `count` chunks, and the end when `state` is not "recording".
-void update_recording(pqxx::work& tx, const ParsedRecording& r, std::uint64_t count,
-                      const std::string& state, const std::optional<std::string>& reason,
-                      const std::optional<std::string>& trailer) {
-  std::uint64_t events = 0, raw = 0, compressed = 0, duration = 0;
-  for (std::uint64_t i = 0; i < count; ++i) {
-    events += r.chunks[i].event_count;
-    raw += r.chunks[i].raw_size;
-    compressed += r.chunks[i].frame().size();
-    duration = r.chunks[i].last_us;
-  }
-  // libpqxx 6 cannot pass an optional bytea: the trailer is a parameter only when present.
-  const std::string sql =
-      "UPDATE recordings SET state = $2, incomplete_reason = $3, chunk_count = $4, "
-      "event_count = $5, raw_bytes = $6, compressed_bytes = $7, duration_us = $8, "
-      "ended_at = CASE WHEN $2 = 'recording' THEN NULL "
-      "ELSE started_at + $8::bigint::float8 * interval '1 microsecond' END, trailer = " +
-      std::string(trailer ? "$9" : "NULL") + " WHERE session_id = $1";
-  if (trailer) {
-    tx.exec_params(sql, r.header.session_id, state, reason, as_bigint(count), as_bigint(events),
-                   as_bigint(raw), as_bigint(compressed), as_bigint(duration), bytes(*trailer));
-  } else {
-    tx.exec_params(sql, r.header.session_id, state, reason, as_bigint(count), as_bigint(events),
-                   as_bigint(raw), as_bigint(compressed), as_bigint(duration));
-  }
 }
 
 void remove_spool(const fs::path& spool) {
@@ -112,28 +40,24 @@ void remove_spool(const fs::path& spool) {
   }
 }
 
-ShipResult ship(pqxx::connection& conn, const fs::path& spool, bool crashed,
+// What the store is told about a spool file's verified part.
+RecordingStore::Update update_for(const ParsedRecording& r, const Verification& v, bool crashed) {
+  RecordingStore::Update update{r, v.chunks_checked, RecordingStore::State::recording, ""};
+  if (v.complete) {
+    update.state = RecordingStore::State::complete;
+  } else if (crashed) {
+    update.state = RecordingStore::State::incomplete;
+    update.incomplete_reason = "the node stopped before the session ended: " + v.problem;
+  }
+  return update;
+}
+
+ShipResult ship(RecordingStore& store, const fs::path& spool, bool crashed,
                 const std::optional<PublicKey>& public_key, std::string& error) {
   const std::string file = read_spool(spool);
   const ParsedRecording r = parse(file);
   const Verification v = verify(r, public_key);
-  const std::int64_t id = r.header.session_id;
-  {
-    pqxx::work tx(conn);
-    const std::string state = lock_recording(tx, r);
-    if (state == "recording") {
-      store_chunks(tx, r, v.chunks_checked);
-      if (v.complete) {
-        update_recording(tx, r, v.chunks_checked, "complete", std::nullopt, r.trailer->record);
-      } else if (crashed) {
-        update_recording(tx, r, v.chunks_checked, "incomplete",
-                         "the node stopped before the session ended: " + v.problem, std::nullopt);
-      } else {
-        update_recording(tx, r, v.chunks_checked, "recording", std::nullopt, std::nullopt);
-      }
-    }
-    tx.commit();
-  }
+  store.save(update_for(r, v, crashed));
   if (!v.intact) {
     error = spool.string() + ": damaged, stored up to chunk " + std::to_string(v.chunks_checked) +
             " and kept: " + v.problem;
@@ -143,9 +67,7 @@ ShipResult ship(pqxx::connection& conn, const fs::path& spool, bool crashed,
     error = spool.string() + ": still being recorded (" + v.problem + ")";
     return ShipResult::partial;
   }
-  pqxx::work tx(conn);
-  const std::string stored = load_recording(tx, id);
-  tx.commit();
+  const std::string stored = store.load(r.header.session_id);
   const Verification check = verify(parse(stored), public_key);
   if (stored != std::string_view(file).substr(0, r.valid_bytes) || !check.intact) {
     error = spool.string() + ": the database does not hold the same recording; spool kept" +
@@ -156,53 +78,117 @@ ShipResult ship(pqxx::connection& conn, const fs::path& spool, bool crashed,
   return ShipResult::shipped;
 }
 
+std::vector<fs::path> spool_files(const fs::path& spool_dir) {
+  std::vector<fs::path> files;
+  std::error_code ec;
+  for (const fs::directory_entry& entry : fs::directory_iterator(spool_dir, ec)) {
+    if (entry.path().extension() == ".pcr") files.push_back(entry.path());
+  }
+  return files;
+}
+
 }  // namespace
 
-ShipResult ship_spool_file(pqxx::connection& conn, const fs::path& spool, bool crashed,
+ShipResult ship_spool_file(RecordingStore& store, const fs::path& spool, bool crashed,
                            const std::optional<PublicKey>& public_key, std::string& error) {
   try {
-    return ship(conn, spool, crashed, public_key, error);
+    return ship(store, spool, crashed, public_key, error);
   } catch (const std::exception& e) {
-    // Database errors, an unreadable file, a header clash: all leave the spool in place.
+    // Store errors, an unreadable file, a header clash: all leave the spool in place.
     error = spool.string() + ": " + e.what();
     return ShipResult::failed;
   }
 }
 
-std::string load_recording(pqxx::work& tx, std::int64_t session_id) {
-  const pqxx::result row = tx.exec_params(
-      "SELECT header, trailer, format_version FROM recordings WHERE session_id = $1", session_id);
-  if (row.empty()) {
-    throw RecordingError("no recording is stored for session " + std::to_string(session_id));
+// ---------------------------------------------------------------- the shipper thread
+
+Shipper::Shipper(fs::path spool_dir, std::unique_ptr<RecordingStore> store,
+                 const PublicKey& public_key)
+    : spool_dir_(std::move(spool_dir)), store_(std::move(store)), public_key_(public_key) {}
+
+Shipper::~Shipper() { stop(); }
+
+void Shipper::start() {
+  for (fs::path& file : spool_files(spool_dir_)) leftovers_.insert(std::move(file));
+  if (!leftovers_.empty()) {
+    spdlog::warn("{} recording(s) left in {} by an earlier run; shipping them", leftovers_.size(),
+                 spool_dir_.string());
   }
-  std::string file =
-      detail::file_prefix(row[0][2].as<std::uint32_t>()) + pqxx::binarystring(row[0][0]).str();
-  for (const pqxx::row& chunk : tx.exec_params(
-           "SELECT record FROM recording_chunks WHERE session_id = $1 ORDER BY seq", session_id)) {
-    file += pqxx::binarystring(chunk[0]).str();
-  }
-  if (!row[0][1].is_null()) file += pqxx::binarystring(row[0][1]).str();
-  return file;
+  thread_ = std::thread([this] { ship_loop(); });
 }
 
-std::optional<RecordingSummary> find_recording(pqxx::work& tx, std::int64_t session_id) {
-  const pqxx::result row = tx.exec_params(
-      "SELECT state, coalesce(incomplete_reason, ''), chunk_count, event_count, raw_bytes, "
-      "compressed_bytes, duration_us, header FROM recordings WHERE session_id = $1",
-      session_id);
-  if (row.empty()) return std::nullopt;
-  RecordingSummary s;
-  s.session_id = session_id;
-  s.state = row[0][0].as<std::string>();
-  s.incomplete_reason = row[0][1].as<std::string>();
-  s.chunk_count = row[0][2].as<std::uint64_t>();
-  s.event_count = row[0][3].as<std::uint64_t>();
-  s.raw_bytes = row[0][4].as<std::uint64_t>();
-  s.compressed_bytes = row[0][5].as<std::uint64_t>();
-  s.duration_us = row[0][6].as<std::uint64_t>();
-  const std::string header = pqxx::binarystring(row[0][7]).str();
-  s.header = header_from_json(std::string_view(header).substr(detail::kRecordPrefixSize));
-  return s;
+void Shipper::writing(std::int64_t session_id) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  live_.insert(session_id);
+}
+
+void Shipper::written(std::int64_t session_id) {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    live_.erase(session_id);
+  }
+  wake_.notify_all();
+}
+
+void Shipper::stop() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    stopping_ = true;
+  }
+  wake_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+// A spool file is named after its session; a live session's file is still being written. Looked
+// up by id: a node with thousands of sessions must not compare every file with every session.
+bool Shipper::is_live(const fs::path& spool_file) const {
+  const std::string stem = spool_file.stem().string();
+  std::int64_t session_id = 0;
+  const auto [end, error] = std::from_chars(stem.data(), stem.data() + stem.size(), session_id);
+  return error == std::errc() && end == stem.data() + stem.size() && live_.contains(session_id);
+}
+
+void Shipper::ship_loop() {
+  std::unique_lock<std::mutex> lock(mutex_);
+  while (!stopping_) {
+    lock.unlock();
+    try {
+      ship_pass();
+    } catch (const std::exception& e) {
+      // A thread of its own: nothing may escape it, or the daemon ends.
+      spdlog::error("recording shipper: {}; will retry", one_line(e.what()));
+    }
+    lock.lock();
+    wake_.wait_for(lock, kShipInterval, [this] { return stopping_; });
+  }
+}
+
+// One look at the spool folder: every file not being written is shipped (and removed once the
+// store holds it, checked). Errors are logged once each, not every pass.
+void Shipper::ship_pass() {
+  for (const fs::path& file : spool_files(spool_dir_)) {
+    bool crashed = false;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (stopping_) return;
+      crashed = leftovers_.contains(file);
+      if (is_live(file)) continue;
+    }
+    std::string error;
+    const ShipResult result = ship_spool_file(*store_, file, crashed, public_key_, error);
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (result == ShipResult::shipped) {
+      leftovers_.erase(file);
+      spdlog::info("recording {} stored in the database{}", file.filename().string(),
+                   crashed ? " (left by an earlier run)" : "");
+      continue;
+    }
+    if (error != last_error_) {
+      spdlog::warn("cannot ship recording {} yet: {}; will retry", file.filename().string(),
+                   one_line(error));
+      last_error_ = error;
+    }
+  }
 }
 
 }  // namespace portcullis::recorder

@@ -13,6 +13,7 @@
 
 #include "common/common.h"
 #include "recorder/internal.h"
+#include "recorder/keys.h"
 
 namespace portcullis::recorder {
 namespace {

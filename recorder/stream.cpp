@@ -11,6 +11,7 @@
 
 #include "common/common.h"
 #include "recorder/internal.h"
+#include "recorder/keys.h"
 
 namespace portcullis::recorder {
 namespace {

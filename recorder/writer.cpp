@@ -1,4 +1,6 @@
 // SpoolWriter: one spool file per session, every record made durable before the call returns.
+#include "recorder/writer.h"
+
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>

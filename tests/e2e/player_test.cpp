@@ -4,10 +4,12 @@
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
-#include <pqxx/pqxx>
 #include <regex>
 
-#include "recorder/recorder.h"
+#include "recorder/keys.h"
+#include "recorder/postgres_store.h"
+#include "recorder/shipper.h"
+#include "recorder/writer.h"
 #include "tests/support/harness.h"
 #include "tests/support/recording_builder.h"
 
@@ -211,9 +213,9 @@ TEST(PlayerProgress, SearchIsQuietOnAPipe) {
   chunk.add({EventKind::output, 1000, "$ uptime\r\n up 3 days, needle in the haystack\r\n$ "});
   ASSERT_FALSE(writer.append(chunk));
   ASSERT_FALSE(writer.finish("client_exit"));
-  pqxx::connection conn(PostgresCluster::shared().url(bastion.database()));
+  recorder::PostgresRecordingStore store(PostgresCluster::shared().url(bastion.database()));
   std::string error;
-  ASSERT_EQ(recorder::ship_spool_file(conn, writer.path(), false, key.public_key(), error),
+  ASSERT_EQ(recorder::ship_spool_file(store, writer.path(), false, key.public_key(), error),
             recorder::ShipResult::shipped)
       << error;
 

@@ -3,9 +3,12 @@
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
-#include <pqxx/pqxx>
 
-#include "recorder/recorder.h"
+#include "recorder/keys.h"
+#include "recorder/postgres_store.h"
+#include "recorder/reader.h"
+#include "recorder/shipper.h"
+#include "recorder/writer.h"
 #include "tests/support/harness.h"
 #include "tests/support/recording_builder.h"
 
@@ -67,9 +70,9 @@ fs::path write_spool(const Bastion& bastion, std::int64_t session_id, int chunks
 
 recorder::ShipResult ship(const Bastion& bastion, const fs::path& spool, bool crashed,
                           std::string& error) {
-  pqxx::connection conn(PostgresCluster::shared().url(bastion.database()));
+  recorder::PostgresRecordingStore store(PostgresCluster::shared().url(bastion.database()));
   const recorder::SigningKey key = recorder::SigningKey::load(bastion.dir() / "state/signing.key");
-  return recorder::ship_spool_file(conn, spool, crashed, key.public_key(), error);
+  return recorder::ship_spool_file(store, spool, crashed, key.public_key(), error);
 }
 
 TEST(RecordingCli, ShipGetAndVerify) {

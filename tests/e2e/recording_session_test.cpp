@@ -6,7 +6,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "recorder/recorder.h"
+#include "recorder/reader.h"
 #include "tests/support/harness.h"
 
 namespace portcullis::e2e {

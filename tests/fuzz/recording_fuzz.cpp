@@ -9,7 +9,7 @@
 #include <string>
 
 #include "player/player.h"
-#include "recorder/recorder.h"
+#include "recorder/reader.h"
 
 namespace {
 

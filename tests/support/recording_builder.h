@@ -11,7 +11,9 @@
 #include <system_error>
 #include <vector>
 
-#include "recorder/recorder.h"
+#include "recorder/format.h"
+#include "recorder/keys.h"
+#include "recorder/writer.h"
 
 namespace portcullis::test {
 

@@ -8,7 +8,7 @@
 
 #include "player/player.h"
 #include "player/terminal.h"
-#include "recorder/recorder.h"
+#include "recorder/format.h"
 #include "tests/support/recording_builder.h"
 #include "tests/support/temp_dir.h"
 

@@ -11,7 +11,7 @@
 #include "common/common.h"
 #include "player/player.h"
 #include "player/terminal.h"
-#include "recorder/recorder.h"
+#include "recorder/reader.h"
 #include "tests/support/recording_builder.h"
 #include "tests/support/temp_dir.h"
 

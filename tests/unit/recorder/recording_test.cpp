@@ -7,11 +7,14 @@
 #include <unistd.h>
 #include <zstd.h>
 
+#include <cstring>
 #include <fstream>
 #include <iterator>
 #include <thread>
 
-#include "recorder/recorder.h"
+#include "recorder/keys.h"
+#include "recorder/reader.h"
+#include "recorder/writer.h"
 #include "tests/support/recording_builder.h"
 #include "tests/support/temp_dir.h"
 

@@ -1,8 +1,9 @@
-// Session recordings on the daemon's side. Each session's events are gathered on the loop and
-// cut into chunks (every second or 64 KiB); a small I/O pool writes them to the session's spool
-// file in order and makes them durable ([recording] sync: an fdatasync of each file, or one
-// syncfs for every session's writes), so the loop never waits for the disk. A shipper thread
-// moves finished spool files into PostgreSQL, starting with whatever a crash left behind.
+// The recording service the daemon runs. Each session's events are gathered on the loop and cut
+// into chunks (every second or 64 KiB); a small I/O pool writes them to the session's spool file
+// in order and makes them durable ([recording] sync: an fdatasync of each file, or one syncfs for
+// every session's writes), so the loop never waits for the disk. A shipper thread
+// (recorder/shipper.h) moves finished spool files into the RecordingStore, starting with
+// whatever a crash left behind.
 #pragma once
 
 #include <atomic>
@@ -10,23 +11,23 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/thread_pool.hpp>
-#include <condition_variable>
-#include <filesystem>
 #include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
-#include <set>
 #include <string>
-#include <thread>
+#include <string_view>
+#include <vector>
 
 #include "common/common.h"
-#include "proxy/byte_observer.h"
-#include "recorder/recorder.h"
-#include "settings/settings.h"
-#include "store/store.h"
+#include "recorder/config.h"
+#include "recorder/format.h"
+#include "recorder/keys.h"
+#include "recorder/shipper.h"
+#include "recorder/store.h"
+#include "recorder/writer.h"
 
-namespace portcullis::proxy {
+namespace portcullis::recorder {
 
 class RecordingService;
 
@@ -35,14 +36,15 @@ class SessionRecording : public std::enable_shared_from_this<SessionRecording> {
   // Called once on the loop when the recording cannot be written (disk full...).
   using Failure = std::function<void(const std::string& why)>;
 
-  SessionRecording(RecordingService& service, recorder::Header header, bool record_input,
-                   Failure on_failure, std::function<void()> on_drained);
+  SessionRecording(RecordingService& service, Header header, bool record_input, Failure on_failure,
+                   std::function<void()> on_drained);
   SessionRecording(const SessionRecording&) = delete;
   SessionRecording& operator=(const SessionRecording&) = delete;
 
   // All on the loop thread.
   void start();
-  void data(Stream stream, std::string_view bytes);
+  // An output, error_output or input event (input only when the session records input).
+  void data(EventKind kind, std::string_view bytes);
   void resize(int cols, int rows);
   void exec(const std::string& command_line);
   void marker(const std::string& text);
@@ -60,10 +62,10 @@ class SessionRecording : public std::enable_shared_from_this<SessionRecording> {
  private:
   static constexpr std::size_t kBacklogLimit = std::size_t{8} << 20;
 
-  void add(const recorder::Event& event);
+  void add(const Event& event);
   void after_add();
   void cut();
-  void keep_spare_storage(std::vector<recorder::ChunkBuffer>& written);
+  void keep_spare_storage(std::vector<ChunkBuffer>& written);
   void schedule_flush();  // on the strand: now, or when the last sync is kSyncInterval old
   void flush();           // on the strand: writes every queued chunk with one sync
   void report(std::error_code error, const char* what);
@@ -77,13 +79,13 @@ class SessionRecording : public std::enable_shared_from_this<SessionRecording> {
   const std::chrono::steady_clock::time_point started_;
   boost::asio::strand<boost::asio::thread_pool::executor_type> strand_;
   boost::asio::steady_timer cut_timer_;
-  recorder::ChunkBuffer buffer_;
+  ChunkBuffer buffer_;
   bool timer_armed_ = false;
   bool failed_ = false;
   bool finished_ = false;
   // Chunks cut on the loop, waiting for the strand.
   std::mutex queue_mutex_;
-  std::vector<recorder::ChunkBuffer> queue_;
+  std::vector<ChunkBuffer> queue_;
   // The bytes of full chunks already written, reused for the next ones while data streams; let
   // go when the session turns quiet, so an idle session keeps no chunk-sized buffers.
   std::vector<std::string> spare_storage_;
@@ -92,15 +94,19 @@ class SessionRecording : public std::enable_shared_from_this<SessionRecording> {
   // Only touched on the strand.
   boost::asio::steady_timer flush_timer_;
   std::chrono::steady_clock::time_point last_flush_{};
-  std::optional<recorder::Header> header_;
-  std::optional<recorder::SpoolWriter> writer_;
+  std::optional<Header> header_;
+  std::optional<SpoolWriter> writer_;
 };
 
 class RecordingService {
  public:
   // Loads the node's signing key; throws std::runtime_error with a message for the operator.
-  RecordingService(boost::asio::io_context& loop, const Config& config);
-  ~RecordingService();  // a last shipping pass, then the shipper stops
+  // Finished recordings are shipped to `store`.
+  RecordingService(boost::asio::io_context& loop, const RecordingConfig& config,
+                   std::unique_ptr<RecordingStore> store);
+  // Recordings still being written are finished first (their sessions ended with the loop);
+  // then the shipper stops.
+  ~RecordingService();
   RecordingService(const RecordingService&) = delete;
   RecordingService& operator=(const RecordingService&) = delete;
 
@@ -109,26 +115,27 @@ class RecordingService {
   void start_shipping();
 
   // The node's Ed25519 key, which also signs the audit log's checkpoints (AuditTail).
-  const recorder::SigningKey& signing_key() const { return key_; }
+  const SigningKey& signing_key() const { return key_; }
 
-  std::shared_ptr<SessionRecording> record(recorder::Header header, bool record_input,
+  std::shared_ptr<SessionRecording> record(Header header, bool record_input,
                                            SessionRecording::Failure on_failure,
                                            std::function<void()> on_drained);
 
  private:
   friend class SessionRecording;
+  // Syncs are at least this far apart: a bulk transfer cuts thousands of chunks a second, and
+  // one fdatasync then covers every chunk of the interval instead of one each.
+  static constexpr std::chrono::milliseconds kSyncInterval{20};
+
   void finished(std::int64_t session_id);
   // [recording] sync = "filesystem": `recording` wrote chunks that the next syncfs makes durable.
   void sync_later(std::weak_ptr<SessionRecording> recording);
   void schedule_filesystem_sync();  // on sync_strand_
   void sync_filesystem();           // on sync_strand_
-  void ship_loop();
-  void ship_pass(store::Database& database);
-  bool is_live(const std::filesystem::path& spool_file) const;  // under mutex_
 
   boost::asio::io_context& loop_;
-  const Config& config_;
-  const recorder::SigningKey key_;
+  const RecordingConfig& config_;
+  const SigningKey key_;
   boost::asio::thread_pool io_{2};
 
   // [recording] sync = "filesystem": the sessions whose writes wait for the next syncfs.
@@ -140,13 +147,7 @@ class RecordingService {
   boost::asio::steady_timer sync_timer_;               // on sync_strand_
   std::chrono::steady_clock::time_point last_sync_{};  // on sync_strand_
 
-  std::mutex mutex_;
-  std::condition_variable wake_;
-  std::set<std::int64_t> live_;                // sessions still writing their spool file
-  std::set<std::filesystem::path> leftovers_;  // found at start-up: a crash's
-  std::string last_error_;
-  bool stopping_ = false;
-  std::thread shipper_;
+  Shipper shipper_;
 };
 
-}  // namespace portcullis::proxy
+}  // namespace portcullis::recorder

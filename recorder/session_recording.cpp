@@ -1,0 +1,193 @@
+// One session's recording: events gathered on the loop, chunks written on the I/O pool.
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/post.hpp>
+
+#include "recorder/service.h"
+
+namespace portcullis::recorder {
+namespace {
+
+// A chunk is cut this long after its first event, if it has not filled up before.
+constexpr std::chrono::seconds kChunkAge{1};
+// Written chunks whose bytes a streaming session reuses: one being filled, one being written.
+constexpr std::size_t kSpareChunks = 2;
+
+}  // namespace
+
+SessionRecording::SessionRecording(RecordingService& service, Header header, bool record_input,
+                                   Failure on_failure, std::function<void()> on_drained)
+    : service_(service),
+      session_id_(header.session_id),
+      record_input_(record_input),
+      on_failure_(std::move(on_failure)),
+      on_drained_(std::move(on_drained)),
+      started_(std::chrono::steady_clock::now()),
+      strand_(boost::asio::make_strand(service.io_.get_executor())),
+      cut_timer_(service.loop_),
+      flush_timer_(strand_),
+      header_(std::move(header)) {}
+
+void SessionRecording::start() {
+  boost::asio::post(strand_, [self = shared_from_this()] {
+    auto created = SpoolWriter::create(self->service_.config_.spool_dir,
+                                       std::move(*self->header_), self->service_.key_);
+    self->header_.reset();
+    if (auto* writer = std::get_if<SpoolWriter>(&created)) {
+      self->writer_.emplace(std::move(*writer));
+    } else {
+      self->report(std::get<std::error_code>(created), "cannot create the spool file");
+    }
+  });
+}
+
+std::uint64_t SessionRecording::elapsed_us() const {
+  return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
+                                        std::chrono::steady_clock::now() - started_)
+                                        .count());
+}
+
+void SessionRecording::data(EventKind kind, std::string_view bytes) {
+  if (kind == EventKind::input && !record_input_) return;
+  if (failed_ || finished_) return;
+  buffer_.add(kind, elapsed_us(), bytes);
+  after_add();
+}
+
+void SessionRecording::resize(int cols, int rows) {
+  add(Event{EventKind::resize, elapsed_us(), "", static_cast<std::uint16_t>(cols),
+            static_cast<std::uint16_t>(rows)});
+}
+
+void SessionRecording::exec(const std::string& command_line) {
+  add(Event{EventKind::exec, elapsed_us(), command_line, 0, 0});
+}
+
+void SessionRecording::marker(const std::string& text) {
+  add(Event{EventKind::marker, elapsed_us(), text, 0, 0});
+}
+
+void SessionRecording::add(const Event& event) {
+  if (failed_ || finished_) return;
+  buffer_.add(event);
+  after_add();
+}
+
+// Cuts a full chunk now, or makes sure the chunk is cut within kChunkAge.
+void SessionRecording::after_add() {
+  if (buffer_.size() >= kChunkBytes) return cut();
+  if (timer_armed_) return;
+  timer_armed_ = true;
+  cut_timer_.expires_after(kChunkAge);
+  cut_timer_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
+    self->timer_armed_ = false;
+    if (ec) return;
+    self->cut();
+    std::lock_guard<std::mutex> lock(self->queue_mutex_);
+    self->spare_storage_.clear();
+  });
+}
+
+void SessionRecording::cut() {
+  if (buffer_.empty()) return;
+  if (timer_armed_) cut_timer_.cancel();
+  queued_bytes_ += buffer_.size();
+  bool schedule = false;
+  {
+    std::lock_guard<std::mutex> lock(queue_mutex_);
+    std::string storage;
+    if (!spare_storage_.empty()) {
+      storage = std::move(spare_storage_.back());
+      spare_storage_.pop_back();
+    }
+    queue_.push_back(buffer_.take(std::move(storage)));
+    schedule = !std::exchange(flush_scheduled_, true);
+  }
+  if (schedule) boost::asio::post(strand_, [self = shared_from_this()] { self->schedule_flush(); });
+}
+
+void SessionRecording::schedule_flush() {
+  const auto due = last_flush_ + RecordingService::kSyncInterval;
+  if (std::chrono::steady_clock::now() >= due) return flush();
+  flush_timer_.expires_at(due);
+  flush_timer_.async_wait(
+      [self = shared_from_this()](boost::system::error_code) { self->flush(); });
+}
+
+void SessionRecording::flush() {
+  last_flush_ = std::chrono::steady_clock::now();
+  std::vector<ChunkBuffer> batch;
+  {
+    std::lock_guard<std::mutex> lock(queue_mutex_);
+    batch.swap(queue_);
+    flush_scheduled_ = false;
+  }
+  std::size_t bytes = 0;
+  for (const ChunkBuffer& chunk : batch) bytes += chunk.size();
+  if (bytes == 0) return;
+  // Without a writer (creating the file failed) the chunks are dropped; that was reported.
+  if (writer_) {
+    using Sync = SpoolWriter::Sync;
+    const bool together = service_.config_.sync == SpoolSync::filesystem;
+    if (std::error_code error = writer_->append(batch, together ? Sync::later : Sync::now)) {
+      report(error, "cannot write the recording");
+    } else if (together) {
+      service_.sync_later(weak_from_this());
+    }
+  }
+  keep_spare_storage(batch);
+  const bool was_backlogged = backlogged();
+  queued_bytes_ -= bytes;
+  if (was_backlogged && !backlogged() && on_drained_) {
+    boost::asio::post(service_.loop_, [self = shared_from_this()] { self->on_drained_(); });
+  }
+}
+
+void SessionRecording::sync_alone() {
+  boost::asio::post(strand_, [self = shared_from_this()] {
+    if (!self->writer_) return;
+    if (std::error_code error = self->writer_->sync()) {
+      self->report(error, "cannot write the recording");
+    }
+  });
+}
+
+void SessionRecording::keep_spare_storage(std::vector<ChunkBuffer>& written) {
+  std::lock_guard<std::mutex> lock(queue_mutex_);
+  for (ChunkBuffer& chunk : written) {
+    if (spare_storage_.size() >= kSpareChunks) return;
+    if (chunk.size() >= kChunkBytes) spare_storage_.push_back(chunk.release_storage());
+  }
+}
+
+void SessionRecording::finish(const std::string& end_reason) {
+  if (finished_) return;
+  cut();
+  finished_ = true;
+  cut_timer_.cancel();
+  boost::asio::post(strand_, [self = shared_from_this(), end_reason] {
+    self->flush();
+    if (self->writer_) {
+      if (std::error_code error = self->writer_->finish(end_reason)) {
+        spdlog::error("session={} cannot finish the recording: {}", self->session_id_,
+                      error.message());
+      }
+      self->writer_.reset();
+    }
+    self->service_.finished(self->session_id_);
+  });
+}
+
+// On the strand; the session hears about it on the loop, once.
+void SessionRecording::report(std::error_code error, const char* what) {
+  spdlog::error("session={} {}: {}", session_id_, what, error.message());
+  writer_.reset();
+  boost::asio::post(service_.loop_,
+                    [self = shared_from_this(), why = std::string(what) + ": " + error.message()] {
+                      if (self->failed_) return;
+                      self->failed_ = true;
+                      if (self->on_failure_) self->on_failure_(why);
+                    });
+}
+
+}  // namespace portcullis::recorder

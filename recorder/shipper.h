@@ -1,0 +1,70 @@
+// Moving finished spool files into a RecordingStore: one file at a time (ship_spool_file), and
+// the daemon's shipper thread that does it for every file in the spool folder, starting with
+// what a crash left behind.
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <thread>
+
+#include "recorder/store.h"
+
+namespace portcullis::recorder {
+
+enum class ShipResult { shipped, partial, failed };
+
+// Copies every complete record of one spool file not yet stored into `store` (idempotent,
+// resumable), marks the recording complete when the trailer is stored, and deletes the spool
+// file only once everything is stored, the stored bytes equal the spool file's and verify()
+// passes on them. `crashed` (daemon start-up): a spool without trailer is stored, marked
+// incomplete with a reason, and deleted. Without `crashed`, a spool still being written returns
+// `partial`. `public_key` checks the signature before deleting. `error` gets one line for
+// `partial` and `failed`. Blocking: worker threads only.
+ShipResult ship_spool_file(RecordingStore& store, const std::filesystem::path& spool, bool crashed,
+                           const std::optional<PublicKey>& public_key, std::string& error);
+
+// Ships every spool file no session is writing any more, from a thread of its own: at once when
+// a session ends, else every few seconds, retrying while the store is away. What is not shipped
+// by shutdown stays in the spool folder for the next start.
+class Shipper {
+ public:
+  Shipper(std::filesystem::path spool_dir, std::unique_ptr<RecordingStore> store,
+          const PublicKey& public_key);
+  ~Shipper();  // stop()
+  Shipper(const Shipper&) = delete;
+  Shipper& operator=(const Shipper&) = delete;
+
+  // Crash recovery: the spool files already there when the daemon starts were left by an
+  // earlier run, and are stored (without trailer: as incomplete); then the thread starts.
+  void start();
+  // Any thread. The spool file of `session_id` is being written: it waits until written().
+  void writing(std::int64_t session_id);
+  void written(std::int64_t session_id);
+  // A file being shipped right now is completed; the rest wait in the spool folder.
+  void stop();
+
+ private:
+  void ship_loop();
+  void ship_pass();
+  bool is_live(const std::filesystem::path& spool_file) const;  // under mutex_
+
+  const std::filesystem::path spool_dir_;
+  const std::unique_ptr<RecordingStore> store_;  // only touched by the thread
+  const PublicKey public_key_;
+
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  std::set<std::int64_t> live_;                // sessions still writing their spool file
+  std::set<std::filesystem::path> leftovers_;  // found at start-up: a crash's
+  std::string last_error_;
+  bool stopping_ = false;
+  std::thread thread_;
+};
+
+}  // namespace portcullis::recorder
