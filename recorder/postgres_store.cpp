@@ -105,6 +105,8 @@ std::string state_name(RecordingStore::State state) {
 PostgresRecordingStore::PostgresRecordingStore(std::string database_url)
     : database_(std::move(database_url)) {}
 
+void PostgresRecordingStore::connect() { database_.connection(); }
+
 // A failure may have left the connection unusable: the next call reconnects.
 template <typename Work>
 auto PostgresRecordingStore::in_transaction(Work&& work) {

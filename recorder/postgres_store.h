@@ -22,6 +22,7 @@ class PostgresRecordingStore final : public RecordingStore {
   explicit PostgresRecordingStore(std::string database_url);
 
   // RecordingStore
+  void connect() override;
   void save(const Update& update) override;
   std::string load(std::int64_t session_id) override;
 

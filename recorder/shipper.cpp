@@ -175,7 +175,13 @@ void Shipper::ship_pass() {
       if (is_live(file)) continue;
     }
     std::string error;
-    const ShipResult result = ship_spool_file(*store_, file, crashed, public_key_, error);
+    ShipResult result = ShipResult::failed;
+    try {
+      store_->connect();
+      result = ship_spool_file(*store_, file, crashed, public_key_, error);
+    } catch (const std::exception& e) {
+      error = e.what();
+    }
     std::lock_guard<std::mutex> lock(mutex_);
     if (result == ShipResult::shipped) {
       leftovers_.erase(file);

@@ -27,6 +27,10 @@ class RecordingStore {
 
   virtual ~RecordingStore() = default;
 
+  // Makes sure the store can be reached before a spool file is read for it; throws (a message
+  // for the log) when it cannot. The shipper then tries again later.
+  virtual void connect() = 0;
+
   // Stores the header (a session whose stored header differs throws RecordingError), the
   // chunks not stored yet, the totals, the state and, when complete, the trailer. A recording
   // already stored as complete or incomplete is left as it is. All or nothing, and idempotent:
