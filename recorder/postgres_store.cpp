@@ -2,6 +2,8 @@
 // shipper and the CLI.
 #include "recorder/postgres_store.h"
 
+#include <array>
+
 #include "recorder/internal.h"
 
 namespace portcullis::recorder {
@@ -88,16 +90,10 @@ void update_recording(pqxx::work& tx, const ParsedRecording& r, std::uint64_t co
   }
 }
 
+// recordings.state, in RecordingStore::State's order.
 std::string state_name(RecordingStore::State state) {
-  switch (state) {
-    case RecordingStore::State::recording:
-      return "recording";
-    case RecordingStore::State::complete:
-      return "complete";
-    case RecordingStore::State::incomplete:
-      return "incomplete";
-  }
-  return "recording";
+  constexpr std::array<const char*, 3> kNames{"recording", "complete", "incomplete"};
+  return kNames.at(static_cast<std::size_t>(state));
 }
 
 }  // namespace
