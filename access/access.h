@@ -274,33 +274,8 @@ bool totp_enrolled(pqxx::work& tx, const std::string& user);
 // Stores (or replaces) the user's sealed TOTP secret; the replay guard starts afresh.
 void set_totp_secret(pqxx::work& tx, const std::string& actor, const std::string& user,
                      const std::vector<std::uint8_t>& sealed_secret);
+// A login's TOTP attempt (verdict, replay guard, lockout): access/mfa_check.h.
 
-// More failures than this within kMfaWindow lock further attempts until the window has passed.
-inline constexpr int kMfaMaxFailures = 5;
-inline constexpr std::chrono::minutes kMfaWindow{5};
-
-struct TotpState {
-  std::int64_t user_id = 0;
-  std::vector<std::uint8_t> sealed_secret;
-  std::optional<std::int64_t> last_step;  // the last time step accepted (replay guard)
-  int recent_failures = 0;                // within kMfaWindow
-  // While locked out (kMfaMaxFailures within the window): when the lockout ends. Attempts
-  // during a lockout are refused and do not count, so it cannot be kept alive by guessing.
-  std::optional<TimePoint> locked_until;
-};
-// Locks the user's row (so two nodes cannot accept the same code) and reads its TOTP state;
-// nullopt when the user has no TOTP enrolled.
-std::optional<TotpState> lock_totp_state(pqxx::work& tx, const std::string& user);
-void record_totp_success(pqxx::work& tx, const std::string& user, const TotpState& state,
-                         std::int64_t step, const std::string& client);
-// Records and audits one failure ("wrong code", "replayed code"); returns the number of
-// failures now within the window.
-int record_totp_failure(pqxx::work& tx, const std::string& user, const TotpState& state,
-                        const std::string& reason, const std::string& node,
-                        const std::string& client);
-// Audits an attempt refused because the user is locked out; it is not counted as a failure.
-void record_totp_locked_attempt(pqxx::work& tx, const std::string& user, const TotpState& state,
-                                const std::string& node, const std::string& client);
 // Clears the user's recent failures (and so a lockout): `portcullis user mfa-reset`. Throws
 // AccessError when there is no such user. Returns how many failures were cleared.
 int reset_mfa_failures(pqxx::work& tx, const std::string& actor, const std::string& user);

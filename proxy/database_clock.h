@@ -6,6 +6,8 @@
 
 #include <atomic>
 #include <chrono>
+#include <functional>
+#include <utility>
 
 #include "access/access.h"
 
@@ -13,8 +15,14 @@ namespace portcullis::proxy {
 
 class DatabaseClock {
  public:
+  // This node's own time: the system clock, or a test's.
+  using LocalTime = std::function<access::TimePoint()>;
+
+  DatabaseClock() = default;
+  explicit DatabaseClock(LocalTime local_time) : local_time_(std::move(local_time)) {}
+
   // Now, by the database's clock (the local clock until the first observe()).
-  access::TimePoint now() const { return access::Clock::now() + offset(); }
+  access::TimePoint now() const { return local_time_() + offset(); }
 
   // How long until `when` (by the database's clock) from now, for a steady timer.
   std::chrono::steady_clock::duration until(access::TimePoint when) const {
@@ -35,6 +43,7 @@ class DatabaseClock {
   }
 
  private:
+  LocalTime local_time_ = [] { return access::Clock::now(); };
   std::atomic<long long> offset_micros_{0};
 };
 

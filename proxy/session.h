@@ -2,6 +2,12 @@
 // grant, the upstream login, the bridge, and the end of the session (client exit, grant
 // expiry, revocation, kill). Everything here runs on the loop thread; blocking work goes
 // to the worker pool and comes back as a posted callback.
+//
+// The methods are grouped by concern, a file each (as sshd's auth2-pubkey.c, auth2-kbdint.c,
+// session.c): session.cpp is the phase machine and the end of a session; session_auth_key.cpp,
+// session_auth_totp.cpp, session_channels.cpp, session_admission.cpp, session_upstream.cpp,
+// session_bridging.cpp, session_control.cpp, session_waiting.cpp and session_notices.cpp the
+// rest. SessionExpiry (session_expiry.h) owns the grant's end and the warnings before it.
 #pragma once
 
 #include <libssh/callbacks.h>
@@ -19,6 +25,7 @@
 #include <variant>
 
 #include "access/access.h"
+#include "access/mfa_check.h"
 #include "access/policy.h"
 #include "access/workflow.h"
 #include "common/common.h"
@@ -30,6 +37,7 @@
 #include "proxy/journal.h"
 #include "proxy/login_name.h"
 #include "proxy/peer_input.h"
+#include "proxy/session_expiry.h"
 #include "proxy/ssh_handles.h"
 #include "proxy/upstream.h"
 #include "proxy/upstream_dial.h"
@@ -59,12 +67,12 @@ struct GatewayContext {
   std::function<void(const access::AlertEvent&)> raise_alert;
 };
 
-class Session : public std::enable_shared_from_this<Session> {
+class Session : public std::enable_shared_from_this<Session>, private SessionExpiry::Events {
  public:
   // `startup` is the connection's place among those not yet authenticated (ConnectionLimits).
   Session(GatewayContext& context, int client_fd, std::string client_address,
           ConnectionLimits::Slot startup);
-  ~Session();
+  ~Session() override;
   Session(const Session&) = delete;
   Session& operator=(const Session&) = delete;
 
@@ -101,6 +109,19 @@ class Session : public std::enable_shared_from_this<Session> {
     draining,
     closed
   };
+  // Within Phase::authenticating.
+  enum class AuthStep {
+    offering_key,   // public keys are answered against the identity looked up
+    looking_up,     // the identity of a login name is being looked up; offers queue
+    totp_due,       // the public key was accepted; a TOTP code must follow
+    checking_totp,  // a TOTP code is being checked
+  };
+  // Within Phase::waiting.
+  enum class WaitStep {
+    watching,   // until the next look (a NOTIFY or the poll)
+    looking,    // a look at the request is running
+    admitting,  // approved: the connection is being admitted (`connect`)
+  };
 
   // What the database says about the name the client logs in with.
   struct Identity {
@@ -110,13 +131,6 @@ class Session : public std::enable_shared_from_this<Session> {
     std::variant<std::monostate, access::Admission, access::Denial> admission;
     bool database_unavailable = false;
     bool mfa_required = false;  // a TOTP code must follow the public key
-  };
-
-  enum class MfaVerdict { accepted, wrong, replayed, locked, not_enrolled };
-  struct MfaCheck {
-    MfaVerdict verdict = MfaVerdict::wrong;
-    int failures = 0;
-    std::optional<access::TimePoint> locked_until;
   };
 
   // A waiting session's look at its request.
@@ -158,20 +172,24 @@ class Session : public std::enable_shared_from_this<Session> {
   void watch_descriptor(boost::asio::posix::stream_descriptor& descriptor, ssh_session session,
                         bool& read_armed, bool& write_armed);
 
-  // authentication
+  // messages from the client
   void process_messages();
   void handle_message(SshMessage message);
+
+  // public-key authentication (session_auth_key.cpp)
   void handle_auth(SshMessage message);
   void answer_public_key(SshMessage message);
   void look_up_identity(const std::string& login_name);
   void on_identity(const std::string& login_name, Outcome<Identity> outcome);
   void note_auth_failure(const std::string& login_name, const std::string& why);
-  void handle_keyboard_interactive(SshMessage message);
-  void check_totp(SshMessage answer, std::string code);
-  void on_totp(SshMessage answer, Outcome<MfaCheck> outcome);
   void complete_authentication(SshMessage message);
 
-  // channel setup
+  // keyboard-interactive TOTP (session_auth_totp.cpp)
+  void handle_keyboard_interactive(SshMessage message);
+  void check_totp(SshMessage answer, std::string code);
+  void on_totp(SshMessage answer, Outcome<access::MfaVerdict> outcome);
+
+  // channel requests (session_channels.cpp)
   void handle_channel_open(SshMessage message);
   void handle_channel_request(SshMessage message);
   bool accept_pty(ssh_message message);
@@ -179,9 +197,15 @@ class Session : public std::enable_shared_from_this<Session> {
   void resize(const peer::TerminalSize& size);
   void note_refusal(const std::string& action, const std::string& what, nlohmann::json details);
   void refuse_request(SshMessage message, const std::string& why);
+  static void on_client_signal(ssh_session, ssh_channel, const char* signal,
+                               void* userdata) noexcept;
+
+  // admission (session_admission.cpp)
   void handle_start(SshMessage message, StartKind kind, std::string command);
   std::optional<std::string> denial_reason() const;
   std::optional<std::string> session_limit_refusal();
+
+  // the session row, the target and the recording (session_upstream.cpp)
   void start_upstream(const access::Admission& admission);
   void reach_target(const access::Admission& admission, StartResult recorded);
   void log_in_upstream(const access::Admission& admission, StartResult recorded, Dialled dialled,
@@ -194,6 +218,8 @@ class Session : public std::enable_shared_from_this<Session> {
                        const std::vector<access::Approval>& approvals);
   void on_recording_failure(const std::string& why);
   void record_marker(const std::string& text);
+
+  // control commands (session_control.cpp)
   void run_control(const std::string& command_line);
   void flush_control_reply();
   void end_control(std::string err, int exit_status);
@@ -208,29 +234,29 @@ class Session : public std::enable_shared_from_this<Session> {
   void connect_after_approval(const access::Grant& grant);
   void on_connect_admission(Outcome<std::variant<access::Admission, access::Denial>> outcome);
 
-  // end of session
-  void apply_expiry(access::TimePoint expires_at);
-  access::TimePoint ends_at() const;
-  bool hours_end_first() const;
-  std::string what_ends() const;  // "grant 17", or "the allowed hours of grant 17 (...)"
-  void arm_end();
-  void arm_warning();
-  void end_from_bastion(access::EndReason reason, const std::string& notice);
+  // bridging (session_bridging.cpp)
   void check_bridge();
-  void drop_upstream();
-  void begin_draining();
   void forward_exit_to_client();
+  void drop_upstream();
+
+  // SessionExpiry::Events
+  void expiry_notice(const std::string& notice, const std::string& marker) override;
+  bool expiry_warning(const std::string& notice, const std::string& marker) override;
+  void expiry_reached(access::EndReason reason, const std::string& notice) override;
+
+  // notices on the client's stderr (session_notices.cpp)
   void refuse(const std::string& notice);
   void end_with_notice(const std::string& text);
   void write_notice(const std::string& text);
   bool flush_notice();  // true when all of it reached the channel
   void close_client_channel();
+
+  // end of session
+  void end_from_bastion(access::EndReason reason, const std::string& notice);
+  void begin_draining();
   void finish(access::EndReason reason, std::optional<int> exit_status);
   void release();
   void log_refusal_counts() const;
-
-  static void on_client_signal(ssh_session, ssh_channel, const char* signal,
-                               void* userdata) noexcept;
 
   GatewayContext& context_;
   const std::uint64_t connection_id_;
@@ -251,27 +277,22 @@ class Session : public std::enable_shared_from_this<Session> {
   ssh_channel_callbacks_struct client_channel_callbacks_{};
 
   boost::asio::steady_timer login_timer_;
-  boost::asio::steady_timer expiry_timer_;
   boost::asio::steady_timer drain_timer_;
-  boost::asio::steady_timer warning_timer_;
   boost::asio::steady_timer decision_timer_;
+  SessionExpiry expiry_;
 
   ConnectionLimits::Slot startup_;  // held until authenticated
+  AuthStep auth_step_ = AuthStep::offering_key;
   std::optional<Identity> identity_;
-  bool identity_pending_ = false;
   std::deque<SshMessage> waiting_for_identity_;
   int auth_failures_ = 0;
-  std::string user_;           // authenticated user name
-  bool awaiting_mfa_ = false;  // public key accepted, TOTP code still due
-  bool mfa_checking_ = false;
-  bool mfa_verified_ = false;
+  std::string user_;             // authenticated user name
+  bool mfa_verified_ = false;    // a TOTP code was given on this connection
   std::string mfa_instruction_;  // shown with the next TOTP prompt (why the last one failed)
   SshMessage mfa_answer_;        // answered once the code is checked
   std::optional<ControlReply> control_reply_;
   std::optional<FollowUp> waiting_;  // the request a waiting session watches
-  bool decision_check_running_ = false;
-  std::string public_host_;  // how engineers reach this bastion, for `config`
-  std::uint16_t public_port_ = 22;
+  WaitStep wait_step_ = WaitStep::watching;
   std::string pending_notice_;  // waiting for window
   bool close_after_notice_ = false;
 
@@ -295,10 +316,6 @@ class Session : public std::enable_shared_from_this<Session> {
 
   std::int64_t record_id_ = 0;
   std::int64_t grant_id_ = 0;
-  access::TimePoint expires_at_{};
-  // With [[policy]] enforce_hours = "session": when the rule's allowed hours end.
-  std::optional<access::TimePoint> hours_end_;
-  std::string hours_;
   std::string target_;
   std::string login_;
   bool finished_ = false;

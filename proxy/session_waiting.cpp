@@ -28,7 +28,7 @@ void Session::begin_waiting(const FollowUp& follow_up) {
 }
 
 void Session::decision_may_have_changed() {
-  if (phase_ == Phase::waiting && waiting_ && !decision_check_running_) {
+  if (phase_ == Phase::waiting && waiting_ && wait_step_ == WaitStep::watching) {
     guarded("decision check", [&] { check_decision(); });
   }
 }
@@ -38,13 +38,15 @@ void Session::arm_decision_check(std::chrono::milliseconds delay) {
   decision_timer_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
     if (ec) return;
     self->guarded("decision timer", [&] {
-      if (self->phase_ == Phase::waiting && !self->decision_check_running_) self->check_decision();
+      if (self->phase_ == Phase::waiting && self->wait_step_ == WaitStep::watching) {
+        self->check_decision();
+      }
     });
   });
 }
 
 void Session::check_decision() {
-  decision_check_running_ = true;
+  wait_step_ = WaitStep::looking;
   context_.workers.transact(
       [id = waiting_->grant_id](pqxx::work& tx) {
         std::optional<access::Grant> grant = access::find_grant(tx, id);
@@ -58,7 +60,7 @@ void Session::check_decision() {
 }
 
 void Session::on_decision(Outcome<DecisionCheck> outcome) {
-  decision_check_running_ = false;
+  wait_step_ = WaitStep::watching;
   if (phase_ != Phase::waiting || !waiting_) return;
   if (!outcome.ok()) {
     if (outcome.refused) return end_control("portcullis: " + outcome.error + "\n", 1);
@@ -143,7 +145,7 @@ void Session::withdraw_on_interrupt() {
 // rule's hours, with a TOTP code if the rule asks for one when connecting (this connection can
 // only have given one at login).
 void Session::connect_after_approval(const access::Grant& grant) {
-  decision_check_running_ = true;  // no more looks at the request
+  wait_step_ = WaitStep::admitting;  // no more looks at the request
   context_.workers.transact(
       [user = *identity_->user, grant, mfa_verified = mfa_verified_, &policy = context_.policy,
        &clock = context_.clock](pqxx::work& tx) {
@@ -169,7 +171,7 @@ void Session::on_connect_admission(
     Outcome<std::variant<access::Admission, access::Denial>> outcome) {
   if (phase_ != Phase::waiting || !waiting_) return;
   waiting_.reset();
-  decision_check_running_ = false;
+  wait_step_ = WaitStep::watching;
   if (!outcome.ok()) {
     return end_control(outcome.database_unavailable
                            ? "portcullis: the access database is unreachable; connect again "

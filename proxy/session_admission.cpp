@@ -1,0 +1,83 @@
+// Admission of a start request: a control command for USER, a refusal naming what is missing
+// (no grant, an expired one, an unreachable database, a session limit), or the start of a
+// session on the target the grant names.
+#include "proxy/session.h"
+
+namespace portcullis::proxy {
+
+std::optional<std::string> Session::denial_reason() const {
+  const Identity& identity = *identity_;
+  if (identity.database_unavailable) {
+    return "the access database is unreachable, so no grant can be checked; try again shortly "
+           "or contact the bastion administrator";
+  }
+  if (!identity.parsed || !identity.user) return "unknown user " + identity.login_name;
+  if (const auto* denial = std::get_if<access::Denial>(&identity.admission)) return denial->reason;
+  const auto& grant = std::get<access::Admission>(identity.admission).grant;
+  if (grant.expires_at <= context_.clock.now()) {
+    return "grant " + std::to_string(grant.id) + " expired at " + format_rfc3339(grant.expires_at) +
+           "; ask for a new grant";
+  }
+  return std::nullopt;
+}
+
+void Session::handle_start(SshMessage message, StartKind kind, std::string command) {
+  if (phase_ != Phase::ready) {
+    ssh_message_reply_default(message.get());
+    return;
+  }
+  setup_.kind = kind;
+  setup_.command = std::move(command);
+  const bool control = identity_->parsed && identity_->parsed->target.empty() &&
+                       !identity_->database_unavailable && identity_->user;
+  if (control && kind != StartKind::subsystem) {
+    ssh_message_channel_request_reply_success(message.get());
+    return run_control(setup_.command);
+  }
+  if (control) {
+    ssh_message_channel_request_reply_success(message.get());
+    return refuse("sftp and scp need a target: log in as " + user_ + "+TARGET");
+  }
+  if (auto reason = denial_reason()) {
+    ssh_message_channel_request_reply_success(message.get());
+    return refuse(*reason);
+  }
+  if (auto limit = session_limit_refusal()) {
+    ssh_message_channel_request_reply_success(message.get());
+    return refuse(*limit);
+  }
+  start_request_ = std::move(message);
+  phase_ = Phase::starting;
+  start_upstream(std::get<access::Admission>(identity_->admission));
+}
+
+// max_sessions_per_user and max_sessions: counted over the target sessions of this node
+// (starting or open) when another one is about to start.
+std::optional<std::string> Session::session_limit_refusal() {
+  int total = 0;
+  int mine = 0;
+  for (const auto& session : context_.registry.all()) {
+    if (session.get() == this || !session->holds_target_session()) continue;
+    ++total;
+    if (session->user() == user_) ++mine;
+  }
+  const ServerConfig& server = context_.config.server;
+  if (mine >= server.max_sessions_per_user) {
+    context_.limits.hit("max_sessions_per_user", user_);
+    return user_ + " already has " + std::to_string(mine) +
+           " sessions open, the most [server] max_sessions_per_user allows; end one and connect "
+           "again";
+  }
+  if (total >= server.max_sessions) {
+    context_.limits.hit("max_sessions", "node");
+    return "the bastion already holds " + std::to_string(total) +
+           " sessions, the most [server] max_sessions allows; try again later";
+  }
+  return std::nullopt;
+}
+
+// The session row on the login workers (which hold database connections), then the target:
+// dialled on the loop, and logged in to on the upstream pool once it has answered
+// (upstream_dial.h), so a target that accepts TCP and never answers holds neither a login
+// worker nor an upstream thread, only its socket, for at most upstream_timeout.
+}  // namespace portcullis::proxy
