@@ -60,7 +60,7 @@ void Session::look_up_identity(const std::string& login_name) {
           return identity;
         }
         std::visit(
-            [&](auto&& verdict) { identity.admission = std::move(verdict); },
+            [&](auto&& verdict) { identity.admission = std::forward<decltype(verdict)>(verdict); },
             access::admit_connection(tx, policy, *identity.user, parsed->target, parsed->login,
                                      enrolled, identity.mfa_required, clock.now()));
         return identity;
