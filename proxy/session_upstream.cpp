@@ -154,7 +154,6 @@ void Session::begin_bridging(UpstreamConnection connection, const access::Admiss
   login_ = admission.account.login;
   start_recording(admission, approvals);
   bridge_ = std::make_unique<Bridge>(client_channel_, upstream_->channel, observers_);
-      });
   phase_ = Phase::bridging;
   login_timer_.cancel();
   expiry_.set_grant({grant_id_, user_, admission.hours_end, admission.hours});
