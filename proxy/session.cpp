@@ -313,8 +313,8 @@ void Session::end_from_bastion(access::EndReason reason, const std::string& noti
 }
 
 void Session::finish(access::EndReason reason, std::optional<int> exit_status) {
-  if (finished_ || record_id_ == 0) return;
-  finished_ = true;
+  if (row_ != SessionRow::open) return;
+  row_ = SessionRow::closed;
   expiry_.stop();
   observers_.end(access::to_string(reason));
   spdlog::info("session={} user={} target={} login={} ended: {} exit_status={}", record_id_, user_,

@@ -116,6 +116,8 @@ class Session : public std::enable_shared_from_this<Session>, private SessionExp
     totp_due,       // the public key was accepted; a TOTP code must follow
     checking_totp,  // a TOTP code is being checked
   };
+  // The session's row in the database: its end is written once.
+  enum class SessionRow { none, open, closed };
   // Within Phase::waiting.
   enum class WaitStep {
     watching,   // until the next look (a NOTIFY or the poll)
@@ -315,10 +317,10 @@ class Session : public std::enable_shared_from_this<Session>, private SessionExp
   std::string pty_clamped_from_;  // "COLSxROWS" the client asked for, when it was clamped
 
   std::int64_t record_id_ = 0;
+  SessionRow row_ = SessionRow::none;
   std::int64_t grant_id_ = 0;
   std::string target_;
   std::string login_;
-  bool finished_ = false;
 };
 
 // The live sessions of this node, so expiry, revocation and kills can reach them.

@@ -105,6 +105,7 @@ void Session::log_in_upstream(const access::Admission& admission, StartResult re
 
 void Session::on_upstream(StartResult result) {
   record_id_ = result.record_id;
+  if (record_id_ != 0) row_ = SessionRow::open;
   if (phase_ != Phase::starting) {
     // The client left while the target was being reached (a failed attempt's row was
     // already closed by the worker).
@@ -136,7 +137,7 @@ void Session::on_upstream(StartResult result) {
     write_notice("portcullis: " + failure.message);
     ssh_channel_request_send_exit_status(client_channel_, 255);
     close_client_channel();
-    finished_ = true;  // the worker already closed the session row
+    row_ = SessionRow::closed;  // the worker already closed it
     return begin_draining();
   }
   begin_bridging(std::move(*result.upstream.connection),
