@@ -30,8 +30,8 @@ SessionRecording::SessionRecording(RecordingService& service, Header header, boo
 
 void SessionRecording::start() {
   boost::asio::post(strand_, [self = shared_from_this()] {
-    auto created = SpoolWriter::create(self->service_.config_.spool_dir,
-                                       std::move(*self->header_), self->service_.key_);
+    auto created = SpoolWriter::create(self->service_.config_.spool_dir, std::move(*self->header_),
+                                       self->service_.key_);
     self->header_.reset();
     if (auto* writer = std::get_if<SpoolWriter>(&created)) {
       self->writer_.emplace(std::move(*writer));

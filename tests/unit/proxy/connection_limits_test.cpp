@@ -3,12 +3,13 @@
 // their handshake giving their place to newcomers, the back-off of an address whose logins fail,
 // and reports at most once per source and limit.
 #include "proxy/connection_limits.h"
-#include "settings/settings.h"
 
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <vector>
+
+#include "settings/settings.h"
 
 namespace portcullis::proxy {
 namespace {
