@@ -53,10 +53,16 @@ struct Target {
   std::string name;
   std::string host;
   std::uint16_t port = 22;
-  std::string host_key;  // pinned, OpenSSH one-line public key format
+  // How the bastion trusts the target's host key, one of the two (OpenSSH one-line public
+  // keys; the other is empty): the key pinned, or the CA whose host certificates for the
+  // target's name or host are accepted.
+  std::string host_key;
+  std::string host_ca;
 };
 
-enum class CredentialKind { password, key };
+// password and key: a secret sealed in the vault. certificate: no stored secret; each session
+// logs in with a fresh key and a certificate the bastion's CA signs for it.
+enum class CredentialKind { password, key, certificate };
 
 struct Account {
   std::int64_t id = 0;
@@ -64,7 +70,8 @@ struct Account {
   std::string target_name;
   std::string login;
   CredentialKind kind = CredentialKind::key;
-  std::vector<std::uint8_t> sealed_secret;  // vault::Vault::seal(secret, account_context(...))
+  // vault::Vault::seal(secret, account_context(...)); empty for a certificate account.
+  std::vector<std::uint8_t> sealed_secret;
 };
 
 // The vault context string binding a sealed secret to its account row.
@@ -159,10 +166,16 @@ std::string remove_user_key(pqxx::work& tx, const std::string& actor, const std:
 std::string public_key_fingerprint(const std::string& openssh_line);
 
 // --- targets and accounts ---------------------------------------------------
+// How a new target's host key is trusted: this key pinned, or host certificates from this CA.
+struct HostTrust {
+  std::string public_key;  // OpenSSH one-line public key
+  bool is_ca = false;
+};
 Target add_target(pqxx::work& tx, const std::string& actor, const std::string& name,
-                  const std::string& host, std::uint16_t port, const std::string& host_key);
+                  const std::string& host, std::uint16_t port, const HostTrust& trust);
 std::optional<Target> find_target(pqxx::work& tx, const std::string& name);
 std::vector<Target> list_targets(pqxx::work& tx);
+// `sealed_secret` is empty for a certificate account, and only then.
 Account add_account(pqxx::work& tx, const std::string& actor, const std::string& target,
                     const std::string& login, CredentialKind kind,
                     const std::vector<std::uint8_t>& sealed_secret);
@@ -170,6 +183,31 @@ std::optional<Account> find_account(pqxx::work& tx, const std::string& target,
                                     const std::string& login);
 std::vector<Account> list_accounts(pqxx::work& tx);
 std::string to_string(CredentialKind kind);
+
+// --- SSH certificate authorities ---------------------------------------------
+// One Ed25519 user CA key of the bastion. Its secret is sealed in the vault under
+// ssh_ca_context(fingerprint), so every node on the database signs with the same CA.
+struct SshCa {
+  std::int64_t id = 0;
+  std::string public_key;   // "ssh-ed25519 AAAA..."
+  std::string fingerprint;  // "SHA256:..."
+  std::vector<std::uint8_t> sealed_secret;
+  TimePoint created_at;
+  std::optional<TimePoint> retired_at;
+};
+std::string ssh_ca_context(const std::string& fingerprint);
+// Adds a key, which signs from now on; audited `ca.created` (the first) or `ca.rotated`.
+SshCa add_ssh_ca(pqxx::work& tx, const std::string& actor, const std::string& public_key,
+                 const std::vector<std::uint8_t>& sealed_secret);
+std::vector<SshCa> list_ssh_cas(pqxx::work& tx, bool include_retired);
+// The newest key not retired: the one that signs. Nullopt before `portcullis init`.
+std::optional<SshCa> signing_ssh_ca(pqxx::work& tx);
+// Stops listing the key for targets (`ca.retired`). Throws AccessError for the signing key.
+SshCa retire_ssh_ca(pqxx::work& tx, const std::string& actor, std::int64_t id);
+// Stores what a session's certificate says (serial, key id, validity, CA) in its row and
+// audits `credential.certificate_issued` with it.
+void record_session_certificate(pqxx::work& tx, std::int64_t session_id, const std::string& actor,
+                                const std::string& certificate_json);
 
 // --- grants ----------------------------------------------------------------
 Grant add_grant(pqxx::work& tx, const std::string& actor, const std::string& user,

@@ -12,7 +12,15 @@ std::string account_context(const std::string& target, const std::string& login)
 }
 
 std::string to_string(CredentialKind kind) {
-  return kind == CredentialKind::password ? "password" : "key";
+  switch (kind) {
+    case CredentialKind::password:
+      return "password";
+    case CredentialKind::key:
+      return "key";
+    case CredentialKind::certificate:
+      return "certificate";
+  }
+  return "unknown";
 }
 
 namespace detail {
@@ -21,6 +29,7 @@ namespace {
 CredentialKind credential_kind(const std::string& text) {
   if (text == "password") return CredentialKind::password;
   if (text == "key") return CredentialKind::key;
+  if (text == "certificate") return CredentialKind::certificate;
   throw std::logic_error("unknown credential kind in the database: " + text);
 }
 
@@ -143,7 +152,9 @@ Grant grant_from_row(const pqxx::row& row) {
 }
 
 const std::string& target_query() {
-  static const std::string sql = "SELECT t.id, t.name, t.host, t.port, t.host_key FROM targets t ";
+  static const std::string sql =
+      "SELECT t.id, t.name, t.host, t.port, COALESCE(t.host_key, ''), COALESCE(t.host_ca, '')"
+      " FROM targets t ";
   return sql;
 }
 
@@ -154,6 +165,7 @@ Target target_from_row(const pqxx::row& row) {
   target.host = row[2].as<std::string>();
   target.port = static_cast<std::uint16_t>(row[3].as<int>());
   target.host_key = row[4].as<std::string>();
+  target.host_ca = row[5].as<std::string>();
   return target;
 }
 
@@ -171,8 +183,10 @@ Account account_from_row(const pqxx::row& row) {
   account.target_name = row[2].as<std::string>();
   account.login = row[3].as<std::string>();
   account.kind = credential_kind(row[4].as<std::string>());
-  pqxx::binarystring sealed(row[5]);
-  account.sealed_secret.assign(sealed.data(), sealed.data() + sealed.size());
+  if (!row[5].is_null()) {
+    pqxx::binarystring sealed(row[5]);
+    account.sealed_secret.assign(sealed.data(), sealed.data() + sealed.size());
+  }
   return account;
 }
 

@@ -66,6 +66,9 @@ void add_setup_commands(CLI::App& app, Action& chosen);
 void add_user_commands(CLI::App& app, Action& chosen);
 void add_target_commands(CLI::App& app, Action& chosen);
 void add_account_commands(CLI::App& app, Action& chosen);
+void add_ca_commands(CLI::App& app, Action& chosen);
+// Creates the first SSH CA key unless the database has one (`portcullis init`).
+void create_first_ssh_ca(Context& context);
 void add_grant_commands(CLI::App& app, Action& chosen);
 void add_session_commands(CLI::App& app, Action& chosen);
 void add_review_commands(CLI::App& app, Action& chosen);

@@ -16,6 +16,7 @@ struct AddOptions {
   std::string login;
   std::string key_file;
   std::string password_file;
+  bool certificate = false;
 };
 
 // The first line of the password file, without its line ending.
@@ -35,7 +36,23 @@ vault::Secret read_private_key(const std::string& path) {
   return contents;
 }
 
+// No secret: each session logs in with a certificate the bastion's CA signs for it.
+void add_certificate_account(Context& context, const AddOptions& options) {
+  bool has_ca = false;
+  context.transact([&](pqxx::work& tx) {
+    access::add_account(tx, context.actor(), options.target, options.login,
+                        access::CredentialKind::certificate, {});
+    has_ca = access::signing_ssh_ca(tx).has_value();
+  });
+  std::cout << "added account " << options.login << " on " << options.target
+            << " (certificate: no stored secret)\n";
+  std::cout << (has_ca ? "the target's sshd must trust the bastion's CA: put the output of "
+                         "`portcullis ca pubkey` in its TrustedUserCAKeys file\n"
+                       : "warning: the bastion has no CA key yet; run `portcullis init`\n");
+}
+
 void add_account(Context& context, const AddOptions& options) {
+  if (options.certificate) return add_certificate_account(context, options);
   // The credential and the vault key are in memory from here on: no core file may hold them.
   disable_core_dumps();
   const bool is_key = !options.key_file.empty();
@@ -80,13 +97,17 @@ void add_account_commands(CLI::App& app, Action& chosen) {
           ->require_subcommand(1);
 
   auto add = std::make_shared<AddOptions>();
-  CLI::App* add_cmd = account->add_subcommand("add", "Vault a credential for TARGET and LOGIN");
+  CLI::App* add_cmd = account->add_subcommand(
+      "add", "Vault a credential for TARGET and LOGIN, or log in to it with certificates");
   add_cmd->add_option("TARGET", add->target, "Target name")->required();
   add_cmd->add_option("LOGIN", add->login, "Login name on the target")->required();
   CLI::Option_group* secret = add_cmd->add_option_group("credential", "The secret to vault");
   secret->add_option("--key-file", add->key_file, "Unencrypted private key file (OpenSSH or PEM)");
   secret->add_option("--password-file", add->password_file,
                      "File whose first line is the password");
+  secret->add_flag("--certificate", add->certificate,
+                   "Store no secret: each session logs in with a fresh key and a certificate "
+                   "from the bastion's CA (the target trusts `portcullis ca pubkey`)");
   secret->require_option(1);
   add_cmd->callback([&chosen, add] { chosen = [add](Context& c) { add_account(c, *add); }; });
 

@@ -75,6 +75,13 @@ void verify(Context& context, const VerifyOptions& options) {
             << ", " << format_rfc3339(h.started_at) << "), " << v.chunks_checked << " chunks, "
             << parsed.trailer->event_count << " events, signed by " << h.node_key_fingerprint
             << " (node " << inert_line(h.node) << ")\n";
+  if (h.certificate) {
+    std::cout << inert_line(name) << ": logged in to the target with certificate serial "
+              << h.certificate->serial << ", key id \"" << inert_line(h.certificate->key_id)
+              << "\", valid " << format_rfc3339(h.certificate->valid_after) << " to "
+              << format_rfc3339(h.certificate->valid_before) << ", signed by CA "
+              << inert_line(h.certificate->ca_fingerprint) << '\n';
+  }
 }
 
 void print_public_key(Context& context) {

@@ -80,6 +80,7 @@ void run_init(Context& context) {
     std::cout << "created spool directory " << config.recording.spool_dir.string() << '\n';
   }
   apply_migrations(context);
+  create_first_ssh_ca(context);
 }
 
 }  // namespace
@@ -87,7 +88,8 @@ void run_init(Context& context) {
 void add_setup_commands(CLI::App& app, Action& chosen) {
   app.add_subcommand("init",
                      "Create the missing host key, vault key, signing key and spool directory, "
-                     "then migrate the database (safe to run again)")
+                     "migrate the database, then create the SSH CA key if there is none (safe "
+                     "to run again)")
       ->callback([&chosen] { chosen = run_init; });
 
   CLI::App* db = app.add_subcommand("db", "Database maintenance")->require_subcommand(1);

@@ -1,4 +1,5 @@
-// `portcullis target add|list`: the hosts behind the bastion and their pinned host keys.
+// `portcullis target add|list`: the hosts behind the bastion, and how their host keys are
+// trusted (one key pinned, or a host CA).
 #include <iostream>
 
 #include "access/access.h"
@@ -16,26 +17,45 @@ struct AddOptions {
   std::string host;
   std::uint16_t port = 22;
   std::string host_key_file;
+  std::string host_ca_file;
   bool scan = false;
 };
 
-std::string host_key(const AddOptions& options) {
-  if (!options.scan) return read_public_keys(options.host_key_file).front();
+access::HostTrust host_trust(const AddOptions& options) {
+  if (!options.host_ca_file.empty()) {
+    return {read_public_keys(options.host_ca_file).front(), true};
+  }
+  if (!options.scan) return {read_public_keys(options.host_key_file).front(), false};
   std::string key = scan_host_key(options.host, options.port, kScanTimeout);
   // Trust on first use: say what was pinned so it can be checked out of band.
   std::cout << "scanned " << options.host << ":" << options.port << ": "
             << key.substr(0, key.find(' ')) << " " << access::public_key_fingerprint(key) << '\n';
-  return key;
+  return {key, false};
+}
+
+// "host key SHA256:..." or "host CA SHA256:...": how the target's host key is trusted.
+std::string trust_text(const access::Target& target) {
+  if (!target.host_ca.empty()) return "host CA " + access::public_key_fingerprint(target.host_ca);
+  return "host key " + access::public_key_fingerprint(target.host_key);
 }
 
 void add_target(Context& context, const AddOptions& options) {
-  const std::string key = host_key(options);
+  const access::HostTrust trust = host_trust(options);
   context.transact([&](pqxx::work& tx) {
     const access::Target target =
-        access::add_target(tx, context.actor(), options.name, options.host, options.port, key);
-    std::cout << "added target " << target.name << " (" << target.host << ":" << target.port
-              << ", host key " << access::public_key_fingerprint(target.host_key) << ")\n";
+        access::add_target(tx, context.actor(), options.name, options.host, options.port, trust);
+    std::cout << "added target " << target.name << " (" << target.host << ":" << target.port << ", "
+              << trust_text(target) << ")\n";
   });
+}
+
+// Null in JSON for the kind of trust the target does not use.
+nlohmann::json key_or_null(const std::string& line) {
+  return line.empty() ? nlohmann::json() : nlohmann::json(line);
+}
+
+nlohmann::json fingerprint_or_null(const std::string& line) {
+  return line.empty() ? nlohmann::json() : nlohmann::json(access::public_key_fingerprint(line));
 }
 
 void list_targets(Context& context, bool json) {
@@ -48,14 +68,16 @@ void list_targets(Context& context, bool json) {
                        {"name", t.name},
                        {"host", t.host},
                        {"port", t.port},
-                       {"host_key", t.host_key},
-                       {"host_key_fingerprint", access::public_key_fingerprint(t.host_key)}});
+                       {"host_key", key_or_null(t.host_key)},
+                       {"host_key_fingerprint", fingerprint_or_null(t.host_key)},
+                       {"host_ca", key_or_null(t.host_ca)},
+                       {"host_ca_fingerprint", fingerprint_or_null(t.host_ca)}});
     }
     return print_json(std::cout, array);
   }
-  Table table({"NAME", "HOST", "PORT", "HOST KEY"});
+  Table table({"NAME", "HOST", "PORT", "TRUSTS"});
   for (const access::Target& t : targets) {
-    table.add({t.name, t.host, std::to_string(t.port), access::public_key_fingerprint(t.host_key)});
+    table.add({t.name, t.host, std::to_string(t.port), trust_text(t)});
   }
   table.print(std::cout);
 }
@@ -76,6 +98,9 @@ void add_target_commands(CLI::App& app, Action& chosen) {
   CLI::Option_group* key = add_cmd->add_option_group("host key", "Where the pinned key comes from");
   key->add_option("--host-key", add->host_key_file, "File with the target's public host key");
   key->add_flag("--scan", add->scan, "Fetch the host key from the target now (trust on first use)");
+  key->add_option("--host-ca", add->host_ca_file,
+                  "File with the public key of the CA whose host certificates for this target's "
+                  "name or host are trusted (instead of pinning one key)");
   key->require_option(1);
   add_cmd->callback([&chosen, add] { chosen = [add](Context& c) { add_target(c, *add); }; });
 

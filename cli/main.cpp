@@ -88,6 +88,7 @@ int main(int argc, char** argv) {
   add_user_commands(app, chosen);
   add_target_commands(app, chosen);
   add_account_commands(app, chosen);
+  add_ca_commands(app, chosen);
   add_grant_commands(app, chosen);
   add_session_commands(app, chosen);
   add_policy_commands(app, chosen, config_option);

@@ -37,6 +37,7 @@
 #include "proxy/journal.h"
 #include "proxy/login_name.h"
 #include "proxy/peer_input.h"
+#include "proxy/session_certificate.h"
 #include "proxy/session_expiry.h"
 #include "proxy/ssh_handles.h"
 #include "proxy/upstream.h"
@@ -146,6 +147,8 @@ class Session : public std::enable_shared_from_this<Session>, private SessionExp
     std::vector<access::Approval> approvals;  // of the grant, for the recording's header
     UpstreamResult upstream;
     std::string failure;  // set when the session could not be recorded
+    // Certificate accounts: the session's fresh key and certificate, issued with the row.
+    std::optional<IssuedCertificate> certificate;
   };
 
   // fault barrier: every entry from the loop (readiness, timers, worker results) runs its
@@ -215,9 +218,8 @@ class Session : public std::enable_shared_from_this<Session>, private SessionExp
   void arm_login_timer();
   void on_upstream(StartResult result);
   void begin_bridging(UpstreamConnection connection, const access::Admission& admission,
-                      const std::vector<access::Approval>& approvals);
-  void start_recording(const access::Admission& admission,
-                       const std::vector<access::Approval>& approvals);
+                      const StartResult& started);
+  void start_recording(const access::Admission& admission, const StartResult& started);
   void on_recording_failure(const std::string& why);
   void record_marker(const std::string& text);
 

@@ -7,16 +7,51 @@
 #include "proxy/session_internal.h"
 
 namespace portcullis::proxy {
+namespace {
+
+// The certificate issued with the session row, or the account's vaulted credential.
+UpstreamResult log_in_with_credential(UniqueFd socket, const access::Admission& admission,
+                                      const vault::Vault& vault,
+                                      const std::optional<IssuedCertificate>& certificate,
+                                      const ChannelSetup& setup, std::chrono::seconds timeout) {
+  const std::string& login = admission.account.login;
+  if (certificate) {
+    return login_upstream(std::move(socket), admission.target, login, certificate->credential,
+                          setup, timeout);
+  }
+  try {
+    const targetssh::Credential vaulted = targetssh::vaulted_credential(admission.account, vault);
+    return login_upstream(std::move(socket), admission.target, login, vaulted, setup, timeout);
+  } catch (const vault::VaultError& e) {
+    UpstreamResult result;
+    result.failure.message = e.what();
+    return result;
+  }
+}
+
+}  // namespace
 
 void Session::start_upstream(const access::Admission& admission) {
   const std::string node = context_.config.server.node_name;
   // The session row exists before the target is reached: no unrecorded access. This write is
   // not journaled: with the database down the session does not start at all.
+  CertificateOrder order;
+  order.grant_id = admission.grant.id;
+  order.user = user_;
+  order.login = admission.account.login;
+  order.actor = "portcullisd:" + node;
+  order.pty = setup_.pty.has_value();
+  order.source_addresses = context_.config.upstream.source_addresses;
   context_.workers.transact(
-      [admission, node, client = client_address_, boot = context_.journal.boot()](pqxx::work& tx) {
+      [admission, node, client = client_address_, boot = context_.journal.boot(), order,
+       &vault = context_.vault](pqxx::work& tx) mutable {
         StartResult result;
         result.approvals = access::list_approvals(tx, admission.grant.id);
         result.record_id = access::start_session(tx, admission.grant.id, node, client, boot);
+        if (admission.account.kind == access::CredentialKind::certificate) {
+          order.session_id = result.record_id;
+          result.certificate = issue_session_certificate(tx, vault, order);
+        }
         return result;
       },
       [self = shared_from_this(), admission](Outcome<StartResult> recorded) {
@@ -79,8 +114,8 @@ void Session::log_in_upstream(const access::Admission& admission, StartResult re
   context_.upstreams.blocking(
       [&journal, &vault, &clock, admission, setup = setup_, actor, timeout,
        socket = std::move(dialled.socket), result = std::move(recorded)]() mutable {
-        result.upstream = login_upstream(std::move(socket), admission.target, admission.account,
-                                         vault, setup, timeout);
+        result.upstream = log_in_with_credential(std::move(socket), admission, vault,
+                                                 result.certificate, setup, timeout);
         if (!result.upstream.connection) {
           const UpstreamFailure& failure = result.upstream.failure;
           journal.submit(access::journal_session_end(result.record_id, access::EndReason::error,
@@ -140,12 +175,12 @@ void Session::on_upstream(StartResult result) {
     row_ = SessionRow::closed;  // the worker already closed it
     return begin_draining();
   }
-  begin_bridging(std::move(*result.upstream.connection),
-                 std::get<access::Admission>(identity_->admission), result.approvals);
+  UpstreamConnection connection = std::move(*result.upstream.connection);
+  begin_bridging(std::move(connection), std::get<access::Admission>(identity_->admission), result);
 }
 
 void Session::begin_bridging(UpstreamConnection connection, const access::Admission& admission,
-                             const std::vector<access::Approval>& approvals) {
+                             const StartResult& started) {
   upstream_ = std::move(connection);
   ssh_set_counters(upstream_->session.get(), nullptr, &upstream_counter_);
   upstream_watch_.assign(::dup(ssh_get_fd(upstream_->session.get())));
@@ -153,7 +188,7 @@ void Session::begin_bridging(UpstreamConnection connection, const access::Admiss
   grant_id_ = admission.grant.id;
   target_ = admission.target.name;
   login_ = admission.account.login;
-  start_recording(admission, approvals);
+  start_recording(admission, started);
   bridge_ = std::make_unique<Bridge>(client_channel_, upstream_->channel, observers_);
   phase_ = Phase::bridging;
   login_timer_.cancel();
@@ -170,8 +205,7 @@ void Session::begin_bridging(UpstreamConnection connection, const access::Admiss
 
 // Everything the session shows and does goes into its recording, tied to the grant and the
 // approvals that let it happen.
-void Session::start_recording(const access::Admission& admission,
-                              const std::vector<access::Approval>& approvals) {
+void Session::start_recording(const access::Admission& admission, const StartResult& started) {
   recorder::Header header;
   header.session_id = record_id_;
   header.node = context_.config.server.node_name;
@@ -181,11 +215,12 @@ void Session::start_recording(const access::Admission& admission,
   header.login = admission.account.login;
   header.reason = admission.grant.reason;
   header.ticket = admission.grant.ticket;
-  for (const access::Approval& approval : approvals) {
+  for (const access::Approval& approval : started.approvals) {
     header.approvals.push_back(recorder::Approval{approval.approver, approval.at});
   }
   header.break_glass = admission.grant.break_glass;
   header.client = client_address_;
+  if (started.certificate) header.certificate = started.certificate->record;
   header.started_at = context_.clock.now();
   if (setup_.pty) {
     header.cols = static_cast<std::uint16_t>(setup_.pty->cols);

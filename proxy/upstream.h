@@ -1,6 +1,6 @@
 // The bastion's side of the connection to a target, once dial_target (upstream_dial.h) has
-// connected and the target has spoken: pinned host key check, login with the vaulted
-// credential, then the session channel with the client's requests replayed on it. Blocking:
+// connected and the target has spoken: the login (targetssh: host key trust, the credential),
+// then the session channel with the client's requests replayed on it. Blocking:
 // runs on an upstream thread; the result is handed to the loop.
 #pragma once
 
@@ -14,8 +14,7 @@
 #include <vector>
 
 #include "access/access.h"
-#include "proxy/ssh_handles.h"
-#include "vault/vault.h"
+#include "targetssh/targetssh.h"
 
 namespace portcullis::proxy {
 
@@ -47,7 +46,7 @@ struct ChannelOutcome {
 };
 
 struct UpstreamConnection {
-  SshSession session;
+  targetssh::Session session;
   ssh_channel channel = nullptr;  // owned by `session`
   // Heap-held so the callback pointers libssh keeps stay valid when this moves.
   std::unique_ptr<ssh_channel_callbacks_struct> callbacks;
@@ -56,6 +55,7 @@ struct UpstreamConnection {
 
 struct UpstreamFailure {
   std::string message;  // safe to show to the user: no secrets
+  // The target's host key is not the one pinned, or its host certificate is not trusted.
   bool host_key_mismatch = false;
 };
 
@@ -67,11 +67,10 @@ struct UpstreamResult {
 // `socket`: connected to the target (blocking), its identification line waiting to be read.
 // `timeout` bounds each wait for the target.
 UpstreamResult login_upstream(UniqueFd socket, const access::Target& target,
-                              const access::Account& account, const vault::Vault& vault,
+                              const std::string& login, const targetssh::Credential& credential,
                               const ChannelSetup& setup, std::chrono::seconds timeout);
 
-// Closes the connection politely and frees it. libssh does not close a socket it was given
-// with SSH_OPTIONS_FD on disconnect, so this does.
+// Closes the connection politely and frees it.
 void disconnect_upstream(UpstreamConnection& connection);
 
 }  // namespace portcullis::proxy

@@ -184,23 +184,32 @@ std::string header_json(const Header& h) {
   for (const Approval& a : h.approvals) {
     approvals.push_back({{"approver", a.approver}, {"at_us", micros_since_epoch(a.at)}});
   }
-  const nlohmann::json json = {{"format", kFormatVersion},
-                               {"session_id", h.session_id},
-                               {"node", h.node},
-                               {"grant_id", h.grant_id},
-                               {"user", h.user},
-                               {"target", h.target},
-                               {"login", h.login},
-                               {"reason", h.reason},
-                               {"ticket", h.ticket},
-                               {"approvals", approvals},
-                               {"break_glass", h.break_glass},
-                               {"client", h.client},
-                               {"started_at_us", micros_since_epoch(h.started_at)},
-                               {"cols", h.cols},
-                               {"rows", h.rows},
-                               {"term", h.term},
-                               {"node_key_fingerprint", h.node_key_fingerprint}};
+  nlohmann::json json = {{"format", kFormatVersion},
+                         {"session_id", h.session_id},
+                         {"node", h.node},
+                         {"grant_id", h.grant_id},
+                         {"user", h.user},
+                         {"target", h.target},
+                         {"login", h.login},
+                         {"reason", h.reason},
+                         {"ticket", h.ticket},
+                         {"approvals", approvals},
+                         {"break_glass", h.break_glass},
+                         {"client", h.client},
+                         {"started_at_us", micros_since_epoch(h.started_at)},
+                         {"cols", h.cols},
+                         {"rows", h.rows},
+                         {"term", h.term},
+                         {"node_key_fingerprint", h.node_key_fingerprint}};
+  // Only in sessions that logged in with a certificate; readers of older recordings and
+  // older readers see no such key.
+  if (h.certificate) {
+    json["certificate"] = {{"serial", h.certificate->serial},
+                           {"key_id", h.certificate->key_id},
+                           {"valid_after_us", micros_since_epoch(h.certificate->valid_after)},
+                           {"valid_before_us", micros_since_epoch(h.certificate->valid_before)},
+                           {"ca_fingerprint", h.certificate->ca_fingerprint}};
+  }
   // Invalid UTF-8 (a hostile TERM) is replaced rather than refused: the recording must start.
   return json.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
@@ -232,6 +241,14 @@ Header header_from_json(std::string_view text) {
     h.rows = json.at("rows").get<std::uint16_t>();
     h.term = json.at("term").get<std::string>();
     h.node_key_fingerprint = json.at("node_key_fingerprint").get<std::string>();
+    if (json.contains("certificate")) {
+      const nlohmann::json& c = json.at("certificate");
+      h.certificate =
+          CertificateRecord{c.at("serial").get<std::uint64_t>(), c.at("key_id").get<std::string>(),
+                            from_micros(c.at("valid_after_us").get<std::int64_t>()),
+                            from_micros(c.at("valid_before_us").get<std::int64_t>()),
+                            c.at("ca_fingerprint").get<std::string>()};
+    }
     return h;
   } catch (const nlohmann::json::exception& e) {
     throw RecordingError(std::string("header record is damaged: ") + e.what());

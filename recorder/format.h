@@ -8,6 +8,7 @@
 #include <array>
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -36,6 +37,16 @@ struct Approval {
   Clock::time_point at;
 };
 
+// The certificate a session logged in to its target with (certificate accounts only).
+struct CertificateRecord {
+  std::uint64_t serial = 0;
+  std::string key_id;
+  Clock::time_point valid_after, valid_before;
+  std::string ca_fingerprint;
+
+  friend bool operator==(const CertificateRecord&, const CertificateRecord&) = default;
+};
+
 struct Header {
   std::int64_t session_id = 0;
   std::string node;
@@ -48,6 +59,7 @@ struct Header {
   std::uint16_t cols = 0, rows = 0;  // 0 when the session has no pty
   std::string term;                  // "" when the session has no pty
   std::string node_key_fingerprint;  // filled by SpoolWriter::create from the signing key
+  std::optional<CertificateRecord> certificate;
 };
 
 enum class EventKind : std::uint8_t {

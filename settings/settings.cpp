@@ -11,6 +11,7 @@ Config load(const std::filesystem::path& path, const std::optional<std::string_v
   declare_server_config(schema, config.server);
   declare_database_config(schema, config.database);
   declare_vault_config(schema, config.vault);
+  declare_upstream_config(schema, config.upstream);
   declare_recording_config(schema, config.recording);
   declare_log_config(schema, config.log);
   declare_access_config(schema, config.access, config.policies);

@@ -198,6 +198,25 @@ TEST_F(ConfigTest, BadValues) {
       << zero;
 }
 
+// [upstream] source_addresses: addresses and CIDR blocks, as sshd's source-address takes them.
+TEST_F(ConfigTest, UpstreamSourceAddresses) {
+  const std::string database = std::string(kMinimal);
+  const Config config = load_config(write_config(
+      database +
+      "[upstream]\nsource_addresses = [\"192.0.2.7\", \"10.0.0.0/8\", \"2001:db8::/32\"]\n"));
+  EXPECT_EQ(config.upstream.source_addresses,
+            (std::vector<std::string>{"192.0.2.7", "10.0.0.0/8", "2001:db8::/32"}));
+  EXPECT_TRUE(load_config(write_config(database)).upstream.source_addresses.empty());
+  EXPECT_EQ(error_for(database + "[upstream]\nsource_addresses = [\"bastion.example\"]\n"),
+            at(4) +
+                "'source_addresses' in [upstream]: \"bastion.example\" is not an IPv4 or IPv6 "
+                "address or CIDR block");
+  EXPECT_EQ(error_for(database + "[upstream]\nsource_addresses = [\"10.0.0.0/33\"]\n"),
+            at(4) +
+                "'source_addresses' in [upstream]: \"10.0.0.0/33\" has a prefix length outside "
+                "0 to 32");
+}
+
 TEST_F(ConfigTest, ReadsAccessPolicyAndAlerts) {
   const Config config = load_config(write_config(std::string(kMinimal) + R"(
 [access]
