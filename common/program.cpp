@@ -138,6 +138,8 @@ pid_t spawn(const Program& program, int in, int out, int err) {
   std::vector<std::string> environment_copy = program.environment;
   std::vector<char*> argv;
   std::vector<char*> environment;
+  argv.reserve(argv_copy.size() + 1);
+  environment.reserve(environment_copy.size() + 1);
   for (std::string& arg : argv_copy) argv.push_back(arg.data());
   for (std::string& variable : environment_copy) environment.push_back(variable.data());
   argv.push_back(nullptr);

@@ -10,7 +10,7 @@ namespace {
 
 constexpr const char* kKeyscan = "/usr/bin/ssh-keyscan";
 // Certificates are a few hundred bytes each; a target offers one per host key type.
-constexpr std::size_t kScanOutputKept = 64 * 1024;
+constexpr std::size_t kScanOutputKept = std::size_t{64} * 1024;
 
 }  // namespace
 

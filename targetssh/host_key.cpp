@@ -109,19 +109,16 @@ void check_certified(ssh_key presented, const access::Target& target,
   if (!presented_blob) refuse(target, "cannot be matched: the host key cannot be read");
   const std::string entry = target.name + '\n' + *trusted_blob + '\n' + *presented_blob;
   if (certified_keys().holds(entry)) return;
-  bool offered = false;
   for (const std::string& line : scan_host_certificates(target, timeout)) {
     const std::optional<sshkey::ParsedCertificate> certificate =
         sshkey::parse_certificate_line(line);
     if (!certificate || certificate->key_blob != *presented_blob) continue;
-    offered = true;
     check_certificate(*certificate, *trusted_blob, target);
     certified_keys().add(entry, certificate->fields.valid_before);
     return;
   }
-  refuse(target, offered ? "cannot be read"
-                         : "is missing: the target offers no certificate for its host key " +
-                               shown_fingerprint(presented));
+  refuse(target, "is missing: the target offers no certificate for its host key " +
+                     shown_fingerprint(presented));
 }
 
 }  // namespace

@@ -251,12 +251,11 @@ struct HostCertificateCase {
   HostCa trusted{bastion.dir(), "host-ca"};
   HostCa other{bastion.dir(), "other-ca"};
 
-  void add(const std::string& name, const CertifiedTarget& certified, const HostCa& ca) {
+  void add(const std::string& name, const TargetSshd& target, const HostCa& ca) {
     bastion.cli_checked({"target", "add", name, "--host", "127.0.0.1", "--port",
-                         std::to_string(certified.target.port()), "--host-ca",
-                         ca.public_key().string()});
-    bastion.add_key_account(name, certified.target);
-    bastion.add_grant("alice", name, certified.target.account());
+                         std::to_string(target.port()), "--host-ca", ca.public_key().string()});
+    bastion.add_key_account(name, target);
+    bastion.add_grant("alice", name, target.account());
   }
   RunResult ssh(const std::string& name, const std::string& command) {
     return run_ssh(user_key.private_key, bastion.port(), "alice:" + name, {command});
@@ -269,17 +268,20 @@ struct HostCertificateCase {
 };
 
 // A target presenting a host certificate from the CA trusted for it is reached with no key
-// pinned; one for another name, expired, or from another CA is refused and audited.
+// pinned; one for another name, expired, or from another CA is refused and audited, and so is
+// a target that offers no certificate at all.
 TEST(HostCertificate, TrustedCaIsAcceptedAndEveryOtherCertificateRefused) {
   HostCertificateCase c;
   const CertifiedTarget good(c.trusted, c.bastion.dir(), "127.0.0.1,db01");
   const CertifiedTarget other_name(c.trusted, c.bastion.dir(), "db99.example");
   const CertifiedTarget expired(c.trusted, c.bastion.dir(), "127.0.0.1", "-2h:-1h");
   const CertifiedTarget other_ca(c.other, c.bastion.dir(), "127.0.0.1");
-  c.add("db01", good, c.trusted);
-  c.add("db02", other_name, c.trusted);
-  c.add("db03", expired, c.trusted);
-  c.add("db04", other_ca, c.trusted);
+  const TargetSshd uncertified;
+  c.add("db01", good.target, c.trusted);
+  c.add("db02", other_name.target, c.trusted);
+  c.add("db03", expired.target, c.trusted);
+  c.add("db04", other_ca.target, c.trusted);
+  c.add("db05", uncertified, c.trusted);
   c.bastion.start();
 
   const RunResult ok = c.ssh("db01", "echo reached");
@@ -289,7 +291,8 @@ TEST(HostCertificate, TrustedCaIsAcceptedAndEveryOtherCertificateRefused) {
   const std::vector<std::pair<std::string, std::string>> refused = {
       {"db02", "is not for 127.0.0.1 or db02"},
       {"db03", "has expired"},
-      {"db04", "was signed by another CA"}};
+      {"db04", "was signed by another CA"},
+      {"db05", "the target offers no certificate for its host key"}};
   int count = 0;
   for (const auto& [name, why] : refused) {
     const RunResult r = c.ssh(name, "echo reached");
