@@ -134,6 +134,9 @@ struct SessionRow {
   std::optional<TimePoint> ended_at;
   std::optional<EndReason> end_reason;
   std::optional<int> exit_status;
+  // What the certificate it logged in with says (JSON, see record_session_certificate); empty
+  // for a vaulted credential.
+  std::string certificate_json;
 };
 
 // --- users -----------------------------------------------------------------

@@ -21,7 +21,7 @@ const std::string& session_query() {
   static const std::string sql =
       "SELECT s.id, s.grant_id, u.name, t.name, a.login, s.node, s.client, " +
       detail::micros("s.started_at") + ", " + detail::micros("s.ended_at") +
-      ", s.end_reason, s.exit_status"
+      ", s.end_reason, s.exit_status, COALESCE(s.certificate::text, '')"
       " FROM sessions s"
       " JOIN grants g ON g.id = s.grant_id"
       " JOIN users u ON u.id = g.user_id"
@@ -43,6 +43,7 @@ SessionRow session_from_row(const pqxx::row& row) {
   session.ended_at = detail::optional_time_at(row[8]);
   session.end_reason = end_reason(row[9]);
   if (!row[10].is_null()) session.exit_status = row[10].as<int>();
+  session.certificate_json = row[11].as<std::string>();
   return session;
 }
 

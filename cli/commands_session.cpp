@@ -67,6 +67,14 @@ std::vector<ListedSession> with_states(std::vector<access::SessionRow> rows,
   return listed;
 }
 
+// The session's certificate as stored, or null (also for a row that is not JSON, which only a
+// hand-edited database holds).
+nlohmann::json certificate_json(const access::SessionRow& s) {
+  if (s.certificate_json.empty()) return nullptr;
+  nlohmann::json parsed = nlohmann::json::parse(s.certificate_json, nullptr, false);
+  return parsed.is_object() ? parsed : nlohmann::json();
+}
+
 nlohmann::json session_json(const ListedSession& listed) {
   const access::SessionRow& s = listed.row;
   std::optional<std::string> reason;
@@ -82,7 +90,8 @@ nlohmann::json session_json(const ListedSession& listed) {
           {"started_at", format_rfc3339(s.started_at)},
           {"ended_at", time_json(s.ended_at)},
           {"end_reason", json_or_null(reason)},
-          {"exit_status", json_or_null(s.exit_status)}};
+          {"exit_status", json_or_null(s.exit_status)},
+          {"certificate", certificate_json(s)}};
 }
 
 void list_sessions(Context& context, const ListOptions& options) {

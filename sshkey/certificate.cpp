@@ -244,7 +244,8 @@ std::optional<ParsedCertificate> parse_certificate(std::string_view blob) {
   const auto extensions = reader.string();
   const auto reserved = reader.string();
   const auto ca_blob = reader.string();
-  if (!ca_blob) return std::nullopt;  // and every field before it
+  // The reader fails every read after a failed one, so the last field read stands for all.
+  if (!ca_blob) return std::nullopt;
   const std::size_t signed_length = reader.consumed(blob);
   const auto signature = reader.string();
   if (!signature || !reader.at_end()) return std::nullopt;

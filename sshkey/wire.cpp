@@ -17,7 +17,10 @@ void Writer::string(std::string_view value) {
 }
 
 std::optional<std::uint32_t> Reader::u32() {
-  if (rest_.size() < 4) return std::nullopt;
+  if (failed_ || rest_.size() < 4) {
+    failed_ = true;
+    return std::nullopt;
+  }
   std::uint32_t value = 0;
   for (int i = 0; i < 4; ++i) value = (value << 8) | static_cast<unsigned char>(rest_[i]);
   rest_.remove_prefix(4);
@@ -33,10 +36,9 @@ std::optional<std::uint64_t> Reader::u64() {
 }
 
 std::optional<std::string_view> Reader::string() {
-  std::string_view saved = rest_;
   const std::optional<std::uint32_t> length = u32();
   if (!length || *length > rest_.size()) {
-    rest_ = saved;
+    failed_ = true;
     return std::nullopt;
   }
   const std::string_view value = rest_.substr(0, *length);

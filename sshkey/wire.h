@@ -21,7 +21,8 @@ class Writer {
 };
 
 // Reads from a buffer it does not own. Every read checks the length first: a field that runs
-// past the end yields nullopt, never a read beyond it.
+// past the end yields nullopt, never a read beyond it. A failed read fails every read after
+// it, so a sequence of reads can be checked once, at its last.
 class Reader {
  public:
   explicit Reader(std::string_view bytes) : rest_(bytes) {}
@@ -30,10 +31,11 @@ class Reader {
   std::optional<std::string_view> string();
   // How many bytes were read so far, from the start of `bytes`.
   std::size_t consumed(std::string_view bytes) const { return bytes.size() - rest_.size(); }
-  bool at_end() const { return rest_.empty(); }
+  bool at_end() const { return !failed_ && rest_.empty(); }
 
  private:
   std::string_view rest_;
+  bool failed_ = false;
 };
 
 }  // namespace portcullis::sshkey::wire
