@@ -16,6 +16,7 @@ Config load(const std::filesystem::path& path, const std::optional<std::string_v
   declare_log_config(schema, config.log);
   declare_access_config(schema, config.access, config.policies);
   declare_alerts_config(schema, config.alerts);
+  declare_rotation_config(schema, config.rotation);
   if (text) {
     schema.load_text(*text);
   } else {

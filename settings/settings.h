@@ -1,7 +1,7 @@
 // The whole of portcullis.toml: [server] (the gateway's own table) and the tables of every
 // library, each declared by the library that owns it (store/config.h, vault/config.h,
 // access/config.h, recorder/config.h, alerts/config.h, targetssh/config.h,
-// common/config.h), loaded in one pass.
+// rotation/config.h, common/config.h), loaded in one pass.
 // A new table belongs in its library's folder plus one member here.
 #pragma once
 
@@ -17,6 +17,7 @@
 #include "alerts/config.h"
 #include "common/config.h"
 #include "recorder/config.h"
+#include "rotation/config.h"
 #include "store/config.h"
 #include "targetssh/config.h"
 #include "vault/config.h"
@@ -81,6 +82,7 @@ struct Config {
   std::vector<PolicyRule> policies;  // in file order: first match wins
   AlertsConfig alerts;
   UpstreamConfig upstream;
+  RotationConfig rotation;
 };
 
 // Loads and validates a TOML config. Relative paths are resolved against the
