@@ -3,6 +3,7 @@
 #include <iostream>
 
 #include "access/access.h"
+#include "access/rotation.h"
 #include "cli/cli.h"
 #include "cli/output.h"
 #include "cli/ssh_keys.h"
@@ -17,6 +18,8 @@ struct AddOptions {
   std::string key_file;
   std::string password_file;
   bool certificate = false;
+  std::string rotate = "never";
+  std::string authorized_keys = access::RotationSettings{}.authorized_keys;
 };
 
 // The first line of the password file, without its line ending.
@@ -38,6 +41,11 @@ vault::Secret read_private_key(const std::string& path) {
 
 // No secret: each session logs in with a certificate the bastion's CA signs for it.
 void add_certificate_account(Context& context, const AddOptions& options) {
+  if (options.rotate != "never") {
+    throw UsageError(
+        "--rotate is for key and password accounts: a certificate account keeps no "
+        "secret to rotate");
+  }
   bool has_ca = false;
   context.transact([&](pqxx::work& tx) {
     access::add_account(tx, context.actor(), options.target, options.login,
@@ -62,29 +70,53 @@ void add_account(Context& context, const AddOptions& options) {
   const std::vector<std::uint8_t> sealed =
       vault.seal(secret.reveal(), access::account_context(options.target, options.login));
   const auto kind = is_key ? access::CredentialKind::key : access::CredentialKind::password;
+  const access::RotationSettings rotation{*access::parse_rotate_mode(options.rotate),
+                                          options.authorized_keys};
   context.transact([&](pqxx::work& tx) {
     access::add_account(tx, context.actor(), options.target, options.login, kind, sealed);
+    access::set_account_rotation(tx, context.actor(), options.target, options.login, rotation);
   });
   std::cout << "added account " << options.login << " on " << options.target << " ("
-            << access::to_string(kind) << ", sealed in the vault)\n";
+            << access::to_string(kind) << ", sealed in the vault, rotated "
+            << (rotation.mode == access::RotateMode::after_use ? "after each use" : "never")
+            << ")\n";
+}
+
+// How long the secret has been in the vault, by this machine's clock (display only).
+std::string age_of(const access::AccountStatus& status) {
+  const auto age = std::chrono::duration_cast<std::chrono::seconds>(
+      std::chrono::system_clock::now() - status.secret_set_at);
+  return format_duration(std::max(age, std::chrono::seconds(0)));
 }
 
 void list_accounts(Context& context, bool json) {
-  std::vector<access::Account> accounts;
-  context.transact([&](pqxx::work& tx) { accounts = access::list_accounts(tx); });
+  std::vector<access::AccountStatus> statuses;
+  context.transact([&](pqxx::work& tx) { statuses = access::list_account_statuses(tx); });
   if (json) {
     nlohmann::json array = nlohmann::json::array();
-    for (const access::Account& a : accounts) {
+    for (const access::AccountStatus& s : statuses) {
+      const access::Account& a = s.account;
       array.push_back({{"id", a.id},
                        {"target", a.target_name},
                        {"login", a.login},
-                       {"kind", access::to_string(a.kind)}});
+                       {"kind", access::to_string(a.kind)},
+                       {"secret_set_at", time_json(s.secret_set_at)},
+                       {"last_rotated_at", time_json(s.last_rotated_at)},
+                       {"rotate", access::to_string(s.rotation.mode)},
+                       {"authorized_keys", s.rotation.authorized_keys},
+                       {"state", access::to_string(s.state)},
+                       {"rotation_failures", s.failures},
+                       {"rotation_error", s.last_error.empty() ? nlohmann::json(nullptr)
+                                                               : nlohmann::json(s.last_error)},
+                       {"next_rotation_at", time_json(s.next_attempt_at)}});
     }
     return print_json(std::cout, array);
   }
-  Table table({"TARGET", "LOGIN", "KIND"});
-  for (const access::Account& a : accounts) {
-    table.add({a.target_name, a.login, access::to_string(a.kind)});
+  Table table({"TARGET", "LOGIN", "KIND", "AGE", "LAST ROTATED", "ROTATE", "STATE"});
+  for (const access::AccountStatus& s : statuses) {
+    table.add({s.account.target_name, s.account.login, access::to_string(s.account.kind), age_of(s),
+               time_cell(s.last_rotated_at), access::to_string(s.rotation.mode),
+               access::to_string(s.state)});
   }
   table.print(std::cout);
 }
@@ -109,6 +141,13 @@ void add_account_commands(CLI::App& app, Action& chosen) {
                    "Store no secret: each session logs in with a fresh key and a certificate "
                    "from the bastion's CA (the target trusts `portcullis ca pubkey`)");
   secret->require_option(1);
+  add_cmd
+      ->add_option("--rotate", add->rotate,
+                   "never (default) or after-use: rotate it once no grant or session uses it")
+      ->check(CLI::IsMember({"never", "after-use"}));
+  add_cmd->add_option("--authorized-keys", add->authorized_keys,
+                      "The file a key account's key is in on the target, relative to its home "
+                      "(default .ssh/authorized_keys); rotation edits it");
   add_cmd->callback([&chosen, add] { chosen = [add](Context& c) { add_account(c, *add); }; });
 
   auto json = std::make_shared<bool>(false);
