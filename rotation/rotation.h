@@ -8,6 +8,7 @@
 #include <string>
 
 #include "access/access.h"
+#include "access/rotation.h"
 #include "rotation/config.h"
 #include "store/store.h"
 #include "vault/vault.h"
