@@ -66,6 +66,8 @@ void add_setup_commands(CLI::App& app, Action& chosen);
 void add_user_commands(CLI::App& app, Action& chosen);
 void add_target_commands(CLI::App& app, Action& chosen);
 void add_account_commands(CLI::App& app, Action& chosen);
+// `account rotate`, under the `account` command.
+void add_account_rotate_command(CLI::App& account, Action& chosen);
 void add_ca_commands(CLI::App& app, Action& chosen);
 // Creates the first SSH CA key unless the database has one (`portcullis init`).
 void create_first_ssh_ca(Context& context);

@@ -1,5 +1,6 @@
 // `portcullis account add|list`: the credentials the bastion logs in to targets with.
 // Secrets are read from files (never argv), sealed with the vault key, and never printed.
+// `account rotate` is in commands_account_rotate.cpp.
 #include <iostream>
 
 #include "access/access.h"
@@ -154,6 +155,8 @@ void add_account_commands(CLI::App& app, Action& chosen) {
   CLI::App* list_cmd = account->add_subcommand("list", "List vaulted accounts (never secrets)");
   list_cmd->add_flag("--json", *json, "Print one JSON array");
   list_cmd->callback([&chosen, json] { chosen = [json](Context& c) { list_accounts(c, *json); }; });
+
+  add_account_rotate_command(*account, chosen);
 }
 
 }  // namespace portcullis::cli
