@@ -14,6 +14,7 @@
 #include "access/workflow.h"
 #include "alerts/alerts.h"
 #include "proxy/audit_tail.h"
+#include "proxy/credential_rotation.h"
 #include "proxy/database_clock.h"
 #include "proxy/session.h"
 #include "proxy/worker_pool.h"
@@ -128,6 +129,8 @@ struct Gateway::Impl {
         upstreams(loop, config.database.url, config.server.upstream_threads),
         oversight(loop, config.database.url, 1),
         audit_tail(loop, config, recordings.signing_key(), alerts),
+        rotation(loop, config, vault,
+                 [this](const access::AlertEvent& alert) { raise_alert(alert); }),
         context{loop,
                 config,
                 bind.get(),
@@ -319,6 +322,7 @@ struct Gateway::Impl {
     status_timer.cancel();
     sweep_timer.cancel();
     audit_tail.stop();
+    rotation.stop();
     for (const auto& session : registry.all()) {
       session->terminate(access::EndReason::killed, "the bastion is shutting down");
     }
@@ -342,6 +346,7 @@ struct Gateway::Impl {
   WorkerPool oversight;
   DatabaseClock clock;
   AuditTail audit_tail;
+  CredentialRotation rotation;
   GatewayContext context;
   boost::asio::ip::tcp::acceptor acceptor;
   boost::asio::steady_timer accept_timer;
@@ -373,12 +378,14 @@ void Gateway::run() {
   impl.poll_statuses();
   impl.sweep();
   impl.audit_tail.start();
+  impl.rotation.start();
   run_loop(impl.loop);
   impl.listener.reset();
   impl.workers.stop();
   impl.upstreams.stop();
   impl.oversight.stop();
   impl.audit_tail.join();
+  impl.rotation.join();
 }
 
 void Gateway::stop() {
