@@ -551,15 +551,26 @@ TargetSshd::TargetSshd(std::string_view extra_config)
   // In front: sshd keeps the first value it reads for a keyword.
   write_file(config, std::string(extra_config) + read_file(config));
   fs::create_directories("/run/sshd");
+  launch();
+}
+
+TargetSshd::~TargetSshd() = default;
+
+void TargetSshd::launch() {
   process_ = std::make_unique<BackgroundProcess>(
-      std::vector<std::string>{"/usr/sbin/sshd", "-D", "-e", "-f", config.string()},
+      std::vector<std::string>{"/usr/sbin/sshd", "-D", "-e", "-f", (dir_ / "sshd_config").string()},
       dir_ / "sshd.log");
   if (!wait_for_port(port_, 10s) || !process_->running()) {
     throw std::runtime_error("the target sshd did not start: " + log());
   }
 }
 
-TargetSshd::~TargetSshd() = default;
+void TargetSshd::stop() { process_.reset(); }
+
+void TargetSshd::restart() {
+  stop();
+  launch();
+}
 
 void TargetSshd::authorize(const KeyPair& key) {
   std::ofstream out(dir_ / "authorized_keys", std::ios::app);

@@ -194,8 +194,14 @@ class TargetSshd {
   fs::path writable_dir() const { return dir_ / "home"; }
   std::string log() const;
   const fs::path& dir() const { return dir_.path(); }
+  // Down (SIGTERM; connections are refused) and up again on the same port with the same keys:
+  // a target that is away for a while.
+  void stop();
+  void restart();
 
  private:
+  void launch();
+
   TempDir dir_;
   std::uint16_t port_ = 0;
   KeyPair host_key_;
