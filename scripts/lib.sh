@@ -135,22 +135,28 @@ create_database() {
 # An OpenSSH target
 
 # start_sshd DIR PORT ACCOUNT: sshd on 127.0.0.1:PORT with its host key in
-# DIR/ssh_host_ed25519_key, letting ACCOUNT in with the keys in DIR/authorized_keys and with
-# certificates from the CAs in DIR/trusted_user_ca_keys (`portcullis ca pubkey`).
+# DIR/ssh_host_ed25519_key, letting ACCOUNT in with the keys in DIR/keys/authorized_keys (the
+# folder is ACCOUNT's, so credential rotation can replace the file) and with certificates from
+# the CAs in DIR/trusted_user_ca_keys (`portcullis ca pubkey`).
 start_sshd() {
   local dir="$1" port="$2" account="$3"
   mkdir -p "$dir" /run/sshd
   chmod 755 "$dir"  # sshd reads authorized_keys as the account
   [ -f "$dir/ssh_host_ed25519_key" ] ||
     ssh-keygen -q -t ed25519 -N '' -C target-host-key -f "$dir/ssh_host_ed25519_key"
-  touch "$dir/authorized_keys" "$dir/trusted_user_ca_keys"
-  chmod 644 "$dir/authorized_keys" "$dir/trusted_user_ca_keys"
+  touch "$dir/trusted_user_ca_keys"
+  chmod 644 "$dir/trusted_user_ca_keys"
+  # The account owns the folder of its authorized_keys, so rotation can replace the file.
+  mkdir -p "$dir/keys"
+  touch "$dir/keys/authorized_keys"
+  chmod 644 "$dir/keys/authorized_keys"
+  if is_root; then chown -R "$account:" "$dir/keys"; fi
   cat >"$dir/sshd_config" <<EOF
 ListenAddress 127.0.0.1
 Port $port
 HostKey $dir/ssh_host_ed25519_key
 PidFile $dir/sshd.pid
-AuthorizedKeysFile $dir/authorized_keys
+AuthorizedKeysFile $dir/keys/authorized_keys
 TrustedUserCAKeys $dir/trusted_user_ca_keys
 AllowUsers $account
 UsePAM no
