@@ -30,31 +30,15 @@ AuditTail::AuditTail(boost::asio::io_context& loop, const Config& config,
       alerts_(alerts),
       node_(config.server.node_name),
       key_fingerprint_(key.fingerprint()),
-      pool_(loop, config.database.url, 1),
-      timer_(loop) {}
+      worker_(loop, config.database.url, "audit tail", kPassInterval) {}
 
-void AuditTail::start() { schedule(); }
-
-void AuditTail::stop() {
-  stopping_ = true;
-  timer_.cancel();
+void AuditTail::start() {
+  worker_.start([this] { pass(); });
 }
 
-void AuditTail::join() { pool_.stop(); }
+void AuditTail::stop() { worker_.stop(); }
 
-void AuditTail::schedule() {
-  if (stopping_) return;
-  timer_.expires_after(kPassInterval);
-  timer_.async_wait([this](boost::system::error_code ec) {
-    if (ec || stopping_) return;
-    pool_.blocking(
-        [this] {
-          pass();
-          return true;
-        },
-        [this](const Outcome<bool>&) { schedule(); });
-  });
-}
+void AuditTail::join() { worker_.join(); }
 
 // The checkpoint first: a slow SIEM may hold a pass for a few seconds, never the signature.
 void AuditTail::pass() {
@@ -70,7 +54,7 @@ void AuditTail::checkpoint() {
     const recorder::Signature signature = key_.sign(message);
     return std::string(reinterpret_cast<const char*>(signature.data()), signature.size());
   };
-  auto outcome = pool_.transact_now([&](pqxx::work& tx) {
+  auto outcome = worker_.pool().transact_now([&](pqxx::work& tx) {
     return access::checkpoint_audit_head(tx, node_, key_fingerprint_, signer, signed_up_to_);
   });
   if (outcome.ok()) {
@@ -87,7 +71,7 @@ void AuditTail::checkpoint() {
 // the row's id and hash.
 void AuditTail::stream() {
   for (int batch = 0; batch < kStreamBatchesPerPass; ++batch) {
-    auto outcome = pool_.transact_now([&](pqxx::work& tx) {
+    auto outcome = worker_.pool().transact_now([&](pqxx::work& tx) {
       std::optional<std::vector<access::AuditEvent>> rows =
           access::claim_audit_stream(tx, kStreamBatch);
       if (!rows || rows->empty()) return false;  // nothing new, or another node streams

@@ -6,14 +6,13 @@
 #pragma once
 
 #include <boost/asio/io_context.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <cstdint>
 #include <string>
 
 #include "alerts/alerts.h"
 #include "common/common.h"
-#include "proxy/worker_pool.h"
+#include "proxy/periodic_worker.h"
 #include "recorder/keys.h"
 #include "settings/settings.h"
 
@@ -31,7 +30,6 @@ class AuditTail {
   void join();
 
  private:
-  void schedule();
   void pass();        // on the tail's own thread
   void checkpoint();  // on the tail's own thread
   void stream();      // on the tail's own thread
@@ -41,9 +39,7 @@ class AuditTail {
   const std::string node_;
   const std::string key_fingerprint_;
   // A thread and a database connection of its own: a slow SIEM never delays a revocation.
-  WorkerPool pool_;
-  boost::asio::steady_timer timer_;
-  bool stopping_ = false;
+  PeriodicWorker worker_;
   // The tail's own thread only.
   std::int64_t signed_up_to_ = 0;  // the newest row this run signed
   std::int64_t handed_over_ = 0;   // the newest row handed to the audit stream's channels

@@ -14,49 +14,26 @@ constexpr int kRotationsPerPass = 10;
 
 CredentialRotation::CredentialRotation(boost::asio::io_context& loop, const Config& config,
                                        const vault::Vault& vault, RaiseAlert raise_alert)
-    : interval_(config.rotation.check_interval),
-      rotator_(config.rotation, vault, config.server.node_name,
+    : rotator_(config.rotation, vault, config.server.node_name,
                "portcullisd:" + config.server.node_name),
       raise_alert_(std::move(raise_alert)),
       database_(config.database.url),
-      pool_(loop, config.database.url, 1),
-      timer_(loop) {}
+      worker_(loop, config.database.url, "credential rotation", config.rotation.check_interval) {}
 
-void CredentialRotation::start() { schedule(); }
-
-void CredentialRotation::stop() {
-  stopping_ = true;
-  timer_.cancel();
+void CredentialRotation::start() {
+  worker_.start([this] { pass(); });
 }
 
-void CredentialRotation::join() { pool_.stop(); }
+void CredentialRotation::stop() { worker_.stop(); }
 
-void CredentialRotation::schedule() {
-  if (stopping_) return;
-  timer_.expires_after(interval_);
-  timer_.async_wait([this](boost::system::error_code ec) {
-    if (ec || stopping_) return;
-    pool_.blocking([this] { return pass(); },
-                   [this](const Outcome<std::vector<rotation::Report>>& outcome) {
-                     if (outcome.ok()) {
-                       for (const rotation::Report& r : *outcome.value) report(r);
-                     } else {
-                       spdlog::warn("credential rotation: {}; trying again in {} s", outcome.error,
-                                    interval_.count());
-                     }
-                     schedule();
-                   });
-  });
-}
+void CredentialRotation::join() { worker_.join(); }
 
-std::vector<rotation::Report> CredentialRotation::pass() {
-  std::vector<rotation::Report> reports;
-  while (reports.size() < kRotationsPerPass) {
-    std::optional<rotation::Report> report = rotator_.rotate_next_due(database_);
-    if (!report) break;
-    reports.push_back(std::move(*report));
+void CredentialRotation::pass() {
+  for (int i = 0; i < kRotationsPerPass; ++i) {
+    std::optional<rotation::Report> rotated = rotator_.rotate_next_due(database_);
+    if (!rotated) return;
+    report(*rotated);
   }
-  return reports;
 }
 
 void CredentialRotation::report(const rotation::Report& report) {

@@ -5,12 +5,10 @@
 #pragma once
 
 #include <boost/asio/io_context.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <functional>
-#include <vector>
 
 #include "access/workflow.h"
-#include "proxy/worker_pool.h"
+#include "proxy/periodic_worker.h"
 #include "rotation/rotation.h"
 #include "settings/settings.h"
 #include "vault/vault.h"
@@ -19,6 +17,7 @@ namespace portcullis::proxy {
 
 class CredentialRotation {
  public:
+  // Thread-safe: called on the rotation's thread.
   using RaiseAlert = std::function<void(const access::AlertEvent&)>;
   CredentialRotation(boost::asio::io_context& loop, const Config& config, const vault::Vault& vault,
                      RaiseAlert raise_alert);
@@ -30,20 +29,15 @@ class CredentialRotation {
   void join();
 
  private:
-  void schedule();
-  std::vector<rotation::Report> pass();  // on the rotation's own thread
+  void pass();  // on the rotation's own thread
   void report(const rotation::Report& report);
 
-  const std::chrono::seconds interval_;
   rotation::Rotator rotator_;
   RaiseAlert raise_alert_;
-  // Used on the pool's thread only; declared first, so it outlives the thread.
+  // Used on the worker's thread only; declared first, so it outlives the thread.
   store::Database database_;
-  // SSH logins to targets that may be slow or down: a thread of its own, never a login
-  // worker's or the loop's.
-  WorkerPool pool_;
-  boost::asio::steady_timer timer_;
-  bool stopping_ = false;
+  // SSH logins to targets that may be slow or down: never a login worker's thread or the loop.
+  PeriodicWorker worker_;
 };
 
 }  // namespace portcullis::proxy
