@@ -64,8 +64,7 @@ IssuedCertificate issue_session_certificate(pqxx::work& tx, const vault::Vault& 
       targetssh::certificate_credential(unseal_ca(*ca, vault), fields),
       recorder::CertificateRecord{fields.serial, fields.key_id, from_epoch(fields.valid_after),
                                   from_epoch(fields.valid_before), ca->fingerprint}};
-  const std::string key_fingerprint =
-      sshkey::fingerprint(issued.credential.key.get()).value_or("(unknown)");
+  const std::string key_fingerprint = sshkey::shown_fingerprint(issued.credential.key.get());
   access::record_session_certificate(tx, order.session_id, order.actor,
                                      record_json(issued.record, order.login, key_fingerprint));
   return issued;

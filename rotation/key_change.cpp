@@ -19,8 +19,6 @@ std::string public_line_of(ssh_key key) {
   return *line;
 }
 
-std::string fingerprint_of(ssh_key key) { return sshkey::fingerprint(key).value_or("(unknown)"); }
-
 // The new key and its authorized_keys line; the comment says who put it there.
 struct NewKey {
   sshkey::Key key;
@@ -89,7 +87,8 @@ Changed change_key(const Change& change) {
   // Otherwise sshd reads the key from another file, which rotation would never clean.
   if (!authorizes(before, old_line)) {
     throw RemoteError(path + " on target " + claim.target.name +
-                      " does not hold the vaulted key (" + fingerprint_of(current_key.get()) +
+                      " does not hold the vaulted key (" +
+                      sshkey::shown_fingerprint(current_key.get()) +
                       "); name the file sshd reads with `portcullis account add ... "
                       "--authorized-keys PATH`");
   }
@@ -103,8 +102,8 @@ Changed change_key(const Change& change) {
   }
   remove_old_key(change, *verified, old_line);
 
-  const std::string old_fingerprint = fingerprint_of(current_key.get());
-  const std::string new_fingerprint = fingerprint_of(fresh.key.get());
+  const std::string old_fingerprint = sshkey::shown_fingerprint(current_key.get());
+  const std::string new_fingerprint = sshkey::shown_fingerprint(fresh.key.get());
   return Changed{std::move(sealed),
                  nlohmann::json{{"kind", "key"},
                                 {"old_fingerprint", old_fingerprint},

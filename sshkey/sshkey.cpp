@@ -49,6 +49,8 @@ std::optional<std::string> fingerprint(ssh_key key) {
   return std::string(text.get());
 }
 
+std::string shown_fingerprint(ssh_key key) { return fingerprint(key).value_or("(unknown)"); }
+
 bool is_listed(ssh_key key, const std::vector<std::string>& allowed) {
   for (const std::string& line : allowed) {
     const Key candidate = parse_public_key(line);

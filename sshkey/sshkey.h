@@ -37,6 +37,9 @@ std::optional<std::string> public_key_line(ssh_key key);
 
 // "SHA256:..." as ssh-keygen -l prints it. Nullopt when libssh cannot hash the key.
 std::optional<std::string> fingerprint(ssh_key key);
+// The same for a message or a log line: a key libssh cannot hash is still worth naming as such,
+// "(unknown)".
+std::string shown_fingerprint(ssh_key key);
 
 // True when `key`'s public half is one of the OpenSSH lines in `allowed` (a line that does
 // not parse matches nothing).

@@ -17,11 +17,6 @@ constexpr const char* kCertifiableAlgorithms =
     "ssh-ed25519,ecdsa-sha2-nistp256,ecdsa-sha2-nistp384,ecdsa-sha2-nistp521,rsa-sha2-512,"
     "rsa-sha2-256";
 
-// For a message: a key libssh cannot hash is still worth naming as such.
-std::string shown_fingerprint(ssh_key key) {
-  return sshkey::fingerprint(key).value_or("(unknown)");
-}
-
 sshkey::Key pinned_key(const access::Target& target) {
   sshkey::Key pinned = sshkey::parse_public_key(target.host_key);
   if (!pinned) throw LoginError("the pinned host key of target " + target.name + " is not valid");
@@ -118,7 +113,7 @@ void check_certified(ssh_key presented, const access::Target& target,
     return;
   }
   refuse(target, "is missing: the target offers no certificate for its host key " +
-                     shown_fingerprint(presented));
+                     sshkey::shown_fingerprint(presented));
 }
 
 }  // namespace
@@ -143,8 +138,8 @@ void check_host_key(ssh_session session, const access::Target& target,
   if (ssh_key_cmp(presented.get(), pinned.get(), SSH_KEY_CMP_PUBLIC) != 0) {
     throw LoginError("host key of target " + target.name +
                          " does not match the pinned key (expected " +
-                         shown_fingerprint(pinned.get()) + ", got " +
-                         shown_fingerprint(presented.get()) + "); refusing to connect",
+                         sshkey::shown_fingerprint(pinned.get()) + ", got " +
+                         sshkey::shown_fingerprint(presented.get()) + "); refusing to connect",
                      true);
   }
 }
