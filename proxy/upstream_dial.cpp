@@ -1,15 +1,15 @@
 #include "proxy/upstream_dial.h"
 
 #include <fcntl.h>
-#include <netdb.h>
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <cstring>
 #include <memory>
-#include <stdexcept>
 #include <vector>
+
+#include "targetssh/targetssh.h"
 
 namespace portcullis::proxy {
 namespace {
@@ -17,28 +17,15 @@ namespace {
 using boost::asio::ip::tcp;
 using Clock = std::chrono::steady_clock;
 
-struct AddrInfoDeleter {
-  void operator()(addrinfo* info) const { freeaddrinfo(info); }
-};
-
-// Blocking: on an upstream thread.
+// Blocking: on an upstream thread. The addresses as Asio endpoints.
 std::vector<tcp::endpoint> resolve(const std::string& host, std::uint16_t port) {
-  addrinfo hints{};
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  addrinfo* raw = nullptr;
-  const int rc = ::getaddrinfo(host.c_str(), std::to_string(port).c_str(), &hints, &raw);
-  if (rc != 0) throw std::runtime_error("cannot resolve " + host + ": " + gai_strerror(rc));
-  std::unique_ptr<addrinfo, AddrInfoDeleter> addresses(raw);
   std::vector<tcp::endpoint> endpoints;
-  for (const addrinfo* a = addresses.get(); a != nullptr; a = a->ai_next) {
-    if (a->ai_addrlen > sizeof(sockaddr_storage)) continue;
+  for (const targetssh::Address& address : targetssh::resolve(host, port)) {
     tcp::endpoint endpoint;
-    std::memcpy(endpoint.data(), a->ai_addr, a->ai_addrlen);
-    endpoint.resize(a->ai_addrlen);
+    std::memcpy(endpoint.data(), &address.storage, address.length);
+    endpoint.resize(address.length);
     endpoints.push_back(endpoint);
   }
-  if (endpoints.empty()) throw std::runtime_error("cannot resolve " + host + ": no address");
   return endpoints;
 }
 

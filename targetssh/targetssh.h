@@ -5,12 +5,14 @@
 #pragma once
 
 #include <libssh/libssh.h>
+#include <sys/socket.h>
 
 #include <chrono>
 #include <memory>
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "access/access.h"
 #include "common/common.h"
@@ -48,6 +50,17 @@ struct Credential {
 // The vaulted credential of `account` (kind password or key), unsealed. Throws
 // vault::VaultError when the sealed secret does not open.
 Credential vaulted_credential(const access::Account& account, const vault::Vault& vault);
+
+// One address of a target, as getaddrinfo gave it.
+struct Address {
+  sockaddr_storage storage{};
+  socklen_t length = 0;
+};
+
+// The addresses of host:port, at least one (blocking: getaddrinfo, for a worker thread). Throws
+// LoginError "cannot resolve HOST: why". Sessions dial them asynchronously (proxy), rotation
+// with dial() below.
+std::vector<Address> resolve(const std::string& host, std::uint16_t port);
 
 // A blocking TCP connection to target.host:port (the first address that accepts within
 // `timeout`), for callers off the event loop. Throws LoginError.
