@@ -258,9 +258,11 @@ struct SessionFilter {
 };
 // Oldest first.
 std::vector<SessionRow> list_sessions(pqxx::work& tx, const SessionFilter& filter = {});
-// Asks the node holding the session to end it (sets kill_requested_at). Throws AccessError
-// if unknown or already ended.
-void request_session_kill(pqxx::work& tx, const std::string& actor, std::int64_t session_id);
+// Asks the node holding the session to end it (sets kill_requested_at), which tells the user
+// who ended it and `reason` (free text, may be empty). Throws AccessError if unknown or already
+// ended, or when the reason is not acceptable text.
+void request_session_kill(pqxx::work& tx, const std::string& actor, std::int64_t session_id,
+                          const std::string& reason = "");
 
 // What a node must know about its live sessions, polled about twice a second.
 struct SessionStatus {
@@ -271,6 +273,8 @@ struct SessionStatus {
   std::int64_t grant_id = 0;
   std::optional<TimePoint> revoked_at;
   std::string revoke_reason;
+  std::string kill_requested_by;  // "user:bob", "cli:root"; "" unless kill_requested
+  std::string kill_reason;
 };
 std::vector<SessionStatus> session_statuses(pqxx::work& tx,
                                             const std::vector<std::int64_t>& session_ids);

@@ -69,12 +69,23 @@ constexpr ConfigKey<PolicyRule> kPolicyKeys[] = {
     {"record_input", [](const ConfigValue& v, PolicyRule& p) { p.record_input = v.boolean(); }},
 };
 
+constexpr ConfigKey<OversightConfig> kOversightKeys[] = {
+    {"watch_roles", [](const ConfigValue& v, OversightConfig& o) { o.watch_roles = v.strings(); }},
+    {"join_roles", [](const ConfigValue& v, OversightConfig& o) { o.join_roles = v.strings(); }},
+    {"kill_roles", [](const ConfigValue& v, OversightConfig& o) { o.kill_roles = v.strings(); }},
+    {"announce", [](const ConfigValue& v, OversightConfig& o) { o.announce = v.boolean(); }},
+};
+
 }  // namespace
 
 void declare_access_config(ConfigSchema& schema, AccessConfig& access,
                            std::vector<PolicyRule>& policies) {
   schema.table("access", access, kAccessKeys);
   schema.table_array("policy", policies, kPolicyKeys);
+}
+
+void declare_oversight_config(ConfigSchema& schema, OversightConfig& oversight) {
+  schema.table("oversight", oversight, kOversightKeys);
 }
 
 }  // namespace portcullis

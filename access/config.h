@@ -47,8 +47,17 @@ struct PolicyRule {
   std::optional<bool> record_input;  // overrides [recording] record_input
 };
 
+// [oversight]: who may watch, join and end other people's running sessions.
+struct OversightConfig {
+  std::vector<std::string> watch_roles{"auditor", "admin"};  // `watch`, `sessions`
+  std::vector<std::string> join_roles{"admin"};              // `join`: type into the session
+  std::vector<std::string> kill_roles{"auditor", "admin"};   // `kill` over ssh
+  bool announce = true;  // the watched user is told who watches and when they leave
+};
+
 // [access], and [[policy]] into `policies` in file order (first match wins).
 void declare_access_config(ConfigSchema& schema, AccessConfig& access,
                            std::vector<PolicyRule>& policies);
+void declare_oversight_config(ConfigSchema& schema, OversightConfig& oversight);
 
 }  // namespace portcullis

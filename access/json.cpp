@@ -13,7 +13,51 @@ nlohmann::json text_or_null(bool present, const std::string& text) {
   return present ? nlohmann::json(text) : nlohmann::json(nullptr);
 }
 
+template <typename T>
+nlohmann::json value_or_null(const std::optional<T>& value) {
+  return value ? nlohmann::json(*value) : nlohmann::json();
+}
+
+// The session's certificate as stored, or null (also for a row that is not JSON, which only a
+// hand-edited database holds).
+nlohmann::json certificate_json(const SessionRow& s) {
+  if (s.certificate_json.empty()) return nullptr;
+  nlohmann::json parsed = nlohmann::json::parse(s.certificate_json, nullptr, false);
+  return parsed.is_object() ? parsed : nlohmann::json();
+}
+
 }  // namespace
+
+nlohmann::json session_json(const SessionRow& s, const std::string& state) {
+  std::optional<std::string> reason;
+  if (s.end_reason) reason = to_string(*s.end_reason);
+  return {{"id", s.id},
+          {"state", state},
+          {"grant_id", s.grant_id},
+          {"user", s.user},
+          {"target", s.target},
+          {"login", s.login},
+          {"node", s.node},
+          {"client", s.client},
+          {"started_at", format_rfc3339(s.started_at)},
+          {"ended_at", time_or_null(s.ended_at)},
+          {"end_reason", value_or_null(reason)},
+          {"exit_status", value_or_null(s.exit_status)},
+          {"certificate", certificate_json(s)}};
+}
+
+Table session_table() {
+  return Table({"ID", "GRANT", "USER", "TARGET", "LOGIN", "NODE", "CLIENT", "STARTED", "STATE",
+                "ENDED", "END REASON", "EXIT"});
+}
+
+void add_session_row(Table& table, const SessionRow& s, const std::string& state) {
+  table.add({std::to_string(s.id), std::to_string(s.grant_id), s.user, s.target, s.login, s.node,
+             s.client, format_rfc3339(s.started_at), state,
+             s.ended_at ? format_rfc3339(*s.ended_at) : "-",
+             s.end_reason ? to_string(*s.end_reason) : "-",
+             s.exit_status ? std::to_string(*s.exit_status) : "-"});
+}
 
 nlohmann::json grant_json(const Grant& g) {
   // A pending or denied request has no window yet.

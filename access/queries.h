@@ -38,6 +38,14 @@ const std::string& grant_query();
 Grant grant_from_row(const pqxx::row& row);
 
 const std::string& target_query();  // alias t
+
+// SELECT list and joins for SessionRow rows (alias s, g, u, a, t); append WHERE. Decode with
+// session_from_row.
+const std::string& session_query();
+SessionRow session_from_row(const pqxx::row& row);
+std::string session_object(std::int64_t id);  // "session:42", the audit rows' object
+// "{1,2,3}": a bigint[] literal passed as one parameter; ids are numbers, nothing to escape.
+std::string id_array(const std::vector<std::int64_t>& ids);
 Target target_from_row(const pqxx::row& row);
 
 const std::string& account_query();  // aliases a, t

@@ -17,6 +17,10 @@ std::optional<EndReason> end_reason(const pqxx::field& field) {
   throw std::logic_error("unknown session end reason in the database: " + text);
 }
 
+}  // namespace
+
+namespace detail {
+
 const std::string& session_query() {
   static const std::string sql =
       "SELECT s.id, s.grant_id, u.name, t.name, a.login, s.node, s.client, " +
@@ -47,18 +51,26 @@ SessionRow session_from_row(const pqxx::row& row) {
   return session;
 }
 
-std::string node_actor(const std::string& node) { return "portcullisd:" + node; }
-
 std::string session_object(std::int64_t id) { return "session:" + std::to_string(id); }
 
-// "{1,2,3}": a bigint[] literal passed as one parameter; ids are numbers, nothing to escape.
 std::string id_array(const std::vector<std::int64_t>& ids) {
   std::string literal = "{";
   for (std::int64_t id : ids) literal += (literal.size() > 1 ? "," : "") + std::to_string(id);
   return literal + "}";
 }
 
+}  // namespace detail
+
+namespace {
+
+std::string node_actor(const std::string& node) { return "portcullisd:" + node; }
+
 }  // namespace
+
+using detail::id_array;
+using detail::session_from_row;
+using detail::session_object;
+using detail::session_query;
 
 std::string to_string(EndReason r) {
   switch (r) {
@@ -143,7 +155,9 @@ std::vector<SessionRow> list_sessions(pqxx::work& tx, const SessionFilter& filte
   return sessions;
 }
 
-void request_session_kill(pqxx::work& tx, const std::string& actor, std::int64_t session_id) {
+void request_session_kill(pqxx::work& tx, const std::string& actor, std::int64_t session_id,
+                          const std::string& reason) {
+  check_free_text(reason, "the reason", kMaxReasonChars, false);
   pqxx::result rows =
       tx.exec_params(session_query() + "WHERE s.id = $1 FOR UPDATE OF s", session_id);
   if (rows.empty()) throw AccessError("no session with id " + std::to_string(session_id));
@@ -155,13 +169,16 @@ void request_session_kill(pqxx::work& tx, const std::string& actor, std::int64_t
   }
   tx.exec_params(
       "UPDATE sessions SET kill_requested_at = COALESCE(kill_requested_at, now()),"
-      " kill_requested_by = COALESCE(kill_requested_by, $2) WHERE id = $1",
-      session_id, actor);
+      " kill_requested_by = COALESCE(kill_requested_by, $2),"
+      " kill_reason = CASE WHEN kill_requested_by IS NULL THEN $3 ELSE kill_reason END"
+      " WHERE id = $1",
+      session_id, actor, reason.empty() ? std::optional<std::string>() : reason);
   audit(tx, actor, "session.kill", session_object(session_id),
         nlohmann::json{{"user", session.user},
                        {"target", session.target},
                        {"login", session.login},
-                       {"node", session.node}}
+                       {"node", session.node},
+                       {"reason", reason}}
             .dump());
   // Delivered at commit: the node holding the session ends it at once.
   tx.exec_params("SELECT pg_notify('portcullis_kills', $1)", std::to_string(session_id));
@@ -175,12 +192,14 @@ std::vector<SessionStatus> session_statuses(pqxx::work& tx,
        tx.exec_params("SELECT s.id, " + detail::micros("g.expires_at") +
                           ", g.revoked_at IS NOT NULL, s.kill_requested_at IS NOT NULL, g.id, " +
                           detail::micros("g.revoked_at") + ", coalesce(g.revoke_reason, '')" +
+                          ", coalesce(s.kill_requested_by, ''), coalesce(s.kill_reason, '')" +
                           " FROM sessions s JOIN grants g ON g.id = s.grant_id"
                           " WHERE s.id = ANY($1::bigint[])",
                       id_array(session_ids))) {
-    statuses.push_back(SessionStatus{
-        row[0].as<std::int64_t>(), detail::time_at(row[1]), row[2].as<bool>(), row[3].as<bool>(),
-        row[4].as<std::int64_t>(), detail::optional_time_at(row[5]), row[6].c_str()});
+    statuses.push_back(SessionStatus{row[0].as<std::int64_t>(), detail::time_at(row[1]),
+                                     row[2].as<bool>(), row[3].as<bool>(),
+                                     row[4].as<std::int64_t>(), detail::optional_time_at(row[5]),
+                                     row[6].c_str(), row[7].c_str(), row[8].c_str()});
   }
   return statuses;
 }

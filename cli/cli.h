@@ -73,6 +73,8 @@ void add_ca_commands(CLI::App& app, Action& chosen);
 void create_first_ssh_ca(Context& context);
 void add_grant_commands(CLI::App& app, Action& chosen);
 void add_session_commands(CLI::App& app, Action& chosen);
+// `session watch`, under `session`.
+void add_session_watch_command(CLI::App& session, Action& chosen);
 void add_review_commands(CLI::App& app, Action& chosen);
 void add_audit_commands(CLI::App& app, Action& chosen);
 // `policy check FILE` checks FILE instead of the config file, so it may set `config_option`.

@@ -21,6 +21,8 @@
 #include "cli/output.h"
 #include "cli/progress.h"
 #include "cli/recording_source.h"
+#include "cli/terminal_ui.h"
+#include "player/live.h"
 #include "player/player.h"
 
 namespace portcullis::cli {
@@ -305,86 +307,10 @@ struct PlayOptions {
   double idle_limit = 0;  // seconds, 0 = none
 };
 
-volatile sig_atomic_t interrupted = 0;
-volatile sig_atomic_t viewer_resized = 0;
-
-// Puts the user's terminal in raw mode on an alternate screen, and puts it back however the
-// replay ends (q, Ctrl-C, an exception).
-class RawTerminal {
- public:
-  RawTerminal() {
-    if (!isatty(STDIN_FILENO) || tcgetattr(STDIN_FILENO, &saved_) != 0) {
-      throw UsageError("play needs a terminal; use `export --format asciicast` instead");
-    }
-    termios raw = saved_;
-    cfmakeraw(&raw);
-    tcsetattr(STDIN_FILENO, TCSAFLUSH, &raw);
-    struct sigaction action {};
-    action.sa_handler = [](int) { interrupted = 1; };
-    sigaction(SIGINT, &action, &saved_int_);
-    sigaction(SIGTERM, &action, &saved_term_);
-    struct sigaction on_resize {};
-    on_resize.sa_handler = [](int) { viewer_resized = 1; };
-    sigaction(SIGWINCH, &on_resize, &saved_winch_);
-    // Without autowrap, lines wider than the viewer's terminal are cut instead of wrapping
-    // (and scrolling the replay away).
-    std::cout << "\x1b[?1049h\x1b[?25l\x1b[?7l" << std::flush;
-  }
-  RawTerminal(const RawTerminal&) = delete;
-  RawTerminal& operator=(const RawTerminal&) = delete;
-  ~RawTerminal() {
-    std::cout << "\x1b[0m\x1b[?7h\x1b[?25h\x1b[?1049l" << std::flush;
-    tcsetattr(STDIN_FILENO, TCSAFLUSH, &saved_);
-    sigaction(SIGINT, &saved_int_, nullptr);
-    sigaction(SIGTERM, &saved_term_, nullptr);
-    sigaction(SIGWINCH, &saved_winch_, nullptr);
-  }
-
- private:
-  termios saved_{};
-  struct sigaction saved_int_ {};
-  struct sigaction saved_term_ {};
-  struct sigaction saved_winch_ {};
-};
-
-struct TerminalSize {
-  int cols = 0, rows = 0;
-};
-
-// The viewer's terminal; 0x0 when it does not say.
-TerminalSize viewer_size() {
-  winsize size{};
-  if (ioctl(STDOUT_FILENO, TIOCGWINSZ, &size) != 0) return {};
-  return {size.ws_col, size.ws_row};
-}
-
-// The first `cols` characters of a UTF-8 line: a status line that wrapped would scroll the
-// replay up.
-std::string fit(std::string line, int cols) {
-  int shown = 0;
-  for (std::size_t i = 0; i < line.size(); ++i) {
-    const bool starts_character = (static_cast<unsigned char>(line[i]) & 0xC0) != 0x80;
-    if (starts_character && ++shown > cols) {
-      line.resize(i);
-      break;
-    }
-  }
-  return line;
-}
-
 class SteadyClock : public player::ReplayClock {
  public:
   std::chrono::steady_clock::time_point now() override { return std::chrono::steady_clock::now(); }
 };
-
-// Reads what is typed within `timeout`; "" when nothing was.
-std::string read_keys(std::chrono::milliseconds timeout) {
-  pollfd fd{STDIN_FILENO, POLLIN, 0};
-  if (poll(&fd, 1, static_cast<int>(timeout.count())) <= 0) return "";
-  char buffer[64];
-  const ssize_t n = read(STDIN_FILENO, buffer, sizeof buffer);
-  return n > 0 ? std::string(buffer, static_cast<std::size_t>(n)) : "";
-}
 
 class Player {
  public:
@@ -392,7 +318,7 @@ class Player {
       : recording_(recording), replay_(recording, seeker, options, clock_) {}
 
   void run() {
-    RawTerminal raw;
+    RawTerminal raw("play needs a terminal; use `export --format asciicast` instead");
     viewer_ = viewer_size();
     bool quit = false;
     while (!quit && !interrupted) {
@@ -424,16 +350,12 @@ class Player {
       viewer_resized = 0;
       viewer_ = viewer_size();
     }
-    if (viewer_changed || replay_.cols() != cols_ || replay_.rows() != rows_) {
-      std::cout << "\x1b[0m\x1b[2J";
-    }
+    const bool clear = viewer_changed || replay_.cols() != cols_ || replay_.rows() != rows_;
     cols_ = replay_.cols();
     rows_ = replay_.rows();
     const std::string status = prompt.empty() ? replay_.status_line(notice()) : prompt;
-    // Below the replay, or on the viewer's last row when the replay does not leave one.
-    const int status_row = viewer_.rows > 0 ? std::min(rows_ + 1, viewer_.rows) : rows_ + 1;
-    std::cout << replay_.paint() << "\x1b[" << status_row << ";1H\x1b[0;7m"
-              << (viewer_.cols > 0 ? fit(status, viewer_.cols) : status) << "\x1b[0m\x1b[K"
+    std::cout << player::compose_frame(replay_.paint(), rows_, viewer_.cols, viewer_.rows, status,
+                                       clear)
               << std::flush;
   }
 

@@ -5,6 +5,7 @@
 #include <map>
 
 #include "access/access.h"
+#include "access/json.h"
 #include "cli/cli.h"
 #include "cli/output.h"
 #include "recorder/postgres_store.h"
@@ -17,11 +18,6 @@ struct ListOptions {
   std::string since;
   bool json = false;
 };
-
-template <typename T>
-nlohmann::json json_or_null(const std::optional<T>& value) {
-  return value ? nlohmann::json(*value) : nlohmann::json();
-}
 
 // A session's state as shown: "running", "ending" (its end is known to this node's daemon and
 // waits in its journal for the database) or "ended".
@@ -67,31 +63,8 @@ std::vector<ListedSession> with_states(std::vector<access::SessionRow> rows,
   return listed;
 }
 
-// The session's certificate as stored, or null (also for a row that is not JSON, which only a
-// hand-edited database holds).
-nlohmann::json certificate_json(const access::SessionRow& s) {
-  if (s.certificate_json.empty()) return nullptr;
-  nlohmann::json parsed = nlohmann::json::parse(s.certificate_json, nullptr, false);
-  return parsed.is_object() ? parsed : nlohmann::json();
-}
-
 nlohmann::json session_json(const ListedSession& listed) {
-  const access::SessionRow& s = listed.row;
-  std::optional<std::string> reason;
-  if (s.end_reason) reason = access::to_string(*s.end_reason);
-  return {{"id", s.id},
-          {"state", listed.state},
-          {"grant_id", s.grant_id},
-          {"user", s.user},
-          {"target", s.target},
-          {"login", s.login},
-          {"node", s.node},
-          {"client", s.client},
-          {"started_at", format_rfc3339(s.started_at)},
-          {"ended_at", time_json(s.ended_at)},
-          {"end_reason", json_or_null(reason)},
-          {"exit_status", json_or_null(s.exit_status)},
-          {"certificate", certificate_json(s)}};
+  return access::session_json(listed.row, listed.state);
 }
 
 void list_sessions(Context& context, const ListOptions& options) {
@@ -109,14 +82,9 @@ void list_sessions(Context& context, const ListOptions& options) {
     for (const ListedSession& s : sessions) array.push_back(session_json(s));
     return print_json(std::cout, array);
   }
-  Table table({"ID", "GRANT", "USER", "TARGET", "LOGIN", "NODE", "CLIENT", "STARTED", "STATE",
-               "ENDED", "END REASON", "EXIT"});
+  Table table = access::session_table();
   for (const ListedSession& listed : sessions) {
-    const access::SessionRow& s = listed.row;
-    table.add({std::to_string(s.id), std::to_string(s.grant_id), s.user, s.target, s.login, s.node,
-               s.client, format_rfc3339(s.started_at), listed.state, time_cell(s.ended_at),
-               s.end_reason ? access::to_string(*s.end_reason) : "-",
-               s.exit_status ? std::to_string(*s.exit_status) : "-"});
+    access::add_session_row(table, listed.row, listed.state);
   }
   table.print(std::cout);
 }
@@ -244,9 +212,16 @@ void show_session(Context& context, const ShowOptions& options) {
   }
 }
 
-void kill_session(Context& context, std::int64_t id) {
-  context.transact([&](pqxx::work& tx) { access::request_session_kill(tx, context.actor(), id); });
-  std::cout << "asked the bastion to end session " << id << "; it closes within a second\n";
+struct KillOptions {
+  std::int64_t id = 0;
+  std::string reason;
+};
+
+void kill_session(Context& context, const KillOptions& options) {
+  context.transact([&](pqxx::work& tx) {
+    access::request_session_kill(tx, context.actor(), options.id, options.reason);
+  });
+  std::cout << "asked the bastion to end session " << options.id << "; it closes within a second\n";
 }
 
 }  // namespace
@@ -274,10 +249,13 @@ void add_session_commands(CLI::App& app, Action& chosen) {
   show_cmd->add_flag("--json", show->json, "Print one JSON object");
   show_cmd->callback([&chosen, show] { chosen = [show](Context& c) { show_session(c, *show); }; });
 
-  auto id = std::make_shared<std::int64_t>(0);
+  auto kill = std::make_shared<KillOptions>();
   CLI::App* kill_cmd = session->add_subcommand("kill", "End an open session now");
-  kill_cmd->add_option("ID", *id, "Session id")->required();
-  kill_cmd->callback([&chosen, id] { chosen = [id](Context& c) { kill_session(c, *id); }; });
+  kill_cmd->add_option("ID", kill->id, "Session id")->required();
+  kill_cmd->add_option("--reason", kill->reason, "Why; the session's user is shown it");
+  kill_cmd->callback([&chosen, kill] { chosen = [kill](Context& c) { kill_session(c, *kill); }; });
+
+  add_session_watch_command(*session, chosen);
 }
 
 }  // namespace portcullis::cli

@@ -8,18 +8,11 @@
 #include <string>
 #include <vector>
 
+#include "common/table.h"
+
 namespace portcullis::cli {
 
-// Columns padded to their widest cell, separated by two spaces, header first.
-class Table {
- public:
-  explicit Table(std::vector<std::string> header);
-  void add(std::vector<std::string> row);  // cells are shown with inert_line
-  void print(std::ostream& out) const;
-
- private:
-  std::vector<std::vector<std::string>> rows_;
-};
+using portcullis::Table;
 
 using TimePoint = std::chrono::system_clock::time_point;
 

@@ -11,8 +11,14 @@
 #include <sstream>
 
 #include "access/json.h"
+#include "proxy/control_oversight.h"
 
 namespace portcullis::proxy {
+
+std::string json_reply(const nlohmann::json& value) {
+  return value.dump(2, ' ', true, nlohmann::json::error_handler_t::replace) + "\n";
+}
+
 namespace {
 
 using nlohmann::json;
@@ -36,20 +42,13 @@ const char* const kHelp =
     "  wait ID                  block until request ID is decided: exit 0 approved, 1 not\n"
     "  config                   ssh_config lines for every target you can reach\n"
     "  whoami                   your name, roles and MFA status\n"
+    "  sessions [--active]      sessions on every node (auditors)\n"
+    "  watch ID                 watch a running session live (ssh -t; q leaves,\n"
+    "                           Ctrl-] k ends it)\n"
+    "  kill ID --reason TEXT    end a running session now; its user is told who and why\n"
     "  help                     this text\n"
     "Every command takes --json. Durations: 30m, 2h, 1h30m. Connect to a target with\n"
     "ssh USER+TARGET@BASTION (or USER+TARGET+LOGIN; ':' works too) while a grant is active.\n";
-
-// A mistake in the command line; the message says what to type instead.
-class UsageError : public std::runtime_error {
- public:
-  using std::runtime_error::runtime_error;
-};
-
-// Indented, ASCII only (every other character as a \u escape): exact, and inert on a terminal.
-std::string json_reply(const json& value) {
-  return value.dump(2, ' ', true, json::error_handler_t::replace) + "\n";
-}
 
 std::string remaining(const access::Grant& grant) {
   if (grant.state != access::GrantState::active) return "-";
@@ -278,6 +277,10 @@ class CommandLine {
     add_wait();
     add_config();
     add_whoami();
+    add_sessions();
+    add_kill();
+    add_participate("watch", access::ParticipantMode::watch,
+                    "watch a running session live (ssh -t; q leaves)");
     app_.add_subcommand("help", "show the commands");
   }
 
@@ -482,6 +485,32 @@ class CommandLine {
     };
   }
 
+  void add_sessions() {
+    CLI::App* sub = app_.add_subcommand("sessions", "sessions on every node (auditors)");
+    sub->add_flag("--active", active_, "only sessions still running");
+    commands_["sessions"] = [this](pqxx::work& tx, const access::Actor& actor) {
+      return sessions_reply(tx, env_, actor, active_, json_);
+    };
+  }
+
+  void add_kill() {
+    CLI::App* sub = app_.add_subcommand("kill", "end a running session now (auditors)");
+    sub->add_option("id", id_, "session id")->required();
+    sub->add_option("--reason", reason_, "why; its user is shown it")->required();
+    commands_["kill"] = [this](pqxx::work& tx, const access::Actor& actor) {
+      return kill_reply(tx, env_, actor, id_, reason_, json_);
+    };
+  }
+
+  void add_participate(const std::string& name, access::ParticipantMode mode,
+                       const std::string& description) {
+    CLI::App* sub = app_.add_subcommand(name, description);
+    sub->add_option("id", id_, "session id")->required();
+    commands_[name] = [this, mode](pqxx::work& tx, const access::Actor& actor) {
+      return participate_reply(tx, env_, actor, id_, mode, json_);
+    };
+  }
+
   ControlReply list_reply(const std::vector<access::Grant>& grants, std::string table) const {
     ControlReply reply;
     if (!json_) {
@@ -498,6 +527,7 @@ class CommandLine {
   CLI::App app_{"Portcullis control commands", "ssh USER@BASTION"};
   std::map<std::string, Command> commands_;
   bool json_ = false;
+  bool active_ = false;
   std::string target_, for_, reason_, ticket_, comment_;
   std::int64_t id_ = 0;
 };

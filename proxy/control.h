@@ -9,6 +9,7 @@
 #include <string_view>
 #include <vector>
 
+#include "access/oversight.h"
 #include "access/workflow.h"
 #include "common/common.h"
 #include "proxy/database_clock.h"
@@ -26,12 +27,21 @@ struct FollowUp {
   int approvals_given = 0;             // as last shown, so each approval is told once
 };
 
+// What the session does after writing a reply instead of ending: show another session live
+// (`watch`, `join`) until the watcher leaves or that session ends.
+struct WatchFollowUp {
+  access::Participant participant;  // already in the database, audited and announced
+  access::WatchedSession watched;
+  bool may_kill = false;  // Ctrl-] k: the watcher holds a role in [oversight] kill_roles
+};
+
 struct ControlReply {
   std::string out;
   std::string err;
   int exit_status = 0;
   std::vector<access::AlertEvent> alerts;  // to send once the change is committed
   std::optional<FollowUp> follow_up;       // set: the command goes on after this reply
+  std::optional<WatchFollowUp> watch;      // set: a live view follows this reply
 };
 
 struct ControlEnvironment {
@@ -43,6 +53,7 @@ struct ControlEnvironment {
   // connected to), for the lines `config` prints.
   std::string public_host;
   std::uint16_t public_port = 22;
+  bool terminal = false;  // the client asked for a pty (`ssh -t`): live views need one
 };
 
 // Where a request stands, for a requester waiting on it (`wait`, `connect`): one line, and

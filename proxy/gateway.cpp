@@ -7,9 +7,11 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <map>
 #include <nlohmann/json.hpp>
 
 #include "access/access.h"
+#include "access/oversight.h"
 #include "access/policy.h"
 #include "access/workflow.h"
 #include "alerts/alerts.h"
@@ -34,7 +36,24 @@ constexpr std::chrono::milliseconds kAcceptRetryDelay{100};
 // How often expired grants and lapsed requests are written to the audit log.
 constexpr std::chrono::seconds kSweepInterval{5};
 const std::vector<std::string> kNotifyChannels{"portcullis_revocations", "portcullis_kills",
-                                               "portcullis_extensions", "portcullis_decisions"};
+                                               "portcullis_extensions", "portcullis_decisions",
+                                               "portcullis_participants"};
+
+// What one look at the database says about this node's live sessions.
+struct StatusCheck {
+  std::vector<access::SessionStatus> statuses;
+  std::vector<access::Participant> participants;  // watching or joined, by session
+};
+
+// "session 42 ended by bob: REASON; session closed" (the reason inert: another person wrote it).
+std::string kill_notice(const access::SessionStatus& status) {
+  std::string by = status.kill_requested_by;
+  if (const std::size_t colon = by.find(':'); colon != std::string::npos) by.erase(0, colon + 1);
+  return "session " + std::to_string(status.session_id) + " ended by " +
+         (by.empty() ? std::string("an administrator") : inert_line(by)) +
+         (status.kill_reason.empty() ? "" : ": " + inert_line(status.kill_reason)) +
+         "; session closed";
+}
 
 // Only what [server] lists is offered: by default curve25519/ECDH key exchange (no DH groups
 // costing milliseconds of CPU each on the loop), AEAD ciphers and Ed25519/ECDSA host keys.
@@ -273,9 +292,10 @@ struct Gateway::Impl {
           const access::TimePoint sent = access::Clock::now();
           const access::TimePoint database_now = access::database_now(tx);
           clock.observe(database_now, sent, access::Clock::now());
-          return access::session_statuses(tx, ids);
+          return StatusCheck{access::session_statuses(tx, ids),
+                             access::present_participants(tx, ids)};
         },
-        [this](Outcome<std::vector<access::SessionStatus>> outcome) {
+        [this](Outcome<StatusCheck> outcome) {
           status_check_running = false;
           // The database being unreachable leaves admitted sessions running until their
           // grant's end, which each session enforces with its own timer.
@@ -284,8 +304,10 @@ struct Gateway::Impl {
         });
   }
 
-  void apply(const std::vector<access::SessionStatus>& statuses) {
-    for (const access::SessionStatus& status : statuses) {
+  void apply(const StatusCheck& check) {
+    std::map<std::int64_t, std::vector<access::Participant>> participants;
+    for (const access::Participant& p : check.participants) participants[p.session_id].push_back(p);
+    for (const access::SessionStatus& status : check.statuses) {
       auto session = registry.find_record(status.session_id);
       if (!session) continue;
       if (status.revoked) {
@@ -295,11 +317,10 @@ struct Gateway::Impl {
                                format_rfc3339(status.revoked_at.value_or(clock.now())) + why +
                                "; session closed");
       } else if (status.kill_requested) {
-        session->terminate(access::EndReason::killed,
-                           "session " + std::to_string(status.session_id) +
-                               " ended by an administrator; session closed");
+        session->terminate(access::EndReason::killed, kill_notice(status));
       } else {
         session->set_expiry(status.expires_at);
+        session->set_participants(std::move(participants[status.session_id]));
       }
     }
   }

@@ -34,6 +34,7 @@ Session::Session(GatewayContext& context, int client_fd, std::string client_addr
       login_timer_(context.loop),
       drain_timer_(context.loop),
       decision_timer_(context.loop),
+      watch_timer_(context.loop),
       expiry_(context.loop, context.clock, context.config.access.warn_before),
       startup_(std::move(startup)),
       upstream_watch_(context.loop) {
@@ -168,6 +169,7 @@ void Session::pump_unguarded() {
   const std::uint64_t packets_seen = packets_received();
   if (phase_ == Phase::bridging) check_bridge();
   if (phase_ == Phase::waiting) read_while_waiting();
+  if (phase_ == Phase::watching) read_while_watching();
   if (phase_ == Phase::control && control_reply_) flush_control_reply();
   if (close_after_notice_) close_client_channel();
   if (phase_ == Phase::closed) return;
@@ -336,6 +338,8 @@ void Session::release() {
   expiry_.stop();
   drain_timer_.cancel();
   decision_timer_.cancel();
+  watch_timer_.cancel();
+  leave_watched();
   // A requester who leaves while `connect` waits no longer wants the access.
   if (waiting_ && waiting_->withdraw_on_interrupt) withdraw_on_interrupt();
   boost::system::error_code ignored;

@@ -29,6 +29,7 @@
 #include "access/policy.h"
 #include "access/workflow.h"
 #include "common/common.h"
+#include "oversight/watcher.h"
 #include "proxy/bridge.h"
 #include "proxy/byte_observer.h"
 #include "proxy/connection_limits.h"
@@ -89,6 +90,10 @@ class Session : public std::enable_shared_from_this<Session>, private SessionExp
   // A request was decided or changed somewhere (NOTIFY): a session waiting on it (`connect`,
   // `wait`) looks again now instead of at its next poll.
   void decision_may_have_changed();
+  // Who watches or has joined this session now, as the database says (every status check):
+  // each arrival and departure is told to the user ([oversight] announce) and marked in the
+  // recording (session_oversight.cpp).
+  void set_participants(std::vector<access::Participant> present);
 
   std::int64_t record_id() const { return record_id_; }
   const std::string& user() const { return user_; }
@@ -105,8 +110,9 @@ class Session : public std::enable_shared_from_this<Session>, private SessionExp
     ready,
     starting,
     bridging,
-    control,  // running a control command or writing its reply
-    waiting,  // a control command waiting for a request to be decided (connect, wait)
+    control,   // running a control command or writing its reply
+    waiting,   // a control command waiting for a request to be decided (connect, wait)
+    watching,  // `watch`, `join`: showing another session live
     draining,
     closed
   };
@@ -238,6 +244,17 @@ class Session : public std::enable_shared_from_this<Session>, private SessionExp
   void connect_after_approval(const access::Grant& grant);
   void on_connect_admission(Outcome<std::variant<access::Admission, access::Denial>> outcome);
 
+  // showing another session live (session_watching.cpp)
+  void begin_watching(WatchFollowUp watch);
+  void arm_watch_look(std::chrono::milliseconds delay);
+  void look_at_watched();
+  void on_watch_look(Outcome<oversight::WatchUpdate> outcome);
+  void read_while_watching();
+  void on_watch_action(const player::WatchKeys::Action& action);
+  void draw_watch();
+  void end_watching(const std::string& message, int exit_status);
+  void leave_watched();
+
   // bridging (session_bridging.cpp)
   void check_bridge();
   void forward_exit_to_client();
@@ -283,6 +300,7 @@ class Session : public std::enable_shared_from_this<Session>, private SessionExp
   boost::asio::steady_timer login_timer_;
   boost::asio::steady_timer drain_timer_;
   boost::asio::steady_timer decision_timer_;
+  boost::asio::steady_timer watch_timer_;
   SessionExpiry expiry_;
 
   ConnectionLimits::Slot startup_;  // held until authenticated
@@ -295,7 +313,11 @@ class Session : public std::enable_shared_from_this<Session>, private SessionExp
   std::string mfa_instruction_;  // shown with the next TOTP prompt (why the last one failed)
   SshMessage mfa_answer_;        // answered once the code is checked
   std::optional<ControlReply> control_reply_;
-  std::optional<FollowUp> waiting_;  // the request a waiting session watches
+  std::optional<FollowUp> waiting_;              // the request a waiting session watches
+  std::unique_ptr<oversight::Watcher> watcher_;  // the session this connection shows live
+  bool watch_look_running_ = false;
+  std::string last_watch_frame_;                   // not drawn again while nothing changed
+  std::vector<access::Participant> participants_;  // watching or joined this session
   WaitStep wait_step_ = WaitStep::watching;
   std::string pending_notice_;  // waiting for window
   bool close_after_notice_ = false;

@@ -119,7 +119,8 @@ void Session::resize(const peer::TerminalSize& size) {
     ssh_channel_change_pty_size(upstream_->channel, size.cols, size.rows);
     if (size.clamped) record_marker("clamped window-change " + size.requested);
     observers_.resize(size.cols, size.rows);
-  } else if (setup_.pty && (phase_ < Phase::bridging || phase_ == Phase::waiting)) {
+  } else if (setup_.pty &&
+             (phase_ < Phase::bridging || phase_ == Phase::waiting || phase_ == Phase::watching)) {
     setup_.pty->cols = size.cols;
     setup_.pty->rows = size.rows;
     pty_clamped_from_ = size.clamped ? size.requested : "";

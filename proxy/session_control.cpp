@@ -59,8 +59,9 @@ void Session::run_control(const std::string& command_line) {
   spdlog::info("conn={} user={} client={} control command: {}", connection_id_, user_,
                client_address_, peer::printable(command_line, 200));
   const Endpoint reached = public_endpoint(context_.config.server, client_watch_.native_handle());
-  const ControlEnvironment env{context_.workers, context_.clock, context_.policy,
-                               context_.config,  reached.host,   reached.port};
+  const ControlEnvironment env{context_.workers,      context_.clock, context_.policy,
+                               context_.config,       reached.host,   reached.port,
+                               setup_.pty.has_value()};
   access::Actor actor{*identity_->user, mfa_verified_};
   context_.workers.blocking(
       [env, actor = std::move(actor), command_line] {
@@ -104,6 +105,11 @@ void Session::flush_control_reply() {
     const FollowUp follow_up = *control_reply_->follow_up;
     control_reply_.reset();
     return begin_waiting(follow_up);
+  }
+  if (control_reply_->watch) {
+    WatchFollowUp watch = std::move(*control_reply_->watch);
+    control_reply_.reset();
+    return begin_watching(std::move(watch));
   }
   ssh_channel_request_send_exit_status(client_channel_, control_reply_->exit_status);
   ssh_channel_send_eof(client_channel_);

@@ -57,4 +57,15 @@ struct RecordingSummary {
 };
 std::optional<RecordingSummary> find_recording(pqxx::work& tx, std::int64_t session_id);
 
+// Reading a recording while it is shipped live (player::LiveScreen): its bytes up to the end of
+// the header record, nullopt while nothing is stored yet; then its chunk records from `from_seq`
+// on, in order, at least one and about `max_bytes` at most per call.
+std::optional<std::string> load_head(pqxx::work& tx, std::int64_t session_id);
+struct ChunkRecords {
+  std::string records;  // concatenated, as stored
+  std::uint64_t count = 0;
+};
+ChunkRecords load_chunk_records(pqxx::work& tx, std::int64_t session_id, std::uint64_t from_seq,
+                                std::size_t max_bytes);
+
 }  // namespace portcullis::recorder

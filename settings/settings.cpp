@@ -17,6 +17,7 @@ Config load(const std::filesystem::path& path, const std::optional<std::string_v
   declare_access_config(schema, config.access, config.policies);
   declare_alerts_config(schema, config.alerts);
   declare_rotation_config(schema, config.rotation);
+  declare_oversight_config(schema, config.oversight);
   if (text) {
     schema.load_text(*text);
   } else {

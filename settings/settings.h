@@ -83,6 +83,7 @@ struct Config {
   AlertsConfig alerts;
   UpstreamConfig upstream;
   RotationConfig rotation;
+  OversightConfig oversight;
 };
 
 // Loads and validates a TOML config. Relative paths are resolved against the
