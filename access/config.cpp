@@ -67,6 +67,8 @@ constexpr ConfigKey<PolicyRule> kPolicyKeys[] = {
     {"alert_on_approval",
      [](const ConfigValue& v, PolicyRule& p) { p.alert_on_approval = v.boolean(); }},
     {"record_input", [](const ConfigValue& v, PolicyRule& p) { p.record_input = v.boolean(); }},
+    {"require_moderator",
+     [](const ConfigValue& v, PolicyRule& p) { p.require_moderator = v.boolean(); }},
 };
 
 constexpr ConfigKey<OversightConfig> kOversightKeys[] = {

@@ -45,6 +45,9 @@ struct PolicyRule {
   std::chrono::seconds break_glass_max{3600};
   bool alert_on_approval = false;    // approvals under this rule raise an alert
   std::optional<bool> record_input;  // overrides [recording] record_input
+  // Sessions under this rule reach the target only while someone with a role in [oversight]
+  // join_roles has joined them (`join`); without one, the user's input is paused.
+  bool require_moderator = false;
 };
 
 // [oversight]: who may watch, join and end other people's running sessions.

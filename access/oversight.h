@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "access/access.h"
@@ -67,6 +68,20 @@ inline constexpr std::chrono::seconds kParticipantTouchEvery{20};
 // The participants present in each of `session_ids` (not ended, not stale), oldest first.
 std::vector<Participant> present_participants(pqxx::work& tx,
                                               const std::vector<std::int64_t>& session_ids);
+
+// Keys typed by a joined participant, for the node holding the session (NOTIFY
+// portcullis_input). Throws AccessError when the participant has left or only watches, or the
+// session ended. At most kMaxJoinedKeys bytes at once.
+inline constexpr std::size_t kMaxJoinedKeys = 4096;
+void send_joined_input(pqxx::work& tx, std::int64_t participant_id, std::string_view keys);
+struct JoinedInput {
+  std::int64_t session_id = 0;
+  std::string author;  // the participant's user
+  std::string keys;
+};
+// Takes (and deletes) the keys waiting for `session_ids`, in the order they were typed.
+std::vector<JoinedInput> take_joined_input(pqxx::work& tx,
+                                           const std::vector<std::int64_t>& session_ids);
 
 // The first of `user`'s roles that is in `allowed`, or nullopt.
 std::optional<std::string> role_among(const User& user, const std::vector<std::string>& allowed);

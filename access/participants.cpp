@@ -106,6 +106,38 @@ void touch_participant(pqxx::work& tx, std::int64_t participant_id) {
       participant_id);
 }
 
+void send_joined_input(pqxx::work& tx, std::int64_t participant_id, std::string_view keys) {
+  if (keys.empty()) return;
+  if (keys.size() > kMaxJoinedKeys) {
+    throw AccessError("more than " + std::to_string(kMaxJoinedKeys) + " bytes typed at once");
+  }
+  const pqxx::result rows = tx.exec_params(
+      "INSERT INTO session_input (participant_id, session_id, keys)"
+      " SELECT p.id, p.session_id, $2 FROM session_participants p"
+      " JOIN sessions s ON s.id = p.session_id"
+      " WHERE p.id = $1 AND p.mode = 'join' AND p.ended_at IS NULL AND s.ended_at IS NULL"
+      " RETURNING session_id",
+      participant_id, pqxx::binarystring(keys.data(), keys.size()));
+  if (rows.empty()) throw AccessError("the session ended, or you no longer take part in it");
+  tx.exec_params("SELECT pg_notify('portcullis_input', $1)", rows[0][0].c_str());
+}
+
+std::vector<JoinedInput> take_joined_input(pqxx::work& tx,
+                                           const std::vector<std::int64_t>& session_ids) {
+  std::vector<JoinedInput> taken;
+  if (session_ids.empty()) return taken;
+  for (const pqxx::row& row : tx.exec_params(
+           "WITH taken AS (DELETE FROM session_input WHERE session_id = ANY($1::bigint[])"
+           " RETURNING id, session_id, participant_id, keys)"
+           " SELECT t.session_id, p.username, t.keys FROM taken t"
+           " JOIN session_participants p ON p.id = t.participant_id ORDER BY t.id",
+           detail::id_array(session_ids))) {
+    taken.push_back(
+        {row[0].as<std::int64_t>(), row[1].as<std::string>(), pqxx::binarystring(row[2]).str()});
+  }
+  return taken;
+}
+
 std::vector<Participant> present_participants(pqxx::work& tx,
                                               const std::vector<std::int64_t>& session_ids) {
   std::vector<Participant> present;

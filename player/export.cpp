@@ -50,6 +50,7 @@ nlohmann::json asciicast_event(const Event& event, std::string data) {
     case EventKind::error_output:
       return {seconds(event.at_us), "o", std::move(data)};
     case EventKind::input:
+    case EventKind::joined_input:  // decoded as input with its author; asciicast has no author
       return {seconds(event.at_us), "i", std::move(data)};
     case EventKind::resize:
       return {seconds(event.at_us), "r", size_text(event.cols, event.rows)};

@@ -48,7 +48,27 @@ int Bridge::on_data(ssh_session, ssh_channel, void*, uint32_t, int, void* userda
 
 bool Bridge::move_all() {
   return move(to_client_out_, bytes_to_client_) && move(to_client_err_, bytes_to_client_) &&
-         move(to_upstream_, bytes_to_upstream_);
+         flush_injected() && (input_paused_ || move(to_upstream_, bytes_to_upstream_));
+}
+
+bool Bridge::inject_input(std::string_view keys) {
+  if (injected_.size() + keys.size() > kMaxInjected) return false;
+  injected_.append(keys);
+  data_arrived_ = true;  // the session's next pass writes them
+  return true;
+}
+
+// After what the client's keys left half written, so neither cuts into the other.
+bool Bridge::flush_injected() {
+  if (injected_.empty() || to_upstream_.pending_begin < to_upstream_.pending_end) return true;
+  const std::size_t size =
+      std::min<std::size_t>(ssh_channel_window_size(upstream_), injected_.size());
+  if (size == 0) return true;
+  const int written = write_channel(upstream_, injected_.data(), size, false);
+  if (written < 0) return false;
+  injected_.erase(0, static_cast<std::size_t>(written));
+  bytes_to_upstream_ += static_cast<std::uint64_t>(written);
+  return true;
 }
 
 bool Bridge::transfer() {

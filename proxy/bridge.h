@@ -10,6 +10,8 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <string>
+#include <string_view>
 
 #include "proxy/byte_observer.h"
 
@@ -32,6 +34,14 @@ class Bridge {
   // a side effect of many calls), and the observers can take it: the caller must run
   // transfer() again.
   bool more_pending() const { return data_arrived_ && observers_.ready(); }
+
+  // Keys typed by someone who joined the session, written to the target before the next keys
+  // read from the client (observers are told by the caller). False when more than kMaxInjected
+  // bytes wait already: the keys are dropped.
+  bool inject_input(std::string_view keys);
+  static constexpr std::size_t kMaxInjected = std::size_t{64} * 1024;
+  // A moderated session without a moderator: the client's keys wait in its SSH window.
+  void pause_input(bool paused) { input_paused_ = paused; }
 
   // The target closed its channel and everything it sent has reached the client.
   bool upstream_done() const;
@@ -59,6 +69,7 @@ class Bridge {
   bool move_all();
   static int on_data(ssh_session, ssh_channel, void*, uint32_t, int, void* userdata);
   bool flush_pending(Pipe& pipe, std::uint64_t& counter);
+  bool flush_injected();
   void forward_eof();
 
   ssh_channel client_;
@@ -69,6 +80,8 @@ class Bridge {
   Pipe to_upstream_;
   // Registered on both channels; notes arrivals without consuming them.
   ssh_channel_callbacks_struct callbacks_{};
+  std::string injected_;  // joined keys not yet taken by the target's window
+  bool input_paused_ = false;
   bool data_arrived_ = false;
   bool eof_sent_to_client_ = false;
   bool eof_sent_to_upstream_ = false;

@@ -13,6 +13,10 @@ void ByteObservers::bytes(Stream stream, std::string_view data) {
   for (const auto& observer : observers_) observer->bytes(stream, data);
 }
 
+void ByteObservers::joined_input(const std::string& author, std::string_view data) {
+  for (const auto& observer : observers_) observer->joined_input(author, data);
+}
+
 void ByteObservers::resize(int cols, int rows) {
   for (const auto& observer : observers_) observer->resize(cols, rows);
 }

@@ -22,6 +22,11 @@ class ByteObserver {
   virtual ~ByteObserver() = default;
 
   virtual void bytes(Stream stream, std::string_view data) = 0;
+  // Input typed by `author`, who joined the session from wherever they are; by default the
+  // same as the user's own input.
+  virtual void joined_input(const std::string& /*author*/, std::string_view data) {
+    bytes(Stream::input, data);
+  }
   virtual void resize(int /*cols*/, int /*rows*/) {}
   // The exec request's command line, or "subsystem <name>".
   virtual void exec(const std::string& /*command_line*/) {}
@@ -42,6 +47,7 @@ class ByteObservers {
   void add(std::shared_ptr<ByteObserver> observer);
 
   void bytes(Stream stream, std::string_view data);
+  void joined_input(const std::string& author, std::string_view data);
   void resize(int cols, int rows);
   void exec(const std::string& command_line);
   void marker(const std::string& text);

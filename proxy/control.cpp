@@ -45,6 +45,7 @@ const char* const kHelp =
     "  sessions [--active]      sessions on every node (auditors)\n"
     "  watch ID                 watch a running session live (ssh -t; q leaves,\n"
     "                           Ctrl-] k ends it)\n"
+    "  join ID                  type into a running session too (ssh -t; Ctrl-] q leaves)\n"
     "  kill ID --reason TEXT    end a running session now; its user is told who and why\n"
     "  help                     this text\n"
     "Every command takes --json. Durations: 30m, 2h, 1h30m. Connect to a target with\n"
@@ -281,6 +282,8 @@ class CommandLine {
     add_kill();
     add_participate("watch", access::ParticipantMode::watch,
                     "watch a running session live (ssh -t; q leaves)");
+    add_participate("join", access::ParticipantMode::join,
+                    "type into a running session too (ssh -t; Ctrl-] q leaves)");
     app_.add_subcommand("help", "show the commands");
   }
 

@@ -35,9 +35,9 @@ constexpr std::chrono::milliseconds kStatusPollInterval{2000};
 constexpr std::chrono::milliseconds kAcceptRetryDelay{100};
 // How often expired grants and lapsed requests are written to the audit log.
 constexpr std::chrono::seconds kSweepInterval{5};
-const std::vector<std::string> kNotifyChannels{"portcullis_revocations", "portcullis_kills",
-                                               "portcullis_extensions", "portcullis_decisions",
-                                               "portcullis_participants"};
+const std::vector<std::string> kNotifyChannels{"portcullis_revocations",  "portcullis_kills",
+                                               "portcullis_extensions",   "portcullis_decisions",
+                                               "portcullis_participants", "portcullis_input"};
 
 // What one look at the database says about this node's live sessions.
 struct StatusCheck {
@@ -186,9 +186,38 @@ struct Gateway::Impl {
         for (const auto& session : registry.all()) session->decision_may_have_changed();
       });
     };
+    auto take_input = [this] { boost::asio::post(loop, [this] { take_joined_input(); }); };
     listener.emplace(
         config.database.url, kNotifyChannels,
-        [check](const std::string&, const std::string&) { check(); }, check);
+        [check, take_input](const std::string& channel, const std::string&) {
+          if (channel == "portcullis_input") return take_input();
+          check();
+        },
+        check);
+  }
+
+  // Keys typed by people who joined sessions (on any node) go to this node's sessions; a burst
+  // of notifications is folded into one follow-up, like the status check.
+  void take_joined_input() {
+    if (stopping) return;
+    if (input_take_running) {
+      input_take_again = true;
+      return;
+    }
+    input_take_running = true;
+    oversight.transact([ids = registry.record_ids()](
+                           pqxx::work& tx) { return access::take_joined_input(tx, ids); },
+                       [this](Outcome<std::vector<access::JoinedInput>> outcome) {
+                         input_take_running = false;
+                         if (outcome.ok()) {
+                           for (const access::JoinedInput& input : *outcome.value) {
+                             if (auto session = registry.find_record(input.session_id)) {
+                               session->type_joined(input.author, input.keys);
+                             }
+                           }
+                         }
+                         if (std::exchange(input_take_again, false)) take_joined_input();
+                       });
   }
 
   void sweep() {
@@ -272,6 +301,7 @@ struct Gateway::Impl {
     status_timer.async_wait([this](boost::system::error_code ec) {
       if (ec) return;
       check_statuses();
+      take_joined_input();  // keys whose notification was lost with a connection
       poll_statuses();
     });
   }
@@ -376,6 +406,8 @@ struct Gateway::Impl {
   boost::asio::steady_timer sweep_timer;
   std::optional<store::Listener> listener;
   bool status_check_running = false;
+  bool input_take_running = false;
+  bool input_take_again = false;
   bool status_check_again = false;
   bool stopping = false;
 };

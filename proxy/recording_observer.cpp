@@ -26,6 +26,10 @@ void RecordingObserver::bytes(Stream stream, std::string_view data) {
   recording_->data(kind_of(stream), data);
 }
 
+void RecordingObserver::joined_input(const std::string& author, std::string_view data) {
+  recording_->joined_input(author, data);
+}
+
 void RecordingObserver::resize(int cols, int rows) { recording_->resize(cols, rows); }
 
 void RecordingObserver::exec(const std::string& command_line) { recording_->exec(command_line); }

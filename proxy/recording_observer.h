@@ -18,6 +18,7 @@ class RecordingObserver final : public ByteObserver {
 
   // ByteObserver
   void bytes(Stream stream, std::string_view data) override;
+  void joined_input(const std::string& author, std::string_view data) override;
   void resize(int cols, int rows) override;
   void exec(const std::string& command_line) override;
   void marker(const std::string& text) override;

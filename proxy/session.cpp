@@ -299,6 +299,14 @@ void Session::terminate(access::EndReason reason, const std::string& notice) {
 }
 
 void Session::end_from_bastion(access::EndReason reason, const std::string& notice) {
+  if (awaiting_moderator_ && phase_ == Phase::starting) {
+    // Killed, revoked or expired before a moderator came: the row closes with that reason.
+    awaiting_moderator_.reset();
+    write_notice("portcullis: " + notice);
+    finish(reason, std::nullopt);
+    close_client_channel();
+    return begin_draining();
+  }
   if (phase_ != Phase::bridging) {
     if (phase_ != Phase::draining && phase_ != Phase::closed) release();
     return;
@@ -340,6 +348,10 @@ void Session::release() {
   decision_timer_.cancel();
   watch_timer_.cancel();
   leave_watched();
+  // The user left while waiting for a moderator: the target was never reached.
+  if (std::exchange(awaiting_moderator_, std::nullopt)) {
+    finish(access::EndReason::client_exit, std::nullopt);
+  }
   // A requester who leaves while `connect` waits no longer wants the access.
   if (waiting_ && waiting_->withdraw_on_interrupt) withdraw_on_interrupt();
   boost::system::error_code ignored;

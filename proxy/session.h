@@ -94,6 +94,8 @@ class Session : public std::enable_shared_from_this<Session>, private SessionExp
   // each arrival and departure is told to the user ([oversight] announce) and marked in the
   // recording (session_oversight.cpp).
   void set_participants(std::vector<access::Participant> present);
+  // Keys typed by `author`, who joined this session on some node (NOTIFY portcullis_input).
+  void type_joined(const std::string& author, const std::string& keys);
 
   std::int64_t record_id() const { return record_id_; }
   const std::string& user() const { return user_; }
@@ -254,6 +256,11 @@ class Session : public std::enable_shared_from_this<Session>, private SessionExp
   void draw_watch();
   void end_watching(const std::string& message, int exit_status);
   void leave_watched();
+  void send_joined_keys();
+  // moderated sessions (session_oversight.cpp)
+  bool needs_moderator(const access::Admission& admission) const;
+  void wait_for_moderator(const access::Admission& admission, StartResult recorded);
+  void moderators_changed(bool had_moderator);
 
   // bridging (session_bridging.cpp)
   void check_bridge();
@@ -317,7 +324,16 @@ class Session : public std::enable_shared_from_this<Session>, private SessionExp
   std::unique_ptr<oversight::Watcher> watcher_;  // the session this connection shows live
   bool watch_look_running_ = false;
   std::string last_watch_frame_;                   // not drawn again while nothing changed
+  std::string join_outbox_;                        // keys typed into a joined session, not yet sent
+  bool join_send_running_ = false;                 // one send at a time, so keys arrive in order
   std::vector<access::Participant> participants_;  // watching or joined this session
+  // A moderated session whose row exists, waiting for a moderator before the target is reached.
+  struct AwaitingModerator {
+    access::Admission admission;
+    StartResult recorded;
+  };
+  std::optional<AwaitingModerator> awaiting_moderator_;
+  bool moderated_ = false;  // [[policy]] require_moderator: input pauses without a moderator
   WaitStep wait_step_ = WaitStep::watching;
   std::string pending_notice_;  // waiting for window
   bool close_after_notice_ = false;

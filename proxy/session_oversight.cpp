@@ -4,6 +4,7 @@
 #include <algorithm>
 
 #include "proxy/session.h"
+#include "proxy/session_internal.h"
 
 namespace portcullis::proxy {
 namespace {
@@ -27,7 +28,18 @@ std::string departure(const access::Participant& p) {
 
 }  // namespace
 
+bool has_moderator(const std::vector<access::Participant>& participants) {
+  return std::any_of(participants.begin(), participants.end(), [](const access::Participant& p) {
+    return p.mode == access::ParticipantMode::join;
+  });
+}
+
 void Session::set_participants(std::vector<access::Participant> present) {
+  const bool had_moderator = has_moderator(participants_);
+  if (awaiting_moderator_ && phase_ == Phase::starting) {
+    participants_ = std::move(present);
+    return moderators_changed(had_moderator);
+  }
   if (phase_ != Phase::bridging) return;
   const bool announce = context_.config.oversight.announce;
   for (const access::Participant& p : present) {
@@ -43,6 +55,61 @@ void Session::set_participants(std::vector<access::Participant> present) {
     if (announce) write_notice("portcullis: " + departure(p));
   }
   participants_ = std::move(present);
+  if (moderated_) moderators_changed(had_moderator);
+}
+
+bool Session::needs_moderator(const access::Admission& admission) const {
+  const access::CompiledRule* rule =
+      context_.policy.governing(identity_->user->roles, admission.grant);
+  return rule != nullptr && rule->config.require_moderator;
+}
+
+// The row exists (so the session can be joined) but the target is not reached until a
+// moderator joins.
+void Session::wait_for_moderator(const access::Admission& admission, StartResult recorded) {
+  record_id_ = recorded.record_id;
+  row_ = SessionRow::open;
+  moderated_ = true;
+  awaiting_moderator_ = AwaitingModerator{admission, std::move(recorded)};
+  spdlog::info("session={} user={} target={} waiting for a moderator", record_id_, user_,
+               admission.target.name);
+  audit_later(context_.journal, "user:" + user_, "session.moderator_awaited",
+              "session:" + std::to_string(record_id_), {{"grant", admission.grant.id}});
+  write_notice(
+      "portcullis: waiting for a moderator: the rule of grant " +
+      std::to_string(admission.grant.id) +
+      " needs one; someone with a role in [oversight] join_roles runs `ssh -t USER@BASTION "
+      "join " +
+      std::to_string(record_id_) + "`");
+}
+
+void Session::moderators_changed(bool had_moderator) {
+  const bool has = has_moderator(participants_);
+  if (has == had_moderator) return;
+  if (awaiting_moderator_ && has) {
+    AwaitingModerator waiting = std::move(*awaiting_moderator_);
+    awaiting_moderator_.reset();
+    write_notice("portcullis: a moderator joined; connecting to " + waiting.admission.target.name);
+    return reach_target(waiting.admission, std::move(waiting.recorded));
+  }
+  if (!bridge_) return;
+  bridge_->pause_input(!has);
+  record_marker(has ? "input_resumed" : "input_paused no moderator");
+  write_notice(has ? "portcullis: a moderator is back; your input goes through again"
+                   : "portcullis: the last moderator left; your input is paused until one "
+                     "returns");
+  pump();
+}
+
+void Session::type_joined(const std::string& author, const std::string& keys) {
+  if (phase_ != Phase::bridging || !bridge_) return;
+  if (!bridge_->inject_input(keys)) {
+    spdlog::warn("session={} dropped {} bytes typed by {}: the target is not reading", record_id_,
+                 keys.size(), author);
+    return;
+  }
+  observers_.joined_input(author, keys);
+  pump();
 }
 
 }  // namespace portcullis::proxy

@@ -71,6 +71,9 @@ void Session::start_upstream(const access::Admission& admission) {
                 self->context_.clock.now()));
             return;
           }
+          if (self->needs_moderator(admission)) {
+            return self->wait_for_moderator(admission, std::move(*recorded.value));
+          }
           self->reach_target(admission, std::move(*recorded.value));
         });
         self->pump();

@@ -14,6 +14,7 @@ namespace {
 // back as it was afterwards.
 constexpr const char* kEnterView = "\x1b[?1049h\x1b[?25l\x1b[?7l";
 constexpr const char* kLeaveView = "\x1b[0m\x1b[?7h\x1b[?25h\x1b[?1049l";
+constexpr std::size_t kMaxJoinOutbox = std::size_t{64} * 1024;
 
 }  // namespace
 
@@ -88,6 +89,11 @@ void Session::read_while_watching() {
 void Session::on_watch_action(const player::WatchKeys::Action& action) {
   using Kind = player::WatchKeys::Action::Kind;
   if (action.kind == Kind::quit) return end_watching("", 0);
+  if (action.kind == Kind::type) {
+    // A joiner typing faster than the database takes it loses keys past this, not memory.
+    if (join_outbox_.size() + action.text.size() <= kMaxJoinOutbox) join_outbox_ += action.text;
+    return send_joined_keys();
+  }
   if (action.kind != Kind::kill) return;
   const std::int64_t id = watcher_->participant().session_id;
   context_.workers.transact(
@@ -100,6 +106,32 @@ void Session::on_watch_action(const player::WatchKeys::Action& action) {
         self->watcher_->set_notice(outcome.ok() ? "asked the bastion to end the session"
                                                 : "cannot end the session: " + outcome.error);
         self->guarded("watch kill", [&] { self->draw_watch(); });
+        self->pump();
+      });
+}
+
+// Keys go in the order typed: one send at a time, what was typed meanwhile in the next.
+void Session::send_joined_keys() {
+  if (join_send_running_ || join_outbox_.empty() || !watcher_) return;
+  join_send_running_ = true;
+  const std::size_t size = std::min(join_outbox_.size(), access::kMaxJoinedKeys);
+  std::string keys = join_outbox_.substr(0, size);
+  join_outbox_.erase(0, size);
+  context_.workers.transact(
+      [participant = watcher_->participant().id, keys = std::move(keys)](pqxx::work& tx) {
+        access::send_joined_input(tx, participant, keys);
+        return true;
+      },
+      [self = shared_from_this()](Outcome<bool> outcome) {
+        self->join_send_running_ = false;
+        if (self->phase_ != Phase::watching || !self->watcher_) return;
+        self->guarded("joined keys", [&] {
+          if (!outcome.ok()) {
+            self->watcher_->set_notice("your keys did not reach the session: " + outcome.error);
+            self->join_outbox_.clear();
+          }
+          self->send_joined_keys();
+        });
         self->pump();
       });
 }

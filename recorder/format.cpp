@@ -133,6 +133,16 @@ void ChunkBuffer::begin(EventKind kind, std::uint64_t at_us) {
 }
 
 void ChunkBuffer::add(const Event& event) {
+  if (event.kind == EventKind::input && !event.author.empty()) {
+    // Version 3: one length byte, the author's name, then the keys.
+    const std::size_t author_size = std::min<std::size_t>(event.author.size(), kMaxAuthorBytes);
+    begin(EventKind::joined_input, event.at_us);
+    detail::put_varint(bytes_, 1 + author_size + event.data.size());
+    bytes_.push_back(static_cast<char>(author_size));
+    bytes_.append(event.author, 0, author_size);
+    bytes_.append(event.data);
+    return;
+  }
   if (event.kind != EventKind::resize) return add(event.kind, event.at_us, event.data);
   begin(event.kind, event.at_us);
   detail::put_varint(bytes_, 4);

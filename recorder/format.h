@@ -18,7 +18,7 @@ namespace portcullis::recorder {
 
 using Clock = std::chrono::system_clock;
 
-constexpr std::uint32_t kFormatVersion = 2;
+constexpr std::uint32_t kFormatVersion = 3;
 // The daemon cuts a chunk when its buffer reaches this size or 1 s after its first event.
 constexpr std::size_t kChunkBytes = std::size_t{64} * 1024;
 
@@ -68,7 +68,10 @@ enum class EventKind : std::uint8_t {
   input = 3,
   resize = 4,
   exec = 5,
-  marker = 6
+  marker = 6,
+  // From version 3, on the wire only: input typed by someone who joined the session (Event::
+  // author). Readers decode it as `input` with its author.
+  joined_input = 7
 };
 
 // One timed event. `at_us` counts microseconds since Header::started_at. A resize carries
@@ -79,9 +82,14 @@ struct Event {
   std::uint64_t at_us = 0;
   std::string data;
   std::uint16_t cols = 0, rows = 0;
+  // Input only: who typed it when not the session's own user (someone who joined it), else "".
+  std::string author{};
 
   friend bool operator==(const Event&, const Event&) = default;
 };
+
+// The longest author name a joined_input event carries (user names are far shorter).
+constexpr std::size_t kMaxAuthorBytes = 255;
 
 // Accumulates encoded events for the next chunk. Cheap; runs on the event loop.
 class ChunkBuffer {

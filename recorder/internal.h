@@ -35,6 +35,8 @@ constexpr int kZstdLevel = 3;
 // Version 2: a chunk whose raw size is under kHistoryBelow is compressed with the last
 // kHistoryBytes of the raw bytes of all chunks before it as a zstd raw-content prefix.
 constexpr std::uint32_t kFirstVersionWithHistory = 2;
+// Version 3: input typed by someone who joined the session (EventKind::joined_input).
+constexpr std::uint32_t kFirstVersionWithAuthors = 3;
 constexpr std::size_t kHistoryBelow = std::size_t{64} * 1024;
 constexpr std::size_t kHistoryBytes = std::size_t{32} * 1024;
 // The prefix a chunk of `raw_size` bytes is compressed with ("" for none).

@@ -51,10 +51,12 @@ std::string decompress(ZSTD_DCtx* dctx, const Chunk& c, std::string_view prefix)
   return raw;
 }
 
-Event decode_event(detail::ByteReader& in, std::uint64_t& at, const Chunk& c) {
+Event decode_event(detail::ByteReader& in, std::uint64_t& at, const Chunk& c,
+                   std::uint32_t version) {
   Event e;
   const std::uint8_t kind = in.u8();
-  check(kind >= 1 && kind <= 6, c, "unknown event kind " + std::to_string(kind));
+  const std::uint8_t last_kind = version >= detail::kFirstVersionWithAuthors ? 7 : 6;
+  check(kind >= 1 && kind <= last_kind, c, "unknown event kind " + std::to_string(kind));
   e.kind = static_cast<EventKind>(kind);
   const std::uint64_t delta = in.varint();
   check(delta <= c.last_us - at, c, "an event lies after the chunk's last time");
@@ -68,6 +70,13 @@ Event decode_event(detail::ByteReader& in, std::uint64_t& at, const Chunk& c) {
     detail::ByteReader size(data, chunk_name(c.seq) + " resize");
     e.cols = size.u16();
     e.rows = size.u16();
+  } else if (e.kind == EventKind::joined_input) {
+    const std::size_t author_size = data.empty() ? 0 : static_cast<unsigned char>(data[0]);
+    check(!data.empty() && author_size > 0 && 1 + author_size <= data.size(), c,
+          "a joined input event does not name its author");
+    e.kind = EventKind::input;
+    e.author = std::string(data.substr(1, author_size));
+    e.data = std::string(data.substr(1 + author_size));
   } else {
     e.data = std::string(data);
   }
@@ -121,7 +130,7 @@ std::vector<Event> ChunkDecoder::next(const Chunk& c) {
   std::vector<Event> events;
   std::uint64_t at = c.first_us;
   try {
-    while (in.remaining() > 0) events.push_back(decode_event(in, at, c));
+    while (in.remaining() > 0) events.push_back(decode_event(in, at, c, version_));
   } catch (const RecordingError& e) {
     if (std::string_view(e.what()).starts_with(chunk_name(c.seq) + ":")) throw;
     check(false, c, e.what());

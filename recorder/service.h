@@ -45,6 +45,8 @@ class SessionRecording : public std::enable_shared_from_this<SessionRecording> {
   void start();
   // An output, error_output or input event (input only when the session records input).
   void data(EventKind kind, std::string_view bytes);
+  // Input typed by `author`, who joined the session (only when the session records input).
+  void joined_input(const std::string& author, std::string_view bytes);
   void resize(int cols, int rows);
   void exec(const std::string& command_line);
   void marker(const std::string& text);

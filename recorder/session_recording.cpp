@@ -54,6 +54,13 @@ void SessionRecording::data(EventKind kind, std::string_view bytes) {
   after_add();
 }
 
+void SessionRecording::joined_input(const std::string& author, std::string_view bytes) {
+  if (!record_input_) return;
+  Event event{EventKind::input, elapsed_us(), std::string(bytes), 0, 0};
+  event.author = author;
+  add(event);
+}
+
 void SessionRecording::resize(int cols, int rows) {
   add(Event{EventKind::resize, elapsed_us(), "", static_cast<std::uint16_t>(cols),
             static_cast<std::uint16_t>(rows)});

@@ -22,3 +22,20 @@ CREATE INDEX session_participants_present ON session_participants (session_id)
 
 -- Why an administrator or auditor ended the session, shown to its user.
 ALTER TABLE sessions ADD COLUMN kill_reason text;
+
+-- Recording format 3: input typed by someone who joined the session names its author.
+ALTER TABLE recordings DROP CONSTRAINT recordings_format_version_check;
+ALTER TABLE recordings ADD CONSTRAINT recordings_format_version_check
+    CHECK (format_version BETWEEN 1 AND 3);
+
+-- Keys typed by someone who joined a session on another node, on their way to the node that
+-- holds it: that node takes them (DELETE ... RETURNING) as NOTIFY portcullis_input says they
+-- are there, so they stay here only for the moment in between.
+CREATE TABLE session_input (
+    id              bigserial PRIMARY KEY,
+    participant_id  bigint NOT NULL REFERENCES session_participants(id) ON DELETE CASCADE,
+    session_id      bigint NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
+    keys            bytea NOT NULL CHECK (length(keys) BETWEEN 1 AND 4096),
+    typed_at        timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX session_input_by_session ON session_input (session_id, id);

@@ -251,6 +251,48 @@ TEST(Recording, EventEncodingMatchesTheDocumentedBytes) {
   EXPECT_EQ(buffer.last_us(), 500u);
 }
 
+// Version 3: input typed by someone who joined the session carries its author's name.
+TEST(Recording, JoinedInputEncodingMatchesTheDocumentedBytes) {
+  ChunkBuffer buffer;
+  Event typed{EventKind::input, 1, "ls\r"};
+  typed.author = "bob";
+  buffer.add(typed);
+  EXPECT_EQ(buffer.bytes(), std::string("\x07\x00\x07\x03"
+                                        "bobls\r",
+                                        10));
+}
+
+TEST(Recording, JoinedInputKeepsItsAuthorAndOlderVersionsRefuseIt) {
+  test::TempDir dir;
+  const SigningKey key = new_key();
+  Event by_bob{EventKind::input, 20, "sudo systemctl restart db\r"};
+  by_bob.author = "bob";
+  const std::vector<Event> events{
+      {EventKind::input, 10, "uptime\r"}, by_bob, {EventKind::output, 30, "restarted\r\n"}};
+  const Written w = write_recording(dir.path(), key, {events});
+  ASSERT_EQ(w.parsed.version, 3u);
+  ChunkDecoder decoder(w.parsed.version);
+  const std::vector<Event> read = decoder.next(w.parsed.chunks.at(0));
+  EXPECT_EQ(read, events);
+  EXPECT_EQ(read[1].kind, EventKind::input);
+  EXPECT_EQ(read[1].author, "bob");
+  EXPECT_EQ(read[0].author, "");
+  EXPECT_TRUE(verify(w.parsed, key.public_key()).intact);
+  // A version 2 recording cannot hold one: a reader of that version names the unknown kind.
+  ChunkDecoder version_two(2);
+  EXPECT_THROW(
+      {
+        try {
+          version_two.next(w.parsed.chunks.at(0));
+        } catch (const RecordingError& e) {
+          EXPECT_NE(std::string(e.what()).find("unknown event kind 7"), std::string::npos)
+              << e.what();
+          throw;
+        }
+      },
+      RecordingError);
+}
+
 TEST(Recording, TimestampsNeverGoBackwards) {
   ChunkBuffer buffer;
   buffer.add({EventKind::output, 100, "a"});
