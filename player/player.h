@@ -143,6 +143,38 @@ struct Command {
   std::uint64_t at_us = 0;  // when Enter was pressed
   std::string line;
 };
+// Reads the command lines of a session from its events, given one at a time as they happen:
+// extract_commands over a recording, and command alert rules over a live session. It keeps a
+// terminal of the session's size and nothing else, so each event costs what drawing its
+// output costs.
+class CommandFollower {
+ public:
+  using Found = std::function<void(Command)>;
+
+  // `cols` and `rows` as the session started (0 without a pty: a default-sized screen).
+  CommandFollower(int cols, int rows, Found found);
+  ~CommandFollower();
+  CommandFollower(const CommandFollower&) = delete;
+  CommandFollower& operator=(const CommandFollower&) = delete;
+
+  // Events in the order they happened; calls `found` when one completes a command line.
+  void on_event(const recorder::Event& event);
+
+ private:
+  void on_input(const recorder::Event& event);
+  void on_echo(const recorder::Event& event);
+  int first_row(int last) const;
+  void note_command();
+
+  std::unique_ptr<Terminal> terminal_;
+  Found found_;
+  bool started_ = false;
+  int start_row_ = 0, start_col_ = 0;  // where the line started
+  std::uint64_t start_scrolled_ = 0;
+  std::string prompt_;                    // the text left of the line's start
+  std::optional<std::uint64_t> pending_;  // when Enter was pressed, until the echo arrives
+};
+
 // Calls `found` with each command as it is found, streaming.
 void extract_commands(const Recording& recording, const std::function<void(Command)>& found,
                       const Progress& progress = {});

@@ -281,6 +281,33 @@ TEST(PlayerCommands, SkipsKeysTypedIntoFullScreenPrograms) {
                                              "echo after", "exit"}));
 }
 
+// A live session's bytes come in pieces of any size: a follower given every output and input
+// byte as its own event finds what extract_commands finds, each as soon as the shell echoes
+// the newline that ends it.
+TEST(PlayerCommands, FollowerReadsTheSameCommandsOneByteAtATime) {
+  const std::vector<Event> events = captured("edit");
+  const std::vector<Command> whole = extract_commands(recording_of(events));
+  std::vector<Command> followed;
+  std::size_t events_given = 0;
+  std::vector<std::size_t> found_after;
+  CommandFollower follower(80, 24, [&](Command c) {
+    followed.push_back(std::move(c));
+    found_after.push_back(events_given);
+  });
+  for (const Event& event : events) {
+    for (char byte : event.data) {
+      ++events_given;
+      follower.on_event({event.kind, event.at_us, std::string(1, byte)});
+    }
+  }
+  ASSERT_EQ(followed.size(), whole.size());
+  for (std::size_t i = 0; i < whole.size(); ++i) {
+    EXPECT_EQ(followed[i].line, whole[i].line);
+    EXPECT_EQ(followed[i].at_us, whole[i].at_us);
+  }
+  EXPECT_LT(found_after.front(), events_given);  // not at the end: as it happened
+}
+
 TEST(PlayerSearch, FindsAWordInOneOfFiftyRecordings) {
   std::vector<Recording> recordings;
   for (int i = 1; i <= 50; ++i) {
