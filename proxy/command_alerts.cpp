@@ -22,7 +22,8 @@ std::string cut_to(std::string_view text, std::size_t limit) {
 CommandAlerts::CommandAlerts(std::vector<AlertRule> rules, int cols, int rows, OnMatch on_match)
     : rules_(std::move(rules)),
       on_match_(std::move(on_match)),
-      follower_(cols, rows, [this](const player::Command& command) { check(command); }) {}
+      follower_(
+          cols, rows, [this](const player::Command& command) { check(command); }, kDrawBudget) {}
 
 void CommandAlerts::bytes(Stream stream, std::string_view data) {
   follow(event_kind(stream), data);

@@ -29,8 +29,14 @@ struct CommandMatch {
 // be a whole screen); the rules see the whole line.
 constexpr std::size_t kMaxShownCommand = 1024;
 
+// Output drawn after a command before the follower stops drawing until the next key (see
+// player::CommandFollower): a `cat` of a big file costs a screen's worth of drawing, not the
+// file's. A few milliseconds of libvterm.
+constexpr std::size_t kDrawBudget = std::size_t{256} << 10;
+
 // Only a session on a target some rule watches gets one (rules_watching), so a session
-// without rules pays nothing; one with rules pays the drawing of its output on a terminal.
+// without rules pays nothing; one with rules pays the drawing of its output on a terminal, at
+// most kDrawBudget bytes of it after each command.
 class CommandAlerts final : public ByteObserver {
  public:
   using OnMatch = std::function<void(const CommandMatch& match)>;

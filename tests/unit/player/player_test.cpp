@@ -308,6 +308,39 @@ TEST(PlayerCommands, FollowerReadsTheSameCommandsOneByteAtATime) {
   EXPECT_LT(found_after.front(), events_given);  // not at the end: as it happened
 }
 
+// Past its draw budget a follower stops drawing the output and redraws the screen from the
+// output's end at the next key: the command after a long output is still read whole.
+TEST(PlayerCommands, FollowerWithADrawBudgetReadsTheCommandAfterALongOutput) {
+  std::vector<std::string> lines;
+  CommandFollower follower(
+      80, 24, [&](Command c) { lines.push_back(std::move(c.line)); }, 4096);
+  follower.on_event({EventKind::output, 0, "$ "});
+  follower.on_event({EventKind::input, 1, "cat log\r"});
+  follower.on_event({EventKind::output, 2, "cat log\r\n"});
+  for (int i = 0; i < 2000; ++i) {
+    follower.on_event({EventKind::output, 3, "log line " + std::to_string(i) + "\r\n"});
+  }
+  follower.on_event({EventKind::output, 4, "$ "});
+  for (char key : std::string("echo donX\x7f" "e\r")) {
+    follower.on_event({EventKind::input, 5, std::string(1, key)});
+  }
+  follower.on_event({EventKind::output, 6, "echo donX\b \be\r\n"});
+  EXPECT_EQ(lines, (std::vector<std::string>{"cat log", "echo done"}));
+}
+
+// The screen a skipped output ended on is known: keys typed into a full-screen program that
+// started long ago are still not commands.
+TEST(PlayerCommands, FollowerWithADrawBudgetKnowsAFullScreenProgramItDidNotDraw) {
+  std::vector<std::string> lines;
+  CommandFollower follower(
+      80, 24, [&](Command c) { lines.push_back(std::move(c.line)); }, 4096);
+  follower.on_event({EventKind::output, 0, std::string(5000, 'x') + "\r\n\x1b[?104"});
+  follower.on_event({EventKind::output, 1, "9h" + std::string(40000, 'y')});
+  follower.on_event({EventKind::input, 2, ":wq\r"});
+  follower.on_event({EventKind::output, 3, "\r\n"});
+  EXPECT_TRUE(lines.empty());
+}
+
 TEST(PlayerSearch, FindsAWordInOneOfFiftyRecordings) {
   std::vector<Recording> recordings;
   for (int i = 1; i <= 50; ++i) {
