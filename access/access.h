@@ -342,7 +342,9 @@ struct AuditEvent {
 };
 struct AuditFilter {
   std::optional<TimePoint> since;
-  std::string user;  // matches the actor or a "user" field in the details; "" = everyone
+  std::string user;    // matches the actor or a "user" field in the details; "" = everyone
+  std::string action;  // "" = every action
+  std::string object;  // "session:42"; "" = every object
   std::size_t limit = 1000;
 };
 // Newest last.

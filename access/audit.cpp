@@ -113,9 +113,10 @@ std::vector<AuditEvent> list_audit(pqxx::work& tx, const AuditFilter& filter) {
        tx.exec_params("SELECT * FROM (SELECT " + event_columns() + " FROM audit_events WHERE " +
                           detail::since_condition("at", "$1") +
                           " AND ($2 = '' OR actor = $2 OR details->>'user' = $2)"
+                          " AND ($4 = '' OR action = $4) AND ($5 = '' OR object = $5)"
                           " ORDER BY id DESC LIMIT $3) newest ORDER BY id",
                       detail::since_parameter(filter.since), filter.user,
-                      static_cast<long long>(filter.limit))) {
+                      static_cast<long long>(filter.limit), filter.action, filter.object)) {
     events.push_back(event_from_row(row));
   }
   return events;

@@ -80,6 +80,11 @@ std::string to_string(MfaStep step) {
   return "unknown";
 }
 
+bool matches_any_glob(const std::vector<std::string>& globs, std::string_view text) {
+  return std::any_of(globs.begin(), globs.end(),
+                     [&](const std::string& pattern) { return glob_match(pattern, text); });
+}
+
 bool glob_match(std::string_view pattern, std::string_view text) {
   if (pattern.empty()) return text.empty();
   if (pattern.front() == '*') {
@@ -112,8 +117,7 @@ bool glob_match(std::string_view pattern, std::string_view text) {
 }
 
 bool CompiledRule::matches_target(const std::string& target) const {
-  return std::any_of(config.targets.begin(), config.targets.end(),
-                     [&](const std::string& pattern) { return glob_match(pattern, target); });
+  return matches_any_glob(config.targets, target);
 }
 
 bool CompiledRule::admits_requester(const std::vector<std::string>& roles) const {

@@ -62,6 +62,8 @@ class Policy {
 
 // Glob as in a shell: '*' any run, '?' one character, "[abc]" / "[a-z]" / "[!a]" a set.
 bool glob_match(std::string_view pattern, std::string_view text);
+// Whether any of `globs` matches `text`: the targets of a [[policy]] or an [[alert_rule]].
+bool matches_any_glob(const std::vector<std::string>& globs, std::string_view text);
 
 // One line describing what a rule asks for: "rule prod-db: dual approval by approver, ticket
 // ^(CHG|INC)-[0-9]+$, at most 2h, Mon-Fri 08:00-18:00 Europe/Paris, MFA request/approve".

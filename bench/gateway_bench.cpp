@@ -2,6 +2,8 @@
 // of bench/routes.h (direct, jump, bastion) and one more:
 //   unrecorded - ssh through a second portcullisd whose recording cannot start (its spool folder
 //            is impossible) and which is told to carry on: what recording costs
+//   watched - ssh through a third portcullisd with an [[alert_rule]] on the target: what
+//            following the screen for command alerts costs, on a log cat under a pty
 // Every figure is reported with its ratio to the OpenSSH jump host, because absolute numbers
 // on shared machines mean little. Usage: gateway_bench [--mib N] [--connects N] [--markdown FILE]
 #include <algorithm>
@@ -47,27 +49,48 @@ std::unique_ptr<Bastion> unrecorded_node(const Bastion& primary) {
   return node;
 }
 
+// A third node whose [[alert_rule]] watches every target: each session's screen is followed.
+std::unique_ptr<Bastion> watched_node(const Bastion& primary) {
+  auto node = std::make_unique<Bastion>(primary, "watched");
+  node->append_config("[[alert_rule]]\nname = \"wipe\"\ntargets = [\"*\"]\nmatch = \"rm -rf /\"\n");
+  node->start();
+  return node;
+}
+
 class Setup {
  public:
-  Setup() : unrecorded_(unrecorded_node(routes_.gateway().bastion)) {}
+  Setup()
+      : unrecorded_(unrecorded_node(routes_.gateway().bastion)),
+        watched_(watched_node(routes_.gateway().bastion)) {}
 
   std::vector<Route> routes() const {
     return {routes_.direct(), routes_.jump(), routes_.bastion(),
             routes_.bastion_node("unrecorded", unrecorded_->port())};
   }
 
+  // The bastion and the same with an alert rule, for the cost of command alerts.
+  std::vector<Route> alert_routes() const {
+    return {routes_.bastion(), routes_.bastion_node("watched", watched_->port())};
+  }
+
   // The bastion process behind a route, if it is one of ours.
   std::optional<pid_t> daemon_of(const Route& route) const {
     if (route.name == "bastion") return routes_.gateway().bastion.pid();
     if (route.name == "unrecorded") return unrecorded_->pid();
+    if (route.name == "watched") return watched_->pid();
     return std::nullopt;
   }
 
-  void wait_for_shipping() const { routes_.wait_for_shipping(); }
+  void wait_for_shipping() const {
+    routes_.wait_for_shipping();
+    const fs::path spool = watched_->dir() / "state/spool";
+    wait_until([&] { return fs::is_empty(spool); }, std::chrono::minutes(5));
+  }
 
  private:
   Routes routes_;
   std::unique_ptr<Bastion> unrecorded_;
+  std::unique_ptr<Bastion> watched_;
 };
 
 double seconds_of(const RunResult& result) {
@@ -98,6 +121,21 @@ double upload_mib_per_s(const Route& route, int mib, const fs::path& zeros) {
   return mib / seconds_of(r);
 }
 
+// `cat` of a big log in an interactive session (a pty): text lines the terminal must draw and
+// scroll, the worst case for a follower that reads the screen.
+double log_cat_mib_per_s(const Route& route, int mib) {
+  RunOptions options;
+  options.stdout_file = "/dev/null";
+  options.timeout = std::chrono::minutes(10);
+  const std::string line =
+      "2026-12-02T07:30:00.123Z INFO api request served in 12 ms from 10.0.0.17 path=/v1/items";
+  RunResult result = run(concat(concat({"ssh", "-tt"}, route.ssh),
+                                {"yes '" + line + "' | head -c " + std::to_string(mib) + "M"}),
+                         options);
+  if (result.exit_status != 0) throw std::runtime_error(route.name + ": log cat failed");
+  return mib / seconds_of(result);
+}
+
 double median_connect_ms(const Route& route, int count) {
   std::vector<double> samples;
   for (int i = 0; i < count; ++i) {
@@ -124,6 +162,25 @@ void measure_transfer(Row& row, const Route& route, const Setup& setup, int mib,
   const double cpu_before = daemon ? cpu_seconds(*daemon) : 0;
   row.value[route.name] = transfer();
   if (daemon) row.cpu_per_gib[route.name] = (cpu_seconds(*daemon) - cpu_before) * 1024.0 / mib;
+}
+
+// The log cat through the bastion without and with an alert rule.
+std::string render_alert_cost(const Row& row, int mib) {
+  const double plain = row.value.at("bastion");
+  const double watched = row.value.at("watched");
+  const double cpu_plain = row.cpu_per_gib.at("bastion");
+  const double cpu_watched = row.cpu_per_gib.at("watched");
+  std::ostringstream out;
+  out << "\nCommand alert cost (`cat` of a " << mib
+      << " MiB log under a pty, recording on, without and with an [[alert_rule]] watching the "
+         "target):\n\n"
+      << "| benchmark | no rule | rule | cost | portcullisd CPU s/GiB no rule | rule | CPU cost "
+         "|\n|---|---|---|---|---|---|---|\n"
+      << "| " << row.benchmark << " (" << row.unit << ") | " << fixed(plain, 1) << " | "
+      << fixed(watched, 1) << " | " << fixed(100.0 * (1.0 - watched / plain), 1) << "% | "
+      << fixed(cpu_plain, 2) << " | " << fixed(cpu_watched, 2) << " | "
+      << fixed(100.0 * (cpu_watched / cpu_plain - 1.0), 1) << "% |\n";
+  return out.str();
 }
 
 std::string render(const std::vector<Row>& rows, const Options& options) {
@@ -183,7 +240,14 @@ int main(int argc, char** argv) {
       rows[2].value[route.name] = median_connect_ms(route, options.connects);
       setup.wait_for_shipping();
     }
-    std::string table = render(rows, options);
+    Row log_cat{"log cat", "MiB/s", true, {}, {}};
+    for (const Route& route : setup.alert_routes()) {
+      std::cerr << "measuring a log cat through " << route.name << "...\n";
+      measure_transfer(log_cat, route, setup, options.mib,
+                       [&] { return log_cat_mib_per_s(route, options.mib); });
+      setup.wait_for_shipping();
+    }
+    std::string table = render(rows, options) + render_alert_cost(log_cat, options.mib);
     publish(table, options.markdown);
     return 0;
   } catch (const std::exception& e) {

@@ -496,7 +496,8 @@ void add_player_commands(CLI::App& app, Action& chosen) {
       ->check(CLI::Range(1.0 / 64, 64.0));
   play_cmd->add_option("--idle-limit", play_options->idle_limit,
                        "Shorten pauses longer than SECONDS");
-  play_cmd->add_option("--from", play_options->from, "Start at TIME");
+  // --at as `screen` takes it: the line a command alert gives reads "play SESSION --at T".
+  play_cmd->add_option("--from,--at", play_options->from, "Start at TIME");
   play_cmd->add_option("--pubkey", play_options->pubkey, pubkey_help);
   play_cmd->callback([&chosen, play_options] {
     allow_config_free(play_options->session);

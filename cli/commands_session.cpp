@@ -94,12 +94,35 @@ struct ShowOptions {
   bool json = false;
 };
 
-// What `session show` gathers: the session, its grant, and its recording when one is stored.
+// What `session show` gathers: the session, its grant, its recording when one is stored, and
+// the commands that [[alert_rule]]s matched.
 struct SessionDetails {
   ListedSession session;
   std::optional<access::Grant> grant;
   std::optional<recorder::RecordingSummary> recording;
+  std::vector<nlohmann::json> command_matches;  // the audit rows' details, oldest first
 };
+
+// The matches come from the audit rows the daemon writes as they happen, not from the
+// recording's markers: they are there while the session still runs (its recording reaches
+// the database as it ends), without reading a whole recording, and hash-chained.
+std::vector<nlohmann::json> command_matches(pqxx::work& tx, std::int64_t session_id) {
+  access::AuditFilter filter;
+  filter.action = "session.command_matched";
+  filter.object = "session:" + std::to_string(session_id);
+  std::vector<nlohmann::json> matches;
+  for (const access::AuditEvent& event : access::list_audit(tx, filter)) {
+    nlohmann::json details = nlohmann::json::parse(event.details_json, nullptr, false);
+    if (details.is_object()) matches.push_back(std::move(details));
+  }
+  return matches;
+}
+
+// A field of a match's details as text, "" when missing or not a string.
+std::string text_of(const nlohmann::json& details, const char* key) {
+  const auto found = details.find(key);
+  return found != details.end() && found->is_string() ? found->get<std::string>() : "";
+}
 
 SessionDetails find_details(Context& context, std::int64_t id) {
   SessionDetails details;
@@ -111,6 +134,7 @@ SessionDetails find_details(Context& context, std::int64_t id) {
     details.session = std::move(with_states(std::move(rows), context).front());
     details.grant = access::find_grant(tx, details.session.row.grant_id);
     details.recording = recorder::find_recording(tx, id);
+    details.command_matches = command_matches(tx, id);
   });
   return details;
 }
@@ -157,6 +181,7 @@ nlohmann::json details_json(const SessionDetails& d) {
                      {"revoked_at", time_json(d.grant->revoked_at)}};
   }
   json["recording"] = recording_json(d.recording);
+  json["command_matches"] = d.command_matches;
   return json;
 }
 
@@ -181,6 +206,17 @@ void print_recording(const recorder::RecordingSummary& r) {
                           std::to_string(r.header.rows))
             << '\n'
             << "node key     " << r.header.node_key_fingerprint << '\n';
+}
+
+// "alert        0:05 wipe (critical, terminate): rm -rf /", one line per match.
+void print_command_matches(const std::vector<nlohmann::json>& matches) {
+  for (const nlohmann::json& match : matches) {
+    std::cout << "alert        " << inert_line(text_of(match, "offset")) << ' '
+              << inert_line(text_of(match, "rule")) << " ("
+              << inert_line(text_of(match, "severity")) << ", "
+              << inert_line(text_of(match, "action"))
+              << "): " << inert_line(text_of(match, "command")) << '\n';
+  }
 }
 
 void show_session(Context& context, const ShowOptions& options) {
@@ -210,6 +246,7 @@ void show_session(Context& context, const ShowOptions& options) {
   } else {
     std::cout << "recording    none stored (yet)\n";
   }
+  print_command_matches(d.command_matches);
 }
 
 struct KillOptions {

@@ -143,6 +143,51 @@ struct Command {
   std::uint64_t at_us = 0;  // when Enter was pressed
   std::string line;
 };
+// Reads the command lines of a session from its events, given one at a time as they happen:
+// extract_commands over a recording, and command alert rules over a live session. It keeps a
+// terminal of the session's size, so each event costs what drawing its output costs.
+//
+// Drawing is slow next to moving bytes (libvterm: some tens of MiB/s). A live session bounds it
+// with `draw_budget`: past that many bytes of output after a command, output is not drawn
+// until a key is typed; then the screen is redrawn from the last kRedrawTail bytes (and the
+// full-screen program they may be in), which is what a shell's prompt stands on after a long
+// output. 0 draws everything, exactly: recordings.
+class CommandFollower {
+ public:
+  using Found = std::function<void(Command)>;
+  static constexpr std::size_t kRedrawTail = std::size_t{16} << 10;
+
+  // `cols` and `rows` as the session started (0 without a pty: a default-sized screen).
+  CommandFollower(int cols, int rows, Found found, std::size_t draw_budget = 0);
+  ~CommandFollower();
+  CommandFollower(const CommandFollower&) = delete;
+  CommandFollower& operator=(const CommandFollower&) = delete;
+
+  // Events in the order they happened; calls `found` when one completes a command line.
+  void on_event(const recorder::Event& event);
+
+ private:
+  void on_input(const recorder::Event& event);
+  void on_echo(const recorder::Event& event);
+  void on_output(const recorder::Event& event);
+  void skip(std::string_view output);
+  void redraw();
+  int first_row(int last) const;
+  void note_command();
+
+  std::unique_ptr<Terminal> terminal_;
+  Found found_;
+  const std::size_t draw_budget_;
+  std::size_t drawn_ = 0;                   // bytes of output drawn since the last command
+  std::string skipped_tail_;                // the end of the output not drawn, when some was not
+  std::optional<bool> skipped_alt_screen_;  // the last switch of screen in it: true = entered
+  bool started_ = false;
+  int start_row_ = 0, start_col_ = 0;  // where the line started
+  std::uint64_t start_scrolled_ = 0;
+  std::string prompt_;                    // the text left of the line's start
+  std::optional<std::uint64_t> pending_;  // when Enter was pressed, until the echo arrives
+};
+
 // Calls `found` with each command as it is found, streaming.
 void extract_commands(const Recording& recording, const std::function<void(Command)>& found,
                       const Progress& progress = {});

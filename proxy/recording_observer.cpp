@@ -3,9 +3,8 @@
 #include <utility>
 
 namespace portcullis::proxy {
-namespace {
 
-recorder::EventKind kind_of(Stream stream) {
+recorder::EventKind event_kind(Stream stream) {
   switch (stream) {
     case Stream::output:
       return recorder::EventKind::output;
@@ -17,13 +16,11 @@ recorder::EventKind kind_of(Stream stream) {
   return recorder::EventKind::output;
 }
 
-}  // namespace
-
 RecordingObserver::RecordingObserver(std::shared_ptr<recorder::SessionRecording> recording)
     : recording_(std::move(recording)) {}
 
 void RecordingObserver::bytes(Stream stream, std::string_view data) {
-  recording_->data(kind_of(stream), data);
+  recording_->data(event_kind(stream), data);
 }
 
 void RecordingObserver::joined_input(const std::string& author, std::string_view data) {

@@ -11,6 +11,9 @@
 
 namespace portcullis::proxy {
 
+// The kind of event a stream's bytes make in a recording.
+recorder::EventKind event_kind(Stream stream);
+
 class RecordingObserver final : public ByteObserver {
  public:
   // `recording` was created with the session's wake-up as its on_drained.

@@ -50,6 +50,7 @@
 namespace portcullis::proxy {
 
 class SessionRegistry;
+struct CommandMatch;  // proxy/command_alerts.h
 
 // Shared by all sessions of a gateway; outlives them.
 struct GatewayContext {
@@ -230,6 +231,10 @@ class Session : public std::enable_shared_from_this<Session>, private SessionExp
   void start_recording(const access::Admission& admission, const StartResult& started);
   void on_recording_failure(const std::string& why);
   void record_marker(const std::string& text);
+
+  // command alert rules (session_command_alerts.cpp)
+  void watch_commands(const access::Admission& admission);
+  void on_command_match(const CommandMatch& match, const std::string& reason);
 
   // control commands (session_control.cpp)
   void run_control(const std::string& command_line);

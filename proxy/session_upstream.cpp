@@ -246,6 +246,7 @@ void Session::start_recording(const access::Admission& admission, const StartRes
         if (auto self = weak.lock()) self->pump();
       });
   observers_.add(std::make_shared<RecordingObserver>(std::move(recording)));
+  watch_commands(admission);
   if (!pty_clamped_from_.empty()) observers_.marker("clamped pty-req " + pty_clamped_from_);
   if (setup_.kind == StartKind::exec) observers_.exec(setup_.command);
   if (setup_.kind == StartKind::subsystem) observers_.exec("subsystem " + setup_.command);

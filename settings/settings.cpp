@@ -15,6 +15,7 @@ Config load(const std::filesystem::path& path, const std::optional<std::string_v
   declare_recording_config(schema, config.recording);
   declare_log_config(schema, config.log);
   declare_access_config(schema, config.access, config.policies);
+  declare_alert_rules(schema, config.alert_rules);
   declare_alerts_config(schema, config.alerts);
   declare_rotation_config(schema, config.rotation);
   declare_oversight_config(schema, config.oversight);

@@ -13,6 +13,7 @@
 #include <string_view>
 #include <vector>
 
+#include "access/alert_rules.h"
 #include "access/config.h"
 #include "alerts/config.h"
 #include "common/config.h"
@@ -79,7 +80,8 @@ struct Config {
   RecordingConfig recording;
   LogConfig log;
   AccessConfig access;
-  std::vector<PolicyRule> policies;  // in file order: first match wins
+  std::vector<PolicyRule> policies;    // in file order: first match wins
+  std::vector<AlertRule> alert_rules;  // in file order: every rule that matches fires
   AlertsConfig alerts;
   UpstreamConfig upstream;
   RotationConfig rotation;

@@ -281,6 +281,66 @@ TEST(PlayerCommands, SkipsKeysTypedIntoFullScreenPrograms) {
                                              "echo after", "exit"}));
 }
 
+// A live session's bytes come in pieces of any size: a follower given every output and input
+// byte as its own event finds what extract_commands finds, each as soon as the shell echoes
+// the newline that ends it.
+TEST(PlayerCommands, FollowerReadsTheSameCommandsOneByteAtATime) {
+  const std::vector<Event> events = captured("edit");
+  const std::vector<Command> whole = extract_commands(recording_of(events));
+  std::vector<Command> followed;
+  std::size_t events_given = 0;
+  std::vector<std::size_t> found_after;
+  CommandFollower follower(80, 24, [&](Command c) {
+    followed.push_back(std::move(c));
+    found_after.push_back(events_given);
+  });
+  for (const Event& event : events) {
+    for (char byte : event.data) {
+      ++events_given;
+      follower.on_event({event.kind, event.at_us, std::string(1, byte)});
+    }
+  }
+  ASSERT_EQ(followed.size(), whole.size());
+  for (std::size_t i = 0; i < whole.size(); ++i) {
+    EXPECT_EQ(followed[i].line, whole[i].line);
+    EXPECT_EQ(followed[i].at_us, whole[i].at_us);
+  }
+  EXPECT_LT(found_after.front(), events_given);  // not at the end: as it happened
+}
+
+// Past its draw budget a follower stops drawing the output and redraws the screen from the
+// output's end at the next key: the command after a long output is still read whole.
+TEST(PlayerCommands, FollowerWithADrawBudgetReadsTheCommandAfterALongOutput) {
+  std::vector<std::string> lines;
+  CommandFollower follower(
+      80, 24, [&](Command c) { lines.push_back(std::move(c.line)); }, 4096);
+  follower.on_event({EventKind::output, 0, "$ "});
+  follower.on_event({EventKind::input, 1, "cat log\r"});
+  follower.on_event({EventKind::output, 2, "cat log\r\n"});
+  for (int i = 0; i < 2000; ++i) {
+    follower.on_event({EventKind::output, 3, "log line " + std::to_string(i) + "\r\n"});
+  }
+  follower.on_event({EventKind::output, 4, "$ "});
+  for (char key : std::string("echo donX\x7f" "e\r")) {
+    follower.on_event({EventKind::input, 5, std::string(1, key)});
+  }
+  follower.on_event({EventKind::output, 6, "echo donX\b \be\r\n"});
+  EXPECT_EQ(lines, (std::vector<std::string>{"cat log", "echo done"}));
+}
+
+// The screen a skipped output ended on is known: keys typed into a full-screen program that
+// started long ago are still not commands.
+TEST(PlayerCommands, FollowerWithADrawBudgetKnowsAFullScreenProgramItDidNotDraw) {
+  std::vector<std::string> lines;
+  CommandFollower follower(
+      80, 24, [&](Command c) { lines.push_back(std::move(c.line)); }, 4096);
+  follower.on_event({EventKind::output, 0, std::string(5000, 'x') + "\r\n\x1b[?104"});
+  follower.on_event({EventKind::output, 1, "9h" + std::string(40000, 'y')});
+  follower.on_event({EventKind::input, 2, ":wq\r"});
+  follower.on_event({EventKind::output, 3, "\r\n"});
+  EXPECT_TRUE(lines.empty());
+}
+
 TEST(PlayerSearch, FindsAWordInOneOfFiftyRecordings) {
   std::vector<Recording> recordings;
   for (int i = 1; i <= 50; ++i) {

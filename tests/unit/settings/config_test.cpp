@@ -265,6 +265,51 @@ syslog = true
   EXPECT_TRUE(config.alerts.syslog);
 }
 
+TEST_F(ConfigTest, ReadsAlertRules) {
+  const Config config =
+      load_config(write_config(std::string(kMinimal) + "[[alert_rule]]\n"
+                                                       "name = \"wipe\"\n"
+                                                       "targets = [\"db*\", \"web01\"]\n"
+                                                       "match = 'rm\\s+-rf\\s+/'\n"
+                                                       "action = \"terminate\"\n"
+                                                       "severity = \"critical\"\n"
+                                                       "[[alert_rule]]\n"
+                                                       "name = \"shadow\"\n"
+                                                       "targets = [\"*\"]\n"
+                                                       "match = \"/etc/shadow\"\n"));
+  ASSERT_EQ(config.alert_rules.size(), 2u);
+  const AlertRule& wipe = config.alert_rules[0];
+  EXPECT_EQ(wipe.line, 3u);
+  EXPECT_EQ(wipe.name, "wipe");
+  EXPECT_EQ(wipe.action, AlertAction::terminate);
+  EXPECT_EQ(wipe.severity, "critical");
+  EXPECT_TRUE(wipe.watches("db01"));
+  EXPECT_TRUE(wipe.watches("web01"));
+  EXPECT_FALSE(wipe.watches("web02"));
+  EXPECT_TRUE(wipe.matches("sudo rm  -rf /var"));  // anywhere in the line
+  EXPECT_FALSE(wipe.matches("rm -rf ./build"));
+  EXPECT_EQ(config.alert_rules[1].action, AlertAction::alert);  // the defaults
+  EXPECT_EQ(config.alert_rules[1].severity, "high");
+}
+
+TEST_F(ConfigTest, AlertRuleMistakesNameTheirLine) {
+  const std::string base =
+      std::string(kMinimal) + "[[alert_rule]]\nname = \"r\"\ntargets = [\"*\"]\n";
+  EXPECT_EQ(error_for(base + "match = \"rm (-rf\"\n"),
+            at(6) +
+                "'match' in [[alert_rule]]: not a valid RE2 regular expression: missing ): rm "
+                "(-rf (RE2 has no backreferences or lookarounds; see docs/config.md)");
+  EXPECT_EQ(error_for(base + "match = \"rm\"\naction = \"kill\"\n"),
+            at(7) +
+                "'action' in [[alert_rule]]: \"kill\" is not an action (expected alert or "
+                "terminate)");
+  EXPECT_EQ(error_for(base + "match = \"rm\"\nseverity = \"urgent\"\n"),
+            at(7) +
+                "'severity' in [[alert_rule]]: \"urgent\" is not a severity (expected low, "
+                "medium, high or critical)");
+  EXPECT_EQ(error_for(base), at(3) + "missing required key 'match' in [[alert_rule]]");
+}
+
 TEST_F(ConfigTest, PolicyMistakesNameTheirLine) {
   const std::string base = std::string(kMinimal) + "[[policy]]\nname = \"p\"\n";
   EXPECT_EQ(error_for(base + "targets = [\"*\"]\napproval = \"triple\"\n"),
