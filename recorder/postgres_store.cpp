@@ -3,6 +3,7 @@
 #include "recorder/postgres_store.h"
 
 #include <array>
+#include <span>
 
 #include "recorder/internal.h"
 
@@ -118,9 +119,29 @@ void update_recording(pqxx::work& tx, const ParsedRecording& r, std::uint64_t co
   }
 }
 
-// Adds a running session's chunks that continue the stored ones, and their totals; the
-// recording stays "recording". A chunk past a gap is never stored: the session is behind.
-RecordingStore::LiveResult store_live(pqxx::work& tx, const RecordingStore::LiveUpdate& update) {
+// The common case of live shipping in one statement: the chunk that follows the stored ones of
+// a recording still being recorded, with its totals. False when it is not that case (no
+// recording yet, a chunk stored already, a gap, an ended recording): nothing is changed.
+bool append_next_chunk(pqxx::work& tx, std::int64_t session_id, const Chunk& c) {
+  const pqxx::result done = tx.exec_params(
+      "WITH recording AS (UPDATE recordings SET chunk_count = $2 + 1, "
+      "event_count = event_count + $5, raw_bytes = raw_bytes + $6, "
+      "compressed_bytes = compressed_bytes + $7, duration_us = $4 "
+      "WHERE session_id = $1 AND state = 'recording' AND $2 = (SELECT coalesce(max(seq) + 1, 0) "
+      "FROM recording_chunks WHERE session_id = $1) RETURNING session_id) "
+      "INSERT INTO recording_chunks (session_id, seq, first_us, last_us, record) "
+      "SELECT session_id, $2, $3, $4, $8 FROM recording",
+      session_id, as_bigint(c.seq), as_bigint(c.first_us), as_bigint(c.last_us),
+      as_bigint(c.event_count), as_bigint(c.raw_size), as_bigint(c.frame().size()),
+      bytes(c.record));
+  return done.affected_rows() == 1;
+}
+
+// Every other case, with the recording locked: it is created from the header when absent, and
+// checked (still recording, the same header); chunks stored before are skipped, and a chunk
+// past a gap is never stored (the session is behind).
+RecordingStore::LiveResult store_carefully(pqxx::work& tx, const RecordingStore::LiveUpdate& update,
+                                           std::span<const Chunk> chunks, bool& stored_some) {
   using LiveResult = RecordingStore::LiveResult;
   const RecordingStore::SpoolHeader& header = *update.header;
   std::optional<LockedRecording> stored = lock_existing(tx, update.session_id);
@@ -133,32 +154,36 @@ RecordingStore::LiveResult store_live(pqxx::work& tx, const RecordingStore::Live
   if (stored->state != "recording" || stored->header_record != header.record) {
     return LiveResult::not_recording;
   }
-  std::uint64_t next = stored->chunks, events = 0, raw = 0, compressed = 0, duration = 0;
-  for (const Chunk& c : update.chunks) {
+  std::uint64_t next = stored->chunks;
+  for (const Chunk& c : chunks) {
     if (c.seq < next) continue;  // stored by an earlier pass or a catch-up
-    if (c.seq > next) break;
-    insert_chunk(tx, update.session_id, c);
+    if (c.seq > next || !append_next_chunk(tx, update.session_id, c)) break;
     ++next;
-    events += c.event_count;
-    raw += c.raw_size;
-    compressed += c.frame().size();
-    duration = c.last_us;
+    stored_some = true;
   }
-  if (next > stored->chunks) {
-    tx.exec_params(
-        "UPDATE recordings SET chunk_count = $2, event_count = event_count + $3, "
-        "raw_bytes = raw_bytes + $4, compressed_bytes = compressed_bytes + $5, duration_us = $6 "
-        "WHERE session_id = $1",
-        update.session_id, as_bigint(next), as_bigint(events), as_bigint(raw),
-        as_bigint(compressed), as_bigint(duration));
-    // Delivered at commit, to whoever LISTENs: the watch client reads the new chunks at once.
-    if (update.watched) {
-      tx.exec_params("SELECT pg_notify('portcullis_recording', $1)",
-                     std::to_string(update.session_id));
-    }
-  }
-  const bool gap = !update.chunks.empty() && update.chunks.back().seq >= next;
+  const bool gap = !chunks.empty() && chunks.back().seq >= next;
   return gap ? LiveResult::behind : LiveResult::stored;
+}
+
+// A running session's chunks that continue the stored ones, and their totals; the recording
+// stays "recording". Usually one statement a chunk; store_carefully() when that does not fit.
+RecordingStore::LiveResult store_live(pqxx::work& tx, const RecordingStore::LiveUpdate& update) {
+  const std::span<const Chunk> chunks(update.chunks);
+  std::size_t appended = 0;
+  while (appended < chunks.size() && append_next_chunk(tx, update.session_id, chunks[appended])) {
+    ++appended;
+  }
+  bool stored_some = appended > 0;
+  const RecordingStore::LiveResult result =
+      appended == chunks.size()
+          ? RecordingStore::LiveResult::stored
+          : store_carefully(tx, update, chunks.subspan(appended), stored_some);
+  // Delivered at commit, to whoever LISTENs: the watch client reads the new chunks at once.
+  if (stored_some && update.watched) {
+    tx.exec_params("SELECT pg_notify('portcullis_recording', $1)",
+                   std::to_string(update.session_id));
+  }
+  return result;
 }
 
 // recordings.state, in RecordingStore::State's order.
