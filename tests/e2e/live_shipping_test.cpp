@@ -1,7 +1,8 @@
 // Live shipping (issue 16, item 1): the chunks of a running session reach PostgreSQL while it
 // runs, about a second behind the spool; a SIGKILL of the node holding it then loses at most
 // that last second from the database, and the next start completes the recording as
-// incomplete from the spool, byte for byte.
+// incomplete from the spool, byte for byte. The store never stores a gap, and the
+// end-of-session ship finds the chunks stored live the same as its spool file.
 #include <gtest/gtest.h>
 #include <poll.h>
 #include <unistd.h>
@@ -11,7 +12,11 @@
 
 #include "recorder/postgres_store.h"
 #include "recorder/reader.h"
+#include "recorder/shipper.h"
+#include "recorder/writer.h"
+#include "tests/e2e/session_row.h"
 #include "tests/support/harness.h"
+#include "tests/support/recording_builder.h"
 
 namespace portcullis::e2e {
 namespace {
@@ -177,6 +182,64 @@ TEST_F(LiveShipping, SwitchedOffTheRecordingWaitsForTheEndOfTheSession) {
   EXPECT_EQ(stored(id), "") << "nothing is stored while the session runs";
   ASSERT_TRUE(wait_until([&] { return stored(id).starts_with("complete|"); }, 20s))
       << gateway.bastion.log();
+}
+
+// Writes `count` chunks of output to a spool file in `dir`; `written` gets them as live shipping
+// does.
+recorder::SpoolWriter spool_with_chunks(const fs::path& dir, std::int64_t session_id, int count,
+                                        const recorder::SigningKey& key,
+                                        std::vector<recorder::Chunk>& written) {
+  auto created = recorder::SpoolWriter::create(dir, test::sample_header(session_id), key);
+  auto& writer = std::get<recorder::SpoolWriter>(created);
+  for (int i = 0; i < count; ++i) {
+    std::vector<recorder::ChunkBuffer> batch(1);
+    batch[0].add(recorder::EventKind::output, static_cast<std::uint64_t>(i) * 1'000'000,
+                 "line " + std::to_string(i) + "\r\n");
+    EXPECT_FALSE(writer.append(batch, recorder::SpoolWriter::Sync::now, &written));
+  }
+  return std::move(writer);
+}
+
+TEST(LiveShippingStore, StoresOnlyWhatContinuesTheStoredChunks) {
+  using LiveResult = recorder::RecordingStore::LiveResult;
+  Bastion bastion;
+  const std::int64_t id = make_session(bastion);
+  const recorder::SigningKey key = recorder::SigningKey::load(bastion.dir() / "state/signing.key");
+  std::vector<recorder::Chunk> written;
+  recorder::SpoolWriter writer =
+      spool_with_chunks(bastion.dir() / "state/spool", id, 6, key, written);
+  const auto header = std::make_shared<const recorder::RecordingStore::SpoolHeader>(
+      recorder::RecordingStore::SpoolHeader{writer.header(), writer.header_record()});
+  const auto update = [&](std::size_t from, std::size_t to) {
+    return std::vector<recorder::RecordingStore::LiveUpdate>{
+        {id, header, std::vector<recorder::Chunk>(written.begin() + from, written.begin() + to),
+         true}};
+  };
+  recorder::PostgresRecordingStore store(PostgresCluster::shared().url(bastion.database()));
+  const auto stored = [&] {
+    return PostgresCluster::shared().query(
+        bastion.database(),
+        "SELECT state || ' ' || chunk_count || ' ' || (SELECT count(*) FROM recording_chunks) "
+        "FROM recordings");
+  };
+
+  EXPECT_EQ(store.save_live(update(0, 2)), std::vector{LiveResult::stored});
+  EXPECT_EQ(stored(), "recording 2 2");
+  // Chunk 1 again (a catch-up stored it already) is skipped; 2 and 3 follow.
+  EXPECT_EQ(store.save_live(update(1, 4)), std::vector{LiveResult::stored});
+  EXPECT_EQ(stored(), "recording 4 4");
+  // Chunk 5 without chunk 4: nothing is stored, the session is behind.
+  EXPECT_EQ(store.save_live(update(5, 6)), std::vector{LiveResult::behind});
+  EXPECT_EQ(stored(), "recording 4 4");
+
+  // The end-of-session ship stores the rest and finds the stored bytes equal to the spool's.
+  ASSERT_FALSE(writer.finish("client_exit"));
+  std::string error;
+  EXPECT_EQ(recorder::ship_spool_file(store, writer.path(), false, key.public_key(), error),
+            recorder::ShipResult::shipped)
+      << error;
+  EXPECT_EQ(stored(), "complete 6 6");
+  EXPECT_EQ(store.save_live(update(5, 6)), std::vector{LiveResult::not_recording});
 }
 
 }  // namespace
