@@ -43,8 +43,9 @@ void SessionRecording::start() {
       self->writer_.emplace(std::move(*writer));
       if (self->service_.config_.live_shipping) {
         self->service_.shipper_.live().opened(
-            self->session_id_, std::make_shared<const RecordingStore::SpoolHeader>(
-                                   self->writer_->header(), self->writer_->header_record()));
+            self->session_id_,
+            std::make_shared<const RecordingStore::SpoolHeader>(RecordingStore::SpoolHeader{
+                self->writer_->header(), self->writer_->header_record()}));
       }
     } else {
       self->report(std::get<std::error_code>(created), "cannot create the spool file");

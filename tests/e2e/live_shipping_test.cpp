@@ -210,7 +210,7 @@ TEST(LiveShippingStore, StoresOnlyWhatContinuesTheStoredChunks) {
       spool_with_chunks(bastion.dir() / "state/spool", id, 6, key, written);
   const auto header = std::make_shared<const recorder::RecordingStore::SpoolHeader>(
       recorder::RecordingStore::SpoolHeader{writer.header(), writer.header_record()});
-  const auto update = [&](std::size_t from, std::size_t to) {
+  const auto update = [&](std::ptrdiff_t from, std::ptrdiff_t to) {
     return std::vector<recorder::RecordingStore::LiveUpdate>{
         {id, header, std::vector<recorder::Chunk>(written.begin() + from, written.begin() + to),
          true}};
