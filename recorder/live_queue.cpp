@@ -105,10 +105,4 @@ std::size_t LiveQueue::queued_bytes() const {
   return bytes_;
 }
 
-bool LiveQueue::is_behind(std::int64_t session_id) const {
-  std::lock_guard<std::mutex> lock(mutex_);
-  const auto found = sessions_.find(session_id);
-  return found != sessions_.end() && found->second.behind;
-}
-
 }  // namespace portcullis::recorder

@@ -52,7 +52,6 @@ class LiveQueue {
   void stop_shipping(std::int64_t session_id);
 
   std::size_t queued_bytes() const;
-  bool is_behind(std::int64_t session_id) const;
 
  private:
   struct Session {
