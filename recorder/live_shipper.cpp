@@ -67,7 +67,11 @@ void LiveShipper::store_queued(RecordingStore& store,
     all_behind(updates);
     return;
   }
-  last_error_.clear();
+  if (!last_error_.empty()) {
+    spdlog::info("live recording shipping: storing again ({} running session(s) in this pass)",
+                 updates.size());
+    last_error_.clear();
+  }
   for (std::size_t i = 0; i < updates.size() && i < results.size(); ++i) {
     if (results[i] == RecordingStore::LiveResult::behind) queue_.fell_behind(updates[i].session_id);
     if (results[i] == RecordingStore::LiveResult::not_recording) {

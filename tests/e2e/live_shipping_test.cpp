@@ -88,6 +88,11 @@ class LiveShipping : public ::testing::Test {
     return output;
   }
 
+  // The highest "line N" the database holds of the session, 0 before its recording is stored.
+  int last_stored_line(long long id) const {
+    return stored(id).empty() ? 0 : last_line(stored_output(id));
+  }
+
   // Reads what the client has printed so far into `seen`, without waiting.
   static void read_available(PipedProcess& client, std::string& seen) {
     char buffer[4096];
@@ -162,6 +167,52 @@ TEST_F(LiveShipping, SigkillLosesAtMostTheLastSecondOfARunningSession) {
   EXPECT_EQ(verified.exit_status, 4) << verified.err;
   EXPECT_NE(verified.err.find("incomplete"), std::string::npos) << verified.err;
   EXPECT_EQ(verified.err.find("altered"), std::string::npos) << verified.err;
+}
+
+// The database goes away while the session runs: its chunks wait in the spool, and once the
+// database is back the shipper catches the running session up from its spool file and goes on
+// shipping it live.
+TEST_F(LiveShipping, ARunningSessionCatchesUpAfterADatabaseOutage) {
+  PostgresCluster& cluster = PostgresCluster::shared();
+  PipedProcess client(ssh_argv("for i in $(seq 1 200); do echo line $i; sleep 0.1; done"));
+  const long long id = running_session();
+  ASSERT_NE(id, 0) << gateway.bastion.log();
+  std::string seen;
+  ASSERT_TRUE(wait_until(
+      [&] {
+        read_available(client, seen);
+        return last_stored_line(id) > 0;
+      },
+      10s))
+      << gateway.bastion.log();
+
+  cluster.stop();
+  const auto outage_ends = std::chrono::steady_clock::now() + 3s;
+  while (std::chrono::steady_clock::now() < outage_ends) {
+    read_available(client, seen);
+    std::this_thread::sleep_for(100ms);
+  }
+  cluster.start();
+  const int seen_at_return = last_line(seen);
+  ASSERT_GT(seen_at_return, 0);
+  ASSERT_LT(seen_at_return, 150) << "the session must still run when the database returns";
+
+  // What the client saw during the outage reaches the database while the session still runs.
+  int last_stored = 0;
+  EXPECT_TRUE(wait_until(
+      [&] {
+        read_available(client, seen);
+        last_stored = last_stored_line(id);
+        return last_stored >= seen_at_return;
+      },
+      10s))
+      << "the client saw line " << seen_at_return
+      << " when the database returned; stored: " << last_stored << "\n"
+      << gateway.bastion.log();
+  EXPECT_TRUE(stored(id).starts_with("recording|")) << stored(id);
+  EXPECT_FALSE(client.exit_status().has_value()) << "caught up while the session runs";
+  EXPECT_NE(gateway.bastion.log().find("live recording shipping: "), std::string::npos)
+      << "the outage is logged";
 }
 
 TEST_F(LiveShipping, SwitchedOffTheRecordingWaitsForTheEndOfTheSession) {
