@@ -93,13 +93,22 @@ class LiveShipping : public ::testing::Test {
     return stored(id).empty() ? 0 : last_line(stored_output(id));
   }
 
-  // Reads what the client has printed so far into `seen`, without waiting.
-  static void read_available(PipedProcess& client, std::string& seen) {
-    char buffer[4096];
-    ssize_t n = 0;
-    while ((n = ::read(client.output(), buffer, sizeof buffer)) > 0) {
-      seen.append(buffer, static_cast<std::size_t>(n));
-    }
+  // Waits until `condition` holds, reading what the client prints meanwhile into `seen` (also
+  // after the condition holds: a client that has exited has all its output in the pipe).
+  template <typename Condition>
+  static bool follow(PipedProcess& client, std::string& seen, Condition condition,
+                     std::chrono::milliseconds timeout) {
+    return wait_until(
+        [&] {
+          const bool done = condition();
+          char buffer[4096];
+          ssize_t n = 0;
+          while ((n = ::read(client.output(), buffer, sizeof buffer)) > 0) {
+            seen.append(buffer, static_cast<std::size_t>(n));
+          }
+          return done;
+        },
+        timeout);
   }
 
   Gateway gateway;
@@ -114,18 +123,18 @@ TEST_F(LiveShipping, SigkillLosesAtMostTheLastSecondOfARunningSession) {
   // While the session runs, the database holds its recording, growing.
   std::string seen;
   std::string first;
-  ASSERT_TRUE(wait_until(
+  ASSERT_TRUE(follow(
+      client, seen,
       [&] {
-        read_available(client, seen);
         first = stored(id);
         return first.starts_with("recording|") && first != "recording|0";
       },
       10s))
       << "stored: " << first << "\n"
       << gateway.bastion.log();
-  ASSERT_TRUE(wait_until(
+  ASSERT_TRUE(follow(
+      client, seen,
       [&] {
-        read_available(client, seen);
         const std::string now = stored(id);
         return now.starts_with("recording|") && now != first;
       },
@@ -134,16 +143,12 @@ TEST_F(LiveShipping, SigkillLosesAtMostTheLastSecondOfARunningSession) {
 
   // Half-way through, the node dies. Whatever the client has printed by then, the database
   // holds all but about the last second of it.
-  ASSERT_TRUE(wait_until(
-      [&] {
-        read_available(client, seen);
-        return last_line(seen) >= 50;
-      },
-      15s))
+  ASSERT_TRUE(follow(
+      client, seen, [&] { return last_line(seen) >= 50; }, 15s))
       << seen;
   gateway.bastion.kill();
-  wait_until([&] { return client.exit_status().has_value(); }, 10s);
-  read_available(client, seen);
+  follow(
+      client, seen, [&] { return client.exit_status().has_value(); }, 10s);
   const int last_seen = last_line(seen);
   const int last_stored = last_line(stored_output(id));
   EXPECT_GE(last_stored, last_seen - static_cast<int>(kAllowedLagSeconds * kLinesPerSecond))
@@ -178,20 +183,13 @@ TEST_F(LiveShipping, ARunningSessionCatchesUpAfterADatabaseOutage) {
   const long long id = running_session();
   ASSERT_NE(id, 0) << gateway.bastion.log();
   std::string seen;
-  ASSERT_TRUE(wait_until(
-      [&] {
-        read_available(client, seen);
-        return last_stored_line(id) > 0;
-      },
-      10s))
+  ASSERT_TRUE(follow(
+      client, seen, [&] { return last_stored_line(id) > 0; }, 10s))
       << gateway.bastion.log();
 
   cluster.stop();
-  const auto outage_ends = std::chrono::steady_clock::now() + 3s;
-  while (std::chrono::steady_clock::now() < outage_ends) {
-    read_available(client, seen);
-    std::this_thread::sleep_for(100ms);
-  }
+  follow(
+      client, seen, [] { return false; }, 3s);  // the outage
   cluster.start();
   const int seen_at_return = last_line(seen);
   ASSERT_GT(seen_at_return, 0);
@@ -199,9 +197,9 @@ TEST_F(LiveShipping, ARunningSessionCatchesUpAfterADatabaseOutage) {
 
   // What the client saw during the outage reaches the database while the session still runs.
   int last_stored = 0;
-  EXPECT_TRUE(wait_until(
+  EXPECT_TRUE(follow(
+      client, seen,
       [&] {
-        read_available(client, seen);
         last_stored = last_stored_line(id);
         return last_stored >= seen_at_return;
       },
@@ -223,12 +221,8 @@ TEST_F(LiveShipping, SwitchedOffTheRecordingWaitsForTheEndOfTheSession) {
   const long long id = running_session();
   ASSERT_NE(id, 0) << gateway.bastion.log();
   std::string seen;
-  ASSERT_TRUE(wait_until(
-      [&] {
-        read_available(client, seen);
-        return seen.find("started") != std::string::npos;
-      },
-      10s));
+  ASSERT_TRUE(follow(
+      client, seen, [&] { return seen.find("started") != std::string::npos; }, 10s));
   std::this_thread::sleep_for(1500ms);  // a live pass would have stored the first chunk
   EXPECT_EQ(stored(id), "") << "nothing is stored while the session runs";
   ASSERT_TRUE(wait_until([&] { return stored(id).starts_with("complete|"); }, 20s))
