@@ -3,12 +3,16 @@
 //                 sshd), each typing a line a second and reading its echo back, through
 //                 portcullisd recording every byte (syncing each spool file alone, then, on a
 //                 second node, all of them with one syncfs), through a node that records nothing,
-//                 and through OpenSSH as a jump host (ssh -W through a second sshd). Memory per
-//                 session, and CPU over a steady window while every session types.
+//                 through a node that ships recordings only when sessions end ([recording]
+//                 live_shipping = false: what live shipping costs), and through OpenSSH as a jump
+//                 host (ssh -W through a second sshd). Memory per session, and CPU over a steady
+//                 window while every session types.
 //   mass expiry - M sessions of M users whose grants all end at the same second: how late after
 //                 that second each client is disconnected, and whether it was told why.
 // Usage: scale_bench [--sessions N] [--expiry-sessions M] [--window SECONDS] [--batch K]
-//                    [--markdown FILE]   (0 sessions skips that benchmark)
+//                    [--routes all|live-shipping] [--markdown FILE]
+//                    (0 sessions skips that benchmark; --routes live-shipping measures only the
+//                    two routes that tell what live shipping costs)
 // Exits non-zero when a session dies, misses an echo, or outlives its grant; a performance
 // target that is missed is only reported.
 #include <poll.h>
@@ -45,7 +49,8 @@ struct Options {
   int sessions = 1000;
   int expiry_sessions = 500;
   int window_s = 30;
-  int batch = 50;  // clients connecting at the same time during a ramp
+  int batch = 50;              // clients connecting at the same time during a ramp
+  std::string routes = "all";  // or "live-shipping"
   std::string markdown;
 };
 
@@ -56,9 +61,14 @@ Options parse_options(int argc, char** argv) {
       .number("--expiry-sessions", options.expiry_sessions)
       .number("--window", options.window_s)
       .number("--batch", options.batch)
+      .text("--routes", options.routes)
       .text("--markdown", options.markdown)
       .parse(argc, argv);
   options.batch = std::max(1, options.batch);
+  if (options.routes != "all" && options.routes != "live-shipping") {
+    throw std::invalid_argument("--routes is \"all\" or \"live-shipping\", not \"" +
+                                options.routes + "\"");
+  }
   return options;
 }
 
@@ -335,8 +345,9 @@ class Setup {
       : target_(kManyConnections),
         jump_(kManyConnections),
         unrecorded_(bastion_, "unrecorded"),
-        synced_together_(bastion_, "synced-together") {
-    for (Bastion* node : {&bastion_, &unrecorded_, &synced_together_}) {
+        synced_together_(bastion_, "synced-together"),
+        shipped_at_the_end_(bastion_, "shipped-at-the-end") {
+    for (Bastion* node : {&bastion_, &unrecorded_, &synced_together_, &shipped_at_the_end_}) {
       node->add_server_config(kBastionManyConnections);
     }
     user_key_ = bastion_.add_user(user_);
@@ -348,11 +359,14 @@ class Setup {
     unrecorded_.start();
     synced_together_.add_recording_config("sync = \"filesystem\"");
     synced_together_.start();
+    shipped_at_the_end_.add_recording_config("live_shipping = false");
+    shipped_at_the_end_.start();
   }
 
   Bastion& bastion() { return bastion_; }
   const Bastion& unrecorded() const { return unrecorded_; }
   const Bastion& synced_together() const { return synced_together_; }
+  const Bastion& shipped_at_the_end() const { return shipped_at_the_end_; }
   const TargetSshd& target() const { return target_; }
   const TargetSshd& jump() const { return jump_; }
   const KeyPair& user_key() const { return user_key_; }
@@ -384,8 +398,11 @@ class Setup {
     const auto shipped = [](const Bastion& node) {
       return fs::is_empty(node.dir() / "state/spool");
     };
-    if (!wait_until([&] { return shipped(bastion_) && shipped(synced_together_); },
-                    std::chrono::minutes(5))) {
+    if (!wait_until(
+            [&] {
+              return shipped(bastion_) && shipped(synced_together_) && shipped(shipped_at_the_end_);
+            },
+            std::chrono::minutes(5))) {
       throw std::runtime_error("recordings were not shipped within 5 minutes");
     }
   }
@@ -395,7 +412,8 @@ class Setup {
   TargetSshd jump_;
   Bastion bastion_;
   Bastion unrecorded_;
-  Bastion synced_together_;  // [recording] sync = "filesystem"
+  Bastion synced_together_;     // [recording] sync = "filesystem"
+  Bastion shipped_at_the_end_;  // [recording] live_shipping = false
   KeyPair user_key_;
   std::string user_ = "alice";
   std::string target_name_ = "db01";
@@ -481,17 +499,30 @@ ConcurrencyFigures measure_concurrency(const std::string& route, const Options& 
 
 // Portcullis recording (each spool file synced alone, then all with one syncfs), Portcullis not
 // recording, OpenSSH as a jump host: one after the other, so each has the machine to itself.
+// The rows render_concurrency() compares.
+constexpr std::string_view kRecordedRoute = "Portcullis, recording on";
+constexpr std::string_view kSyncedTogetherRoute = "Portcullis, recording on, sync = \"filesystem\"";
+constexpr std::string_view kShippedAtTheEndRoute =
+    "Portcullis, recording on, live_shipping = false";
+constexpr std::string_view kJumpHostRoute = "OpenSSH jump host (sshd, -W)";
+
 std::vector<ConcurrencyFigures> measure_all_routes(Setup& setup, const Options& options) {
   const auto daemon = [](const Bastion& node) {
     return [&node] { return std::vector<pid_t>{node.pid()}; };
   };
   std::vector<ConcurrencyFigures> rows;
   rows.push_back(measure_concurrency(
-      "Portcullis, recording on", options,
+      std::string(kRecordedRoute), options,
       [&](int) { return setup.through_bastion(setup.bastion()); }, daemon(setup.bastion())));
   setup.wait_for_shipping();
   rows.push_back(measure_concurrency(
-      "Portcullis, recording on, sync = \"filesystem\"", options,
+      std::string(kShippedAtTheEndRoute), options,
+      [&](int) { return setup.through_bastion(setup.shipped_at_the_end()); },
+      daemon(setup.shipped_at_the_end())));
+  setup.wait_for_shipping();
+  if (options.routes == "live-shipping") return rows;
+  rows.push_back(measure_concurrency(
+      std::string(kSyncedTogetherRoute), options,
       [&](int) { return setup.through_bastion(setup.synced_together()); },
       daemon(setup.synced_together())));
   setup.wait_for_shipping();
@@ -499,7 +530,7 @@ std::vector<ConcurrencyFigures> measure_all_routes(Setup& setup, const Options& 
       "Portcullis, recording off", options,
       [&](int) { return setup.through_bastion(setup.unrecorded()); }, daemon(setup.unrecorded())));
   rows.push_back(measure_concurrency(
-      "OpenSSH jump host (sshd, -W)", options, [&](int) { return setup.through_jump_host(); },
+      std::string(kJumpHostRoute), options, [&](int) { return setup.through_jump_host(); },
       [&] { return descendants(setup.jump().pid()); }));
   setup.wait_for_shipping();
   return rows;
@@ -640,6 +671,16 @@ std::string ratio(double ours, double theirs) {
   return theirs > 0 ? fixed(ours / theirs, 2) + "x" : "-";
 }
 
+// The row of `route` if it was measured, else nullptr; the first row always is (the recorded
+// route).
+const ConcurrencyFigures* measured_route(const std::vector<ConcurrencyFigures>& rows,
+                                         std::string_view route) {
+  for (const ConcurrencyFigures& row : rows) {
+    if (row.route == route) return row.measured || &row == &rows.front() ? &row : nullptr;
+  }
+  return nullptr;
+}
+
 std::string render_concurrency(const std::vector<ConcurrencyFigures>& rows, const Options& options,
                                const rlimit& files) {
   std::ostringstream out;
@@ -661,19 +702,27 @@ std::string render_concurrency(const std::vector<ConcurrencyFigures>& rows, cons
         << " | " << fixed(row.cpu_percent, 1) << " | " << fixed(row.echo_p50_ms, 1) << " / "
         << fixed(row.echo_p99_ms, 1) << " |\n";
   }
-  const ConcurrencyFigures& recorded = rows.front();
-  const ConcurrencyFigures& synced_together = rows[1];
-  const ConcurrencyFigures& jump = rows.back();
+  const ConcurrencyFigures& recorded = *measured_route(rows, kRecordedRoute);
+  const ConcurrencyFigures* synced_together = measured_route(rows, kSyncedTogetherRoute);
+  const ConcurrencyFigures* shipped_at_the_end = measured_route(rows, kShippedAtTheEndRoute);
+  const ConcurrencyFigures* jump = measured_route(rows, kJumpHostRoute);
   out << "\n";
-  if (recorded.measured && synced_together.measured) {
+  if (recorded.measured && synced_together) {
     out << "One syncfs for every session's writes instead of an fdatasync of each spool file: "
            "CPU "
-        << ratio(synced_together.cpu_percent, recorded.cpu_percent) << " of the per-file figure. ";
+        << ratio(synced_together->cpu_percent, recorded.cpu_percent) << " of the per-file figure. ";
   }
-  if (recorded.measured && jump.measured) {
+  if (recorded.measured && shipped_at_the_end) {
+    out << "Live shipping (chunks stored while sessions run) costs "
+        << fixed(recorded.cpu_percent - shipped_at_the_end->cpu_percent, 1)
+        << " % of a core in portcullisd ("
+        << ratio(recorded.cpu_percent, shipped_at_the_end->cpu_percent)
+        << " of the figure with live_shipping = false). ";
+  }
+  if (recorded.measured && jump) {
     out << "Portcullis / OpenSSH jump host: PSS per session "
-        << ratio(recorded.pss_per_session_kib(), jump.pss_per_session_kib()) << ", CPU "
-        << ratio(recorded.cpu_percent, jump.cpu_percent) << " (lower is better). ";
+        << ratio(recorded.pss_per_session_kib(), jump->pss_per_session_kib()) << ", CPU "
+        << ratio(recorded.cpu_percent, jump->cpu_percent) << " (lower is better). ";
   }
   if (recorded.measured) {
     out << "Target RSS per session < 1 MiB: "

@@ -31,6 +31,8 @@ constexpr ConfigKey<RecordingConfig> kRecordingKeys[] = {
        r.on_record_failure = v.parsed(parse_on_record_failure);
      }},
     {"sync", [](const ConfigValue& v, RecordingConfig& r) { r.sync = v.parsed(parse_spool_sync); }},
+    {"live_shipping",
+     [](const ConfigValue& v, RecordingConfig& r) { r.live_shipping = v.boolean(); }},
 };
 
 }  // namespace

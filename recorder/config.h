@@ -20,6 +20,9 @@ struct RecordingConfig {
   bool record_input = true;  // keystrokes; a [[policy]] may override it
   OnRecordFailure on_record_failure = OnRecordFailure::terminate;
   SpoolSync sync = SpoolSync::file;
+  // Chunks reach the database while the session runs (about a second behind), not only when it
+  // ends.
+  bool live_shipping = true;
 };
 
 void declare_recording_config(ConfigSchema& schema, RecordingConfig& recording);

@@ -3,6 +3,7 @@
 #include "recorder/postgres_store.h"
 
 #include <array>
+#include <span>
 
 #include "recorder/internal.h"
 
@@ -27,25 +28,59 @@ std::int64_t as_bigint(std::uint64_t v) { return static_cast<std::int64_t>(v); }
 
 pqxx::binarystring bytes(const std::string& s) { return pqxx::binarystring(s.data(), s.size()); }
 
+// A recording row, locked, and the number of chunks stored for it. Chunks are stored without a
+// gap from seq 0, so that number is max(seq) + 1: one index lookup, where count(*) would read
+// every chunk of a long session each second.
+struct LockedRecording {
+  std::string state;
+  std::string header_record;
+  std::uint64_t chunks = 0;
+};
+
+std::optional<LockedRecording> lock_existing(pqxx::work& tx, std::int64_t session_id) {
+  const pqxx::result row = tx.exec_params(
+      "SELECT state, header, (SELECT coalesce(max(seq) + 1, 0) FROM recording_chunks c "
+      "WHERE c.session_id = r.session_id) FROM recordings r WHERE session_id = $1 FOR UPDATE",
+      session_id);
+  if (row.empty()) return std::nullopt;
+  return LockedRecording{row[0][0].as<std::string>(), pqxx::binarystring(row[0][1]).str(),
+                         row[0][2].as<std::uint64_t>()};
+}
+
+// Creates the recording row from its header; false when its session is not in the database.
+bool insert_recording(pqxx::work& tx, std::uint32_t version, const Header& header,
+                      const std::string& header_record) {
+  const pqxx::result done = tx.exec_params(
+      "INSERT INTO recordings (session_id, format_version, node, header, node_key_fingerprint, "
+      "started_at) SELECT $1, $2, $3, $4, $5, " +
+          time_param(6) + " WHERE EXISTS (SELECT 1 FROM sessions WHERE id = $1)",
+      header.session_id, static_cast<int>(version), header.node, bytes(header_record),
+      header.node_key_fingerprint, micros(header.started_at));
+  return done.affected_rows() == 1;
+}
+
 // Locks the recording row, creating it from the header when absent. Returns its state.
 std::string lock_recording(pqxx::work& tx, const ParsedRecording& r) {
   const std::int64_t id = r.header.session_id;
-  pqxx::result row =
-      tx.exec_params("SELECT state, header FROM recordings WHERE session_id = $1 FOR UPDATE", id);
-  if (row.empty()) {
-    tx.exec_params(
-        "INSERT INTO recordings (session_id, format_version, node, header, node_key_fingerprint, "
-        "started_at) VALUES ($1, $2, $3, $4, $5, " +
-            time_param(6) + ")",
-        id, static_cast<int>(r.version), r.header.node, bytes(r.header_record),
-        r.header.node_key_fingerprint, micros(r.header.started_at));
+  const std::optional<LockedRecording> stored = lock_existing(tx, id);
+  if (!stored) {
+    if (!insert_recording(tx, r.version, r.header, r.header_record)) {
+      throw RecordingError("session " + std::to_string(id) + " is not in the database");
+    }
     return "recording";
   }
-  if (pqxx::binarystring(row[0][1]).str() != r.header_record) {
+  if (stored->header_record != r.header_record) {
     throw RecordingError("session " + std::to_string(id) +
                          " already has a recording with another header in the database");
   }
-  return row[0][0].as<std::string>();
+  return stored->state;
+}
+
+void insert_chunk(pqxx::work& tx, std::int64_t session_id, const Chunk& c) {
+  tx.exec_params(
+      "INSERT INTO recording_chunks (session_id, seq, first_us, last_us, record) "
+      "VALUES ($1, $2, $3, $4, $5)",
+      session_id, as_bigint(c.seq), as_bigint(c.first_us), as_bigint(c.last_us), bytes(c.record));
 }
 
 // Inserts the verified chunks the database does not hold yet.
@@ -54,13 +89,7 @@ void store_chunks(pqxx::work& tx, const ParsedRecording& r, std::uint64_t verifi
   const auto stored =
       tx.exec_params("SELECT count(*) FROM recording_chunks WHERE session_id = $1", id)[0][0]
           .as<std::uint64_t>();
-  for (std::uint64_t seq = stored; seq < verified; ++seq) {
-    const Chunk& c = r.chunks[seq];
-    tx.exec_params(
-        "INSERT INTO recording_chunks (session_id, seq, first_us, last_us, record) "
-        "VALUES ($1, $2, $3, $4, $5)",
-        id, as_bigint(c.seq), as_bigint(c.first_us), as_bigint(c.last_us), bytes(c.record));
-  }
+  for (std::uint64_t seq = stored; seq < verified; ++seq) insert_chunk(tx, id, r.chunks[seq]);
 }
 
 // Sets the totals over the first `count` chunks, and the end when `state` is not "recording".
@@ -88,6 +117,73 @@ void update_recording(pqxx::work& tx, const ParsedRecording& r, std::uint64_t co
     tx.exec_params(sql, r.header.session_id, state, reason, as_bigint(count), as_bigint(events),
                    as_bigint(raw), as_bigint(compressed), as_bigint(duration));
   }
+}
+
+// The common case of live shipping in one statement: the chunk that follows the stored ones of
+// a recording still being recorded, with its totals. False when it is not that case (no
+// recording yet, a chunk stored already, a gap, an ended recording): nothing is changed.
+bool append_next_chunk(pqxx::work& tx, std::int64_t session_id, const Chunk& c) {
+  const pqxx::result done = tx.exec_params(
+      "WITH recording AS (UPDATE recordings SET chunk_count = $2 + 1, "
+      "event_count = event_count + $5, raw_bytes = raw_bytes + $6, "
+      "compressed_bytes = compressed_bytes + $7, duration_us = $4 "
+      "WHERE session_id = $1 AND state = 'recording' AND $2 = (SELECT coalesce(max(seq) + 1, 0) "
+      "FROM recording_chunks WHERE session_id = $1) RETURNING session_id) "
+      "INSERT INTO recording_chunks (session_id, seq, first_us, last_us, record) "
+      "SELECT session_id, $2, $3, $4, $8 FROM recording",
+      session_id, as_bigint(c.seq), as_bigint(c.first_us), as_bigint(c.last_us),
+      as_bigint(c.event_count), as_bigint(c.raw_size), as_bigint(c.frame().size()),
+      bytes(c.record));
+  return done.affected_rows() == 1;
+}
+
+// Every other case, with the recording locked: it is created from the header when absent, and
+// checked (still recording, the same header); chunks stored before are skipped, and a chunk
+// past a gap is never stored (the session is behind).
+RecordingStore::LiveResult store_carefully(pqxx::work& tx, const RecordingStore::LiveUpdate& update,
+                                           std::span<const Chunk> chunks, bool& stored_some) {
+  using LiveResult = RecordingStore::LiveResult;
+  const RecordingStore::SpoolHeader& header = *update.header;
+  std::optional<LockedRecording> stored = lock_existing(tx, update.session_id);
+  if (!stored) {
+    if (!insert_recording(tx, kFormatVersion, header.header, header.record)) {
+      return LiveResult::not_recording;
+    }
+    stored = LockedRecording{"recording", header.record, 0};
+  }
+  if (stored->state != "recording" || stored->header_record != header.record) {
+    return LiveResult::not_recording;
+  }
+  std::uint64_t next = stored->chunks;
+  for (const Chunk& c : chunks) {
+    if (c.seq < next) continue;  // stored by an earlier pass or a catch-up
+    if (c.seq > next || !append_next_chunk(tx, update.session_id, c)) break;
+    ++next;
+    stored_some = true;
+  }
+  const bool gap = !chunks.empty() && chunks.back().seq >= next;
+  return gap ? LiveResult::behind : LiveResult::stored;
+}
+
+// A running session's chunks that continue the stored ones, and their totals; the recording
+// stays "recording". Usually one statement a chunk; store_carefully() when that does not fit.
+RecordingStore::LiveResult store_live(pqxx::work& tx, const RecordingStore::LiveUpdate& update) {
+  const std::span<const Chunk> chunks(update.chunks);
+  std::size_t appended = 0;
+  while (appended < chunks.size() && append_next_chunk(tx, update.session_id, chunks[appended])) {
+    ++appended;
+  }
+  bool stored_some = appended > 0;
+  const RecordingStore::LiveResult result =
+      appended == chunks.size()
+          ? RecordingStore::LiveResult::stored
+          : store_carefully(tx, update, chunks.subspan(appended), stored_some);
+  // Delivered at commit, to whoever LISTENs: the watch client reads the new chunks at once.
+  if (stored_some && update.watched) {
+    tx.exec_params("SELECT pg_notify('portcullis_recording', $1)",
+                   std::to_string(update.session_id));
+  }
+  return result;
 }
 
 // recordings.state, in RecordingStore::State's order.
@@ -128,6 +224,16 @@ void PostgresRecordingStore::save(const Update& update) {
                      incomplete ? std::optional(update.incomplete_reason) : std::nullopt,
                      complete ? std::optional(r.trailer->record) : std::nullopt);
     return true;
+  });
+}
+
+std::vector<RecordingStore::LiveResult> PostgresRecordingStore::save_live(
+    const std::vector<LiveUpdate>& updates) {
+  return in_transaction([&](pqxx::work& tx) {
+    std::vector<LiveResult> results;
+    results.reserve(updates.size());
+    for (const LiveUpdate& update : updates) results.push_back(store_live(tx, update));
+    return results;
   });
 }
 

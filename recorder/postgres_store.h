@@ -24,6 +24,7 @@ class PostgresRecordingStore final : public RecordingStore {
   // RecordingStore
   void connect() override;
   void save(const Update& update) override;
+  std::vector<LiveResult> save_live(const std::vector<LiveUpdate>& updates) override;
   std::string load(std::int64_t session_id) override;
 
  private:

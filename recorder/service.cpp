@@ -90,14 +90,21 @@ void RecordingService::sync_filesystem() {
     batch.swap(unsynced_);
     sync_scheduled_ = false;
   }
-  if (batch.empty() || (spool_fd_ && ::syncfs(spool_fd_.get()) == 0)) return;
+  // The chunks written before the syncfs starts: only those are surely durable after it.
+  std::vector<std::pair<std::shared_ptr<SessionRecording>, std::vector<Chunk>>> written;
+  for (const std::weak_ptr<SessionRecording>& weak : batch) {
+    if (auto recording = weak.lock()) written.emplace_back(recording, recording->take_unsynced());
+  }
+  if (batch.empty()) return;
+  if (spool_fd_ && ::syncfs(spool_fd_.get()) == 0) {
+    for (auto& [recording, chunks] : written) recording->ship_live(std::move(chunks));
+    return;
+  }
   if (spool_fd_) {
     spdlog::warn("syncfs of the spool folder failed: {}; each recording syncs its own file",
                  std::strerror(errno));
   }
-  for (const std::weak_ptr<SessionRecording>& weak : batch) {
-    if (auto recording = weak.lock()) recording->sync_alone();
-  }
+  for (auto& [recording, chunks] : written) recording->sync_alone(std::move(chunks));
 }
 
 }  // namespace portcullis::recorder

@@ -2,8 +2,9 @@
 // into chunks (every second or 64 KiB); a small I/O pool writes them to the session's spool file
 // in order and makes them durable ([recording] sync: an fdatasync of each file, or one syncfs for
 // every session's writes), so the loop never waits for the disk. A shipper thread
-// (recorder/shipper.h) moves finished spool files into the RecordingStore, starting with
-// whatever a crash left behind.
+// (recorder/shipper.h) stores the chunks of running sessions as they are written (live shipping,
+// [recording] live_shipping) and moves finished spool files into the RecordingStore, starting
+// with whatever a crash left behind.
 #pragma once
 
 #include <atomic>
@@ -53,15 +54,25 @@ class SessionRecording : public std::enable_shared_from_this<SessionRecording> {
   // Writes the last chunk and the signed trailer; the file is then handed to the shipper.
   void finish(const std::string& end_reason);
 
+  // Loop thread. While an auditor watches, chunks are cut every 100 ms instead of every second
+  // and shipped to the store at once (live shipping), and each pass that stores some notifies
+  // 'portcullis_recording' with the session id.
+  void set_watched(bool watched);
+
   // Any thread, after a syncfs failed: the spool file's own fdatasync tells whether this
-  // session's chunks are safe (a failure is reported like a failed write).
-  void sync_alone();
+  // session's chunks are safe (a failure is reported like a failed write). `written` are the
+  // chunks the syncfs was to make durable, shipped live once the fdatasync has.
+  void sync_alone(std::vector<Chunk> written);
+  // Any thread, before a syncfs: the chunks written since the last one, to ship live once it
+  // has made them durable.
+  std::vector<Chunk> take_unsynced();
 
   // More is waiting for the disk than the session may run ahead by: the session stops moving
   // data (SSH flow control holds the peers back) until `on_drained` is called on the loop.
   bool backlogged() const { return queued_bytes_ >= kBacklogLimit; }
 
  private:
+  friend class RecordingService;  // hands over the chunks a syncfs made durable
   static constexpr std::size_t kBacklogLimit = std::size_t{8} << 20;
 
   void add(const Event& event);
@@ -71,6 +82,8 @@ class SessionRecording : public std::enable_shared_from_this<SessionRecording> {
   void schedule_flush();  // on the strand: now, or when the last sync is kSyncInterval old
   void flush();           // on the strand: writes every queued chunk with one sync
   void report(std::error_code error, const char* what);
+  void write(const std::vector<ChunkBuffer>& batch);  // on the strand
+  void ship_live(std::vector<Chunk> written);
   std::uint64_t elapsed_us() const;
 
   RecordingService& service_;
@@ -83,6 +96,7 @@ class SessionRecording : public std::enable_shared_from_this<SessionRecording> {
   boost::asio::steady_timer cut_timer_;
   ChunkBuffer buffer_;
   bool timer_armed_ = false;
+  bool watched_ = false;
   bool failed_ = false;
   bool finished_ = false;
   // Chunks cut on the loop, waiting for the strand.
@@ -98,6 +112,9 @@ class SessionRecording : public std::enable_shared_from_this<SessionRecording> {
   std::chrono::steady_clock::time_point last_flush_{};
   std::optional<Header> header_;
   std::optional<SpoolWriter> writer_;
+  // [recording] sync = "filesystem": chunks written, waiting for the syncfs before shipping live.
+  std::mutex unsynced_mutex_;
+  std::vector<Chunk> unsynced_;
 };
 
 class RecordingService {

@@ -1,7 +1,10 @@
 // One session's recording: events gathered on the loop, chunks written on the I/O pool.
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <boost/asio/post.hpp>
+#include <iterator>
+#include <utility>
 
 #include "recorder/service.h"
 
@@ -10,6 +13,9 @@ namespace {
 
 // A chunk is cut this long after its first event, if it has not filled up before.
 constexpr std::chrono::seconds kChunkAge{1};
+// The same while an auditor watches: the watcher follows the screen at most this far behind
+// (plus the shipper's pass), at the cost of more, smaller chunks.
+constexpr std::chrono::milliseconds kWatchedChunkAge{100};
 // Written chunks whose bytes a streaming session reuses: one being filled, one being written.
 constexpr std::size_t kSpareChunks = 2;
 
@@ -35,6 +41,12 @@ void SessionRecording::start() {
     self->header_.reset();
     if (auto* writer = std::get_if<SpoolWriter>(&created)) {
       self->writer_.emplace(std::move(*writer));
+      if (self->service_.config_.live_shipping) {
+        self->service_.shipper_.live().opened(
+            self->session_id_,
+            std::make_shared<const RecordingStore::SpoolHeader>(RecordingStore::SpoolHeader{
+                self->writer_->header(), self->writer_->header_record()}));
+      }
     } else {
       self->report(std::get<std::error_code>(created), "cannot create the spool file");
     }
@@ -85,7 +97,7 @@ void SessionRecording::after_add() {
   if (buffer_.size() >= kChunkBytes) return cut();
   if (timer_armed_) return;
   timer_armed_ = true;
-  cut_timer_.expires_after(kChunkAge);
+  cut_timer_.expires_after(watched_ ? std::chrono::milliseconds(kWatchedChunkAge) : kChunkAge);
   cut_timer_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
     self->timer_armed_ = false;
     if (ec) return;
@@ -132,16 +144,7 @@ void SessionRecording::flush() {
   std::size_t bytes = 0;
   for (const ChunkBuffer& chunk : batch) bytes += chunk.size();
   if (bytes == 0) return;
-  // Without a writer (creating the file failed) the chunks are dropped; that was reported.
-  if (writer_) {
-    using Sync = SpoolWriter::Sync;
-    const bool together = service_.config_.sync == SpoolSync::filesystem;
-    if (std::error_code error = writer_->append(batch, together ? Sync::later : Sync::now)) {
-      report(error, "cannot write the recording");
-    } else if (together) {
-      service_.sync_later(weak_from_this());
-    }
-  }
+  write(batch);
   keep_spare_storage(batch);
   const bool was_backlogged = backlogged();
   queued_bytes_ -= bytes;
@@ -150,13 +153,54 @@ void SessionRecording::flush() {
   }
 }
 
-void SessionRecording::sync_alone() {
-  boost::asio::post(strand_, [self = shared_from_this()] {
+// Without a writer (creating the file failed) the chunks are dropped; that was reported. Written
+// chunks are shipped live once durable: now, or after the next syncfs.
+void SessionRecording::write(const std::vector<ChunkBuffer>& batch) {
+  if (!writer_) return;
+  using Sync = SpoolWriter::Sync;
+  const bool together = service_.config_.sync == SpoolSync::filesystem;
+  std::vector<Chunk> written;
+  if (std::error_code error =
+          writer_->append(batch, together ? Sync::later : Sync::now,
+                          service_.config_.live_shipping ? &written : nullptr)) {
+    report(error, "cannot write the recording");
+  } else if (together) {
+    {
+      std::lock_guard<std::mutex> lock(unsynced_mutex_);
+      std::move(written.begin(), written.end(), std::back_inserter(unsynced_));
+    }
+    service_.sync_later(weak_from_this());
+  } else {
+    ship_live(std::move(written));
+  }
+}
+
+void SessionRecording::ship_live(std::vector<Chunk> written) {
+  if (!written.empty()) service_.shipper_.live().add(session_id_, std::move(written));
+}
+
+std::vector<Chunk> SessionRecording::take_unsynced() {
+  std::lock_guard<std::mutex> lock(unsynced_mutex_);
+  return std::exchange(unsynced_, {});
+}
+
+void SessionRecording::sync_alone(std::vector<Chunk> written) {
+  boost::asio::post(strand_, [self = shared_from_this(), written = std::move(written)]() mutable {
     if (!self->writer_) return;
     if (std::error_code error = self->writer_->sync()) {
       self->report(error, "cannot write the recording");
+    } else {
+      self->ship_live(std::move(written));
     }
   });
+}
+
+void SessionRecording::set_watched(bool watched) {
+  watched_ = watched;
+  if (!service_.config_.live_shipping) return;
+  service_.shipper_.live().set_watched(session_id_, watched);
+  // What is buffered goes out now: the watcher sees the current screen at once.
+  if (watched) cut();
 }
 
 void SessionRecording::keep_spare_storage(std::vector<ChunkBuffer>& written) {
@@ -181,6 +225,7 @@ void SessionRecording::finish(const std::string& end_reason) {
       }
       self->writer_.reset();
     }
+    self->service_.shipper_.live().closed(self->session_id_);
     self->service_.finished(self->session_id_);
   });
 }

@@ -9,6 +9,7 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <charconv>
 #include <chrono>
 #include <fstream>
@@ -24,6 +25,11 @@ namespace fs = std::filesystem;
 
 // The shipper looks for finished spool files this often (and at once when a session ends).
 constexpr std::chrono::seconds kShipInterval{2};
+// Running sessions' chunks are stored this often: the database is at most about this far behind.
+constexpr std::chrono::seconds kLivePassInterval{1};
+// While someone watches, a pass follows new chunks at once, but passes are at least this far
+// apart, so that many watched sessions cutting every 100 ms share their transactions.
+constexpr std::chrono::milliseconds kWatchedPassGap{50};
 
 std::string read_spool(const fs::path& path) {
   std::ifstream in(path, std::ios::binary);
@@ -104,7 +110,11 @@ ShipResult ship_spool_file(RecordingStore& store, const fs::path& spool, bool cr
 
 Shipper::Shipper(fs::path spool_dir, std::unique_ptr<RecordingStore> store,
                  const PublicKey& public_key)
-    : spool_dir_(std::move(spool_dir)), store_(std::move(store)), public_key_(public_key) {}
+    : spool_dir_(std::move(spool_dir)),
+      store_(std::move(store)),
+      public_key_(public_key),
+      live_queue_(LiveQueue::kDefaultByteLimit, [this] { wake_for_watcher(); }),
+      live_shipper_(live_queue_, spool_dir_, public_key_) {}
 
 Shipper::~Shipper() { stop(); }
 
@@ -148,18 +158,51 @@ bool Shipper::is_live(const fs::path& spool_file) const {
   return error == std::errc() && end == stem.data() + stem.size() && live_.contains(session_id);
 }
 
+void Shipper::wake_for_watcher() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    watcher_waiting_ = true;
+  }
+  wake_.notify_all();
+}
+
 void Shipper::ship_loop() {
+  auto next_spool_pass = std::chrono::steady_clock::now();
   std::unique_lock<std::mutex> lock(mutex_);
   while (!stopping_) {
     lock.unlock();
-    try {
-      ship_pass();
-    } catch (const std::exception& e) {
-      // A thread of its own: nothing may escape it, or the daemon ends.
-      spdlog::error("recording shipper: {}; will retry", one_line(e.what()));
+    live_pass_if_due();
+    if (std::chrono::steady_clock::now() >= next_spool_pass) {
+      try {
+        ship_pass();
+      } catch (const std::exception& e) {
+        // A thread of its own: nothing may escape it, or the daemon ends.
+        spdlog::error("recording shipper: {}; will retry", one_line(e.what()));
+      }
+      next_spool_pass = std::chrono::steady_clock::now() + kShipInterval;
     }
     lock.lock();
-    wake_.wait_for(lock, kShipInterval, [this] { return stopping_; });
+    wake_.wait_until(lock, std::min(next_spool_pass, last_live_pass_ + kLivePassInterval),
+                     [this] { return stopping_ || watcher_waiting_; });
+    if (watcher_waiting_ && !stopping_) {
+      wake_.wait_until(lock, last_live_pass_ + kWatchedPassGap, [this] { return stopping_; });
+    }
+  }
+}
+
+// A pass a second, or sooner when a watched session has chunks waiting.
+void Shipper::live_pass_if_due() {
+  const auto now = std::chrono::steady_clock::now();
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (now < last_live_pass_ + kLivePassInterval && !watcher_waiting_) return;
+    watcher_waiting_ = false;
+  }
+  last_live_pass_ = now;
+  try {
+    live_shipper_.pass(*store_);
+  } catch (const std::exception& e) {
+    spdlog::error("live recording shipping: {}; will retry", one_line(e.what()));
   }
 }
 
@@ -174,6 +217,7 @@ void Shipper::ship_pass() {
       crashed = leftovers_.contains(file);
       if (is_live(file)) continue;
     }
+    live_pass_if_due();  // a long file must not hold the running sessions back
     std::string error;
     ShipResult result = ShipResult::failed;
     try {

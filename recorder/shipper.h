@@ -3,6 +3,7 @@
 // what a crash left behind.
 #pragma once
 
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <filesystem>
@@ -13,6 +14,8 @@
 #include <string>
 #include <thread>
 
+#include "recorder/live_queue.h"
+#include "recorder/live_shipper.h"
 #include "recorder/store.h"
 
 namespace portcullis::recorder {
@@ -31,7 +34,9 @@ ShipResult ship_spool_file(RecordingStore& store, const std::filesystem::path& s
 
 // Ships every spool file no session is writing any more, from a thread of its own: at once when
 // a session ends, else every few seconds, retrying while the store is away. What is not shipped
-// by shutdown stays in the spool folder for the next start.
+// by shutdown stays in the spool folder for the next start. The same thread ships the chunks of
+// running sessions (live(), recorder/live_queue.h) about every second, and within about 100 ms
+// of being cut for a watched session.
 class Shipper {
  public:
   Shipper(std::filesystem::path spool_dir, std::unique_ptr<RecordingStore> store,
@@ -49,9 +54,14 @@ class Shipper {
   // A file being shipped right now is completed; the rest wait in the spool folder.
   void stop();
 
+  // Where running sessions hand the chunks they have written; any thread.
+  LiveQueue& live() { return live_queue_; }
+
  private:
   void ship_loop();
   void ship_pass();
+  void live_pass_if_due();  // the thread's, between spool files too
+  void wake_for_watcher();
   bool is_live(const std::filesystem::path& spool_file) const;  // under mutex_
 
   const std::filesystem::path spool_dir_;
@@ -64,6 +74,10 @@ class Shipper {
   std::set<std::filesystem::path> leftovers_;  // found at start-up: a crash's
   std::string last_error_;
   bool stopping_ = false;
+  bool watcher_waiting_ = false;  // a watched session has chunks queued
+  LiveQueue live_queue_;
+  LiveShipper live_shipper_;                              // only touched by the thread
+  std::chrono::steady_clock::time_point last_live_pass_;  // only touched by the thread
   std::thread thread_;
 };
 

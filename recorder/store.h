@@ -5,7 +5,9 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
+#include <vector>
 
 #include "recorder/reader.h"
 
@@ -36,6 +38,29 @@ class RecordingStore {
   // already stored as complete or incomplete is left as it is. All or nothing, and idempotent:
   // the shipper repeats it as the spool file grows. Blocking; throws on storage errors.
   virtual void save(const Update& update) = 0;
+
+  // The chunks of a running session written to its spool file since the last live update, in
+  // order (recorder/live_queue.h). `header` creates the recording when it is not stored yet.
+  struct SpoolHeader {
+    Header header;
+    std::string record;  // the exact header record bytes of the spool file
+  };
+  struct LiveUpdate {
+    std::int64_t session_id = 0;
+    std::shared_ptr<const SpoolHeader> header;
+    std::vector<Chunk> chunks;
+    bool watched = false;  // an auditor follows it: notify 'portcullis_recording' when stored
+  };
+  enum class LiveResult {
+    stored,         // the chunks are stored (those stored before are skipped)
+    behind,         // the first chunk does not follow the stored ones: nothing stored
+    not_recording,  // the recording has ended or cannot be stored live; nothing more will be
+  };
+
+  // Stores the chunks of many running sessions in one transaction: for each, the recording
+  // (state "recording") when absent, the chunks that continue the stored ones without a gap,
+  // and the totals. One result per update, in order. Blocking; throws on storage errors.
+  virtual std::vector<LiveResult> save_live(const std::vector<LiveUpdate>& updates) = 0;
 
   // The .pcr bytes of a stored recording, rebuilt from what the store holds: the shipper compares
   // them with the spool file before deleting it. Throws RecordingError when there is none.

@@ -5,7 +5,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <iterator>
 #include <optional>
 #include <utility>
 #include <vector>
@@ -80,6 +82,7 @@ struct SpoolWriter::State {
   State(Header h, const SigningKey& k) : header(std::move(h)), key(k) {}
 
   Header header;
+  std::string header_record;
   SigningKey key;
   fs::path path;
   UniqueFd fd;
@@ -95,6 +98,9 @@ struct SpoolWriter::State {
   // Encodes and compresses one chunk at the end of `records`, advancing the chain; nothing is
   // written to the file.
   std::error_code chunk_record(const ChunkBuffer& chunk, std::string& records);
+  // The chunk record chunk_record() just encoded, as a reader would parse it from the file.
+  Chunk written_chunk(const ChunkBuffer& chunk, std::string_view record, std::size_t offset,
+                      const Hash& prev_hash) const;
 
   // Writes `record` after what was written before and syncs it (unless the caller will); on
   // failure cuts the file back, so the same record may be written again and no torn record sits
@@ -128,10 +134,10 @@ std::variant<SpoolWriter, std::error_code> SpoolWriter::create(const fs::path& s
       ::open(state->path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600));
   if (!state->fd) return last_error();
 
-  const std::string header_record =
+  state->header_record =
       detail::make_record(detail::RecordType::header, header_json(state->header));
-  state->counters.prev_hash = detail::sha256(header_record);
-  std::error_code error = state->append_record(detail::file_prefix() + header_record);
+  state->counters.prev_hash = detail::sha256(state->header_record);
+  std::error_code error = state->append_record(detail::file_prefix() + state->header_record);
   if (!error) error = sync_directory(spool_dir);
   if (error) {
     state->fd.reset();
@@ -148,16 +154,24 @@ std::error_code SpoolWriter::append(const ChunkBuffer& chunk) {
 // The records are written one after the other and synced once: with a backlog (a fast stream,
 // a slow disk) one fdatasync covers many chunks. On failure the file and the chain go back to
 // where they were, so the whole batch may be retried.
-std::error_code SpoolWriter::append(std::span<const ChunkBuffer> chunks, Sync sync) {
+std::error_code SpoolWriter::append(std::span<const ChunkBuffer> chunks, Sync sync,
+                                    std::vector<Chunk>* written) {
   State& s = *state_;
   if (!s.fd) return std::make_error_code(std::errc::bad_file_descriptor);
   const State::Counters before = s.counters;
   std::string records;
+  std::vector<Chunk> encoded;
   for (const ChunkBuffer& chunk : chunks) {
     if (chunk.empty()) continue;
+    const std::size_t start = records.size();
+    const Hash prev_hash = s.counters.prev_hash;
     if (std::error_code error = s.chunk_record(chunk, records)) {
       s.counters = before;
       return error;
+    }
+    if (written) {
+      encoded.push_back(s.written_chunk(chunk, std::string_view(records).substr(start),
+                                        static_cast<std::size_t>(s.size) + start, prev_hash));
     }
   }
   if (records.empty()) return {};
@@ -165,7 +179,23 @@ std::error_code SpoolWriter::append(std::span<const ChunkBuffer> chunks, Sync sy
     s.counters = before;
     return error;
   }
+  if (written) std::move(encoded.begin(), encoded.end(), std::back_inserter(*written));
   return {};
+}
+
+Chunk SpoolWriter::State::written_chunk(const ChunkBuffer& chunk, std::string_view record,
+                                        std::size_t offset, const Hash& prev_hash) const {
+  Chunk c;
+  c.seq = counters.chunks - 1;
+  c.first_us = chunk.first_us();
+  c.last_us = chunk.last_us();
+  c.event_count = chunk.events();
+  c.raw_size = static_cast<std::uint32_t>(chunk.size());
+  c.prev_hash = prev_hash;
+  c.hash = counters.prev_hash;  // chunk_record chained this record's hash
+  c.record.assign(record);
+  c.offset = offset;
+  return c;
 }
 
 std::error_code SpoolWriter::sync() {
@@ -224,6 +254,7 @@ std::error_code SpoolWriter::finish(const std::string& end_reason) {
 
 const fs::path& SpoolWriter::path() const { return state_->path; }
 const Header& SpoolWriter::header() const { return state_->header; }
+const std::string& SpoolWriter::header_record() const { return state_->header_record; }
 std::uint64_t SpoolWriter::chunks() const { return state_->counters.chunks; }
 std::uint64_t SpoolWriter::events() const { return state_->counters.events; }
 std::uint64_t SpoolWriter::raw_bytes() const { return state_->counters.raw; }

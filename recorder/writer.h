@@ -9,9 +9,11 @@
 #include <string>
 #include <system_error>
 #include <variant>
+#include <vector>
 
 #include "recorder/format.h"
 #include "recorder/keys.h"
+#include "recorder/reader.h"
 
 namespace portcullis::recorder {
 
@@ -35,7 +37,10 @@ class SpoolWriter {
   // the sync to the caller: sync(), or one syncfs(2) covering the files of many sessions.
   enum class Sync { now, later };
   // Several chunks in order with a single fdatasync (a backlog catching up); all or nothing.
-  std::error_code append(std::span<const ChunkBuffer> chunks, Sync sync = Sync::now);
+  // `written`, when given, receives the records as a reader finds them in the file (live
+  // shipping stores these very bytes while the session runs).
+  std::error_code append(std::span<const ChunkBuffer> chunks, Sync sync = Sync::now,
+                         std::vector<Chunk>* written = nullptr);
   // fdatasync of everything written so far.
   std::error_code sync();
   // Writes the signed trailer and closes the file; the recording is then complete. Later
@@ -44,6 +49,7 @@ class SpoolWriter {
 
   const std::filesystem::path& path() const;
   const Header& header() const;
+  const std::string& header_record() const;  // the exact header record bytes in the file
   std::uint64_t chunks() const;
   std::uint64_t events() const;
   std::uint64_t raw_bytes() const;         // encoded event bytes before compression

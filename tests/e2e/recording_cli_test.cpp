@@ -9,28 +9,12 @@
 #include "recorder/reader.h"
 #include "recorder/shipper.h"
 #include "recorder/writer.h"
+#include "tests/e2e/session_row.h"
 #include "tests/support/harness.h"
 #include "tests/support/recording_builder.h"
 
 namespace portcullis::e2e {
 namespace {
-
-// A session row to hang a recording on: user, target, account and grant made in SQL, since
-// no sshd is needed for this.
-std::int64_t make_session(const Bastion& bastion) {
-  const std::string id = PostgresCluster::shared().query(
-      bastion.database(),
-      "INSERT INTO users (name) VALUES ('alice');"
-      "INSERT INTO targets (name, host, port, host_key) VALUES ('db01', '127.0.0.1', 22, 'k');"
-      "INSERT INTO accounts (target_id, login, kind, sealed_secret) "
-      "  SELECT id, 'postgres', 'key', decode(repeat('00', 64), 'hex') FROM targets;"
-      "INSERT INTO grants (user_id, account_id, reason, duration, starts_at, expires_at, "
-      "  created_by) SELECT u.id, a.id, 'INC-1 disk full', '1 hour', now(), "
-      "  now() + interval '1 hour', 'e2e' FROM users u, accounts a;"
-      "INSERT INTO sessions (grant_id, node, client) SELECT id, 'e2e', '127.0.0.1:50000' "
-      "  FROM grants RETURNING id;");
-  return std::stoll(id.substr(id.find_last_of('\n') + 1));
-}
 
 recorder::Header header(std::int64_t session_id) {
   recorder::Header h;

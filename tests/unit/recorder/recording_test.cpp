@@ -646,5 +646,37 @@ TEST(Recording, TypicalShellOutputCompressesToAtMost15Percent) {
   EXPECT_TRUE(verify(parse(read_all(writer.path())), key.public_key()).complete);
 }
 
+// The chunks the writer hands over are the file's records, as the reader finds them: the
+// end-of-session ship compares the stored bytes with the spool file.
+TEST(Recording, WrittenChunksHandedOverAreTheRecordsOfTheFile) {
+  test::TempDir dir;
+  auto created = SpoolWriter::create(dir.path(), sample_header(5), new_key());
+  SpoolWriter& writer = std::get<SpoolWriter>(created);
+  std::vector<Chunk> written;
+  for (int round = 0; round < 3; ++round) {
+    std::vector<ChunkBuffer> batch(2);
+    for (ChunkBuffer& buffer : batch) {
+      buffer.add(EventKind::output, static_cast<std::uint64_t>(round) * 1000, "hello live\r\n");
+    }
+    ASSERT_FALSE(writer.append(batch, SpoolWriter::Sync::now, &written));
+  }
+  const ParsedRecording parsed = parse(read_all(writer.path()));
+  EXPECT_EQ(parsed.header_record, writer.header_record());
+  ASSERT_EQ(written.size(), parsed.chunks.size());
+  for (std::size_t i = 0; i < written.size(); ++i) {
+    const Chunk& mine = written[i];
+    const Chunk& read = parsed.chunks[i];
+    EXPECT_EQ(mine.seq, read.seq);
+    EXPECT_EQ(mine.record, read.record);
+    EXPECT_EQ(mine.hash, read.hash);
+    EXPECT_EQ(mine.prev_hash, read.prev_hash);
+    EXPECT_EQ(mine.offset, read.offset);
+    EXPECT_EQ(mine.first_us, read.first_us);
+    EXPECT_EQ(mine.last_us, read.last_us);
+    EXPECT_EQ(mine.event_count, read.event_count);
+    EXPECT_EQ(mine.raw_size, read.raw_size);
+  }
+}
+
 }  // namespace
 }  // namespace portcullis::recorder
