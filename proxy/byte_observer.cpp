@@ -17,6 +17,10 @@ void ByteObservers::joined_input(const std::string& author, std::string_view dat
   for (const auto& observer : observers_) observer->joined_input(author, data);
 }
 
+void ByteObservers::watched(bool watched) {
+  for (const auto& observer : observers_) observer->watched(watched);
+}
+
 void ByteObservers::resize(int cols, int rows) {
   for (const auto& observer : observers_) observer->resize(cols, rows);
 }

@@ -32,6 +32,8 @@ class ByteObserver {
   virtual void exec(const std::string& /*command_line*/) {}
   // A short text such as "grant_warning 5m", "clamped window-change 0x0", "upstream_closed".
   virtual void marker(const std::string& /*text*/) {}
+  // Someone watches the session live (or no one any more): the recording ships faster.
+  virtual void watched(bool /*watched*/) {}
   // The session ended (access::to_string of its end reason); nothing follows.
   virtual void end(const std::string& /*reason*/) {}
 
@@ -51,6 +53,7 @@ class ByteObservers {
   void resize(int cols, int rows);
   void exec(const std::string& command_line);
   void marker(const std::string& text);
+  void watched(bool watched);
   // Tells every observer and lets them go: later events reach no one.
   void end(const std::string& reason);
 

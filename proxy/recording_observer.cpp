@@ -33,6 +33,8 @@ void RecordingObserver::exec(const std::string& command_line) { recording_->exec
 
 void RecordingObserver::marker(const std::string& text) { recording_->marker(text); }
 
+void RecordingObserver::watched(bool watched) { recording_->set_watched(watched); }
+
 void RecordingObserver::end(const std::string& reason) { recording_->finish(reason); }
 
 bool RecordingObserver::ready() const { return !recording_->backlogged(); }

@@ -25,6 +25,7 @@ class RecordingObserver final : public ByteObserver {
   void resize(int cols, int rows) override;
   void exec(const std::string& command_line) override;
   void marker(const std::string& text) override;
+  void watched(bool watched) override;
   void end(const std::string& reason) override;
   bool ready() const override;
 

@@ -54,7 +54,9 @@ void Session::set_participants(std::vector<access::Participant> present) {
                   "_stopped " + who(p));
     if (announce) write_notice("portcullis: " + departure(p));
   }
+  const bool was_watched = !participants_.empty();
   participants_ = std::move(present);
+  if (was_watched != !participants_.empty()) observers_.watched(!participants_.empty());
   if (moderated_) moderators_changed(had_moderator);
 }
 
