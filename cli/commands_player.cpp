@@ -195,7 +195,10 @@ void list_commands(Context& context, const CommandsOptions& options) {
   nlohmann::json array = nlohmann::json::array();
   player::extract_commands(recording, [&](const player::Command& c) {
     nlohmann::json command = {
-        {"at", player::format_offset(c.at_us)}, {"at_us", c.at_us}, {"line", c.line}};
+        {"at", player::format_offset(c.at_us)},
+        {"at_us", c.at_us},
+        {"line", c.line},
+        {"typed_by", c.typed_by.empty() ? recording.header.user : c.typed_by}};
     array.push_back(std::move(command));
   });
   warn_if_damaged(name_of(options.session), recording);

@@ -112,7 +112,10 @@ void CommandFollower::on_input(const Event& event) {
     prompt_ = terminal_->row_text(start_row_, 0, start_col_);
     started_ = true;
   }
-  if (has_enter(event.data)) pending_ = event.at_us;
+  if (has_enter(event.data)) {
+    pending_ = event.at_us;
+    pending_author_ = event.author;
+  }
   if (has_abort(event.data)) started_ = false;
 }
 
@@ -155,7 +158,7 @@ void CommandFollower::note_command() {
   pending_.reset();
   started_ = false;
   drawn_ = 0;
-  if (!line.empty()) found_({at_us, std::move(line)});
+  if (!line.empty()) found_({at_us, std::move(line), pending_author_});
 }
 
 }  // namespace portcullis::player

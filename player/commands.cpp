@@ -33,7 +33,9 @@ void export_commands(const Recording& recording, std::ostream& out, const Progre
   extract_commands(
       recording,
       [&](const Command& c) {
-        out << format_offset(c.at_us) << "  " << inert_line(c.line) << '\n';
+        out << format_offset(c.at_us) << "  "
+            << (c.typed_by.empty() ? "" : "[" + inert_line(c.typed_by) + "] ") << inert_line(c.line)
+            << '\n';
       },
       progress);
 }

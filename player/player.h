@@ -142,6 +142,9 @@ std::string export_text(const Recording& recording, const Progress& progress = {
 struct Command {
   std::uint64_t at_us = 0;  // when Enter was pressed
   std::string line;
+  // Who pressed Enter when it was someone who joined the session (format 3), else "" (the
+  // session's own user).
+  std::string typed_by{};
 };
 // Reads the command lines of a session from its events, given one at a time as they happen:
 // extract_commands over a recording, and command alert rules over a live session. It keeps a
@@ -186,6 +189,7 @@ class CommandFollower {
   std::uint64_t start_scrolled_ = 0;
   std::string prompt_;                    // the text left of the line's start
   std::optional<std::uint64_t> pending_;  // when Enter was pressed, until the echo arrives
+  std::string pending_author_;            // who pressed it ("" the session's user)
 };
 
 // Calls `found` with each command as it is found, streaming.

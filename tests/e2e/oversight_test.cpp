@@ -4,6 +4,7 @@
 // the user sees.
 #include <gtest/gtest.h>
 
+#include <map>
 #include <nlohmann/json.hpp>
 
 #include "tests/support/harness.h"
@@ -202,6 +203,99 @@ TEST_F(OversightTest, CliWatchShowsTheScreenAndAnnouncesTheAdministrator) {
   watcher.write("q");
   EXPECT_EQ(watcher.wait_exit(10s), 0) << watcher.transcript();
   EXPECT_TRUE(shell->expect("stopped watching this session", 5s)) << shell->transcript();
+}
+
+TEST_F(OversightTest, JoinerOnTheOtherNodeTypesIntoTheSessionAndTheRecordingSaysWho) {
+  const KeyPair erin = gateway.bastion.add_user("erin", {"admin"});
+  const auto shell = alice_shell();
+  const std::string id = active_session_id();
+
+  // An auditor may watch but not join: join_roles is [admin] by default.
+  const RunResult refused = run_ssh(carol.private_key, node_b.port(), "carol", {"join", id});
+  EXPECT_EQ(refused.exit_status, 1);
+  EXPECT_NE(refused.err.find("carol may not join sessions"), std::string::npos) << refused.err;
+
+  PtySession joiner(ssh_tty_command(erin.private_key, node_b.port(), "erin", {"join", id}));
+  ASSERT_TRUE(joiner.expect("JOINED  session " + id, 10s)) << joiner.transcript();
+  EXPECT_TRUE(shell->expect("erin \\(admin\\) joined this session and may type", 5s))
+      << shell->transcript();
+  joiner.write("echo joined-$((6*7))\r");
+  // The keys reach the target through node A: alice sees the command run.
+  EXPECT_TRUE(shell->expect("joined-42", 5s)) << shell->transcript();
+  EXPECT_TRUE(joiner.expect("joined-42", 5s)) << joiner.transcript();
+  joiner.write("\x1dq");
+  EXPECT_EQ(joiner.wait_exit(10s), 0) << joiner.transcript();
+  EXPECT_TRUE(shell->expect("erin \\(admin\\) left this session", 5s)) << shell->transcript();
+
+  shell->write("exit\r");
+  shell->wait_exit(10s);
+  ASSERT_TRUE(wait_until(
+      [&] {
+        return gateway.bastion.cli({"verify", id}).exit_status == 0;
+      },
+      15s));
+  const json commands = json::parse(gateway.bastion.cli_checked({"commands", id, "--json"}));
+  std::map<std::string, std::string> typed_by;
+  for (const json& c : commands) typed_by[c["line"]] = c["typed_by"];
+  EXPECT_EQ(typed_by["echo joined-$((6*7))"], "erin") << commands.dump();
+  EXPECT_EQ(typed_by["echo shell-$((40+2))"], "alice") << commands.dump();
+  const std::string text = gateway.bastion.cli_checked({"commands", id});
+  EXPECT_NE(text.find("[erin] echo joined-$((6*7))"), std::string::npos) << text;
+  EXPECT_TRUE(contains(audit_actions(), "session.join_started"));
+}
+
+// A moderated rule: the session reaches its target only once a moderator has joined, and the
+// user's input pauses while none is there.
+class ModeratedTest : public ::testing::Test {
+ protected:
+  ModeratedTest() {
+    const std::string policy =
+        "[[policy]]\nname = \"prod-db-moderated\"\ntargets = [\"db*\"]\n"
+        "approver_roles = [\"admin\"]\nrequire_moderator = true\n";
+    alice = bastion.add_user("alice");
+    erin = bastion.add_user("erin", {"admin"});
+    bastion.add_target("db01", target);
+    bastion.add_key_account("db01", target);
+    bastion.add_grant("alice", "db01", target.account(), "30m");
+    bastion.append_config(policy);
+    bastion.start();
+  }
+
+  TargetSshd target;
+  Bastion bastion;
+  KeyPair alice, erin;
+};
+
+TEST_F(ModeratedTest, WaitsForAModeratorAndPausesWhenTheLastOneLeaves) {
+  PtySession shell(ssh_tty_command(alice.private_key, bastion.port(), "alice:db01", {}));
+  const auto waiting = shell.expect("waiting for a moderator.*join ([0-9]+)", 15s);
+  ASSERT_TRUE(waiting) << shell.transcript();
+  const std::string id = waiting->substr(waiting->rfind(' ') + 1);
+  // Nothing reaches the target meanwhile.
+  shell.write("echo early-$((6*7))\r");
+  EXPECT_FALSE(shell.expect("early-42", 2s)) << shell.transcript();
+
+  auto moderator = std::make_unique<PtySession>(
+      ssh_tty_command(erin.private_key, bastion.port(), "erin", {"join", id}));
+  ASSERT_TRUE(shell.expect("a moderator joined; connecting to db01", 10s)) << shell.transcript();
+  shell.write("echo moderated-$((6*7))\r");
+  ASSERT_TRUE(shell.expect("moderated-42", 10s)) << shell.transcript();
+
+  moderator->write("\x1dq");
+  EXPECT_EQ(moderator->wait_exit(10s), 0);
+  ASSERT_TRUE(shell.expect("the last moderator left; your input is paused", 10s))
+      << shell.transcript();
+  shell.write("echo paused-$((6*7))\r");
+  EXPECT_FALSE(shell.expect("paused-42", 2s)) << shell.transcript();
+
+  moderator = std::make_unique<PtySession>(
+      ssh_tty_command(erin.private_key, bastion.port(), "erin", {"join", id}));
+  ASSERT_TRUE(shell.expect("a moderator is back", 10s)) << shell.transcript();
+  // What was typed while paused waited in the SSH window and goes through now.
+  EXPECT_TRUE(shell.expect("paused-42", 10s)) << shell.transcript();
+  moderator->write("\x1dq");
+  moderator->wait_exit(10s);
+  shell.write("exit\r");
 }
 
 }  // namespace
