@@ -25,8 +25,10 @@ namespace fs = std::filesystem;
 
 // The shipper looks for finished spool files this often (and at once when a session ends).
 constexpr std::chrono::seconds kShipInterval{2};
-// Running sessions' chunks are stored this often: the database is at most about this far behind.
-constexpr std::chrono::seconds kLivePassInterval{1};
+// Running sessions' chunks are stored this often: a chunk reaches the database at most about
+// this long after it is cut (and cut at most a second after its first event), at two
+// transactions a second for every session of the node together.
+constexpr std::chrono::milliseconds kLivePassInterval{500};
 // While someone watches, a pass follows new chunks at once, but passes are at least this far
 // apart, so that many watched sessions cutting every 100 ms share their transactions.
 constexpr std::chrono::milliseconds kWatchedPassGap{50};

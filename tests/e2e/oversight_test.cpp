@@ -47,6 +47,13 @@ class OversightTest : public ::testing::Test {
     return actions;
   }
 
+  // Leaves the shell; true once its whole recording is stored and verifies.
+  bool end_and_store(PtySession& shell, const std::string& id) const {
+    shell.write("exit\r");
+    shell.wait_exit(10s);
+    return wait_until([&] { return gateway.bastion.cli({"verify", id}).exit_status == 0; }, 15s);
+  }
+
   static bool contains(const std::vector<std::string>& items, const std::string& item) {
     return std::find(items.begin(), items.end(), item) != items.end();
   }
@@ -85,14 +92,8 @@ TEST_F(OversightTest, AuditorOnTheOtherNodeWatchesLiveAndTheUserIsTold) {
   EXPECT_TRUE(contains(actions, "session.watch_started"));
   EXPECT_TRUE(contains(actions, "session.watch_stopped"));
 
-  shell->write("exit\r");
-  shell->wait_exit(10s);
   // The arrival and the departure are marked in the recording.
-  ASSERT_TRUE(wait_until(
-      [&] {
-        return gateway.bastion.cli({"verify", id}).exit_status == 0;
-      },
-      15s));
+  ASSERT_TRUE(end_and_store(*shell, id));
   const std::string exported = gateway.bastion.cli_checked({"export", id, "--format", "asciicast"});
   EXPECT_NE(exported.find("watch_started carol (auditor)"), std::string::npos) << exported;
   EXPECT_NE(exported.find("watch_stopped carol (auditor)"), std::string::npos) << exported;
@@ -227,13 +228,7 @@ TEST_F(OversightTest, JoinerOnTheOtherNodeTypesIntoTheSessionAndTheRecordingSays
   EXPECT_EQ(joiner.wait_exit(10s), 0) << joiner.transcript();
   EXPECT_TRUE(shell->expect("erin \\(admin\\) left this session", 5s)) << shell->transcript();
 
-  shell->write("exit\r");
-  shell->wait_exit(10s);
-  ASSERT_TRUE(wait_until(
-      [&] {
-        return gateway.bastion.cli({"verify", id}).exit_status == 0;
-      },
-      15s));
+  ASSERT_TRUE(end_and_store(*shell, id));
   const json commands = json::parse(gateway.bastion.cli_checked({"commands", id, "--json"}));
   std::map<std::string, std::string> typed_by;
   for (const json& c : commands) typed_by[c["line"]] = c["typed_by"];
