@@ -266,6 +266,7 @@ class Session : public std::enable_shared_from_this<Session>, private SessionExp
   bool needs_moderator(const access::Admission& admission) const;
   void wait_for_moderator(const access::Admission& admission, StartResult recorded);
   void moderators_changed(bool had_moderator);
+  static std::string participant_marker(const access::Participant& p, bool started);
 
   // bridging (session_bridging.cpp)
   void check_bridge();

@@ -26,12 +26,17 @@ std::string departure(const access::Participant& p) {
                                                  : who(p) + " stopped watching this session";
 }
 
-}  // namespace
-
 bool has_moderator(const std::vector<access::Participant>& participants) {
   return std::any_of(participants.begin(), participants.end(), [](const access::Participant& p) {
     return p.mode == access::ParticipantMode::join;
   });
+}
+
+}  // namespace
+
+// "watch_started carol (auditor)", "join_stopped erin (admin)": the recording's markers.
+std::string Session::participant_marker(const access::Participant& p, bool started) {
+  return access::to_string(p.mode) + (started ? "_started " : "_stopped ") + who(p);
 }
 
 void Session::set_participants(std::vector<access::Participant> present) {
@@ -44,14 +49,12 @@ void Session::set_participants(std::vector<access::Participant> present) {
   const bool announce = context_.config.oversight.announce;
   for (const access::Participant& p : present) {
     if (contains(participants_, p.id)) continue;
-    record_marker(std::string(p.mode == access::ParticipantMode::join ? "join" : "watch") +
-                  "_started " + who(p));
+    record_marker(participant_marker(p, true));
     if (announce) write_notice("portcullis: " + arrival(p));
   }
   for (const access::Participant& p : participants_) {
     if (contains(present, p.id)) continue;
-    record_marker(std::string(p.mode == access::ParticipantMode::join ? "join" : "watch") +
-                  "_stopped " + who(p));
+    record_marker(participant_marker(p, false));
     if (announce) write_notice("portcullis: " + departure(p));
   }
   const bool was_watched = !participants_.empty();
@@ -73,6 +76,9 @@ void Session::wait_for_moderator(const access::Admission& admission, StartResult
   row_ = SessionRow::open;
   moderated_ = true;
   awaiting_moderator_ = AwaitingModerator{admission, std::move(recorded)};
+  // The grant may end, or be revoked, before anyone comes.
+  expiry_.set_grant({admission.grant.id, user_, admission.hours_end, admission.hours});
+  set_expiry(admission.grant.expires_at);
   spdlog::info("session={} user={} target={} waiting for a moderator", record_id_, user_,
                admission.target.name);
   audit_later(context_.journal, "user:" + user_, "session.moderator_awaited",

@@ -246,7 +246,10 @@ void Session::start_recording(const access::Admission& admission, const StartRes
         if (auto self = weak.lock()) self->pump();
       });
   observers_.add(std::make_shared<RecordingObserver>(std::move(recording)));
-  // A moderated session's moderator joined before there was a recording to speed up.
+  // A moderated session's moderator joined before there was a recording.
+  for (const access::Participant& p : participants_) {
+    observers_.marker(participant_marker(p, true));
+  }
   if (!participants_.empty()) observers_.watched(true);
   watch_commands(admission);
   if (!pty_clamped_from_.empty()) observers_.marker("clamped pty-req " + pty_clamped_from_);

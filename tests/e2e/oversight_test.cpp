@@ -288,9 +288,17 @@ TEST_F(ModeratedTest, WaitsForAModeratorAndPausesWhenTheLastOneLeaves) {
   ASSERT_TRUE(shell.expect("a moderator is back", 10s)) << shell.transcript();
   // What was typed while paused waited in the SSH window and goes through now.
   EXPECT_TRUE(shell.expect("paused-42", 10s)) << shell.transcript();
-  moderator->write("\x1dq");
-  moderator->wait_exit(10s);
+  // The user leaves while the moderator is there (without one, `exit` would wait too); the
+  // moderator's view ends with the session.
   shell.write("exit\r");
+  EXPECT_EQ(shell.wait_exit(10s), 0) << shell.transcript();
+  EXPECT_TRUE(moderator->expect("session " + id + " ended \\(client_exit\\)", 10s))
+      << moderator->transcript();
+  ASSERT_TRUE(wait_until([&] { return bastion.cli({"verify", id}).exit_status == 0; }, 15s));
+  const std::string exported = bastion.cli_checked({"export", id, "--format", "asciicast"});
+  EXPECT_NE(exported.find("join_started erin (admin)"), std::string::npos) << exported;
+  EXPECT_NE(exported.find("input_paused no moderator"), std::string::npos) << exported;
+  EXPECT_NE(exported.find("input_resumed"), std::string::npos) << exported;
 }
 
 }  // namespace
