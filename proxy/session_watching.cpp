@@ -101,7 +101,7 @@ void Session::on_watch_action(const player::WatchKeys::Action& action) {
         access::request_session_kill(tx, actor, id, reason);
         return true;
       },
-      [self = shared_from_this()](Outcome<bool> outcome) {
+      [self = shared_from_this()](const Outcome<bool>& outcome) {
         if (self->phase_ != Phase::watching || !self->watcher_) return;
         self->watcher_->set_notice(outcome.ok() ? "asked the bastion to end the session"
                                                 : "cannot end the session: " + outcome.error);
@@ -122,7 +122,7 @@ void Session::send_joined_keys() {
         access::send_joined_input(tx, participant, keys);
         return true;
       },
-      [self = shared_from_this()](Outcome<bool> outcome) {
+      [self = shared_from_this()](const Outcome<bool>& outcome) {
         self->join_send_running_ = false;
         if (self->phase_ != Phase::watching || !self->watcher_) return;
         self->guarded("joined keys", [&] {
@@ -167,7 +167,7 @@ void Session::leave_watched() {
         access::stop_participating(tx, participant, actor);
         return true;
       },
-      [participant](Outcome<bool> outcome) {
+      [participant](const Outcome<bool>& outcome) {
         if (!outcome.ok()) {
           spdlog::warn(
               "participant {} could not be marked as gone ({}); it stops counting once "
