@@ -206,6 +206,23 @@ TEST_F(OversightTest, CliWatchShowsTheScreenAndAnnouncesTheAdministrator) {
   EXPECT_TRUE(shell->expect("stopped watching this session", 5s)) << shell->transcript();
 }
 
+TEST_F(OversightTest, WithoutAnnouncementsTheUserIsNotToldButTheAuditIsKept) {
+  gateway.bastion.stop();
+  gateway.bastion.append_config("[oversight]\nannounce = false\n");
+  gateway.bastion.start();
+  const auto shell = alice_shell();
+  const std::string id = active_session_id();
+  PtySession watcher(ssh_tty_command(carol.private_key, node_b.port(), "carol", {"watch", id}));
+  ASSERT_TRUE(watcher.expect("shell-42", 10s)) << watcher.transcript();
+  EXPECT_FALSE(shell->expect("is watching this session", 3s)) << shell->transcript();
+  watcher.write("q");
+  EXPECT_EQ(watcher.wait_exit(10s), 0);
+  EXPECT_TRUE(contains(audit_actions(), "session.watch_started"));
+  ASSERT_TRUE(end_and_store(*shell, id));
+  const std::string exported = gateway.bastion.cli_checked({"export", id, "--format", "asciicast"});
+  EXPECT_NE(exported.find("watch_started carol (auditor)"), std::string::npos) << exported;
+}
+
 TEST_F(OversightTest, JoinerOnTheOtherNodeTypesIntoTheSessionAndTheRecordingSaysWho) {
   const KeyPair erin = gateway.bastion.add_user("erin", {"admin"});
   const auto shell = alice_shell();
