@@ -48,6 +48,14 @@ struct User {
   bool disabled = false;
 };
 
+// The name in an audit actor, for a person to read: "bob" for "user:bob", "root" for
+// "admin:root"; an actor without a prefix as it is.
+std::string actor_name(std::string_view actor);
+
+// The first of `held` (a user's roles) that is in `allowed`, or nullopt.
+std::optional<std::string> role_among(const std::vector<std::string>& held,
+                                      const std::vector<std::string>& allowed);
+
 struct Target {
   std::int64_t id = 0;
   std::string name;
@@ -273,7 +281,7 @@ struct SessionStatus {
   std::int64_t grant_id = 0;
   std::optional<TimePoint> revoked_at;
   std::string revoke_reason;
-  std::string kill_requested_by;  // "user:bob", "cli:root"; "" unless kill_requested
+  std::string kill_requested_by;  // "user:bob", "admin:root"; "" unless kill_requested
   std::string kill_reason;
 };
 std::vector<SessionStatus> session_statuses(pqxx::work& tx,

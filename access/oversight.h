@@ -46,9 +46,6 @@ struct ParticipantIdentity {
   std::string role;
   std::string audit_actor;
 };
-// Why `actor` may not watch or join: none of their roles is among `allowed_roles`.
-std::string participation_refusal(const Actor& actor, ParticipantMode mode,
-                                  const std::vector<std::string>& allowed_roles);
 
 // Starts watching or joining a running session (it must not have ended). Audited
 // (session.watch_started or session.join_started) and notified. Throws AccessError otherwise.
@@ -82,8 +79,5 @@ struct JoinedInput {
 // Takes (and deletes) the keys waiting for `session_ids`, in the order they were typed.
 std::vector<JoinedInput> take_joined_input(pqxx::work& tx,
                                            const std::vector<std::int64_t>& session_ids);
-
-// The first of `user`'s roles that is in `allowed`, or nullopt.
-std::optional<std::string> role_among(const User& user, const std::vector<std::string>& allowed);
 
 }  // namespace portcullis::access

@@ -34,13 +34,6 @@ std::string to_string(ParticipantMode mode) {
   return mode == ParticipantMode::join ? "join" : "watch";
 }
 
-std::optional<std::string> role_among(const User& user, const std::vector<std::string>& allowed) {
-  for (const std::string& role : user.roles) {
-    if (std::find(allowed.begin(), allowed.end(), role) != allowed.end()) return role;
-  }
-  return std::nullopt;
-}
-
 std::optional<WatchedSession> find_watched_session(pqxx::work& tx, std::int64_t session_id) {
   const pqxx::result rows = tx.exec_params(detail::session_query() + "WHERE s.id = $1", session_id);
   if (rows.empty()) return std::nullopt;
@@ -48,13 +41,6 @@ std::optional<WatchedSession> find_watched_session(pqxx::work& tx, std::int64_t 
   const std::optional<Grant> grant = find_grant(tx, session.grant_id);
   if (!grant) return std::nullopt;
   return WatchedSession{std::move(session), grant->reason, grant->ticket, grant->expires_at};
-}
-
-std::string participation_refusal(const Actor& actor, ParticipantMode mode,
-                                  const std::vector<std::string>& allowed_roles) {
-  return actor.user.name + " may not " + to_string(mode) +
-         " sessions: that takes one of the roles [oversight] " + to_string(mode) + "_roles = [" +
-         join(allowed_roles, ", ") + "]; ask an administrator";
 }
 
 Participant start_participating(pqxx::work& tx, const ParticipantIdentity& who,

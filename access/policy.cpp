@@ -9,9 +9,7 @@ namespace portcullis::access {
 namespace {
 
 bool holds_any(const std::vector<std::string>& held, const std::vector<std::string>& wanted) {
-  return std::any_of(wanted.begin(), wanted.end(), [&](const std::string& role) {
-    return std::find(held.begin(), held.end(), role) != held.end();
-  });
+  return role_among(held, wanted).has_value();
 }
 
 ConfigError problem_at(const std::filesystem::path& file, std::size_t line,

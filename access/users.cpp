@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <nlohmann/json.hpp>
 
 #include "access/queries.h"
@@ -176,6 +177,19 @@ std::vector<User> list_users(pqxx::work& tx) {
     users.push_back(user_from_row(row));
   }
   return users;
+}
+
+std::optional<std::string> role_among(const std::vector<std::string>& held,
+                                      const std::vector<std::string>& allowed) {
+  for (const std::string& role : held) {
+    if (std::find(allowed.begin(), allowed.end(), role) != allowed.end()) return role;
+  }
+  return std::nullopt;
+}
+
+std::string actor_name(std::string_view actor) {
+  const std::size_t colon = actor.find(':');
+  return std::string(colon == std::string_view::npos ? actor : actor.substr(colon + 1));
 }
 
 }  // namespace portcullis::access

@@ -11,12 +11,6 @@
 namespace portcullis::cli {
 namespace {
 
-// The name after "admin:" in the CLI's audit actor: what the watched user is told.
-std::string watcher_name(const std::string& actor) {
-  const std::size_t colon = actor.find(':');
-  return colon == std::string::npos ? actor : actor.substr(colon + 1);
-}
-
 class CliWatch {
  public:
   CliWatch(Context& context, oversight::Watcher& watcher) : context_(context), watcher_(watcher) {}
@@ -37,7 +31,10 @@ class CliWatch {
         viewer_resized = 0;
         viewer = viewer_size();
       }
-      std::cout << watcher_.frame(viewer.cols, viewer.rows) << std::flush;
+      if (std::optional<std::string> frame = watcher_.next_frame(viewer.cols, viewer.rows)) {
+        std::cout << *frame << std::flush;
+        watcher_.frame_drawn();
+      }
       for (const player::WatchKeys::Action& action : watcher_.keys(
                read_keys(std::chrono::duration_cast<std::chrono::milliseconds>(next_look - now)))) {
         if (action.kind == player::WatchKeys::Action::Kind::quit) return "";
@@ -77,7 +74,8 @@ class CliWatch {
 };
 
 void watch_session(Context& context, std::int64_t id) {
-  const access::ParticipantIdentity who{watcher_name(context.actor()), "admin", context.actor()};
+  const access::ParticipantIdentity who{access::actor_name(context.actor()), "admin",
+                                        context.actor()};
   std::optional<access::Participant> participant;
   std::optional<access::WatchedSession> watched;
   context.transact([&](pqxx::work& tx) {

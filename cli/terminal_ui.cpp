@@ -7,6 +7,7 @@
 #include <iostream>
 
 #include "cli/cli.h"
+#include "player/live.h"
 
 namespace portcullis::cli {
 
@@ -27,13 +28,11 @@ RawTerminal::RawTerminal(const std::string& without_terminal) {
   struct sigaction on_resize {};
   on_resize.sa_handler = [](int) { viewer_resized = 1; };
   sigaction(SIGWINCH, &on_resize, &saved_winch_);
-  // Without autowrap, lines wider than the viewer's terminal are cut instead of wrapping (and
-  // scrolling the view away).
-  std::cout << "\x1b[?1049h\x1b[?25l\x1b[?7l" << std::flush;
+  std::cout << player::kEnterView << std::flush;
 }
 
 RawTerminal::~RawTerminal() {
-  std::cout << "\x1b[0m\x1b[?7h\x1b[?25h\x1b[?1049l" << std::flush;
+  std::cout << player::kLeaveView << std::flush;
   tcsetattr(STDIN_FILENO, TCSAFLUSH, &saved_);
   sigaction(SIGINT, &saved_int_, nullptr);
   sigaction(SIGTERM, &saved_term_, nullptr);

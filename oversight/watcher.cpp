@@ -36,25 +36,23 @@ LookRequest Watcher::next_look(std::chrono::steady_clock::time_point now) {
   return request;
 }
 
-bool Watcher::apply(WatchUpdate update, std::chrono::steady_clock::time_point now) {
+void Watcher::apply(WatchUpdate update, std::chrono::steady_clock::time_point now) {
   database_now_ = update.database_now;
   if (!update.session) {
     gone_ = true;
     if (!ended_seen_) ended_seen_ = now;
-    return true;
+    return;
   }
   watched_ = std::move(*update.session);
   if (watched_.session.ended_at && !ended_seen_) ended_seen_ = now;
-  if (!problem_.empty()) return true;
+  if (!problem_.empty()) return;
   try {
     if (update.head && !screen_) screen_.emplace(std::move(*update.head));
   } catch (const recorder::RecordingError& e) {
     problem_ = std::string("the stored recording does not start like one: ") + e.what();
-    return true;
+    return;
   }
   if (screen_ && !screen_->add(update.chunks.records)) problem_ = screen_->problem();
-  // The status line shows the time left, so every look may change the frame.
-  return true;
 }
 
 std::vector<player::WatchKeys::Action> Watcher::keys(std::string_view typed) {
@@ -95,18 +93,16 @@ std::string Watcher::status_line() const {
   return player::live_status_line(status);
 }
 
-std::string Watcher::frame(int cols, int rows) {
-  const int screen_cols = screen_ ? screen_->cols() : 0;
-  const int screen_rows = screen_ ? screen_->rows() : 0;
-  const bool clear = screen_cols != drawn_cols_ || screen_rows != drawn_rows_ ||
-                     cols != drawn_viewer_cols_ || rows != drawn_viewer_rows_;
-  drawn_cols_ = screen_cols;
-  drawn_rows_ = screen_rows;
-  drawn_viewer_cols_ = cols;
-  drawn_viewer_rows_ = rows;
-  return player::compose_frame(screen_ ? screen_->paint() : "", screen_rows, cols, rows,
-                               status_line(), clear);
+std::optional<std::string> Watcher::next_frame(int cols, int rows) {
+  Frame frame{"", screen_ ? screen_->cols() : 0, screen_ ? screen_->rows() : 0, cols, rows};
+  frame.text = player::compose_frame(screen_ ? screen_->paint() : "", frame.screen_rows, cols, rows,
+                                     status_line(), !frame.same_sizes(drawn_));
+  if (frame.text == drawn_.text && frame.same_sizes(drawn_)) return std::nullopt;
+  offered_ = std::move(frame);
+  return offered_.text;
 }
+
+void Watcher::frame_drawn() { drawn_ = offered_; }
 
 std::optional<std::string> Watcher::finished(std::chrono::steady_clock::time_point now) const {
   if (!ended_seen_ || now - *ended_seen_ < kAfterEnd) return std::nullopt;

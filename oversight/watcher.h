@@ -47,14 +47,18 @@ class Watcher {
 
   // What the next look should ask for. `now` (steady) paces the participant's refresh.
   LookRequest next_look(std::chrono::steady_clock::time_point now);
-  // Applies a look's result; true when the frame changed.
-  bool apply(WatchUpdate update, std::chrono::steady_clock::time_point now);
+  // Applies a look's result.
+  void apply(WatchUpdate update, std::chrono::steady_clock::time_point now);
   // The keys typed, as actions; a kill without the role becomes a notice instead.
   std::vector<player::WatchKeys::Action> keys(std::string_view typed);
   void set_notice(std::string notice) { notice_ = std::move(notice); }
 
-  // A whole frame for a viewer's terminal of `cols` x `rows` (0x0: unknown).
-  std::string frame(int cols, int rows);
+  // A whole frame for a viewer's terminal of `cols` x `rows` (0x0: unknown), or nullopt when it
+  // would be the one drawn last. Call frame_drawn() once it is written: a caller that could not
+  // write it (a full SSH window) asks again later, and the next frame still clears the screen
+  // after a resize.
+  std::optional<std::string> next_frame(int cols, int rows);
+  void frame_drawn();
   // The session ended (or is gone) and its last chunks had time to arrive: leave, saying this.
   std::optional<std::string> finished(std::chrono::steady_clock::time_point now) const;
   // A view that cannot go on (the recording does not continue): the reason, else "".
@@ -77,8 +81,17 @@ class Watcher {
   std::string notice_;
   std::string problem_;
   bool gone_ = false;
-  // What the last frame was drawn for: a change of either size clears the viewer's screen.
-  int drawn_cols_ = -1, drawn_rows_ = -1, drawn_viewer_cols_ = -1, drawn_viewer_rows_ = -1;
+  // A frame, and the sizes it is drawn for: a change of either size clears the viewer's screen.
+  struct Frame {
+    std::string text;
+    int screen_cols = -1, screen_rows = -1, viewer_cols = -1, viewer_rows = -1;
+    bool same_sizes(const Frame& other) const {
+      return screen_cols == other.screen_cols && screen_rows == other.screen_rows &&
+             viewer_cols == other.viewer_cols && viewer_rows == other.viewer_rows;
+    }
+  };
+  Frame drawn_;    // the last frame written
+  Frame offered_;  // the last frame next_frame() returned
 };
 
 }  // namespace portcullis::oversight

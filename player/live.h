@@ -72,6 +72,12 @@ struct LiveStatus {
 // grant 17  12m left  reason: ...  [notice]  q leave ...".
 std::string live_status_line(const LiveStatus& status);
 
+// What a full-screen view (`play`, `watch`) writes to the viewer's terminal first and last: an
+// alternate screen without cursor or autowrap (lines wider than the terminal are cut instead of
+// wrapping and scrolling the view away), and back as it was.
+inline constexpr std::string_view kEnterView = "\x1b[?1049h\x1b[?25l\x1b[?7l";
+inline constexpr std::string_view kLeaveView = "\x1b[0m\x1b[?7h\x1b[?25h\x1b[?1049l";
+
 // The first `cols` characters of a UTF-8 line (a status line that wrapped would scroll the
 // screen above it away).
 std::string fit_line(std::string line, int cols);

@@ -14,7 +14,7 @@ namespace {
 // The role of `actor` that [oversight] `key` allows, else the refusal.
 std::string required_role(const access::Actor& actor, const std::vector<std::string>& roles,
                           const std::string& what, const std::string& key) {
-  if (std::optional<std::string> role = access::role_among(actor.user, roles)) return *role;
+  if (std::optional<std::string> role = access::role_among(actor.user.roles, roles)) return *role;
   throw access::AccessError(actor.user.name + " may not " + what +
                             ": that takes one of the roles [oversight] " + key + " = [" +
                             join(roles, ", ") + "]; ask an administrator");
@@ -98,7 +98,7 @@ ControlReply participate_reply(pqxx::work& tx, const ControlEnvironment& env,
   const access::ParticipantIdentity who{actor.user.name, role, "user:" + actor.user.name};
   reply.watch = WatchFollowUp{
       access::start_participating(tx, who, session_id, mode, env.config.server.node_name),
-      std::move(*watched), access::role_among(actor.user, oversight.kill_roles).has_value()};
+      std::move(*watched), access::role_among(actor.user.roles, oversight.kill_roles).has_value()};
   return reply;
 }
 

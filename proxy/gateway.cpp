@@ -39,6 +39,30 @@ const std::vector<std::string> kNotifyChannels{"portcullis_revocations",  "portc
                                                "portcullis_extensions",   "portcullis_decisions",
                                                "portcullis_participants", "portcullis_input"};
 
+// A look at the database that notifications ask for, many at once in a burst: while one runs,
+// the requests that arrive are folded into a single follow-up, so a burst costs two queries.
+class FoldedLook {
+ public:
+  // True: start the look now. False: one is running, and another will follow it.
+  bool begin() {
+    if (running_) {
+      again_ = true;
+      return false;
+    }
+    running_ = true;
+    return true;
+  }
+  // The look came back; true when another was asked for meanwhile.
+  bool end() {
+    running_ = false;
+    return std::exchange(again_, false);
+  }
+
+ private:
+  bool running_ = false;
+  bool again_ = false;
+};
+
 // What one look at the database says about this node's live sessions.
 struct StatusCheck {
   std::vector<access::SessionStatus> statuses;
@@ -47,8 +71,7 @@ struct StatusCheck {
 
 // "session 42 ended by bob: REASON; session closed" (the reason inert: another person wrote it).
 std::string kill_notice(const access::SessionStatus& status) {
-  std::string by = status.kill_requested_by;
-  if (const std::size_t colon = by.find(':'); colon != std::string::npos) by.erase(0, colon + 1);
+  const std::string by = access::actor_name(status.kill_requested_by);
   return "session " + std::to_string(status.session_id) + " ended by " +
          (by.empty() ? std::string("an administrator") : inert_line(by)) +
          (status.kill_reason.empty() ? "" : ": " + inert_line(status.kill_reason)) +
@@ -196,19 +219,12 @@ struct Gateway::Impl {
         check);
   }
 
-  // Keys typed by people who joined sessions (on any node) go to this node's sessions; a burst
-  // of notifications is folded into one follow-up, like the status check.
+  // Keys typed by people who joined sessions (on any node) go to this node's sessions.
   void take_joined_input() {
-    if (stopping) return;
-    if (input_take_running) {
-      input_take_again = true;
-      return;
-    }
-    input_take_running = true;
+    if (stopping || !input_look.begin()) return;
     oversight.transact([ids = registry.record_ids()](
                            pqxx::work& tx) { return access::take_joined_input(tx, ids); },
                        [this](Outcome<std::vector<access::JoinedInput>> outcome) {
-                         input_take_running = false;
                          if (outcome.ok()) {
                            for (const access::JoinedInput& input : *outcome.value) {
                              if (auto session = registry.find_record(input.session_id)) {
@@ -216,7 +232,7 @@ struct Gateway::Impl {
                              }
                            }
                          }
-                         if (std::exchange(input_take_again, false)) take_joined_input();
+                         if (input_look.end()) take_joined_input();
                        });
   }
 
@@ -306,16 +322,10 @@ struct Gateway::Impl {
     });
   }
 
-  // One query for every live session of this node; a request arriving while one is running
-  // is folded into a single follow-up, so a burst of notifications costs two queries.
+  // One query for every live session of this node.
   void check_statuses() {
-    if (stopping) return;
-    if (status_check_running) {
-      status_check_again = true;
-      return;
-    }
+    if (stopping || !status_look.begin()) return;
     std::vector<std::int64_t> ids = registry.record_ids();
-    status_check_running = true;
     // Also reads the database's clock (even with no session: the next one needs it).
     oversight.transact(
         [ids, &clock = clock](pqxx::work& tx) {
@@ -326,11 +336,10 @@ struct Gateway::Impl {
                              access::present_participants(tx, ids)};
         },
         [this](Outcome<StatusCheck> outcome) {
-          status_check_running = false;
           // The database being unreachable leaves admitted sessions running until their
           // grant's end, which each session enforces with its own timer.
           if (outcome.ok()) apply(*outcome.value);
-          if (std::exchange(status_check_again, false)) check_statuses();
+          if (status_look.end()) check_statuses();
         });
   }
 
@@ -405,10 +414,8 @@ struct Gateway::Impl {
   boost::asio::steady_timer status_timer;
   boost::asio::steady_timer sweep_timer;
   std::optional<store::Listener> listener;
-  bool status_check_running = false;
-  bool input_take_running = false;
-  bool input_take_again = false;
-  bool status_check_again = false;
+  FoldedLook status_look;  // check_statuses
+  FoldedLook input_look;   // take_joined_input
   bool stopping = false;
 };
 

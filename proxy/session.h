@@ -326,10 +326,8 @@ class Session : public std::enable_shared_from_this<Session>, private SessionExp
   std::string mfa_instruction_;  // shown with the next TOTP prompt (why the last one failed)
   SshMessage mfa_answer_;        // answered once the code is checked
   std::optional<ControlReply> control_reply_;
-  std::optional<FollowUp> waiting_;              // the request a waiting session watches
-  std::unique_ptr<oversight::Watcher> watcher_;  // the session this connection shows live
-  bool watch_look_running_ = false;
-  std::string last_watch_frame_;                   // not drawn again while nothing changed
+  std::optional<FollowUp> waiting_;                // the request a waiting session watches
+  std::unique_ptr<oversight::Watcher> watcher_;    // the session this connection shows live
   std::string join_outbox_;                        // keys typed into a joined session, not yet sent
   bool join_send_running_ = false;                 // one send at a time, so keys arrive in order
   std::vector<access::Participant> participants_;  // watching or joined this session

@@ -10,10 +10,6 @@
 namespace portcullis::proxy {
 namespace {
 
-// The watcher's terminal: an alternate screen without cursor or autowrap while watching, and
-// back as it was afterwards.
-constexpr const char* kEnterView = "\x1b[?1049h\x1b[?25l\x1b[?7l";
-constexpr const char* kLeaveView = "\x1b[0m\x1b[?7h\x1b[?25h\x1b[?1049l";
 constexpr std::size_t kMaxJoinOutbox = std::size_t{64} * 1024;
 
 }  // namespace
@@ -25,7 +21,8 @@ void Session::begin_watching(WatchFollowUp watch) {
                access::to_string(watch.participant.mode), watch.participant.session_id);
   watcher_ = std::make_unique<oversight::Watcher>(std::move(watch.participant),
                                                   std::move(watch.watched), watch.may_kill);
-  ssh_channel_write(client_channel_, kEnterView, static_cast<uint32_t>(std::strlen(kEnterView)));
+  ssh_channel_write(client_channel_, player::kEnterView.data(),
+                    static_cast<uint32_t>(player::kEnterView.size()));
   look_at_watched();
 }
 
@@ -39,12 +36,11 @@ void Session::arm_watch_look(std::chrono::milliseconds delay) {
 }
 
 void Session::look_at_watched() {
-  if (watch_look_running_ || !watcher_) return;
-  watch_look_running_ = true;
+  // One look at a time: the next is armed only when this one has come back.
+  if (!watcher_) return;
   const oversight::LookRequest request = watcher_->next_look(std::chrono::steady_clock::now());
   context_.workers.transact([request](pqxx::work& tx) { return oversight::look(tx, request); },
                             [self = shared_from_this()](Outcome<oversight::WatchUpdate> outcome) {
-                              self->watch_look_running_ = false;
                               self->guarded("watch look",
                                             [&] { self->on_watch_look(std::move(outcome)); });
                               self->pump();
@@ -142,16 +138,16 @@ void Session::draw_watch() {
   if (!watcher_ || client_channel_ == nullptr || !ssh_channel_is_open(client_channel_)) return;
   const int cols = setup_.pty ? setup_.pty->cols : 0;
   const int rows = setup_.pty ? setup_.pty->rows : 0;
-  std::string frame = watcher_->frame(cols, rows);
-  if (frame == last_watch_frame_) return;
-  if (ssh_channel_window_size(client_channel_) < frame.size()) return;
-  ssh_channel_write(client_channel_, frame.data(), static_cast<uint32_t>(frame.size()));
-  last_watch_frame_ = std::move(frame);
+  const std::optional<std::string> frame = watcher_->next_frame(cols, rows);
+  if (!frame || ssh_channel_window_size(client_channel_) < frame->size()) return;
+  ssh_channel_write(client_channel_, frame->data(), static_cast<uint32_t>(frame->size()));
+  watcher_->frame_drawn();
 }
 
 void Session::end_watching(const std::string& message, int exit_status) {
   watch_timer_.cancel();
-  ssh_channel_write(client_channel_, kLeaveView, static_cast<uint32_t>(std::strlen(kLeaveView)));
+  ssh_channel_write(client_channel_, player::kLeaveView.data(),
+                    static_cast<uint32_t>(player::kLeaveView.size()));
   leave_watched();
   end_control(message, exit_status);
 }

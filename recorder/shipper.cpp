@@ -192,7 +192,7 @@ void Shipper::ship_loop() {
   }
 }
 
-// A pass a second, or sooner when a watched session has chunks waiting.
+// A pass every kLivePassInterval, or sooner when a watched session has chunks waiting.
 void Shipper::live_pass_if_due() {
   const auto now = std::chrono::steady_clock::now();
   {
