@@ -8,9 +8,11 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <nlohmann/json_fwd.hpp>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 #include "alerts/config.h"
@@ -44,7 +46,8 @@ class Dispatcher {
   // logs what it drops.
   ~Dispatcher();
 
-  // Throws std::invalid_argument when [alerts] audit_stream names a channel that is not set up.
+  // Throws std::invalid_argument when [alerts] audit_stream names a channel that is not set up
+  // (check_alerts_config).
   //
   // Queues one alert for every channel, logs one line about it (kind and id, not the fields) and
   // returns at once; safe from any thread, including an event loop. `kind` is e.g. "break_glass",
@@ -56,22 +59,41 @@ class Dispatcher {
   // Queues one audit row (kind "audit", the row under "audit") for the channels [alerts]
   // audit_stream names, and only those; no log line (the row is in the database).
   void stream_audit(const nlohmann::json& row);
-  bool streams_audit() const { return !audit_workers_.empty(); }
+  bool streams_audit() const;
 
   // Waits until every alert sent before the call has been delivered or given up on by every
   // channel; false if `timeout` ran out first.
   bool drain(std::chrono::milliseconds timeout);
 
   // False when [alerts] configures no channel at all: send() then only writes the log line.
-  bool enabled() const { return !workers_.empty(); }
+  bool enabled() const;
+
+  // A reload: when `config` differs from the running one, alerts sent from now on go to the
+  // channels it sets up. Alerts already queued are still delivered by the old channels, for at
+  // most shutdown_grace, on a thread of their own: the caller never waits for a webhook.
+  // Throws std::invalid_argument as the constructor does, and then nothing changes.
+  void reconfigure(const AlertsConfig& config);
 
  private:
+  // Every channel's worker, and those that stream the audit log; replaced whole by a reload.
+  struct Channels {
+    std::vector<std::unique_ptr<ChannelWorker>> workers;
+    std::vector<ChannelWorker*> audit;
+  };
+  static std::shared_ptr<Channels> open_channels(const AlertsConfig& config,
+                                                 const DispatcherOptions& options);
+  std::shared_ptr<Channels> channels() const;
+  // Stops `old` on a thread of its own, joined by the destructor.
+  void retire(std::shared_ptr<Channels> old);
+
   std::string node_;
   std::string id_prefix_;  // "<node>-<random per process>-", so ids stay unique across restarts
   std::atomic<std::uint64_t> sequence_{0};
-  std::chrono::milliseconds shutdown_grace_;
-  std::vector<std::unique_ptr<ChannelWorker>> workers_;
-  std::vector<ChannelWorker*> audit_workers_;  // those of workers_ that stream the audit log
+  const DispatcherOptions options_;
+  mutable std::mutex mutex_;  // guards the three below
+  AlertsConfig config_;
+  std::shared_ptr<Channels> channels_;
+  std::vector<std::thread> retiring_;
 };
 
 }  // namespace portcullis::alerts

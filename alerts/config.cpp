@@ -58,4 +58,17 @@ void declare_alerts_config(ConfigSchema& schema, AlertsConfig& alerts) {
   schema.table("alerts", alerts, kAlertsKeys);
 }
 
+void check_alerts_config(const AlertsConfig& alerts) {
+  for (const std::string& wanted : alerts.audit_stream) {
+    const bool set_up = (wanted == "syslog" && alerts.syslog) ||
+                        (wanted == "command" && !alerts.command.empty()) ||
+                        (wanted == "webhook" && !alerts.webhook.empty());
+    if (!set_up) {
+      throw std::invalid_argument("[alerts] audit_stream names " + wanted + ", but [alerts] " +
+                                  wanted + " is not set; set it or leave " + wanted +
+                                  " out of audit_stream");
+    }
+  }
+}
+
 }  // namespace portcullis

@@ -19,8 +19,12 @@ struct AlertsConfig {
   std::vector<std::string> audit_stream;
   int webhook_attempts = 6;                  // first try + retries, with doubling backoff
   std::chrono::seconds webhook_timeout{10};  // per attempt
+  bool operator==(const AlertsConfig&) const = default;
 };
 
 void declare_alerts_config(ConfigSchema& schema, AlertsConfig& alerts);
+// What the table's keys cannot check one by one: every channel audit_stream names is set up.
+// Throws std::invalid_argument saying what to change.
+void check_alerts_config(const AlertsConfig& alerts);
 
 }  // namespace portcullis

@@ -45,40 +45,80 @@ std::string format_alert(const Alert& alert, const std::string& node,
 Dispatcher::Dispatcher(const AlertsConfig& config, std::string node_name, DispatcherOptions options)
     : node_(std::move(node_name)),
       id_prefix_(node_ + "-" + random_tag() + "-"),
-      shutdown_grace_(options.shutdown_grace) {
+      options_(options),
+      config_(config),
+      channels_(open_channels(config, options)) {}
+
+std::shared_ptr<Dispatcher::Channels> Dispatcher::open_channels(const AlertsConfig& config,
+                                                                const DispatcherOptions& options) {
+  check_alerts_config(config);
   // Syslog and the command first: they are quick and must not wait behind a webhook's retries,
   // which their separate threads already guarantee; the order only shapes the startup log line.
-  std::vector<std::pair<std::string, std::unique_ptr<Channel>>> channels;  // by config name
-  if (config.syslog) channels.emplace_back("syslog", make_syslog_channel());
+  std::vector<std::pair<std::string, std::unique_ptr<Channel>>> opened;  // by config name
+  if (config.syslog) opened.emplace_back("syslog", make_syslog_channel());
   if (!config.command.empty())
-    channels.emplace_back("command", make_command_channel(config, options));
+    opened.emplace_back("command", make_command_channel(config, options));
   if (!config.webhook.empty())
-    channels.emplace_back("webhook", make_webhook_channel(config, options));
-  for (const std::string& wanted : config.audit_stream) {
-    if (std::none_of(channels.begin(), channels.end(),
-                     [&](const auto& channel) { return channel.first == wanted; })) {
-      throw std::invalid_argument("[alerts] audit_stream names " + wanted + ", but [alerts] " +
-                                  wanted + " is not set; set it or leave " + wanted +
-                                  " out of audit_stream");
-    }
-  }
+    opened.emplace_back("webhook", make_webhook_channel(config, options));
+  auto channels = std::make_shared<Channels>();
   std::string names;
-  for (auto& [config_name, channel] : channels) {
+  for (auto& [config_name, channel] : opened) {
     const bool streams = std::find(config.audit_stream.begin(), config.audit_stream.end(),
                                    config_name) != config.audit_stream.end();
     names +=
         (names.empty() ? "" : ", ") + channel->name() + (streams ? " (with the audit log)" : "");
-    workers_.push_back(std::make_unique<ChannelWorker>(std::move(channel), options.queue_limit));
-    if (streams) audit_workers_.push_back(workers_.back().get());
+    channels->workers.push_back(
+        std::make_unique<ChannelWorker>(std::move(channel), options.queue_limit));
+    if (streams) channels->audit.push_back(channels->workers.back().get());
   }
   spdlog::info("alerts: {}", names.empty() ? "no channel configured" : "sent to " + names);
+  return channels;
 }
 
 Dispatcher::~Dispatcher() {
-  const Clock::time_point give_up_at = Clock::now() + shutdown_grace_;
-  for (auto& worker : workers_) worker->stop(give_up_at);
-  workers_.clear();
+  const Clock::time_point give_up_at = Clock::now() + options_.shutdown_grace;
+  std::shared_ptr<Channels> last = channels();
+  for (auto& worker : last->workers) worker->stop(give_up_at);
+  last.reset();
+  std::lock_guard lock(mutex_);
+  channels_.reset();
+  for (std::thread& thread : retiring_) thread.join();
 }
+
+std::shared_ptr<Dispatcher::Channels> Dispatcher::channels() const {
+  std::lock_guard lock(mutex_);
+  return channels_;
+}
+
+void Dispatcher::reconfigure(const AlertsConfig& config) {
+  {
+    std::lock_guard lock(mutex_);
+    if (config == config_) return;
+  }
+  std::shared_ptr<Channels> fresh = open_channels(config, options_);
+  std::shared_ptr<Channels> old;
+  {
+    std::lock_guard lock(mutex_);
+    config_ = config;
+    old = std::exchange(channels_, std::move(fresh));
+  }
+  retire(std::move(old));
+}
+
+void Dispatcher::retire(std::shared_ptr<Channels> old) {
+  std::lock_guard lock(mutex_);
+  retiring_.emplace_back([old = std::move(old), grace = options_.shutdown_grace]() mutable {
+    const Clock::time_point give_up_at = Clock::now() + grace;
+    for (auto& worker : old->workers) worker->stop(give_up_at);
+    old.reset();  // joins the workers once no send() still holds them
+  });
+}
+
+bool Dispatcher::streams_audit() const { return !channels()->audit.empty(); }
+
+bool Dispatcher::enabled() const { return !channels()->workers.empty(); }
+
+// Each loop below holds `current`: a reload may replace the channels while it runs.
 
 std::string Dispatcher::send(std::string_view kind, const nlohmann::json& fields) {
   auto alert = std::make_shared<Alert>();
@@ -87,7 +127,8 @@ std::string Dispatcher::send(std::string_view kind, const nlohmann::json& fields
   alert->json = format_alert(*alert, node_, fields);
   spdlog::info("alert id={} kind={} raised", alert->id, alert->kind);
   const std::shared_ptr<const Alert> shared = std::move(alert);
-  for (auto& worker : workers_) worker->push(shared);
+  const std::shared_ptr<Channels> current = channels();
+  for (auto& worker : current->workers) worker->push(shared);
   return shared->id;
 }
 
@@ -97,13 +138,15 @@ void Dispatcher::stream_audit(const nlohmann::json& row) {
   alert->id = id_prefix_ + std::to_string(++sequence_);
   alert->json = format_alert(*alert, node_, nlohmann::json{{"audit", row}});
   const std::shared_ptr<const Alert> shared = std::move(alert);
-  for (ChannelWorker* worker : audit_workers_) worker->push(shared);
+  const std::shared_ptr<Channels> current = channels();
+  for (ChannelWorker* worker : current->audit) worker->push(shared);
 }
 
 bool Dispatcher::drain(std::chrono::milliseconds timeout) {
   const Clock::time_point until = Clock::now() + timeout;
   bool drained = true;
-  for (auto& worker : workers_) drained = worker->drain(until) && drained;
+  const std::shared_ptr<Channels> current = channels();
+  for (auto& worker : current->workers) drained = worker->drain(until) && drained;
   return drained;
 }
 

@@ -4,7 +4,7 @@
 #include "access/access.h"
 #include "access/policy.h"
 #include "cli/cli.h"
-#include "settings/settings.h"
+#include "settings/running.h"
 
 namespace portcullis::cli {
 namespace {
@@ -14,11 +14,13 @@ struct ExplainOptions {
   std::string target;  // TARGET or TARGET:LOGIN
 };
 
-// Loading the config has already checked the file; compiling the policy checks patterns,
-// hours and time zones, each reported as FILE:LINE.
+// The daemon's own loader (settings/running.h): what passes here is what portcullisd would
+// start or reload with. Compiling the policy checks patterns, hours and time zones, each
+// reported as FILE:LINE.
 void check_policy(Context& context) {
-  const access::Policy policy(context.config().policies, context.config().file);
-  const Config& config = context.config();
+  const std::shared_ptr<const RunningConfig> running = load_running_config(context.config().file);
+  const access::Policy& policy = running->policy;
+  const Config& config = running->config;
   std::cout << config.file.string() << ": policy OK, " << policy.rules().size()
             << (policy.rules().size() == 1 ? " rule" : " rules")
             << " (first match wins; no match = deny)\n";

@@ -221,17 +221,20 @@ class ConfigLoader {
   std::vector<ConfigProblem> problems_;
 };
 
-ConfigSchema::ConfigSchema(const fs::path& file)
-    : file_(fs::absolute(file).lexically_normal()), dir_(file_.parent_path()) {}
+ConfigSchema::ConfigSchema(const fs::path& file, const fs::path& state_dir)
+    : file_(fs::absolute(file).lexically_normal()),
+      dir_(file_.parent_path()),
+      state_dir_((dir_ / (state_dir.empty() ? fs::path("state") : state_dir)).lexically_normal()) {}
 
-void ConfigSchema::load() const {
-  std::string text;
+void ConfigSchema::load() const { load_text(read_config_file(file_)); }
+
+std::string read_config_file(const fs::path& file) {
   try {
-    text = internal::read_file(file_);
+    return internal::read_file(fs::absolute(file).lexically_normal());
   } catch (const std::system_error& e) {
-    throw ConfigError(file_.string() + ": cannot read: " + e.code().message());
+    throw ConfigError(fs::absolute(file).lexically_normal().string() +
+                      ": cannot read: " + e.code().message());
   }
-  load_text(text);
 }
 
 void ConfigSchema::load_text(std::string_view text) const {
@@ -250,9 +253,33 @@ fs::path resolve_config_path(const std::optional<std::string>& cli_value) {
 }
 
 namespace {
+LogConfig::Target parse_log_target(std::string_view text) {
+  if (text == "stderr") return LogConfig::Target::stderr_stream;
+  if (text == "syslog") return LogConfig::Target::syslog;
+  throw std::invalid_argument("\"" + std::string(text) +
+                              "\" is not a log target (expected stderr or syslog)");
+}
+
+// The facilities an operator would route a daemon's log to; numbers as in <syslog.h>.
+int parse_syslog_facility(std::string_view text) {
+  static constexpr std::pair<std::string_view, int> kFacilities[] = {
+      {"daemon", 3 << 3},  {"auth", 4 << 3},    {"authpriv", 10 << 3}, {"local0", 16 << 3},
+      {"local1", 17 << 3}, {"local2", 18 << 3}, {"local3", 19 << 3},   {"local4", 20 << 3},
+      {"local5", 21 << 3}, {"local6", 22 << 3}, {"local7", 23 << 3}};
+  for (const auto& [name, facility] : kFacilities) {
+    if (text == name) return facility;
+  }
+  throw std::invalid_argument("\"" + std::string(text) +
+                              "\" is not a syslog facility (expected daemon, auth, authpriv or "
+                              "local0 to local7)");
+}
+
 constexpr ConfigKey<LogConfig> kLogKeys[] = {
     {"level",
      [](const ConfigValue& v, LogConfig& l) { l.level = v.parsed(internal::check_log_level); }},
+    {"target", [](const ConfigValue& v, LogConfig& l) { l.target = v.parsed(parse_log_target); }},
+    {"syslog_facility", [](const ConfigValue& v,
+                           LogConfig& l) { l.syslog_facility = v.parsed(parse_syslog_facility); }},
 };
 }  // namespace
 

@@ -98,13 +98,18 @@ struct ConfigKey {
 class ConfigSchema {
  public:
   // `file` is made absolute; it names the file in messages and anchors relative paths.
-  explicit ConfigSchema(const std::filesystem::path& file);
+  // `state_dir` holds the daemon's own files (keys, spool) unless the file names them one by
+  // one; empty = "state" beside the file. A relative one is taken from the file's folder.
+  explicit ConfigSchema(const std::filesystem::path& file,
+                        const std::filesystem::path& state_dir = {});
   ConfigSchema(const ConfigSchema&) = delete;
   ConfigSchema& operator=(const ConfigSchema&) = delete;
 
   const std::filesystem::path& file() const { return file_; }
-  // The config file's folder: default paths of state files are under it.
+  // The config file's folder: relative paths in the file are taken from it.
   const std::filesystem::path& dir() const { return dir_; }
+  // Where state files (keys, spool, journal) go by default: [server] state_dir.
+  const std::filesystem::path& state_dir() const { return state_dir_; }
 
   // [name]: a table read into `section` (which must outlive the schema's loading).
   template <typename Section, std::size_t N>
@@ -156,8 +161,12 @@ class ConfigSchema {
 
   std::filesystem::path file_;
   std::filesystem::path dir_;
+  std::filesystem::path state_dir_;
   std::vector<Table> tables_;
 };
+
+// The bytes of a config file; ConfigError "FILE: cannot read: why" when it cannot be read.
+std::string read_config_file(const std::filesystem::path& file);
 
 // The config file to use: `cli_value` (from -c) if given, else $PORTCULLIS_CONFIG,
 // else /etc/portcullis/portcullis.toml.
@@ -165,8 +174,16 @@ std::filesystem::path resolve_config_path(const std::optional<std::string>& cli_
 
 // [log]: common owns logging.
 struct LogConfig {
+  enum class Target { stderr_stream, syslog };
   std::string level = "info";  // trace, debug, info, warn, error
+  // stderr (what journald collects under systemd) or syslog(3) under ident "portcullisd".
+  Target target = Target::stderr_stream;
+  int syslog_facility = 3 << 3;  // LOG_DAEMON; [log] syslog_facility names it
+  bool operator==(const LogConfig&) const = default;
 };
 void declare_log_config(ConfigSchema& schema, LogConfig& log);
+// Sets up logging as [log] says (init_logging in common.h, or syslog); may be called again, as a
+// reload does.
+void init_logging(const LogConfig& log);
 
 }  // namespace portcullis

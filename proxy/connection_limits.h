@@ -47,6 +47,8 @@ class ConnectionLimits {
   static constexpr std::chrono::milliseconds kKeyExchangeGrace{1000};
 
   ConnectionLimits(const ServerConfig& server, Report report, Now now = &Clock::now);
+  // A reload: new limits apply to the next connection; those already admitted keep their place.
+  void reconfigure(const ServerConfig& server) { server_ = server; }
 
   // Held by a connection while it is not authenticated; returned when it authenticates or ends.
   class Slot {
@@ -124,7 +126,7 @@ class ConnectionLimits {
   void forget_old_back_offs(Clock::time_point now);
 
   const std::shared_ptr<const bool> alive_ = std::make_shared<const bool>(true);
-  const ServerConfig server_;
+  ServerConfig server_;
   const Report report_;
   const Now now_;
   std::minstd_rand random_;

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -14,6 +15,7 @@
 #include "common/common.h"
 #include "proxy/database_clock.h"
 #include "proxy/worker_pool.h"
+#include "settings/running.h"
 #include "settings/settings.h"
 
 namespace portcullis::proxy {
@@ -54,6 +56,9 @@ struct ControlEnvironment {
   std::string public_host;
   std::uint16_t public_port = 22;
   bool terminal = false;  // the client asked for a pty (`ssh -t`): live views need one
+  // What `policy` and `config` belong to, kept alive while the command runs; they are the
+  // config of the moment the command started, even if a reload replaces it meanwhile.
+  std::shared_ptr<const RunningConfig> running = nullptr;
 };
 
 // Where a request stands, for a requester waiting on it (`wait`, `connect`): one line, and

@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 #include <sys/resource.h>
+#include <systemd/sd-daemon.h>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -157,15 +158,15 @@ std::string describe(const boost::asio::ip::tcp::endpoint& endpoint) {
 }  // namespace
 
 struct Gateway::Impl {
-  explicit Impl(Config cfg)
-      : config(std::move(cfg)),
+  explicit Impl(std::shared_ptr<const RunningConfig> running)
+      : config(running->config),
+        live(std::move(running)),
         vault(vault::Vault::open(config.vault.key_file)),
         bind(make_bind(config)),
         journal(config),
         limits(config.server, [this](const LimitHit& hit) { report_limit(hit); }),
         recordings(loop, config.recording,
                    std::make_unique<recorder::PostgresRecordingStore>(config.database.url)),
-        policy(config.policies, config.file),
         alerts(config.alerts, config.server.node_name),
         workers(loop, config.database.url, config.server.worker_threads),
         upstreams(loop, config.database.url, config.server.upstream_threads),
@@ -175,6 +176,7 @@ struct Gateway::Impl {
                  [this](const access::AlertEvent& alert) { raise_alert(alert); }),
         context{loop,
                 config,
+                live,
                 bind.get(),
                 workers,
                 upstreams,
@@ -183,12 +185,12 @@ struct Gateway::Impl {
                 limits,
                 vault,
                 registry,
-                policy,
                 recordings,
                 [this](const access::AlertEvent& alert) { raise_alert(alert); }},
         acceptor(loop),
         accept_timer(loop),
         signals(loop, SIGINT, SIGTERM),
+        reload_signals(loop, SIGHUP),
         status_timer(loop),
         sweep_timer(loop) {}
 
@@ -364,6 +366,53 @@ struct Gateway::Impl {
     }
   }
 
+  void await_reload() {
+    reload_signals.async_wait([this](boost::system::error_code ec, int) {
+      if (ec) return;
+      reload();
+      await_reload();
+    });
+  }
+
+  // SIGHUP: the file is read and checked whole; only then does anything change, at once for
+  // every new decision, while live sessions carry on. A file that does not load changes
+  // nothing. Either way the attempt is logged and audited.
+  void reload() {
+    sd_notify(0, "RELOADING=1\nSTATUS=reloading the config");
+    const std::shared_ptr<const RunningConfig> running = live.current();
+    nlohmann::json details{{"file", config.file.string()}, {"old_sha256", running->config.sha256}};
+    try {
+      ReloadPlan plan = plan_reload(*running, load_config(config.file));
+      alerts.reconfigure(plan.next->config.alerts);
+      limits.reconfigure(plan.next->config.server);
+      init_logging(plan.next->config.log);
+      live.replace(plan.next);
+      details["new_sha256"] = plan.next->config.sha256;
+      details["needs_restart"] = plan.needs_restart;
+      spdlog::info("config reloaded from {}: sha256 {} -> {}; {} policy rule(s), {} alert rule(s)",
+                   config.file.string(), running->config.sha256, plan.next->config.sha256,
+                   plan.next->policy.rules().size(), plan.next->config.alert_rules.size());
+      for (const std::string& section : plan.needs_restart) {
+        spdlog::warn(
+            "config reload: {} changed in {}; it keeps its running value until portcullisd "
+            "restarts",
+            section, config.file.string());
+      }
+      audit_reload("config.reloaded", details);
+    } catch (const std::exception& e) {
+      spdlog::error("config reload failed, the running config stays in force: {}",
+                    inert_line(one_line(e.what())));
+      details["error"] = one_line(e.what());
+      audit_reload("config.reload_failed", details);
+    }
+    sd_notify(0, "READY=1\nSTATUS=serving");
+  }
+
+  void audit_reload(const std::string& action, const nlohmann::json& details) {
+    journal.submit(access::journal_audit("portcullisd:" + config.server.node_name, action,
+                                         "config:" + config.file.string(), details.dump()));
+  }
+
   // Sessions an earlier run left open end as `error`; queued after that run's journal, so the
   // true ends it wrote before a crash are applied first and kept.
   void close_orphans() {
@@ -375,10 +424,12 @@ struct Gateway::Impl {
     if (stopping) return;
     stopping = true;
     spdlog::info("portcullisd shutting down");
+    sd_notify(0, "STOPPING=1\nSTATUS=shutting down: ending sessions and shipping recordings");
     boost::system::error_code ignored;
     acceptor.close(ignored);
     accept_timer.cancel();
     signals.cancel(ignored);
+    reload_signals.cancel(ignored);
     status_timer.cancel();
     sweep_timer.cancel();
     audit_tail.stop();
@@ -389,7 +440,8 @@ struct Gateway::Impl {
   }
 
   boost::asio::io_context loop;
-  Config config;
+  const Config config;  // as started; see GatewayContext
+  LiveConfig live;
   vault::Vault vault;
   SshBind bind;
   // Before the registry and the workers: destroyed after every session and job that writes to it.
@@ -397,7 +449,6 @@ struct Gateway::Impl {
   ConnectionLimits limits;
   SessionRegistry registry;
   recorder::RecordingService recordings;
-  access::Policy policy;
   alerts::Dispatcher alerts;
   WorkerPool workers;
   WorkerPool upstreams;
@@ -411,6 +462,7 @@ struct Gateway::Impl {
   boost::asio::ip::tcp::acceptor acceptor;
   boost::asio::steady_timer accept_timer;
   boost::asio::signal_set signals;
+  boost::asio::signal_set reload_signals;
   boost::asio::steady_timer status_timer;
   boost::asio::steady_timer sweep_timer;
   std::optional<store::Listener> listener;
@@ -419,7 +471,8 @@ struct Gateway::Impl {
   bool stopping = false;
 };
 
-Gateway::Gateway(Config config) : impl_(std::make_unique<Impl>(std::move(config))) {}
+Gateway::Gateway(std::shared_ptr<const RunningConfig> running)
+    : impl_(std::make_unique<Impl>(std::move(running))) {}
 
 Gateway::~Gateway() = default;
 
@@ -430,6 +483,7 @@ void Gateway::run() {
   impl.signals.async_wait([&impl](boost::system::error_code ec, int) {
     if (!ec) impl.shut_down();
   });
+  impl.await_reload();
   impl.close_orphans();
   impl.recordings.start_shipping();
   impl.accept();
@@ -439,6 +493,9 @@ void Gateway::run() {
   impl.sweep();
   impl.audit_tail.start();
   impl.rotation.start();
+  // Under systemd (Type=notify): the socket is listening and the database was reachable at
+  // startup; no-op elsewhere.
+  sd_notify(0, "READY=1\nSTATUS=serving");
   run_loop(impl.loop);
   impl.listener.reset();
   impl.workers.stop();

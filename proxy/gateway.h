@@ -4,7 +4,7 @@
 #include <memory>
 
 #include "common/common.h"
-#include "settings/settings.h"
+#include "settings/running.h"
 
 namespace portcullis::proxy {
 
@@ -12,7 +12,8 @@ class Gateway {
  public:
   // Loads the host key and opens the vault; throws std::runtime_error with a message fit
   // for the operator (which file, what is wrong, what to do) when either is unusable.
-  explicit Gateway(Config config);
+  // SIGHUP reloads `running`'s file (settings/running.h says what a reload may change).
+  explicit Gateway(std::shared_ptr<const RunningConfig> running);
   ~Gateway();
   Gateway(const Gateway&) = delete;
   Gateway& operator=(const Gateway&) = delete;

@@ -8,7 +8,7 @@
 #include "common/common.h"
 #include "proxy/gateway.h"
 #include "recorder/postgres_store.h"
-#include "settings/settings.h"
+#include "settings/running.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"portcullisd - just-in-time SSH bastion daemon"};
@@ -18,15 +18,16 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
 
   try {
-    portcullis::Config config =
-        portcullis::load_config(portcullis::resolve_config_path(config_file));
-    portcullis::init_logging(config.log.level);
+    std::shared_ptr<const portcullis::RunningConfig> running =
+        portcullis::load_running_config(portcullis::resolve_config_path(config_file));
+    const portcullis::Config& config = running->config;
+    portcullis::init_logging(config.log);
     // Before any secret is read: no core file may carry the vault or signing key away.
     portcullis::disable_core_dumps();
     portcullis::recorder::publish_node_key(config.recording.signing_key, config.server.node_name,
                                            config.database.url);
     ssh_init();
-    portcullis::proxy::Gateway gateway(std::move(config));
+    portcullis::proxy::Gateway gateway(std::move(running));
     gateway.run();
     ssh_finalize();
     return 0;

@@ -35,7 +35,7 @@ Session::Session(GatewayContext& context, int client_fd, std::string client_addr
       drain_timer_(context.loop),
       decision_timer_(context.loop),
       watch_timer_(context.loop),
-      expiry_(context.loop, context.clock, context.config.access.warn_before),
+      expiry_(context.loop, context.clock, context.live.current()->config.access.warn_before),
       startup_(std::move(startup)),
       upstream_watch_(context.loop) {
   // libssh owns client_fd from here; the loop watches a duplicate of it.
@@ -81,7 +81,7 @@ void Session::start(std::chrono::milliseconds delay) {
 // connection forever). A running session, a command at work and a `connect` or `wait` that
 // waits for a decision are not bounded by it.
 void Session::arm_login_timer() {
-  login_timer_.expires_after(context_.config.server.login_grace);
+  login_timer_.expires_after(context_.live.current()->config.server.login_grace);
   login_timer_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
     if (ec) return;
     const bool unfinished =

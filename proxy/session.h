@@ -45,6 +45,7 @@
 #include "proxy/upstream_dial.h"
 #include "proxy/worker_pool.h"
 #include "recorder/service.h"
+#include "settings/running.h"
 #include "settings/settings.h"
 
 namespace portcullis::proxy {
@@ -55,7 +56,12 @@ struct CommandMatch;  // proxy/command_alerts.h
 // Shared by all sessions of a gateway; outlives them.
 struct GatewayContext {
   boost::asio::io_context& loop;
+  // As the daemon started: read only what a reload cannot change ([server]'s socket and node
+  // name, [database], [recording]...); the rest from `live`.
   const Config& config;
+  // The policy, [access], [oversight], alert rules and [server]'s limits, replaced whole by a
+  // reload: take current() once per decision and keep it for the decision's jobs.
+  const LiveConfig& live;
   ssh_bind bind;
   WorkerPool& workers;         // admission, MFA, control commands: the database
   WorkerPool& upstreams;       // logins to targets: no database, bounded by upstream_timeout
@@ -64,7 +70,6 @@ struct GatewayContext {
   ConnectionLimits& limits;
   const vault::Vault& vault;
   SessionRegistry& registry;
-  const access::Policy& policy;
   recorder::RecordingService& recordings;
   // Hands an alert to the dispatcher; never blocks. Call only after the change is committed.
   std::function<void(const access::AlertEvent&)> raise_alert;

@@ -61,7 +61,8 @@ std::optional<std::string> Session::session_limit_refusal() {
     ++total;
     if (session->user() == user_) ++mine;
   }
-  const ServerConfig& server = context_.config.server;
+  const std::shared_ptr<const RunningConfig> running = context_.live.current();
+  const ServerConfig& server = running->config.server;
   if (mine >= server.max_sessions_per_user) {
     context_.limits.hit("max_sessions_per_user", user_);
     return user_ + " already has " + std::to_string(mine) +

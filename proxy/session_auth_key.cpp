@@ -49,7 +49,9 @@ void Session::look_up_identity(const std::string& login_name) {
   auth_step_ = AuthStep::looking_up;
   std::optional<LoginName> parsed = parse_login_name(login_name);
   context_.workers.transact(
-      [login_name, parsed, &policy = context_.policy, &clock = context_.clock](pqxx::work& tx) {
+      [login_name, parsed, running = context_.live.current(),
+       &clock = context_.clock](pqxx::work& tx) {
+        const access::Policy& policy = running->policy;
         Identity identity{login_name, parsed, std::nullopt, std::monostate{}, false, false};
         if (!parsed) return identity;
         identity.user = access::find_user(tx, parsed->user);

@@ -36,7 +36,8 @@ nlohmann::json match_fields(std::int64_t session, std::int64_t grant, const std:
 }  // namespace
 
 void Session::watch_commands(const access::Admission& admission) {
-  std::vector<AlertRule> rules = rules_watching(context_.config.alert_rules, target_);
+  std::vector<AlertRule> rules =
+      rules_watching(context_.live.current()->config.alert_rules, target_);
   if (rules.empty()) return;
   const int cols = setup_.pty ? setup_.pty->cols : 0;
   const int rows = setup_.pty ? setup_.pty->rows : 0;

@@ -46,7 +46,7 @@ void Session::set_participants(std::vector<access::Participant> present) {
     return moderators_changed(had_moderator);
   }
   if (phase_ != Phase::bridging) return;
-  const bool announce = context_.config.oversight.announce;
+  const bool announce = context_.live.current()->config.oversight.announce;
   for (const access::Participant& p : present) {
     if (contains(participants_, p.id)) continue;
     record_marker(participant_marker(p, true));
@@ -64,8 +64,9 @@ void Session::set_participants(std::vector<access::Participant> present) {
 }
 
 bool Session::needs_moderator(const access::Admission& admission) const {
+  const std::shared_ptr<const RunningConfig> running = context_.live.current();
   const access::CompiledRule* rule =
-      context_.policy.governing(identity_->user->roles, admission.grant);
+      running->policy.governing(identity_->user->roles, admission.grant);
   return rule != nullptr && rule->config.require_moderator;
 }
 

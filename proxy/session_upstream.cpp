@@ -230,7 +230,8 @@ void Session::start_recording(const access::Admission& admission, const StartRes
     header.rows = static_cast<std::uint16_t>(setup_.pty->rows);
     header.term = setup_.pty->term;
   }
-  const access::CompiledRule* rule = context_.policy.governing(
+  const std::shared_ptr<const RunningConfig> running = context_.live.current();
+  const access::CompiledRule* rule = running->policy.governing(
       identity_->user ? identity_->user->roles : std::vector<std::string>{}, admission.grant);
   const bool record_input = rule != nullptr && rule->config.record_input
                                 ? *rule->config.record_input

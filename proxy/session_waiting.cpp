@@ -120,8 +120,8 @@ void Session::withdraw_on_interrupt() {
   const std::string reason =
       still_here ? "withdrawn with Ctrl-C while waiting" : "the requester left while waiting";
   context_.workers.transact(
-      [actor, id, reason, &policy = context_.policy](pqxx::work& tx) {
-        return access::revoke_as_user(tx, policy, actor, id, reason);
+      [actor, id, reason, running = context_.live.current()](pqxx::work& tx) {
+        return access::revoke_as_user(tx, running->policy, actor, id, reason);
       },
       [self = shared_from_this(), id, still_here](Outcome<access::Grant> outcome) {
         if (!outcome.ok()) {
@@ -147,8 +147,9 @@ void Session::withdraw_on_interrupt() {
 void Session::connect_after_approval(const access::Grant& grant) {
   wait_step_ = WaitStep::admitting;  // no more looks at the request
   context_.workers.transact(
-      [user = *identity_->user, grant, mfa_verified = mfa_verified_, &policy = context_.policy,
-       &clock = context_.clock](pqxx::work& tx) {
+      [user = *identity_->user, grant, mfa_verified = mfa_verified_,
+       running = context_.live.current(), &clock = context_.clock](pqxx::work& tx) {
+        const access::Policy& policy = running->policy;
         bool mfa_required = false;
         std::variant<access::Admission, access::Denial> verdict = access::admit_connection(
             tx, policy, user, grant.target, grant.login, access::totp_enrolled(tx, user.name),

@@ -38,8 +38,8 @@ constexpr ConfigKey<RecordingConfig> kRecordingKeys[] = {
 }  // namespace
 
 void declare_recording_config(ConfigSchema& schema, RecordingConfig& recording) {
-  recording.spool_dir = schema.dir() / "state/spool";
-  recording.signing_key = schema.dir() / "state/signing.key";
+  recording.spool_dir = schema.state_dir() / "spool";
+  recording.signing_key = schema.state_dir() / "signing.key";
   schema.table("recording", recording, kRecordingKeys);
 }
 

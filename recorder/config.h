@@ -14,8 +14,8 @@ enum class OnRecordFailure { terminate, continue_unrecorded };
 enum class SpoolSync { file, filesystem };
 
 struct RecordingConfig {
-  std::filesystem::path spool_dir;  // absolute after loading; default <config dir>/state/spool
-  // Absolute after loading; default <config dir>/state/signing.key.
+  std::filesystem::path spool_dir;  // absolute after loading; default <state_dir>/spool
+  // Absolute after loading; default <state_dir>/signing.key.
   std::filesystem::path signing_key;
   bool record_input = true;  // keystrokes; a [[policy]] may override it
   OnRecordFailure on_record_failure = OnRecordFailure::terminate;
@@ -23,6 +23,7 @@ struct RecordingConfig {
   // Chunks reach the database while the session runs (about a second behind), not only when it
   // ends.
   bool live_shipping = true;
+  bool operator==(const RecordingConfig&) const = default;
 };
 
 void declare_recording_config(ConfigSchema& schema, RecordingConfig& recording);

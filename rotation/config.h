@@ -14,6 +14,7 @@ struct RotationConfig {
   std::chrono::seconds retry_max{3600};     // the longest wait between attempts
   int alert_after = 3;                      // consecutive failures before `rotation_failed`
   std::chrono::seconds timeout{30};         // bounds each wait for the target
+  bool operator==(const RotationConfig&) const = default;
 };
 
 void declare_rotation_config(ConfigSchema& schema, RotationConfig& rotation);

@@ -119,6 +119,7 @@ constexpr ConfigKey<ServerConfig> kServerKeys[] = {
        s.listen_port = address.port;
      }},
     {"host_key", [](const ConfigValue& v, ServerConfig& s) { s.host_key = v.path(); }},
+    {"state_dir", [](const ConfigValue& v, ServerConfig& s) { s.state_dir = v.path(); }},
     {"public_address",
      [](const ConfigValue& v, ServerConfig& s) {
        const PublicAddress address = v.parsed(check_public_address);
@@ -170,7 +171,8 @@ constexpr ConfigKey<ServerConfig> kServerKeys[] = {
 }  // namespace
 
 void declare_server_config(ConfigSchema& schema, ServerConfig& server) {
-  server.host_key = schema.dir() / "state/ssh_host_ed25519_key";
+  server.state_dir = schema.state_dir();
+  server.host_key = schema.state_dir() / "ssh_host_ed25519_key";
   schema.table("server", server, kServerKeys);
 }
 

@@ -28,7 +28,11 @@ namespace portcullis {
 struct ServerConfig {
   std::string listen_host = "127.0.0.1";
   std::uint16_t listen_port = 2222;
-  std::filesystem::path host_key;  // absolute after loading
+  // The daemon's own files (host, vault and signing keys, spool, journal) unless named one by
+  // one: "state" beside the config file by default, /var/lib/portcullis when packaged.
+  std::filesystem::path state_dir;
+  std::filesystem::path
+      host_key;  // absolute after loading; default <state_dir>/ssh_host_ed25519_key
   std::string node_name = "node1";
   // How engineers reach the bastion, for the ssh_config lines `ssh USER@BASTION config` prints;
   // "" = the address each client connected to. The port defaults to the listening port.
@@ -49,6 +53,7 @@ struct ServerConfig {
     int start = 10;
     int rate = 30;  // percent
     int full = 100;
+    bool operator==(const StartupLimit&) const = default;
   };
   StartupLimit max_startups;
   int per_source_max_startups = 10;
@@ -67,6 +72,8 @@ struct ServerConfig {
   std::string macs = "hmac-sha2-256-etm@openssh.com,hmac-sha2-512-etm@openssh.com";
   std::string host_key_algorithms =
       "ssh-ed25519,ecdsa-sha2-nistp256,ecdsa-sha2-nistp384,ecdsa-sha2-nistp521";
+
+  bool operator==(const ServerConfig&) const = default;
 };
 
 // [server] into `server`.
@@ -74,6 +81,7 @@ void declare_server_config(ConfigSchema& schema, ServerConfig& server);
 
 struct Config {
   std::filesystem::path file;  // absolute path of the file this was loaded from
+  std::string sha256;          // of the file's bytes as loaded (hex): which file ran, in audits
   ServerConfig server;
   DatabaseConfig database;
   VaultConfig vault;

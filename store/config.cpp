@@ -11,7 +11,7 @@ constexpr ConfigKey<DatabaseConfig> kDatabaseKeys[] = {
 }  // namespace
 
 void declare_database_config(ConfigSchema& schema, DatabaseConfig& database) {
-  database.journal_file = schema.dir() / "state/database.journal";
+  database.journal_file = schema.state_dir() / "database.journal";
   schema.table("database", database, kDatabaseKeys);
 }
 

@@ -13,6 +13,7 @@ struct UpstreamConfig {
   // every certificate it signs carries them as the source-address critical option, so a
   // certificate copied off a target is useless from anywhere else.
   std::vector<std::string> source_addresses;
+  bool operator==(const UpstreamConfig&) const = default;
 };
 
 void declare_upstream_config(ConfigSchema& schema, UpstreamConfig& upstream);

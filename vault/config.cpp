@@ -10,7 +10,7 @@ constexpr ConfigKey<VaultConfig> kVaultKeys[] = {
 }  // namespace
 
 void declare_vault_config(ConfigSchema& schema, VaultConfig& vault) {
-  vault.key_file = schema.dir() / "state/vault.key";
+  vault.key_file = schema.state_dir() / "vault.key";
   schema.table("vault", vault, kVaultKeys);
 }
 

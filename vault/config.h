@@ -8,7 +8,8 @@
 namespace portcullis {
 
 struct VaultConfig {
-  std::filesystem::path key_file;  // absolute after loading; default <config dir>/state/vault.key
+  std::filesystem::path key_file;  // absolute after loading; default <state_dir>/vault.key
+  bool operator==(const VaultConfig&) const = default;
 };
 
 void declare_vault_config(ConfigSchema& schema, VaultConfig& vault);
