@@ -162,14 +162,18 @@ def main():
         linked_directly = any(direct for _, _, direct in uses)
         if package in listed or (not linked_directly and package in available):
             continue
-        what = ", ".join(sorted({f"{soname} for {program}" for soname, program, _ in uses}))
+        by_soname = {}
+        for soname, program, _ in uses:
+            by_soname.setdefault(soname, set()).add(program)
+        what = ", ".join(f"{soname} for {' and '.join(sorted(programs))}"
+                         for soname, programs in sorted(by_soname.items()))
         how = "linked directly, so name it" if linked_directly else "not pulled in by the list"
         missing.append(f"  {package} ({what}; {how})")
     if missing:
         print(f"{len(missing)} package(s) missing from the 'apt-get install' list of the stage "
               f"'{args.stage}' in {args.dockerfile}; add them:\n" + "\n".join(missing))
         return 1
-    libraries = sum(len(uses) for uses in needs.values())
+    libraries = len({soname for uses in needs.values() for soname, _, _ in uses})
     print(f"OK: the {len(needs)} packages holding the {libraries} libraries of "
           f"{', '.join(Path(p).name for p in args.programs)} are installed by the stage "
           f"'{args.stage}'")
