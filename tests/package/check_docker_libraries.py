@@ -91,24 +91,32 @@ def direct_sonames(program):
     return set(re.findall(r"\(NEEDED\)\s+Shared library: \[([^\]]+)\]", out))
 
 
-def package_of(path):
-    """The package holding a library, trying the path as given, resolved and with or without
-    /usr (Debian's merged /usr: ldd says /lib/..., dpkg may know /usr/lib/...)."""
-    resolved = str(Path(path).resolve())
-    candidates = [path, resolved]
-    for candidate in list(candidates):
-        if candidate.startswith("/usr/"):
-            candidates.append(candidate[len("/usr"):])
-        else:
-            candidates.append("/usr" + candidate)
-    for candidate in candidates:
-        status, out = run(["dpkg-query", "-S", candidate])
-        if status == 0:
-            for line in out.splitlines():
-                if not line.startswith("diversion "):
-                    return line.split(":")[0].split(",")[0].strip()
-    fail(f"no installed package holds {path}: was it built or copied by hand? The image can only "
-         "have what a package installs")
+def packages_of(paths):
+    """{path: package holding it}, with one dpkg-query for them all. Each path is tried as
+    given, resolved, and with or without /usr (Debian's merged /usr: ldd says /lib/..., dpkg may
+    know /usr/lib/...)."""
+    candidates = {}
+    for path in paths:
+        variants = [path, str(Path(path).resolve())]
+        for variant in list(variants):
+            variants.append(variant[len("/usr"):] if variant.startswith("/usr/") else "/usr" + variant)
+        candidates[path] = variants
+    # Exit status 1 when some variant is unknown, which is expected: read what it found.
+    _, out = run(["dpkg-query", "-S"] + sorted({v for vs in candidates.values() for v in vs}))
+    owner = {}
+    for line in out.splitlines():
+        if line.startswith("diversion ") or ": " not in line:
+            continue
+        package, _, file = line.partition(": ")
+        owner[file] = package.split(",")[0].split(":")[0].strip()
+    found = {}
+    for path, variants in candidates.items():
+        package = next((owner[v] for v in variants if v in owner), None)
+        if package is None:
+            fail(f"no installed package holds {path}: was it built or copied by hand? The image "
+                 "can only have what a package installs")
+        found[path] = package
+    return found
 
 
 def dependency_closure(packages):
@@ -147,13 +155,14 @@ def main():
               if p not in args.pretend_absent]
     available = dependency_closure(listed)
 
+    loaded = {program: loaded_libraries(program) for program in args.programs}
+    owners = packages_of({path for libraries in loaded.values() for path in libraries.values()})
     # package -> [(soname, program, direct)]
     needs = {}
-    for program in args.programs:
+    for program, libraries in loaded.items():
         direct = direct_sonames(program)
-        for soname, path in loaded_libraries(program).items():
-            package = package_of(path)
-            needs.setdefault(package, []).append((soname, Path(program).name, soname in direct))
+        for soname, path in libraries.items():
+            needs.setdefault(owners[path], []).append((soname, Path(program).name, soname in direct))
 
     missing = []
     for package, uses in sorted(needs.items()):

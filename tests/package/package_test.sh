@@ -103,7 +103,7 @@ for page in man8/portcullisd.8.gz man1/portcullis.1.gz man5/portcullis.toml.5.gz
 done
 zcat /usr/share/man/man8/portcullisd.8.gz | grep -q 'SIGHUP' ||
   fail "portcullisd(8) does not describe its signals"
-zcat /usr/share/man/man8/portcullisd.8.gz | grep -q -- '--config' ||
+zcat /usr/share/man/man8/portcullisd.8.gz | grep -qF -- '\-\-config' ||
   fail "portcullisd(8) does not list the options of --help"
 
 echo "== the portcullis user and its folders"
@@ -135,6 +135,11 @@ for setting in Type=notify User=portcullis ProtectSystem=strict NoNewPrivileges=
   StateDirectory=portcullis UMask=0077 LimitCORE=0 KillMode=mixed; do
   grep -qx "$setting" "$unit" || fail "the unit lacks $setting"
 done
+
+# Offline (systemd is not PID 1 here) this makes the same link it makes on a running system.
+systemctl enable portcullisd.service >/dev/null 2>&1 || fail "systemctl enable portcullisd"
+wants=/etc/systemd/system/multi-user.target.wants/portcullisd.service
+[ -L "$wants" ] || fail "systemctl enable did not link $wants"
 
 echo "== --version"
 for program in portcullisd:/usr/sbin/portcullisd portcullis:/usr/bin/portcullis; do
@@ -191,8 +196,9 @@ check "portcullis account add" admin account add pkg-target "$account" \
 check "portcullis grant add" admin grant add pkgtest "pkg-target:$account" --for 10m \
   --reason "package test" >/dev/null
 
-runuser -u portcullis -- /usr/sbin/portcullisd -c "$bastion/portcullis.toml" \
-  2>"$work/portcullisd.log" &
+# setpriv execs the daemon itself (runuser would stay its parent), so the signal below reaches it.
+setpriv --reuid=portcullis --regid=portcullis --init-groups \
+  /usr/sbin/portcullisd -c "$bastion/portcullis.toml" 2>"$work/portcullisd.log" &
 daemon=$!
 at_exit "kill $daemon 2>/dev/null; wait $daemon 2>/dev/null"
 wait_for_port "$bastion_port" 20 ||
@@ -222,8 +228,8 @@ echo "== dpkg --purge removes everything"
 dpkg --purge portcullis >"$work/dpkg-purge.log" 2>&1 ||
   { cat "$work/dpkg-purge.log" >&2; fail "dpkg --purge failed (log above)"; }
 for file in "${installed_files[@]}" /etc/portcullis /var/lib/portcullis /usr/share/portcullis \
-  /usr/share/doc/portcullis; do
-  [ ! -e "$file" ] || fail "dpkg --purge left $file"
+  /usr/share/doc/portcullis "$wants"; do
+  if [ -e "$file" ] || [ -L "$file" ]; then fail "dpkg --purge left $file"; fi
 done
 ! getent passwd portcullis >/dev/null || fail "dpkg --purge left the user portcullis"
 ! getent group portcullis >/dev/null || fail "dpkg --purge left the group portcullis"
