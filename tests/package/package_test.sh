@@ -42,6 +42,7 @@ check() {  # check DESCRIPTION COMMAND...: runs the command, fails naming DESCRI
 mode_owner() { stat -c '%a %U:%G' "$1"; }
 
 # Another build folder on this machine may run this test at the same moment: one at a time.
+mkdir -p /run/lock
 exec 9>/run/lock/portcullis-package-test.lock
 flock -w 600 9 || fail "another package test held /run/lock/portcullis-package-test.lock for 10 min"
 
