@@ -215,6 +215,17 @@ admin session list | grep -q pkg-target || fail "the session is not in 'portcull
 kill -TERM "$daemon"
 wait "$daemon" || fail "the installed portcullisd exited with status $? on SIGTERM"
 
+echo "== installing again (an upgrade) keeps an edited config and the state"
+echo "# edited by the package test" >>/etc/portcullis/portcullis.toml
+touch /var/lib/portcullis/package-test-marker
+dpkg -i "$deb" >"$work/dpkg-upgrade.log" 2>&1 ||
+  { cat "$work/dpkg-upgrade.log" >&2; fail "installing the package again failed (log above)"; }
+grep -q "^# edited by the package test$" /etc/portcullis/portcullis.toml ||
+  fail "installing again replaced the edited config"
+[ "$(mode_owner /etc/portcullis/portcullis.toml)" = "640 root:portcullis" ] ||
+  fail "after installing again the config is $(mode_owner /etc/portcullis/portcullis.toml)"
+[ -f /var/lib/portcullis/package-test-marker ] || fail "installing again emptied /var/lib/portcullis"
+
 echo "== dpkg -r keeps the config, the state and the user"
 dpkg -r portcullis >"$work/dpkg-remove.log" 2>&1 ||
   { cat "$work/dpkg-remove.log" >&2; fail "dpkg -r failed (log above)"; }
@@ -222,7 +233,7 @@ for file in /usr/sbin/portcullisd /usr/bin/portcullis "$unit"; do
   [ ! -e "$file" ] || fail "dpkg -r left $file"
 done
 [ -f /etc/portcullis/portcullis.toml ] || fail "dpkg -r removed the conffile"
-[ -d /var/lib/portcullis ] || fail "dpkg -r removed /var/lib/portcullis"
+[ -f /var/lib/portcullis/package-test-marker ] || fail "dpkg -r emptied /var/lib/portcullis"
 getent passwd portcullis >/dev/null || fail "dpkg -r removed the user"
 
 echo "== dpkg --purge removes everything"
