@@ -5,6 +5,7 @@
 
 #include "access/access.h"
 #include "cli/cli.h"
+#include "common/version.h"
 #include "settings/settings.h"
 #include "vault/vault.h"
 
@@ -76,6 +77,7 @@ int main(int argc, char** argv) {
   using namespace portcullis::cli;
   CLI::App app("Administer a Portcullis just-in-time SSH bastion.", "portcullis");
   app.footer(kFooter);
+  app.set_version_flag("--version", "portcullis " + std::string(portcullis::version()));
   app.require_subcommand(1);
   // Lets -c come after the command too: `portcullis user list -c FILE`.
   app.fallthrough();

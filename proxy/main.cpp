@@ -4,8 +4,10 @@
 
 #include <CLI/CLI.hpp>
 #include <iostream>
+#include <string>
 
 #include "common/common.h"
+#include "common/version.h"
 #include "proxy/gateway.h"
 #include "recorder/postgres_store.h"
 #include "settings/running.h"
@@ -15,6 +17,7 @@ int main(int argc, char** argv) {
   std::optional<std::string> config_file;
   app.add_option("-c,--config", config_file,
                  "config file (default: $PORTCULLIS_CONFIG or /etc/portcullis/portcullis.toml)");
+  app.set_version_flag("--version", "portcullisd " + std::string(portcullis::version()));
   CLI11_PARSE(app, argc, argv);
 
   try {

@@ -41,7 +41,7 @@ build_tree() {
   # time): paths under the clone are hashed relative to it, and the build folder's own path is
   # left out of the hash, so a new clone hits what the last one compiled.
   export CCACHE_BASEDIR="${CCACHE_BASEDIR:-$repo_root}" CCACHE_NOHASHDIR="${CCACHE_NOHASHDIR:-true}"
-  cmake -S "$repo_root" -B "$dir" -G Ninja "$@" >/dev/null
+  cmake -S "$repo_root" -B "$dir" -G Ninja -DPORTCULLIS_WERROR=ON "$@" >/dev/null
   cmake --build "$dir" -j "$(nproc)"
 }
 
