@@ -33,6 +33,17 @@ struct DispatcherOptions {
 
 class ChannelWorker;
 
+// What one channel did since the dispatcher started: alerts, and audit rows it streams, each
+// delivered or not (given up on after its retries, failed, or dropped from a full queue or at
+// shutdown). For portcullisd's metrics.
+struct DeliveryCounts {
+  std::string channel;  // "webhook", "command" or "syslog", as [alerts] names them
+  std::uint64_t alerts_sent = 0;
+  std::uint64_t alerts_failed = 0;
+  std::uint64_t audit_rows_sent = 0;
+  std::uint64_t audit_rows_failed = 0;
+};
+
 // Delivers every alert to each configured channel on a thread of its own per channel, so a
 // webhook that hangs never delays the command or syslog. Thread-safe.
 class Dispatcher {
@@ -65,12 +76,16 @@ class Dispatcher {
   // False when [alerts] configures no channel at all: send() then only writes the log line.
   bool enabled() const { return !workers_.empty(); }
 
+  // One entry per configured channel; any thread.
+  std::vector<DeliveryCounts> counts() const;
+
  private:
   std::string node_;
   std::string id_prefix_;  // "<node>-<random per process>-", so ids stay unique across restarts
   std::atomic<std::uint64_t> sequence_{0};
   std::chrono::milliseconds shutdown_grace_;
   std::vector<std::unique_ptr<ChannelWorker>> workers_;
+  std::vector<std::string> channel_names_;     // [alerts]'s name of each of workers_
   std::vector<ChannelWorker*> audit_workers_;  // those of workers_ that stream the audit log
 };
 

@@ -69,6 +69,7 @@ Dispatcher::Dispatcher(const AlertsConfig& config, std::string node_name, Dispat
     names +=
         (names.empty() ? "" : ", ") + channel->name() + (streams ? " (with the audit log)" : "");
     workers_.push_back(std::make_unique<ChannelWorker>(std::move(channel), options.queue_limit));
+    channel_names_.push_back(config_name);
     if (streams) audit_workers_.push_back(workers_.back().get());
   }
   spdlog::info("alerts: {}", names.empty() ? "no channel configured" : "sent to " + names);
@@ -98,6 +99,16 @@ void Dispatcher::stream_audit(const nlohmann::json& row) {
   alert->json = format_alert(*alert, node_, nlohmann::json{{"audit", row}});
   const std::shared_ptr<const Alert> shared = std::move(alert);
   for (ChannelWorker* worker : audit_workers_) worker->push(shared);
+}
+
+std::vector<DeliveryCounts> Dispatcher::counts() const {
+  std::vector<DeliveryCounts> counts;
+  for (std::size_t i = 0; i < workers_.size(); ++i) {
+    DeliveryCounts channel = workers_[i]->counts();
+    channel.channel = channel_names_[i];
+    counts.push_back(std::move(channel));
+  }
+  return counts;
 }
 
 bool Dispatcher::drain(std::chrono::milliseconds timeout) {

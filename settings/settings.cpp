@@ -19,6 +19,7 @@ Config load(const std::filesystem::path& path, const std::optional<std::string_v
   declare_alerts_config(schema, config.alerts);
   declare_rotation_config(schema, config.rotation);
   declare_oversight_config(schema, config.oversight);
+  declare_metrics_config(schema, config.metrics);
   if (text) {
     schema.load_text(*text);
   } else {
