@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <prometheus/counter.h>
 #include <prometheus/exposer.h>
 #include <prometheus/gauge.h>
@@ -13,10 +14,12 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <mutex>
 #include <stdexcept>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -252,33 +255,77 @@ struct Metrics::Endpoint {
 
 namespace {
 
-// Why `address` (civetweb's form) cannot be bound, asked of the kernel after civetweb failed,
-// whose own message does not say.
-std::string bind_problem(const std::string& address) {
+// civetweb's "IP:PORT" or "[IPv6]:PORT" (metrics_listen_address) as a socket address. To
+// connect to an endpoint that listens on every interface, `to_connect` makes the wildcard
+// address the loopback one.
+struct SocketAddress {
+  sockaddr_storage storage{};
+  socklen_t length = 0;
+  int family = AF_INET;
+};
+
+SocketAddress socket_address(const std::string& address, bool to_connect) {
+  SocketAddress result;
   const bool v6 = address.starts_with('[');
   const std::size_t colon = address.rfind(':');
   const std::string host = v6 ? address.substr(1, colon - 2) : address.substr(0, colon);
   const auto port = static_cast<std::uint16_t>(std::stoi(address.substr(colon + 1)));
-  const UniqueFd fd(::socket(v6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (v6) {
+    auto* sa = reinterpret_cast<sockaddr_in6*>(&result.storage);
+    sa->sin6_family = AF_INET6;
+    sa->sin6_port = htons(port);
+    ::inet_pton(AF_INET6, host.c_str(), &sa->sin6_addr);
+    if (to_connect && IN6_IS_ADDR_UNSPECIFIED(&sa->sin6_addr)) sa->sin6_addr = in6addr_loopback;
+    result.length = sizeof(sockaddr_in6);
+    result.family = AF_INET6;
+  } else {
+    auto* sa = reinterpret_cast<sockaddr_in*>(&result.storage);
+    sa->sin_family = AF_INET;
+    sa->sin_port = htons(port);
+    ::inet_pton(AF_INET, host.c_str(), &sa->sin_addr);
+    if (to_connect && sa->sin_addr.s_addr == htonl(INADDR_ANY)) {
+      sa->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    }
+    result.length = sizeof(sockaddr_in);
+  }
+  return result;
+}
+
+// Why `address` cannot be bound, asked of the kernel after civetweb failed, whose own message
+// does not say.
+std::string bind_problem(const std::string& address) {
+  const SocketAddress to = socket_address(address, false);
+  const UniqueFd fd(::socket(to.family, SOCK_STREAM | SOCK_CLOEXEC, 0));
   if (!fd) return std::strerror(errno);
   const int yes = 1;
   ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
-  int rc = -1;
-  if (v6) {
-    sockaddr_in6 sa{};
-    sa.sin6_family = AF_INET6;
-    sa.sin6_port = htons(port);
-    ::inet_pton(AF_INET6, host.c_str(), &sa.sin6_addr);
-    rc = ::bind(fd.get(), reinterpret_cast<sockaddr*>(&sa), sizeof sa);
-  } else {
-    sockaddr_in sa{};
-    sa.sin_family = AF_INET;
-    sa.sin_port = htons(port);
-    ::inet_pton(AF_INET, host.c_str(), &sa.sin_addr);
-    rc = ::bind(fd.get(), reinterpret_cast<sockaddr*>(&sa), sizeof sa);
+  if (::bind(fd.get(), reinterpret_cast<const sockaddr*>(&to.storage), to.length) != 0) {
+    return std::strerror(errno);
   }
-  if (rc != 0) return std::strerror(errno);
   return "";
+}
+
+// civetweb's listening thread looks at its stop flag only between polls of 2 s; a connection
+// ends the poll, so an endpoint stops (or moves, on a reload) at once instead of 2 s later.
+void close_endpoint(std::unique_ptr<prometheus::Exposer>& exposer, const std::string& listen) {
+  if (!exposer) return;
+  std::atomic<bool> closed{false};
+  const SocketAddress to = socket_address(metrics_listen_address(listen), true);
+  std::thread waker([&closed, to] {
+    while (!closed) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      const UniqueFd fd(::socket(to.family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+      if (!fd) continue;
+      if (::connect(fd.get(), reinterpret_cast<const sockaddr*>(&to.storage), to.length) != 0 &&
+          errno == EINPROGRESS) {
+        pollfd writable{fd.get(), POLLOUT, 0};
+        ::poll(&writable, 1, 50);
+      }
+    }
+  });
+  exposer.reset();
+  closed = true;
+  waker.join();
 }
 
 std::unique_ptr<prometheus::Exposer> open_endpoint(const std::string& listen,
@@ -304,13 +351,16 @@ std::unique_ptr<prometheus::Exposer> open_endpoint(const std::string& listen,
 
 Metrics::Metrics() : series_(std::make_unique<Series>()), endpoint_(std::make_unique<Endpoint>()) {}
 
-Metrics::~Metrics() = default;
+Metrics::~Metrics() {
+  std::lock_guard<std::mutex> lock(endpoint_->mutex);
+  close_endpoint(endpoint_->exposer, endpoint_->listen);
+}
 
 void Metrics::serve(const MetricsConfig& config) {
   std::lock_guard<std::mutex> lock(endpoint_->mutex);
   if (config.listen == endpoint_->listen) return;
   if (config.listen.empty()) {
-    endpoint_->exposer.reset();
+    close_endpoint(endpoint_->exposer, endpoint_->listen);
     spdlog::info("metrics: no longer served on {}", std::exchange(endpoint_->listen, ""));
     return;
   }
@@ -321,7 +371,7 @@ void Metrics::serve(const MetricsConfig& config) {
     if (!endpoint_->exposer) throw;
     // The endpoint being moved may hold what the new address needs (0.0.0.0:9322 to
     // 127.0.0.1:9322): try again without it, and put it back if that fails too.
-    endpoint_->exposer.reset();
+    close_endpoint(endpoint_->exposer, endpoint_->listen);
     try {
       next = open_endpoint(config.listen, series_->registry);
     } catch (const std::runtime_error&) {
@@ -336,6 +386,7 @@ void Metrics::serve(const MetricsConfig& config) {
   } catch (const std::invalid_argument& e) {
     throw std::runtime_error("[metrics] listen: " + std::string(e.what()));
   }
+  close_endpoint(endpoint_->exposer, endpoint_->listen);
   endpoint_->exposer = std::move(next);
   endpoint_->listen = config.listen;
   spdlog::info(
