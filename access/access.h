@@ -230,6 +230,15 @@ std::vector<Grant> list_grants(pqxx::work& tx, bool active_only);
 // grant it extends. Throws AccessError if unknown or already ended.
 Grant revoke_grant(pqxx::work& tx, const std::string& actor, std::int64_t id,
                    const std::string& reason);
+// How many grants are current, by the database's clock (portcullisd's metrics). Only rows
+// whose end is not yet audited are read, so the cost follows the current grants, not history.
+struct GrantTally {
+  std::uint64_t active = 0;              // approved, in their window, not revoked
+  std::uint64_t scheduled = 0;           // approved, starting later
+  std::uint64_t pending_requests = 0;    // requests waiting for approvals
+  std::uint64_t pending_extensions = 0;  // extension requests waiting for approvals
+};
+GrantTally tally_grants(pqxx::work& tx);
 
 // --- admission ---------------------------------------------------------------
 // What a connecting user may reach. `login` empty means "the one login the user's
@@ -244,6 +253,24 @@ struct Admission {
   std::string hours;  // the rule's hours as written, for the notice
 };
 struct Denial {
+  // What is missing, for counting refusals (portcullisd's metrics); the reason says it to people.
+  enum class Kind {
+    unknown_user,
+    user_disabled,
+    unknown_target,
+    unknown_login,
+    ambiguous_login,
+    no_grant,
+    grant_pending,  // a request not yet approved, or a grant whose window has not started
+    grant_expired,  // the grant, or the request, ended
+    grant_revoked,
+    grant_denied,
+    rule_removed,  // the grant's rule is no longer in the policy
+    outside_hours,
+    mfa_not_enrolled,
+    mfa_not_given,  // the rule asks for a TOTP code the connection did not give
+  };
+  Kind kind;
   std::string reason;  // one line, says why and what to do; no "portcullis:" prefix
 };
 std::variant<Admission, Denial> admit(pqxx::work& tx, const std::string& user,
@@ -283,6 +310,7 @@ struct SessionStatus {
   std::string revoke_reason;
   std::string kill_requested_by;  // "user:bob", "admin:root"; "" unless kill_requested
   std::string kill_reason;
+  std::optional<TimePoint> kill_requested_at;
 };
 std::vector<SessionStatus> session_statuses(pqxx::work& tx,
                                             const std::vector<std::int64_t>& session_ids);

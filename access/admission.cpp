@@ -35,30 +35,35 @@ std::optional<Grant> best_grant(pqxx::work& tx, const std::string& user, std::in
   return detail::grant_from_row(rows[0]);
 }
 
-std::string why_not_active(const Grant& grant, const std::string& where) {
+Denial why_not_active(const Grant& grant, const std::string& where) {
   const std::string name = "your grant " + std::to_string(grant.id) + " on " + where;
   switch (grant.state) {
     case GrantState::pending:
       if (!grant.has_window()) {
-        return "your request " + std::to_string(grant.id) + " for " + where + " is waiting for " +
-               std::to_string(grant.approvals_needed - grant.approvals_given) +
-               " more approval(s); connect again once it is approved";
+        return {Denial::Kind::grant_pending,
+                "your request " + std::to_string(grant.id) + " for " + where + " is waiting for " +
+                    std::to_string(grant.approvals_needed - grant.approvals_given) +
+                    " more approval(s); connect again once it is approved"};
       }
-      return name + " starts at " + format_rfc3339(grant.starts_at) + "; connect again then";
+      return {Denial::Kind::grant_pending,
+              name + " starts at " + format_rfc3339(grant.starts_at) + "; connect again then"};
     case GrantState::expired:
       if (!grant.has_window()) {
-        return "your request " + std::to_string(grant.id) + " for " + where +
-               " was never approved and timed out; " + kAskForGrant;
+        return {Denial::Kind::grant_expired, "your request " + std::to_string(grant.id) + " for " +
+                                                 where + " was never approved and timed out; " +
+                                                 kAskForGrant};
       }
-      return name + " expired at " + format_rfc3339(grant.expires_at) + "; " + kAskForGrant;
+      return {Denial::Kind::grant_expired,
+              name + " expired at " + format_rfc3339(grant.expires_at) + "; " + kAskForGrant};
     case GrantState::revoked:
-      return name + " was revoked at " + format_rfc3339(*grant.revoked_at) + "; " + kAskForGrant;
+      return {Denial::Kind::grant_revoked,
+              name + " was revoked at " + format_rfc3339(*grant.revoked_at) + "; " + kAskForGrant};
     case GrantState::denied:
-      return name + " was denied; " + kAskForGrant;
+      return {Denial::Kind::grant_denied, name + " was denied; " + kAskForGrant};
     case GrantState::active:
       break;
   }
-  return "";
+  return {Denial::Kind::no_grant, ""};
 }
 
 }  // namespace
@@ -66,34 +71,48 @@ std::string why_not_active(const Grant& grant, const std::string& where) {
 std::variant<Admission, Denial> admit(pqxx::work& tx, const std::string& user,
                                       const std::string& target, const std::string& login) {
   std::optional<User> person = find_user(tx, user);
-  if (!person) return Denial{"unknown user " + user + "; ask an administrator to add you"};
+  if (!person)
+    return Denial{Denial::Kind::unknown_user,
+                  "unknown user " + user + "; ask an administrator to add you"};
   if (person->disabled) {
-    return Denial{"user " + user + " is disabled; ask an administrator to enable it"};
+    return Denial{Denial::Kind::user_disabled,
+                  "user " + user + " is disabled; ask an administrator to enable it"};
   }
   std::optional<Target> host = find_target(tx, target);
-  if (!host) return Denial{"no target named " + target + "; check the name or " + kAskForGrant};
+  if (!host) {
+    return Denial{Denial::Kind::unknown_target,
+                  "no target named " + target + "; check the name or " + kAskForGrant};
+  }
 
   std::string chosen = login;
   if (chosen.empty()) {
     std::vector<std::string> logins = active_logins(tx, person->id, host->id);
     if (logins.empty()) {
       std::optional<Grant> latest = best_grant(tx, user, host->id, 0);
-      if (latest) return Denial{why_not_active(*latest, target + ":" + latest->login)};
-      return Denial{"no active grant for " + user + " on " + target + "; " + kAskForGrant};
+      if (latest) return why_not_active(*latest, target + ":" + latest->login);
+      return Denial{Denial::Kind::no_grant,
+                    "no active grant for " + user + " on " + target + "; " + kAskForGrant};
     }
     if (logins.size() > 1) {
-      return Denial{"you have active grants for several logins on " + target + " (" +
-                    join(logins, ", ") + "): connect as " + user + "+" + target + "+LOGIN"};
+      return Denial{Denial::Kind::ambiguous_login,
+                    "you have active grants for several logins on " + target + " (" +
+                        join(logins, ", ") + "): connect as " + user + "+" + target + "+LOGIN"};
     }
     chosen = logins.front();
   }
 
   const std::string where = target + ":" + chosen;
   std::optional<Account> account = find_account(tx, target, chosen);
-  if (!account) return Denial{"target " + target + " has no login " + chosen + "; check the name"};
+  if (!account) {
+    return Denial{Denial::Kind::unknown_login,
+                  "target " + target + " has no login " + chosen + "; check the name"};
+  }
   std::optional<Grant> grant = best_grant(tx, user, host->id, account->id);
-  if (!grant) return Denial{"no active grant for " + user + " on " + where + "; " + kAskForGrant};
-  if (grant->state != GrantState::active) return Denial{why_not_active(*grant, where)};
+  if (!grant) {
+    return Denial{Denial::Kind::no_grant,
+                  "no active grant for " + user + " on " + where + "; " + kAskForGrant};
+  }
+  if (grant->state != GrantState::active) return why_not_active(*grant, where);
   return Admission{std::move(*grant), std::move(*host), std::move(*account), std::nullopt, {}};
 }
 

@@ -99,6 +99,22 @@ std::vector<Grant> list_grants(pqxx::work& tx, bool active_only) {
   return grants;
 }
 
+GrantTally tally_grants(pqxx::work& tx) {
+  // Every current grant is among those whose end is not audited yet (grants_unaudited_end).
+  const pqxx::row row = tx.exec1(
+      "SELECT count(*) FILTER (WHERE status = 'approved' AND extends_grant_id IS NULL"
+      "                        AND starts_at <= now() AND now() < expires_at),"
+      " count(*) FILTER (WHERE status = 'approved' AND extends_grant_id IS NULL"
+      "                  AND now() < starts_at),"
+      " count(*) FILTER (WHERE status = 'pending' AND extends_grant_id IS NULL"
+      "                  AND now() < pending_until),"
+      " count(*) FILTER (WHERE status = 'pending' AND extends_grant_id IS NOT NULL"
+      "                  AND now() < pending_until)"
+      " FROM grants WHERE NOT end_audited AND revoked_at IS NULL");
+  return GrantTally{row[0].as<std::uint64_t>(), row[1].as<std::uint64_t>(),
+                    row[2].as<std::uint64_t>(), row[3].as<std::uint64_t>()};
+}
+
 namespace detail {
 
 void deny_request(pqxx::work& tx, const std::string& actor, const Grant& request,

@@ -192,14 +192,15 @@ std::vector<SessionStatus> session_statuses(pqxx::work& tx,
        tx.exec_params("SELECT s.id, " + detail::micros("g.expires_at") +
                           ", g.revoked_at IS NOT NULL, s.kill_requested_at IS NOT NULL, g.id, " +
                           detail::micros("g.revoked_at") + ", coalesce(g.revoke_reason, '')" +
-                          ", coalesce(s.kill_requested_by, ''), coalesce(s.kill_reason, '')" +
+                          ", coalesce(s.kill_requested_by, ''), coalesce(s.kill_reason, ''), " +
+                          detail::micros("s.kill_requested_at") +
                           " FROM sessions s JOIN grants g ON g.id = s.grant_id"
                           " WHERE s.id = ANY($1::bigint[])",
                       id_array(session_ids))) {
-    statuses.push_back(SessionStatus{row[0].as<std::int64_t>(), detail::time_at(row[1]),
-                                     row[2].as<bool>(), row[3].as<bool>(),
-                                     row[4].as<std::int64_t>(), detail::optional_time_at(row[5]),
-                                     row[6].c_str(), row[7].c_str(), row[8].c_str()});
+    statuses.push_back(SessionStatus{
+        row[0].as<std::int64_t>(), detail::time_at(row[1]), row[2].as<bool>(), row[3].as<bool>(),
+        row[4].as<std::int64_t>(), detail::optional_time_at(row[5]), row[6].c_str(), row[7].c_str(),
+        row[8].c_str(), detail::optional_time_at(row[9])});
   }
   return statuses;
 }

@@ -373,17 +373,22 @@ std::variant<Admission, Denial> admit_connection(pqxx::work& tx, const Policy& p
   const CompiledRule* rule = policy.governing(user.roles, admission->grant);
   if (rule == nullptr && !admission->grant.policy.empty()) {
     // Fail closed: a grant made under a rule is never used without one.
-    return Denial{"grant " + std::to_string(admission->grant.id) + " was approved under rule " +
-                  admission->grant.policy +
-                  ", which is no longer in the policy, and no rule now covers " + user.name +
-                  " on " + target + "; ask for a new grant"};
+    return Denial{Denial::Kind::rule_removed,
+                  "grant " + std::to_string(admission->grant.id) + " was approved under rule " +
+                      admission->grant.policy +
+                      ", which is no longer in the policy, and no rule now covers " + user.name +
+                      " on " + target + "; ask for a new grant"};
   }
   if (rule == nullptr) return verdict;
   try {
     if (!admission->grant.break_glass) check_hours(*rule, now);
+  } catch (const AccessError& e) {
+    return Denial{Denial::Kind::outside_hours, e.what()};
+  }
+  try {
     check_mfa(*rule, MfaStep::connect, Actor{user, totp_enrolled});
   } catch (const AccessError& e) {
-    return Denial{e.what()};
+    return Denial{Denial::Kind::mfa_not_enrolled, e.what()};
   }
   mfa_required = rule->needs_mfa(MfaStep::connect);
   if (rule->hours && !admission->grant.break_glass &&

@@ -35,6 +35,17 @@ struct DispatcherOptions {
 
 class ChannelWorker;
 
+// What one channel did since the dispatcher started: alerts, and audit rows it streams, each
+// delivered or not (given up on after its retries, failed, or dropped from a full queue or at
+// shutdown). For portcullisd's metrics.
+struct DeliveryCounts {
+  std::string channel;  // "webhook", "command" or "syslog", as [alerts] names them
+  std::uint64_t alerts_sent = 0;
+  std::uint64_t alerts_failed = 0;
+  std::uint64_t audit_rows_sent = 0;
+  std::uint64_t audit_rows_failed = 0;
+};
+
 // Delivers every alert to each configured channel on a thread of its own per channel, so a
 // webhook that hangs never delays the command or syslog. Thread-safe.
 class Dispatcher {
@@ -74,10 +85,15 @@ class Dispatcher {
   // Throws std::invalid_argument as the constructor does, and then nothing changes.
   void reconfigure(const AlertsConfig& config);
 
+  // One entry per channel configured now or before a reload (the counts of a channel a reload
+  // replaced carry on under its name: a counter never goes back); any thread.
+  std::vector<DeliveryCounts> counts() const;
+
  private:
   // Every channel's worker, and those that stream the audit log; replaced whole by a reload.
   struct Channels {
     std::vector<std::unique_ptr<ChannelWorker>> workers;
+    std::vector<std::string> names;  // [alerts]'s name of each of workers
     std::vector<ChannelWorker*> audit;
   };
   static std::shared_ptr<Channels> open_channels(const AlertsConfig& config,
@@ -90,9 +106,11 @@ class Dispatcher {
   std::string id_prefix_;  // "<node>-<random per process>-", so ids stay unique across restarts
   std::atomic<std::uint64_t> sequence_{0};
   const DispatcherOptions options_;
-  mutable std::mutex mutex_;  // guards the three below
+  mutable std::mutex mutex_;  // guards the four below
   AlertsConfig config_;
   std::shared_ptr<Channels> channels_;
+  // Channels a reload replaced: kept (stopped) until the end, so the counts never go back.
+  std::vector<std::shared_ptr<Channels>> retired_;
   std::vector<std::thread> retiring_;
 };
 

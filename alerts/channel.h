@@ -42,12 +42,12 @@ class Deadline {
 
 // One way of delivering alerts. Each runs on its own thread, so deliver() may block, within
 // its own time limits and the deadline. It reports failures in the log and never throws for
-// them.
+// them; it returns whether the alert was delivered (after any retries), for the counts.
 class Channel {
  public:
   virtual ~Channel() = default;
   virtual std::string name() const = 0;  // for log lines, without secrets
-  virtual void deliver(const Alert& alert, const Deadline& deadline) = 0;
+  virtual bool deliver(const Alert& alert, const Deadline& deadline) = 0;
 };
 
 struct DispatcherOptions;

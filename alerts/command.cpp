@@ -35,11 +35,11 @@ class CommandChannel : public Channel {
   // The command itself may hold a token: it never appears in the log.
   std::string name() const override { return "command"; }
 
-  void deliver(const Alert& alert, const Deadline& deadline) override {
+  bool deliver(const Alert& alert, const Deadline& deadline) override {
     const ProgramRun result = run_command(command_, alert, Clock::now() + timeout_, deadline);
     if (result.status == 0) {
       spdlog::info("alert id={} kind={} delivered to command", alert.id, alert.kind);
-      return;
+      return true;
     }
     std::string what;
     if (result.status) {
@@ -51,6 +51,7 @@ class CommandChannel : public Channel {
     }
     spdlog::error("alert id={} kind={} command failed: {}; stdout: \"{}\"; stderr: \"{}\"",
                   alert.id, alert.kind, what, one_line(result.out), one_line(result.err));
+    return false;
   }
 
  private:

@@ -69,6 +69,7 @@ std::shared_ptr<Dispatcher::Channels> Dispatcher::open_channels(const AlertsConf
         (names.empty() ? "" : ", ") + channel->name() + (streams ? " (with the audit log)" : "");
     channels->workers.push_back(
         std::make_unique<ChannelWorker>(std::move(channel), options.queue_limit));
+    channels->names.push_back(config_name);
     if (streams) channels->audit.push_back(channels->workers.back().get());
   }
   spdlog::info("alerts: {}", names.empty() ? "no channel configured" : "sent to " + names);
@@ -81,8 +82,9 @@ Dispatcher::~Dispatcher() {
   for (auto& worker : last->workers) worker->stop(give_up_at);
   last.reset();
   std::lock_guard lock(mutex_);
-  channels_.reset();
   for (std::thread& thread : retiring_) thread.join();
+  channels_.reset();
+  retired_.clear();
 }
 
 std::shared_ptr<Dispatcher::Channels> Dispatcher::channels() const {
@@ -107,10 +109,10 @@ void Dispatcher::reconfigure(const AlertsConfig& config) {
 
 void Dispatcher::retire(std::shared_ptr<Channels> old) {
   std::lock_guard lock(mutex_);
-  retiring_.emplace_back([old = std::move(old), grace = options_.shutdown_grace]() mutable {
+  retired_.push_back(old);
+  retiring_.emplace_back([old = std::move(old), grace = options_.shutdown_grace] {
     const Clock::time_point give_up_at = Clock::now() + grace;
     for (auto& worker : old->workers) worker->stop(give_up_at);
-    old.reset();  // joins the workers once no send() still holds them
   });
 }
 
@@ -140,6 +142,27 @@ void Dispatcher::stream_audit(const nlohmann::json& row) {
   const std::shared_ptr<const Alert> shared = std::move(alert);
   const std::shared_ptr<Channels> current = channels();
   for (ChannelWorker* worker : current->audit) worker->push(shared);
+}
+
+std::vector<DeliveryCounts> Dispatcher::counts() const {
+  std::vector<DeliveryCounts> counts;
+  auto add = [&counts](const Channels& channels) {
+    for (std::size_t i = 0; i < channels.workers.size(); ++i) {
+      const DeliveryCounts more = channels.workers[i]->counts();
+      auto same = std::find_if(counts.begin(), counts.end(), [&](const DeliveryCounts& c) {
+        return c.channel == channels.names[i];
+      });
+      if (same == counts.end()) same = counts.insert(counts.end(), {channels.names[i]});
+      same->alerts_sent += more.alerts_sent;
+      same->alerts_failed += more.alerts_failed;
+      same->audit_rows_sent += more.audit_rows_sent;
+      same->audit_rows_failed += more.audit_rows_failed;
+    }
+  };
+  std::lock_guard lock(mutex_);
+  add(*channels_);
+  for (const auto& old : retired_) add(*old);
+  return counts;
 }
 
 bool Dispatcher::drain(std::chrono::milliseconds timeout) {

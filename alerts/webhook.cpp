@@ -112,7 +112,7 @@ class WebhookChannel : public Channel {
 
   std::string name() const override { return "webhook " + redacted_url_; }
 
-  void deliver(const Alert& alert, const Deadline& deadline) override;
+  bool deliver(const Alert& alert, const Deadline& deadline) override;
 
  private:
   void set_up(const AlertsConfig& config);
@@ -144,13 +144,13 @@ void WebhookChannel::set_up(const AlertsConfig& config) {
   set_option(easy, CURLOPT_ERRORBUFFER, error_.data());
 }
 
-void WebhookChannel::deliver(const Alert& alert, const Deadline& deadline) {
+bool WebhookChannel::deliver(const Alert& alert, const Deadline& deadline) {
   for (int attempt_number = 1;; ++attempt_number) {
     const AttemptResult result = attempt(alert, deadline);
     if (result.outcome == Outcome::delivered) {
       spdlog::info("alert id={} kind={} delivered to {} (attempt {})", alert.id, alert.kind, name(),
                    attempt_number);
-      return;
+      return true;
     }
     if (result.outcome == Outcome::abandoned) break;
     const bool last = attempt_number == attempts_;
@@ -161,12 +161,13 @@ void WebhookChannel::deliver(const Alert& alert, const Deadline& deadline) {
     if (last) {
       spdlog::error("alert id={} kind={} not delivered to {}: gave up after {} attempts", alert.id,
                     alert.kind, name(), attempts_);
-      return;
+      return false;
     }
     if (!deadline.sleep(delay)) break;
   }
   spdlog::error("alert id={} kind={} not delivered to {}: shutting down", alert.id, alert.kind,
                 name());
+  return false;
 }
 
 AttemptResult WebhookChannel::attempt(const Alert& alert, const Deadline& deadline) {

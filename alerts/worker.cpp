@@ -45,6 +45,7 @@ void ChannelWorker::push(std::shared_ptr<const Alert> alert) {
   }
   wake_.notify_one();
   if (dropped) {
+    count_outcome(*dropped, false);
     handled_.notify_all();
     spdlog::error("alert id={} kind={} dropped by {}: its queue is full ({} alerts)", dropped->id,
                   dropped->kind, channel_->name(), queue_limit_);
@@ -86,18 +87,41 @@ void ChannelWorker::run() {
 }
 
 void ChannelWorker::deliver(const Alert& alert) {
+  bool delivered = false;
   try {
-    channel_->deliver(alert, deadline_);
+    delivered = channel_->deliver(alert, deadline_);
   } catch (const std::exception& e) {
     // Only resource exhaustion gets here (no pipe, no process); the next alert may fare better.
     spdlog::error("alert id={} kind={} not delivered by {}: {}", alert.id, alert.kind,
                   channel_->name(), e.what());
   }
+  count_outcome(alert, delivered);
+}
+
+void ChannelWorker::count_outcome(const Alert& alert, bool delivered) {
+  // Audit rows streamed to a SIEM are counted apart, or their volume would hide failed alerts.
+  const bool audit_row = alert.kind == "audit";
+  std::atomic<std::uint64_t>& count = audit_row
+                                          ? (delivered ? audit_rows_sent_ : audit_rows_failed_)
+                                          : (delivered ? alerts_sent_ : alerts_failed_);
+  count.fetch_add(1, std::memory_order_relaxed);
+}
+
+DeliveryCounts ChannelWorker::counts() const {
+  DeliveryCounts counts;
+  counts.alerts_sent = alerts_sent_.load(std::memory_order_relaxed);
+  counts.alerts_failed = alerts_failed_.load(std::memory_order_relaxed);
+  counts.audit_rows_sent = audit_rows_sent_.load(std::memory_order_relaxed);
+  counts.audit_rows_failed = audit_rows_failed_.load(std::memory_order_relaxed);
+  return counts;
 }
 
 void ChannelWorker::drop_rest(std::unique_lock<std::mutex>& lock) {
   std::string ids;
-  for (const auto& alert : queue_) ids += (ids.empty() ? "" : ",") + alert->id;
+  for (const auto& alert : queue_) {
+    ids += (ids.empty() ? "" : ",") + alert->id;
+    count_outcome(*alert, false);
+  }
   const std::size_t count = queue_.size();
   queue_.clear();
   lock.unlock();

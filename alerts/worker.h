@@ -1,6 +1,7 @@
 // The queue and thread behind one channel; private to the `alerts` folder.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
@@ -9,6 +10,7 @@
 #include <mutex>
 #include <thread>
 
+#include "alerts/alerts.h"
 #include "alerts/channel.h"
 
 namespace portcullis::alerts {
@@ -36,11 +38,15 @@ class ChannelWorker {
   // whatever is left then is dropped and logged. Only the first call counts.
   void stop(Clock::time_point give_up_at);
 
+  // Delivered and not, alerts and audit rows apart (the channel's name left empty); any thread.
+  DeliveryCounts counts() const;
+
  private:
   void run();
   void deliver(const Alert& alert);
   void drop_rest(std::unique_lock<std::mutex>& lock);
   void count_handled(std::uint64_t n);
+  void count_outcome(const Alert& alert, bool delivered);
 
   std::unique_ptr<Channel> channel_;
   std::size_t queue_limit_;
@@ -52,6 +58,11 @@ class ChannelWorker {
   std::uint64_t pushed_count_ = 0;
   std::uint64_t handled_count_ = 0;
   bool stopping_ = false;
+  // Read by the metrics while the thread writes them: alerts sent, failed; audit rows the same.
+  std::atomic<std::uint64_t> alerts_sent_{0};
+  std::atomic<std::uint64_t> alerts_failed_{0};
+  std::atomic<std::uint64_t> audit_rows_sent_{0};
+  std::atomic<std::uint64_t> audit_rows_failed_{0};
   std::thread thread_;  // last, so it starts once everything it uses exists
 };
 

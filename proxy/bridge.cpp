@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <cstring>
+#include <memory>
 
 namespace portcullis::proxy {
 namespace {
@@ -11,10 +12,13 @@ namespace {
 constexpr std::size_t kChunk = std::size_t{64} * 1024;
 
 // All bridges of a loop thread share one read buffer; bytes only stay in a bridge
-// when a write comes up short.
+// when a write comes up short. On the heap, not in thread-local storage itself: static TLS is
+// carved out of every thread's stack, and 64 KiB of it left the HTTP server's workers (whose
+// stacks are 100 KiB) too little to answer a /metrics scrape.
 char* scratch() {
-  thread_local std::array<char, kChunk> buffer;
-  return buffer.data();
+  thread_local const std::unique_ptr<std::array<char, kChunk>> buffer =
+      std::make_unique<std::array<char, kChunk>>();
+  return buffer->data();
 }
 
 int write_channel(ssh_channel to, const char* data, std::size_t size, bool is_stderr) {

@@ -16,9 +16,11 @@
 #include "access/policy.h"
 #include "access/workflow.h"
 #include "alerts/alerts.h"
+#include "metrics/metrics.h"
 #include "proxy/audit_tail.h"
 #include "proxy/credential_rotation.h"
 #include "proxy/database_clock.h"
+#include "proxy/gateway_metrics.h"
 #include "proxy/session.h"
 #include "proxy/worker_pool.h"
 #include "recorder/postgres_store.h"
@@ -186,13 +188,17 @@ struct Gateway::Impl {
                 vault,
                 registry,
                 recordings,
-                [this](const access::AlertEvent& alert) { raise_alert(alert); }},
+                [this](const access::AlertEvent& alert) { raise_alert(alert); },
+                metrics},
         acceptor(loop),
         accept_timer(loop),
         signals(loop, SIGINT, SIGTERM),
         reload_signals(loop, SIGHUP),
         status_timer(loop),
-        sweep_timer(loop) {}
+        sweep_timer(loop),
+        gateway_metrics(
+            loop, config, metrics,
+            {workers, upstreams, oversight, journal, listener, alerts, recordings, limits}) {}
 
   void raise_alert(const access::AlertEvent& alert) {
     try {
@@ -356,9 +362,11 @@ struct Gateway::Impl {
         session->terminate(access::EndReason::revoked,
                            "grant " + std::to_string(status.grant_id) + " revoked at " +
                                format_rfc3339(status.revoked_at.value_or(clock.now())) + why +
-                               "; session closed");
+                               "; session closed",
+                           status.revoked_at);
       } else if (status.kill_requested) {
-        session->terminate(access::EndReason::killed, kill_notice(status));
+        session->terminate(access::EndReason::killed, kill_notice(status),
+                           status.kill_requested_at);
       } else {
         session->set_expiry(status.expires_at);
         session->set_participants(std::move(participants[status.session_id]));
@@ -383,6 +391,8 @@ struct Gateway::Impl {
     nlohmann::json details{{"file", config.file.string()}, {"old_sha256", running->config.sha256}};
     try {
       ReloadPlan plan = plan_reload(*running, load_config(config.file));
+      // First what can still fail (the new address may be taken): then nothing has changed.
+      metrics.serve(plan.next->config.metrics);
       alerts.reconfigure(plan.next->config.alerts);
       limits.reconfigure(plan.next->config.server);
       init_logging(plan.next->config.log);
@@ -434,6 +444,7 @@ struct Gateway::Impl {
     sweep_timer.cancel();
     audit_tail.stop();
     rotation.stop();
+    gateway_metrics.stop();
     for (const auto& session : registry.all()) {
       session->terminate(access::EndReason::killed, "the bastion is shutting down");
     }
@@ -442,6 +453,8 @@ struct Gateway::Impl {
   boost::asio::io_context loop;
   const Config config;  // as started; see GatewayContext
   LiveConfig live;
+  // Before everything that counts into it: outlives every session and worker.
+  metrics::Metrics metrics;
   vault::Vault vault;
   SshBind bind;
   // Before the registry and the workers: destroyed after every session and job that writes to it.
@@ -469,6 +482,8 @@ struct Gateway::Impl {
   FoldedLook status_look;  // check_statuses
   FoldedLook input_look;   // take_joined_input
   bool stopping = false;
+  // Reads the parts above while the loop runs; stopped by shut_down, destroyed first.
+  GatewayMetrics gateway_metrics;
 };
 
 Gateway::Gateway(std::shared_ptr<const RunningConfig> running)
@@ -479,6 +494,7 @@ Gateway::~Gateway() = default;
 void Gateway::run() {
   Impl& impl = *impl_;
   raise_open_files_limit();
+  impl.gateway_metrics.start();  // [metrics] listen: refuses to start when it cannot serve it
   impl.listen();
   impl.signals.async_wait([&impl](boost::system::error_code ec, int) {
     if (!ec) impl.shut_down();

@@ -228,6 +228,7 @@ bool Journal::apply_one_by_one(std::size_t count) {
 // Kept beside the journal for the administrator, never retried: the database will refuse it
 // again, and the entries after it must not wait behind it forever.
 void Journal::reject(const store::JournalEntry& entry, const std::string& why) {
+  failures_.fetch_add(1, std::memory_order_relaxed);
   spdlog::error("journal entry {} ({}) refused by the database: {}; kept in {}", entry.id,
                 entry.kind, one_line(why), rejected_path_.string());
   UniqueFd fd(::open(rejected_path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600));
@@ -254,6 +255,7 @@ void Journal::forget_applied() {
 }
 
 void Journal::note_unavailable(const std::string& why) {
+  failures_.fetch_add(1, std::memory_order_relaxed);
   if (!unavailable_ || why != last_problem_) {
     spdlog::warn("cannot write to the database yet: {}; {} entries wait in {}, retrying",
                  one_line(why), pending_.size(), file_.path().string());

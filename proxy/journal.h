@@ -6,6 +6,7 @@
 // left open.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -40,6 +41,9 @@ class Journal {
   // This run of the daemon: a random id, written with each session it opens.
   const std::string& boot() const { return boot_; }
 
+  // Attempts to write that the database failed or refused, for the metrics; any thread.
+  std::uint64_t failures() const { return failures_.load(std::memory_order_relaxed); }
+
   // How much may wait for the database, in bytes of journal.
   static constexpr std::uint64_t kMaxBacklogBytes = 64ull << 20;
 
@@ -67,6 +71,7 @@ class Journal {
   std::uint64_t backlog_bytes_ = 0;            // guarded by mutex_: not yet in the database
   std::uint64_t dropped_ = 0;                  // guarded by mutex_
   bool stopping_ = false;                      // guarded by mutex_
+  std::atomic<std::uint64_t> failures_{0};
 
   // The writer thread's own.
   store::JournalFile file_;

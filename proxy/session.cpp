@@ -29,6 +29,7 @@ Session::Session(GatewayContext& context, int client_fd, std::string client_addr
     : context_(context),
       connection_id_(next_connection_id++),
       client_address_(std::move(client_address)),
+      phase_(Phase::key_exchange, PhaseCount{&context.metrics}),
       client_(ssh_new()),
       client_watch_(context.loop),
       login_timer_(context.loop),
@@ -37,7 +38,8 @@ Session::Session(GatewayContext& context, int client_fd, std::string client_addr
       watch_timer_(context.loop),
       expiry_(context.loop, context.clock, context.live.current()->config.access.warn_before),
       startup_(std::move(startup)),
-      upstream_watch_(context.loop) {
+      upstream_watch_(context.loop),
+      row_(SessionRow::none, RowCount{&context.metrics}) {
   // libssh owns client_fd from here; the loop watches a duplicate of it.
   client_watch_.assign(::dup(client_fd));
   if (!client_ || ssh_bind_accept_fd(context.bind, client_.get(), client_fd) != SSH_OK) {
@@ -288,19 +290,23 @@ bool Session::expiry_warning(const std::string& notice, const std::string& marke
   return phase_ == Phase::bridging;
 }
 
-void Session::expiry_reached(access::EndReason reason, const std::string& notice) {
-  terminate(reason, notice);
+void Session::expiry_reached(access::EndReason reason, const std::string& notice,
+                             std::optional<access::TimePoint> due) {
+  terminate(reason, notice, due);
 }
 
 // ---------------------------------------------------------------- end of session
 
-void Session::terminate(access::EndReason reason, const std::string& notice) {
-  guarded("termination", [&] { end_from_bastion(reason, notice); });
+void Session::terminate(access::EndReason reason, const std::string& notice,
+                        std::optional<access::TimePoint> due) {
+  guarded("termination", [&] { end_from_bastion(reason, notice, due); });
 }
 
-void Session::end_from_bastion(access::EndReason reason, const std::string& notice) {
+void Session::end_from_bastion(access::EndReason reason, const std::string& notice,
+                               std::optional<access::TimePoint> due) {
   if (awaiting_moderator_ && phase_ == Phase::starting) {
     // Killed, revoked or expired before a moderator came: the row closes with that reason.
+    count_lateness(reason, due);
     awaiting_moderator_.reset();
     write_notice("portcullis: " + notice);
     finish(reason, std::nullopt);
@@ -313,6 +319,7 @@ void Session::end_from_bastion(access::EndReason reason, const std::string& noti
   }
   spdlog::info("session={} user={} target={} terminated: {}", record_id_, user_, target_,
                access::to_string(reason));
+  count_lateness(reason, due);
   record_marker(access::to_string(reason));
   write_notice("portcullis: " + notice);
   close_client_channel();
@@ -330,8 +337,8 @@ void Session::finish(access::EndReason reason, std::optional<int> exit_status) {
   spdlog::info("session={} user={} target={} login={} ended: {} exit_status={}", record_id_, user_,
                target_, login_, access::to_string(reason),
                exit_status ? std::to_string(*exit_status) : "none");
-  context_.journal.submit(
-      access::journal_session_end(record_id_, reason, exit_status, context_.clock.now()));
+  end_row_later(context_.journal, context_.metrics, record_id_, reason, exit_status,
+                context_.clock.now());
 }
 
 void Session::release() {

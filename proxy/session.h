@@ -29,6 +29,7 @@
 #include "access/policy.h"
 #include "access/workflow.h"
 #include "common/common.h"
+#include "metrics/metrics.h"
 #include "oversight/watcher.h"
 #include "proxy/bridge.h"
 #include "proxy/byte_observer.h"
@@ -37,6 +38,7 @@
 #include "proxy/database_clock.h"
 #include "proxy/journal.h"
 #include "proxy/login_name.h"
+#include "proxy/observed.h"
 #include "proxy/peer_input.h"
 #include "proxy/session_certificate.h"
 #include "proxy/session_expiry.h"
@@ -73,6 +75,7 @@ struct GatewayContext {
   recorder::RecordingService& recordings;
   // Hands an alert to the dispatcher; never blocks. Call only after the change is committed.
   std::function<void(const access::AlertEvent&)> raise_alert;
+  metrics::Metrics& metrics;  // what sessions count: phases, refusals, ends
 };
 
 class Session : public std::enable_shared_from_this<Session>, private SessionExpiry::Events {
@@ -87,8 +90,11 @@ class Session : public std::enable_shared_from_this<Session>, private SessionExp
   // Starts the handshake, after `delay` when the client's address is backing off.
   void start(std::chrono::milliseconds delay = std::chrono::milliseconds::zero());
 
-  // Ends the session from the bastion's side, telling the client why on stderr.
-  void terminate(access::EndReason reason, const std::string& notice);
+  // Ends the session from the bastion's side, telling the client why on stderr. `due`: when the
+  // database says it had to end (revoked_at, the kill request, the grant's end), for the
+  // lateness metric.
+  void terminate(access::EndReason reason, const std::string& notice,
+                 std::optional<access::TimePoint> due = std::nullopt);
 
   // The grant's end moved (an extension, or a revoked one taken back) or is confirmed;
   // re-arms the expiry timer.
@@ -133,6 +139,22 @@ class Session : public std::enable_shared_from_this<Session>, private SessionExp
   };
   // The session's row in the database: its end is written once.
   enum class SessionRow { none, open, closed };
+  // portcullis_connections{state} and portcullis_sessions_active follow phase_ and row_
+  // (session_metrics.cpp).
+  struct PhaseCount {
+    metrics::Metrics* metrics;
+    void operator()(std::optional<Phase> from, std::optional<Phase> to) const noexcept;
+  };
+  struct RowCount {
+    metrics::Metrics* metrics;
+    void operator()(std::optional<SessionRow> from, std::optional<SessionRow> to) const noexcept;
+  };
+  static std::optional<metrics::ConnectionState> connection_state(Phase phase);  // closed: none
+  // A start request refused: what to count, and what to tell the client.
+  struct Refusal {
+    metrics::Denial kind;
+    std::string reason;
+  };
   // Within Phase::waiting.
   enum class WaitStep {
     watching,   // until the next look (a NOTIFY or the poll)
@@ -200,7 +222,9 @@ class Session : public std::enable_shared_from_this<Session>, private SessionExp
   void answer_public_key(SshMessage message);
   void look_up_identity(const std::string& login_name);
   void on_identity(const std::string& login_name, Outcome<Identity> outcome);
-  void note_auth_failure(const std::string& login_name, const std::string& why);
+  static metrics::AuthFailure key_refusal(const Identity& identity, bool key_listed);
+  void note_auth_failure(const std::string& login_name, metrics::AuthFailure reason,
+                         const std::string& why);
   void complete_authentication(SshMessage message);
 
   // keyboard-interactive TOTP (session_auth_totp.cpp)
@@ -221,8 +245,9 @@ class Session : public std::enable_shared_from_this<Session>, private SessionExp
 
   // admission (session_admission.cpp)
   void handle_start(SshMessage message, StartKind kind, std::string command);
-  std::optional<std::string> denial_reason() const;
-  std::optional<std::string> session_limit_refusal();
+  std::optional<Refusal> denial_reason() const;
+  std::optional<Refusal> session_limit_refusal();
+  void deny(const Refusal& refusal);
 
   // the session row, the target and the recording (session_upstream.cpp)
   void start_upstream(const access::Admission& admission);
@@ -281,7 +306,8 @@ class Session : public std::enable_shared_from_this<Session>, private SessionExp
   // SessionExpiry::Events
   void expiry_notice(const std::string& notice, const std::string& marker) override;
   bool expiry_warning(const std::string& notice, const std::string& marker) override;
-  void expiry_reached(access::EndReason reason, const std::string& notice) override;
+  void expiry_reached(access::EndReason reason, const std::string& notice,
+                      std::optional<access::TimePoint> due) override;
 
   // notices on the client's stderr (session_notices.cpp)
   void refuse(const std::string& notice);
@@ -291,7 +317,9 @@ class Session : public std::enable_shared_from_this<Session>, private SessionExp
   void close_client_channel();
 
   // end of session
-  void end_from_bastion(access::EndReason reason, const std::string& notice);
+  void end_from_bastion(access::EndReason reason, const std::string& notice,
+                        std::optional<access::TimePoint> due);
+  void count_lateness(access::EndReason reason, std::optional<access::TimePoint> due);
   void begin_draining();
   void finish(access::EndReason reason, std::optional<int> exit_status);
   void release();
@@ -300,7 +328,7 @@ class Session : public std::enable_shared_from_this<Session>, private SessionExp
   GatewayContext& context_;
   const std::uint64_t connection_id_;
   const std::string client_address_;
-  Phase phase_ = Phase::key_exchange;
+  Observed<Phase, PhaseCount> phase_;
 
   // Packets libssh took in on each side (ssh_set_counters), declared before the sessions that
   // write to them. A pass compares them to notice packets read outside ssh_event_dopoll.
@@ -366,7 +394,7 @@ class Session : public std::enable_shared_from_this<Session>, private SessionExp
   std::string pty_clamped_from_;  // "COLSxROWS" the client asked for, when it was clamped
 
   std::int64_t record_id_ = 0;
-  SessionRow row_ = SessionRow::none;
+  Observed<SessionRow, RowCount> row_;
   std::int64_t grant_id_ = 0;
   std::string target_;
   std::string login_;

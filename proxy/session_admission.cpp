@@ -2,23 +2,35 @@
 // (no grant, an expired one, an unreachable database, a session limit), or the start of a
 // session on the target the grant names.
 #include "proxy/session.h"
+#include "proxy/session_internal.h"
 
 namespace portcullis::proxy {
 
-std::optional<std::string> Session::denial_reason() const {
+std::optional<Session::Refusal> Session::denial_reason() const {
   const Identity& identity = *identity_;
   if (identity.database_unavailable) {
-    return "the access database is unreachable, so no grant can be checked; try again shortly "
-           "or contact the bastion administrator";
+    return Refusal{metrics::Denial::database_unavailable,
+                   "the access database is unreachable, so no grant can be checked; try again "
+                   "shortly or contact the bastion administrator"};
   }
-  if (!identity.parsed || !identity.user) return "unknown user " + identity.login_name;
-  if (const auto* denial = std::get_if<access::Denial>(&identity.admission)) return denial->reason;
+  if (!identity.parsed || !identity.user) {
+    return Refusal{metrics::Denial::unknown_user, "unknown user " + identity.login_name};
+  }
+  if (const auto* denial = std::get_if<access::Denial>(&identity.admission)) {
+    return Refusal{denial_metric(denial->kind), denial->reason};
+  }
   const auto& grant = std::get<access::Admission>(identity.admission).grant;
   if (grant.expires_at <= context_.clock.now()) {
-    return "grant " + std::to_string(grant.id) + " expired at " + format_rfc3339(grant.expires_at) +
-           "; ask for a new grant";
+    return Refusal{metrics::Denial::grant_expired,
+                   "grant " + std::to_string(grant.id) + " expired at " +
+                       format_rfc3339(grant.expires_at) + "; ask for a new grant"};
   }
   return std::nullopt;
+}
+
+void Session::deny(const Refusal& refusal) {
+  context_.metrics.admission_denied(refusal.kind);
+  refuse(refusal.reason);
 }
 
 void Session::handle_start(SshMessage message, StartKind kind, std::string command) {
@@ -36,15 +48,16 @@ void Session::handle_start(SshMessage message, StartKind kind, std::string comma
   }
   if (control) {
     ssh_message_channel_request_reply_success(message.get());
-    return refuse("sftp and scp need a target: log in as " + user_ + "+TARGET");
+    return deny({metrics::Denial::target_required,
+                 "sftp and scp need a target: log in as " + user_ + "+TARGET"});
   }
-  if (auto reason = denial_reason()) {
+  if (auto refusal = denial_reason()) {
     ssh_message_channel_request_reply_success(message.get());
-    return refuse(*reason);
+    return deny(*refusal);
   }
   if (auto limit = session_limit_refusal()) {
     ssh_message_channel_request_reply_success(message.get());
-    return refuse(*limit);
+    return deny(*limit);
   }
   start_request_ = std::move(message);
   phase_ = Phase::starting;
@@ -53,7 +66,7 @@ void Session::handle_start(SshMessage message, StartKind kind, std::string comma
 
 // max_sessions_per_user and max_sessions: counted over the target sessions of this node
 // (starting or open) when another one is about to start.
-std::optional<std::string> Session::session_limit_refusal() {
+std::optional<Session::Refusal> Session::session_limit_refusal() {
   int total = 0;
   int mine = 0;
   for (const auto& session : context_.registry.all()) {
@@ -65,14 +78,16 @@ std::optional<std::string> Session::session_limit_refusal() {
   const ServerConfig& server = running->config.server;
   if (mine >= server.max_sessions_per_user) {
     context_.limits.hit("max_sessions_per_user", user_);
-    return user_ + " already has " + std::to_string(mine) +
-           " sessions open, the most [server] max_sessions_per_user allows; end one and connect "
-           "again";
+    return Refusal{metrics::Denial::max_sessions_per_user,
+                   user_ + " already has " + std::to_string(mine) +
+                       " sessions open, the most [server] max_sessions_per_user allows; end one "
+                       "and connect again"};
   }
   if (total >= server.max_sessions) {
     context_.limits.hit("max_sessions", "node");
-    return "the bastion already holds " + std::to_string(total) +
-           " sessions, the most [server] max_sessions allows; try again later";
+    return Refusal{metrics::Denial::max_sessions,
+                   "the bastion already holds " + std::to_string(total) +
+                       " sessions, the most [server] max_sessions allows; try again later"};
   }
   return std::nullopt;
 }

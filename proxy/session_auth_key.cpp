@@ -31,7 +31,8 @@ void Session::handle_auth(SshMessage message) {
   }
   peer::Checked<std::string> checked_name = peer::login_name(message.get());
   if (!checked_name.ok()) {
-    note_auth_failure(peer::printable(ssh_message_auth_user(message.get())), checked_name.refusal);
+    note_auth_failure(peer::printable(ssh_message_auth_user(message.get())),
+                      metrics::AuthFailure::invalid_name, checked_name.refusal);
     if (phase_ == Phase::authenticating) ssh_message_reply_default(message.get());
     return;
   }
@@ -102,6 +103,16 @@ void Session::on_identity(const std::string& login_name, Outcome<Identity> outco
   }
 }
 
+// Why a key was not accepted for `identity`, for the metrics (the client is told nothing more
+// than OpenSSH would tell it).
+metrics::AuthFailure Session::key_refusal(const Identity& identity, bool key_listed) {
+  if (key_listed) return metrics::AuthFailure::bad_signature;
+  if (!identity.parsed) return metrics::AuthFailure::invalid_name;
+  if (!identity.user) return metrics::AuthFailure::unknown_user;
+  if (identity.user->disabled) return metrics::AuthFailure::user_disabled;
+  return metrics::AuthFailure::unknown_key;
+}
+
 void Session::answer_public_key(SshMessage message) {
   peer::AuthPublicKey offered = peer::auth_public_key(message.get());
   const Identity& identity = *identity_;
@@ -112,7 +123,8 @@ void Session::answer_public_key(SshMessage message) {
                   (identity.user && !identity.user->disabled && offered.key != nullptr &&
                    sshkey::is_listed(offered.key, identity.user->public_keys));
   if (!accepted || offered.state == SSH_PUBLICKEY_STATE_WRONG) {
-    note_auth_failure(identity.login_name, accepted ? "bad signature" : "key not accepted");
+    note_auth_failure(identity.login_name, key_refusal(identity, accepted),
+                      accepted ? "bad signature" : "key not accepted");
     ssh_message_reply_default(message.get());
     return;
   }
@@ -144,7 +156,9 @@ void Session::complete_authentication(SshMessage message) {
   context_.limits.login_succeeded(startup_.source());
 }
 
-void Session::note_auth_failure(const std::string& login_name, const std::string& why) {
+void Session::note_auth_failure(const std::string& login_name, metrics::AuthFailure reason,
+                                const std::string& why) {
+  context_.metrics.auth_failed(reason);
   ++auth_failures_;
   spdlog::info("conn={} authentication refused for {} from {}: {}", connection_id_, login_name,
                client_address_, why);

@@ -7,6 +7,24 @@
 #include "vault/vault.h"
 
 namespace portcullis::proxy {
+namespace {
+
+metrics::AuthFailure totp_refusal(access::MfaOutcome outcome) {
+  switch (outcome) {
+    case access::MfaOutcome::replayed:
+      return metrics::AuthFailure::totp_replayed;
+    case access::MfaOutcome::locked:
+      return metrics::AuthFailure::mfa_locked_out;
+    case access::MfaOutcome::not_enrolled:
+      return metrics::AuthFailure::totp_not_enrolled;
+    case access::MfaOutcome::accepted:  // not a refusal; never asked
+    case access::MfaOutcome::wrong:
+      break;
+  }
+  return metrics::AuthFailure::totp_wrong;
+}
+
+}  // namespace
 
 void Session::handle_keyboard_interactive(SshMessage message) {
   ssh_message m = message.get();
@@ -65,16 +83,18 @@ void Session::on_totp(SshMessage answer, Outcome<access::MfaVerdict> outcome) {
     mfa_verified_ = true;
     return complete_authentication(std::move(answer));
   }
+  metrics::AuthFailure reason = metrics::AuthFailure::totp_unchecked;
   if (outcome.ok()) {
     mfa_instruction_ = outcome.value->instruction();
     if (outcome.value->alert) context_.raise_alert(*outcome.value->alert);
+    reason = totp_refusal(outcome.value->outcome);
   } else {
     mfa_instruction_ = "The code could not be checked; try again shortly.";
     spdlog::warn("conn={} cannot check a TOTP code: {}", connection_id_, outcome.error);
   }
   ssh_message_auth_set_methods(answer.get(), SSH_AUTH_METHOD_INTERACTIVE);
   ssh_message_reply_default(answer.get());
-  note_auth_failure(identity_->login_name, "TOTP: " + mfa_instruction_);
+  note_auth_failure(identity_->login_name, reason, "TOTP: " + mfa_instruction_);
 }
 
 }  // namespace portcullis::proxy

@@ -29,10 +29,12 @@ void SessionExpiry::set_expiry(access::TimePoint expires_at) {
   } else if (!first && events && expires_at < expires_at_) {
     // Only a revoked extension moves a grant's end earlier: the time is taken back.
     if (expires_at <= clock_.now()) {
+      // When the extension was revoked is not known here: no lateness is measured.
       return events->expiry_reached(access::EndReason::revoked,
                                     grant_name() +
                                         " lost its extension, which was revoked; it ended at " +
-                                        format_rfc3339(expires_at) + "; session closed");
+                                        format_rfc3339(expires_at) + "; session closed",
+                                    std::nullopt);
     }
     events->expiry_notice(grant_name() + " lost its extension, which was revoked; it now ends at " +
                               format_rfc3339(expires_at),
@@ -72,11 +74,13 @@ void SessionExpiry::arm_end() {
       return events->expiry_reached(access::EndReason::grant_expired,
                                     what_ends() + " ended at " + format_rfc3339(end) +
                                         "; session closed. Connect again when they start "
-                                        "again.");
+                                        "again.",
+                                    end);
     }
     events->expiry_reached(access::EndReason::grant_expired,
                            grant_name() + " expired at " + format_rfc3339(end) +
-                               "; session closed. Ask for a new grant to continue.");
+                               "; session closed. Ask for a new grant to continue.",
+                           end);
   });
 }
 

@@ -35,7 +35,10 @@ class SessionExpiry {
     // The same for a warning before the end; false when the session no longer runs (then
     // nothing is written and no more warnings come).
     virtual bool expiry_warning(const std::string& notice, const std::string& marker) = 0;
-    virtual void expiry_reached(access::EndReason reason, const std::string& notice) = 0;
+    // `due`: when the session had to end by the database's clock (for the lateness metric);
+    // nullopt when that moment is not known here.
+    virtual void expiry_reached(access::EndReason reason, const std::string& notice,
+                                std::optional<access::TimePoint> due) = 0;
   };
 
   // The grant a running session uses.

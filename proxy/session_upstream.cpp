@@ -64,11 +64,11 @@ void Session::start_upstream(const access::Admission& admission) {
                                  : "the session cannot be recorded: " + recorded.error;
             return self->on_upstream(std::move(result));
           }
+          self->context_.metrics.session_started();
           if (self->phase_ != Phase::starting) {
             // The client left before the target was reached: the row is closed at once.
-            self->context_.journal.submit(access::journal_session_end(
-                recorded.value->record_id, access::EndReason::client_exit, std::nullopt,
-                self->context_.clock.now()));
+            end_row_later(self->context_.journal, self->context_.metrics, recorded.value->record_id,
+                          access::EndReason::client_exit, std::nullopt, self->context_.clock.now());
             return;
           }
           if (self->needs_moderator(admission)) {
@@ -96,16 +96,18 @@ void Session::reach_target(const access::Admission& admission, StartResult recor
 void Session::log_in_upstream(const access::Admission& admission, StartResult recorded,
                               Dialled dialled, std::chrono::steady_clock::time_point deadline) {
   Journal& journal = context_.journal;
+  metrics::Metrics& metrics = context_.metrics;
   if (!dialled.socket) {
-    journal.submit(access::journal_session_end(recorded.record_id, access::EndReason::error,
-                                               std::nullopt, context_.clock.now()));
+    metrics.upstream_failed(metrics::UpstreamFailure::unreachable);
+    end_row_later(journal, metrics, recorded.record_id, access::EndReason::error, std::nullopt,
+                  context_.clock.now());
     recorded.upstream.failure.message = dialled.failure;
     return on_upstream(std::move(recorded));
   }
   if (phase_ != Phase::starting) {
     // The client left while the target was being dialled.
-    return journal.submit(access::journal_session_end(
-        recorded.record_id, access::EndReason::client_exit, std::nullopt, context_.clock.now()));
+    return end_row_later(journal, metrics, recorded.record_id, access::EndReason::client_exit,
+                         std::nullopt, context_.clock.now());
   }
   const vault::Vault& vault = context_.vault;
   const DatabaseClock& clock = context_.clock;
@@ -115,14 +117,17 @@ void Session::log_in_upstream(const access::Admission& admission, StartResult re
       std::chrono::ceil<std::chrono::seconds>(deadline - std::chrono::steady_clock::now());
   const std::chrono::seconds timeout = std::max(left, std::chrono::seconds(1));
   context_.upstreams.blocking(
-      [&journal, &vault, &clock, admission, setup = setup_, actor, timeout,
+      [&journal, &metrics, &vault, &clock, admission, setup = setup_, actor, timeout,
        socket = std::move(dialled.socket), result = std::move(recorded)]() mutable {
         result.upstream = log_in_with_credential(std::move(socket), admission, vault,
                                                  result.certificate, setup, timeout);
         if (!result.upstream.connection) {
           const UpstreamFailure& failure = result.upstream.failure;
-          journal.submit(access::journal_session_end(result.record_id, access::EndReason::error,
-                                                     std::nullopt, clock.now()));
+          metrics.upstream_failed(failure.host_key_mismatch
+                                      ? metrics::UpstreamFailure::host_key_mismatch
+                                      : metrics::UpstreamFailure::login);
+          end_row_later(journal, metrics, result.record_id, access::EndReason::error, std::nullopt,
+                        clock.now());
           if (failure.host_key_mismatch) {
             audit_later(journal, actor, "target.host_key_mismatch",
                         "target:" + admission.target.name,
@@ -156,7 +161,7 @@ void Session::on_upstream(StartResult result) {
   // A shell opened by `connect` answered its exec request long ago.
   if (start_request_) ssh_message_channel_request_reply_success(start_request_.get());
   start_request_.reset();
-  if (!result.failure.empty()) return refuse(result.failure);
+  if (!result.failure.empty()) return deny({metrics::Denial::session_unrecorded, result.failure});
   if (!result.upstream.connection) {
     const UpstreamFailure& failure = result.upstream.failure;
     spdlog::warn("conn={} session={} user={} upstream failed: {}", connection_id_, record_id_,

@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "proxy/session.h"
+#include "proxy/session_internal.h"
 
 namespace portcullis::proxy {
 namespace {
@@ -156,9 +157,10 @@ void Session::connect_after_approval(const access::Grant& grant) {
             mfa_required, clock.now());
         if (mfa_required && !mfa_verified) {
           return std::variant<access::Admission, access::Denial>(access::Denial{
+              access::Denial::Kind::mfa_not_given,
               "the rule of grant " + std::to_string(grant.id) +
-              " asks for a TOTP code when connecting: connect with ssh " + user.name + "+" +
-              grant.target + "+" + grant.login + "@<this bastion>"});
+                  " asks for a TOTP code when connecting: connect with ssh " + user.name + "+" +
+                  grant.target + "+" + grant.login + "@<this bastion>"});
         }
         return verdict;
       },
@@ -174,6 +176,9 @@ void Session::on_connect_admission(
   waiting_.reset();
   wait_step_ = WaitStep::watching;
   if (!outcome.ok()) {
+    if (outcome.database_unavailable) {
+      context_.metrics.admission_denied(metrics::Denial::database_unavailable);
+    }
     return end_control(outcome.database_unavailable
                            ? "portcullis: the access database is unreachable; connect again "
                              "shortly\n"
@@ -181,10 +186,12 @@ void Session::on_connect_admission(
                        1);
   }
   if (auto* denial = std::get_if<access::Denial>(&*outcome.value)) {
+    context_.metrics.admission_denied(denial_metric(denial->kind));
     return end_control("portcullis: access denied: " + denial->reason + "\n", 1);
   }
   if (auto limit = session_limit_refusal()) {
-    return end_control("portcullis: access denied: " + *limit + "\n", 1);
+    context_.metrics.admission_denied(limit->kind);
+    return end_control("portcullis: access denied: " + limit->reason + "\n", 1);
   }
   // The exec request that ran `connect` becomes the shell: the client already has its answer.
   identity_->admission = std::get<access::Admission>(std::move(*outcome.value));

@@ -2,9 +2,11 @@
 // outcome back to the loop thread. Each worker thread keeps its own database connection.
 #pragma once
 
+#include <atomic>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/thread_pool.hpp>
+#include <cstdint>
 #include <optional>
 #include <pqxx/pqxx>
 #include <string>
@@ -77,11 +79,17 @@ class WorkerPool {
     try {
       outcome.value.emplace(thread_database().transact(work));
     } catch (const store::DatabaseUnavailable& e) {
+      failures_.fetch_add(1, std::memory_order_relaxed);
       outcome = unavailable<T>(e.what());
     } catch (const access::AccessError& e) {
       outcome.value.reset();
       outcome.error = e.what();
       outcome.refused = true;
+    } catch (const pqxx::failure& e) {
+      // The database refused the transaction (an SQL error, a lost connection).
+      failures_.fetch_add(1, std::memory_order_relaxed);
+      outcome.value.reset();
+      outcome.error = e.what();
     } catch (const std::exception& e) {
       outcome.value.reset();
       outcome.error = e.what();
@@ -94,10 +102,19 @@ class WorkerPool {
 
   void stop();
 
+  // For the metrics, any thread: jobs waiting for a thread, and transactions the database
+  // failed (unreachable, or an SQL error; not a refusal).
+  std::uint64_t queued() const { return queued_.load(std::memory_order_relaxed); }
+  std::uint64_t failures() const { return failures_.load(std::memory_order_relaxed); }
+
  private:
   template <typename Job>
   void run(Job job) {
-    boost::asio::post(pool_, std::move(job));
+    queued_.fetch_add(1, std::memory_order_relaxed);
+    boost::asio::post(pool_, [this, job = std::move(job)]() mutable {
+      queued_.fetch_sub(1, std::memory_order_relaxed);
+      job();
+    });
   }
   store::Database& thread_database();
 
@@ -112,6 +129,8 @@ class WorkerPool {
 
   boost::asio::io_context& loop_;
   std::string database_url_;
+  std::atomic<std::uint64_t> queued_{0};
+  std::atomic<std::uint64_t> failures_{0};
   boost::asio::thread_pool pool_;
 };
 

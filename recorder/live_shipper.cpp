@@ -29,21 +29,25 @@ LiveShipper::LiveShipper(LiveQueue& queue, fs::path spool_dir, const PublicKey& 
 
 // The sessions behind are caught up before the queued chunks are stored: what they queued since
 // take() follows what their spool file holds now, so it continues what the catch-up stores.
-void LiveShipper::pass(RecordingStore& store) {
+bool LiveShipper::pass(RecordingStore& store) {
   LiveQueue::Pass pass = queue_.take();
-  if (pass.updates.empty() && pass.behind.empty()) return;
+  if (pass.updates.empty() && pass.behind.empty()) return true;
   try {
     store.connect();
   } catch (const std::exception& e) {
     log_once(e.what());
     for (std::int64_t session_id : pass.behind) queue_.fell_behind(session_id);
     all_behind(pass.updates);
-    return;
+    return false;
   }
+  bool all_stored = true;
   for (std::int64_t session_id : pass.behind) {
-    if (!catch_up(store, session_id)) queue_.fell_behind(session_id);
+    if (!catch_up(store, session_id)) {
+      queue_.fell_behind(session_id);
+      all_stored = false;
+    }
   }
-  store_queued(store, pass.updates);
+  return store_queued(store, pass.updates) && all_stored;
 }
 
 bool LiveShipper::catch_up(RecordingStore& store, std::int64_t session_id) {
@@ -56,28 +60,34 @@ bool LiveShipper::catch_up(RecordingStore& store, std::int64_t session_id) {
   return false;
 }
 
-void LiveShipper::store_queued(RecordingStore& store,
+bool LiveShipper::store_queued(RecordingStore& store,
                                const std::vector<RecordingStore::LiveUpdate>& updates) {
-  if (updates.empty()) return;
+  if (updates.empty()) return true;
   std::vector<RecordingStore::LiveResult> results;
   try {
     results = store.save_live(updates);
   } catch (const std::exception& e) {
     log_once(std::string("cannot store the chunks of running sessions: ") + e.what());
     all_behind(updates);
-    return;
+    return false;
   }
   if (!last_error_.empty()) {
     spdlog::info("live recording shipping: storing again ({} running session(s) in this pass)",
                  updates.size());
     last_error_.clear();
   }
+  bool all_stored = results.size() >= updates.size();
   for (std::size_t i = 0; i < updates.size() && i < results.size(); ++i) {
-    if (results[i] == RecordingStore::LiveResult::behind) queue_.fell_behind(updates[i].session_id);
+    if (results[i] == RecordingStore::LiveResult::behind) {
+      queue_.fell_behind(updates[i].session_id);
+      all_stored = false;
+    }
+    // Not stored live, but the spool pass stores it once the session ends.
     if (results[i] == RecordingStore::LiveResult::not_recording) {
       queue_.stop_shipping(updates[i].session_id);
     }
   }
+  return all_stored;
 }
 
 void LiveShipper::all_behind(const std::vector<RecordingStore::LiveUpdate>& updates) {

@@ -18,14 +18,15 @@ class LiveShipper {
  public:
   LiveShipper(LiveQueue& queue, std::filesystem::path spool_dir, const PublicKey& public_key);
 
-  // One pass; errors are logged (once each) and the sessions concerned marked behind.
-  void pass(RecordingStore& store);
+  // One pass; errors are logged (once each) and the sessions concerned marked behind. True
+  // when everything taken from the queue is stored and no session is left behind.
+  bool pass(RecordingStore& store);
 
  private:
   // Stores the verified part of a running session's spool file (ship_spool_file, which does
   // not delete a file still being written). False when the store failed.
   bool catch_up(RecordingStore& store, std::int64_t session_id);
-  void store_queued(RecordingStore& store, const std::vector<RecordingStore::LiveUpdate>& updates);
+  bool store_queued(RecordingStore& store, const std::vector<RecordingStore::LiveUpdate>& updates);
   void all_behind(const std::vector<RecordingStore::LiveUpdate>& updates);
   void log_once(const std::string& error);
 

@@ -43,6 +43,11 @@ RecordingService::RecordingService(boost::asio::io_context& loop, const Recordin
                config.spool_dir.string());
 }
 
+RecordingStats RecordingService::stats() const {
+  return RecordingStats{raw_bytes_.load(std::memory_order_relaxed),
+                        stored_bytes_.load(std::memory_order_relaxed), shipper_.stats()};
+}
+
 RecordingService::~RecordingService() {
   io_.join();
   shipper_.stop();

@@ -117,6 +117,13 @@ class SessionRecording : public std::enable_shared_from_this<SessionRecording> {
   std::vector<Chunk> unsynced_;
 };
 
+// What the recordings of this node amount to, for portcullisd's metrics.
+struct RecordingStats {
+  std::uint64_t raw_bytes = 0;     // encoded event bytes written to spool files, before zstd
+  std::uint64_t stored_bytes = 0;  // the compressed chunk bytes those took in the spool files
+  ShipperStats shipping;
+};
+
 class RecordingService {
  public:
   // Loads the node's signing key; throws std::runtime_error with a message for the operator.
@@ -139,6 +146,9 @@ class RecordingService {
   std::shared_ptr<SessionRecording> record(Header header, bool record_input,
                                            SessionRecording::Failure on_failure,
                                            std::function<void()> on_drained);
+
+  // Any thread.
+  RecordingStats stats() const;
 
  private:
   friend class SessionRecording;
@@ -165,6 +175,10 @@ class RecordingService {
   boost::asio::strand<boost::asio::thread_pool::executor_type> sync_strand_;
   boost::asio::steady_timer sync_timer_;               // on sync_strand_
   std::chrono::steady_clock::time_point last_sync_{};  // on sync_strand_
+
+  // Added to by the session strands as they write, read by stats().
+  std::atomic<std::uint64_t> raw_bytes_{0};
+  std::atomic<std::uint64_t> stored_bytes_{0};
 
   Shipper shipper_;
 };

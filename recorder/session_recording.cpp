@@ -160,9 +160,16 @@ void SessionRecording::write(const std::vector<ChunkBuffer>& batch) {
   using Sync = SpoolWriter::Sync;
   const bool together = service_.config_.sync == SpoolSync::filesystem;
   std::vector<Chunk> written;
-  if (std::error_code error =
-          writer_->append(batch, together ? Sync::later : Sync::now,
-                          service_.config_.live_shipping ? &written : nullptr)) {
+  const std::uint64_t raw_before = writer_->raw_bytes();
+  const std::uint64_t stored_before = writer_->compressed_bytes();
+  const std::error_code error =
+      writer_->append(batch, together ? Sync::later : Sync::now,
+                      service_.config_.live_shipping ? &written : nullptr);
+  // Counted once a batch, not once a byte: the data path pays one atomic add per few chunks.
+  service_.raw_bytes_.fetch_add(writer_->raw_bytes() - raw_before, std::memory_order_relaxed);
+  service_.stored_bytes_.fetch_add(writer_->compressed_bytes() - stored_before,
+                                   std::memory_order_relaxed);
+  if (error) {
     report(error, "cannot write the recording");
   } else if (together) {
     {

@@ -116,7 +116,9 @@ Shipper::Shipper(fs::path spool_dir, std::unique_ptr<RecordingStore> store,
       store_(std::move(store)),
       public_key_(public_key),
       live_queue_(LiveQueue::kDefaultByteLimit, [this] { wake_for_watcher(); }),
-      live_shipper_(live_queue_, spool_dir_, public_key_) {}
+      live_shipper_(live_queue_, spool_dir_, public_key_),
+      live_synced_at_(std::chrono::steady_clock::now().time_since_epoch().count()),
+      spool_synced_at_(live_synced_at_.load()) {}
 
 Shipper::~Shipper() { stop(); }
 
@@ -140,6 +142,16 @@ void Shipper::written(std::int64_t session_id) {
     live_.erase(session_id);
   }
   wake_.notify_all();
+}
+
+ShipperStats Shipper::stats() const {
+  using std::chrono::steady_clock;
+  const steady_clock::time_point synced(
+      steady_clock::duration(std::min(live_synced_at_.load(std::memory_order_relaxed),
+                                      spool_synced_at_.load(std::memory_order_relaxed))));
+  return ShipperStats{backlog_files_.load(std::memory_order_relaxed),
+                      backlog_bytes_.load(std::memory_order_relaxed), live_queue_.queued_bytes(),
+                      std::max(steady_clock::now() - synced, steady_clock::duration::zero())};
 }
 
 void Shipper::stop() {
@@ -175,8 +187,9 @@ void Shipper::ship_loop() {
     lock.unlock();
     live_pass_if_due();
     if (std::chrono::steady_clock::now() >= next_spool_pass) {
+      const auto started = std::chrono::steady_clock::now();
       try {
-        ship_pass();
+        if (ship_pass()) spool_synced_at_ = started.time_since_epoch().count();
       } catch (const std::exception& e) {
         // A thread of its own: nothing may escape it, or the daemon ends.
         spdlog::error("recording shipper: {}; will retry", one_line(e.what()));
@@ -202,20 +215,23 @@ void Shipper::live_pass_if_due() {
   }
   last_live_pass_ = now;
   try {
-    live_shipper_.pass(*store_);
+    if (live_shipper_.pass(*store_)) live_synced_at_ = now.time_since_epoch().count();
   } catch (const std::exception& e) {
     spdlog::error("live recording shipping: {}; will retry", one_line(e.what()));
   }
 }
 
 // One look at the spool folder: every file not being written is shipped (and removed once the
-// store holds it, checked). Errors are logged once each, not every pass.
-void Shipper::ship_pass() {
+// store holds it, checked). Errors are logged once each, not every pass. True when every file
+// not being written was shipped; the ones left are the backlog.
+bool Shipper::ship_pass() {
+  std::uint64_t backlog_files = 0;
+  std::uint64_t backlog_bytes = 0;
   for (const fs::path& file : spool_files(spool_dir_)) {
     bool crashed = false;
     {
       std::lock_guard<std::mutex> lock(mutex_);
-      if (stopping_) return;
+      if (stopping_) return false;
       crashed = leftovers_.contains(file);
       if (is_live(file)) continue;
     }
@@ -235,12 +251,19 @@ void Shipper::ship_pass() {
                    crashed ? " (left by an earlier run)" : "");
       continue;
     }
+    ++backlog_files;
+    std::error_code size_error;
+    const std::uintmax_t size = fs::file_size(file, size_error);
+    if (!size_error) backlog_bytes += size;
     if (error != last_error_) {
       spdlog::warn("cannot ship recording {} yet: {}; will retry", file.filename().string(),
                    one_line(error));
       last_error_ = error;
     }
   }
+  backlog_files_ = backlog_files;
+  backlog_bytes_ = backlog_bytes;
+  return backlog_files == 0;
 }
 
 }  // namespace portcullis::recorder

@@ -3,6 +3,7 @@
 // what a crash left behind.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -21,6 +22,20 @@
 namespace portcullis::recorder {
 
 enum class ShipResult { shipped, partial, failed };
+
+// How far the store is behind the spool folder, for portcullisd's metrics.
+struct ShipperStats {
+  // Spool files of ended sessions (or of an earlier run) the last pass could not store, and
+  // their size.
+  std::uint64_t backlog_files = 0;
+  std::uint64_t backlog_bytes = 0;
+  std::uint64_t live_queue_bytes = 0;  // chunks of running sessions waiting for a live pass
+  // How long ago everything the spool held was last known to be in the store: the start of the
+  // last live pass that stored everything queued and left no session behind, or of the last
+  // spool pass that left no finished file, whichever is older. About a second when healthy;
+  // it grows while the store is away, a session is behind or a spool file cannot be shipped.
+  std::chrono::steady_clock::duration lag{};
+};
 
 // Copies every complete record of one spool file not yet stored into `store` (idempotent,
 // resumable), marks the recording complete when the trailer is stored, and deletes the spool
@@ -57,9 +72,12 @@ class Shipper {
   // Where running sessions hand the chunks they have written; any thread.
   LiveQueue& live() { return live_queue_; }
 
+  // Any thread.
+  ShipperStats stats() const;
+
  private:
   void ship_loop();
-  void ship_pass();
+  bool ship_pass();         // true when no finished file is left behind
   void live_pass_if_due();  // the thread's, between spool files too
   void wake_for_watcher();
   bool is_live(const std::filesystem::path& spool_file) const;  // under mutex_
@@ -78,6 +96,12 @@ class Shipper {
   LiveQueue live_queue_;
   LiveShipper live_shipper_;                              // only touched by the thread
   std::chrono::steady_clock::time_point last_live_pass_;  // only touched by the thread
+  // Written by the thread, read by stats(): the backlog the last spool pass left, and when the
+  // store last held everything (steady_clock ticks).
+  std::atomic<std::uint64_t> backlog_files_{0};
+  std::atomic<std::uint64_t> backlog_bytes_{0};
+  std::atomic<std::chrono::steady_clock::rep> live_synced_at_;
+  std::atomic<std::chrono::steady_clock::rep> spool_synced_at_;
   std::thread thread_;
 };
 

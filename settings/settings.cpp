@@ -32,6 +32,7 @@ Config load_once(const std::filesystem::path& path, const std::filesystem::path&
   declare_alerts_config(schema, config.alerts);
   declare_rotation_config(schema, config.rotation);
   declare_oversight_config(schema, config.oversight);
+  declare_metrics_config(schema, config.metrics);
   schema.load_text(text);
   config.sha256 = sha256_hex(text);
   return config;

@@ -1,7 +1,7 @@
 // The whole of portcullis.toml: [server] (the gateway's own table) and the tables of every
 // library, each declared by the library that owns it (store/config.h, vault/config.h,
 // access/config.h, recorder/config.h, alerts/config.h, targetssh/config.h,
-// rotation/config.h, common/config.h), loaded in one pass.
+// rotation/config.h, metrics/config.h, common/config.h), loaded in one pass.
 // A new table belongs in its library's folder plus one member here.
 #pragma once
 
@@ -17,6 +17,7 @@
 #include "access/config.h"
 #include "alerts/config.h"
 #include "common/config.h"
+#include "metrics/config.h"
 #include "recorder/config.h"
 #include "rotation/config.h"
 #include "store/config.h"
@@ -94,6 +95,7 @@ struct Config {
   UpstreamConfig upstream;
   RotationConfig rotation;
   OversightConfig oversight;
+  MetricsConfig metrics;
 };
 
 // Loads and validates a TOML config. Relative paths are resolved against the

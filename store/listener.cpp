@@ -12,6 +12,7 @@ struct Listener::State {
   Notify on_notify;
   std::function<void()> on_reconnect;
   std::atomic<bool> stopping{false};
+  std::atomic<std::uint64_t> failures{0};
 };
 
 namespace {
@@ -46,6 +47,7 @@ void run(const std::shared_ptr<Listener::State>& state) {
     try {
       listen_once(database, *state, reconnected);
     } catch (const std::exception& e) {
+      state->failures.fetch_add(1, std::memory_order_relaxed);
       spdlog::warn("notification listener: {}; retrying in 1s", e.what());
       database.reset();
       reconnected = true;
@@ -66,6 +68,10 @@ Listener::Listener(std::string url, std::vector<std::string> channels, Notify on
   state_->on_notify = std::move(on_notify);
   state_->on_reconnect = std::move(on_reconnect);
   thread_ = std::thread([state = state_] { run(state); });
+}
+
+std::uint64_t Listener::failures() const {
+  return state_->failures.load(std::memory_order_relaxed);
 }
 
 Listener::~Listener() {

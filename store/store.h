@@ -3,6 +3,7 @@
 // event loop.
 #pragma once
 
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <pqxx/pqxx>
@@ -85,6 +86,9 @@ class Listener {
   ~Listener();  // stops the thread (within about a second)
   Listener(const Listener&) = delete;
   Listener& operator=(const Listener&) = delete;
+
+  // How many times the connection failed (and was tried again a second later); any thread.
+  std::uint64_t failures() const;
 
   struct State;  // shared with the thread
 

@@ -31,10 +31,13 @@ class RecordingEvents : public SessionExpiry::Events {
     seen.push_back({elapsed(), "warning", notice});
     return running;
   }
-  void expiry_reached(access::EndReason reason, const std::string& notice) override {
+  void expiry_reached(access::EndReason reason, const std::string& notice,
+                      std::optional<access::TimePoint> due) override {
     seen.push_back({elapsed(), access::to_string(reason), notice});
+    dues.push_back(due);
   }
   std::vector<Seen> seen;
+  std::vector<std::optional<access::TimePoint>> dues;  // of each end, in order
   bool running = true;
 
  private:
@@ -98,6 +101,9 @@ TEST_F(SessionExpiryTest, WarnsThenEndsOnTime) {
   expect_near(events_->seen[1].at, 1300ms);
   EXPECT_EQ(events_->seen[1].text, "grant 7 expired at " + format_rfc3339(kBase + 1300ms) +
                                        "; session closed. Ask for a new grant to continue.");
+  // What the lateness metric measures from: the grant's end, by the database's clock.
+  ASSERT_EQ(events_->dues.size(), 1u);
+  EXPECT_EQ(events_->dues[0], kBase + 1300ms);
 }
 
 // An extension re-arms the end: the old end passes without a word.
@@ -133,6 +139,8 @@ TEST_F(SessionExpiryTest, ARevokedExtensionTakesTheTimeBack) {
   EXPECT_EQ(events_->seen[0].what, "revoked");
   EXPECT_EQ(events_->seen[0].text, "grant 7 lost its extension, which was revoked; it ended at " +
                                        format_rfc3339(kBase) + "; session closed");
+  // When the extension was revoked is not known here: nothing to measure lateness from.
+  EXPECT_EQ(events_->dues.back(), std::nullopt);
 }
 
 // With enforce_hours = "session", allowed hours that end before the grant end the session.
@@ -151,6 +159,8 @@ TEST_F(SessionExpiryTest, AllowedHoursEndingFirstEndTheSession) {
                                        format_rfc3339(kBase + 1200ms) +
                                        "; session closed. Connect again when they start again.");
   expect_near(events_->seen[1].at, 1200ms);
+  ASSERT_EQ(events_->dues.size(), 1u);
+  EXPECT_EQ(events_->dues[0], kBase + 1200ms);
 }
 
 // Deadlines follow the database's clock, not this node's: a database 10 minutes ahead ends

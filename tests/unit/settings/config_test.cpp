@@ -478,6 +478,24 @@ TEST_F(ConfigTest, AuditStreamAndWorkerPools) {
             std::string::npos);
 }
 
+// [metrics] listen: off unless set, and then an IP address and a port, never a host name.
+TEST_F(ConfigTest, MetricsListen) {
+  EXPECT_EQ(load_config(write_config(kMinimal)).metrics.listen, "");
+  EXPECT_EQ(load_config(write_config(std::string(kMinimal) +
+                                     "[metrics]\nlisten = \"127.0.0.1:9322\"\n"))
+                .metrics.listen,
+            "127.0.0.1:9322");
+  EXPECT_EQ(
+      error_for(std::string(kMinimal) + "[metrics]\nlisten = \"metrics.example.com:9322\"\n"),
+      at(4) +
+          "'listen' in [metrics]: \"metrics.example.com:9322\" is not an IP address and port: "
+          "write e.g. 127.0.0.1:9322 or [::1]:9322 (a host name is not accepted; 0.0.0.0:9322 "
+          "serves every interface, without authentication)");
+  EXPECT_NE(error_for(std::string(kMinimal) + "[metrics]\nlisten = \"9322\"\n")
+                .find("the port is missing"),
+            std::string::npos);
+}
+
 TEST_F(ConfigTest, ConnectionLimitsAndAlgorithms) {
   const Config defaults = load_config(write_config(kMinimal));
   EXPECT_EQ(defaults.server.max_startups.start, 10);
