@@ -132,6 +132,44 @@ TEST_F(ReloadTest, ABrokenFileKeepsTheRunningConfigAndTheLogNamesItsLine) {
   EXPECT_EQ(audit_details("config.reloaded")["needs_restart"], json::array({"[rotation]"}));
 }
 
+// The endpoint moves where the file says, and a reload that cannot serve the new address changes
+// nothing at all.
+TEST_F(ReloadTest, TheMetricsEndpointFollowsTheFile) {
+  const auto scrape = [](std::uint16_t port) {
+    return run({"curl", "-fsS", "--max-time", "5",
+                "http://127.0.0.1:" + std::to_string(port) + "/metrics"});
+  };
+  const std::uint16_t first = free_port();
+  const std::string with_rule = base_config + dev_rule("auto");
+  write_file(bastion.config_file(),
+             with_rule + "\n[metrics]\nlisten = \"127.0.0.1:" + std::to_string(first) + "\"\n");
+  reload("config reloaded");
+  const RunResult served = scrape(first);
+  ASSERT_EQ(served.exit_status, 0) << served.err;
+  EXPECT_NE(served.out.find("portcullis_sessions_active"), std::string::npos);
+
+  // Taken by someone else: the reload fails whole, the rule change with it.
+  const std::uint16_t taken = free_port();
+  BackgroundProcess squatter({"python3", "-c",
+                              "import socket,time;s=socket.socket();s.bind(('127.0.0.1'," +
+                                  std::to_string(taken) + "));s.listen();time.sleep(60)"},
+                             bastion.dir() / "squatter.log");
+  ASSERT_TRUE(wait_for_port(taken, 10s));
+  write_file(bastion.config_file(),
+             base_config + dev_rule("single") +
+                 "\n[metrics]\nlisten = \"127.0.0.1:" + std::to_string(taken) + "\"\n");
+  reload("config reload failed");
+  EXPECT_EQ(scrape(first).exit_status, 0) << "the endpoint stays where it was";
+  EXPECT_EQ(request("dev01")["state"], "active") << "the old rule still applies";
+
+  const std::uint16_t second = free_port();
+  write_file(bastion.config_file(),
+             with_rule + "\n[metrics]\nlisten = \"127.0.0.1:" + std::to_string(second) + "\"\n");
+  reload("config reloaded");
+  EXPECT_EQ(scrape(second).exit_status, 0);
+  EXPECT_NE(scrape(first).exit_status, 0) << "the old address is closed";
+}
+
 // What systemd's Type=notify relies on, seen from a socket of our own in NOTIFY_SOCKET: READY=1
 // once listening, RELOADING=1 then READY=1 around a reload, STOPPING=1 on the way out.
 class ServiceNotifyTest : public ::testing::Test {
