@@ -14,6 +14,7 @@
 #include "recorder/format.h"
 #include "recorder/keys.h"
 #include "recorder/writer.h"
+#include "tests/support/temp_dir.h"
 
 namespace portcullis::test {
 
@@ -24,6 +25,20 @@ inline recorder::SigningKey new_signing_key() {
   crypto_sign_keypair(pk, sk);
   return recorder::SigningKey::from_bytes(
       std::string_view(reinterpret_cast<const char*>(sk), sizeof sk));
+}
+
+// A fresh node signing key in DIR/signing.key, mode 0600 as `portcullis init` writes it: for a
+// RecordingConfig's signing_key.
+inline std::filesystem::path write_signing_key_file(const TempDir& dir) {
+  if (sodium_init() < 0) throw std::runtime_error("sodium_init");
+  unsigned char pk[crypto_sign_PUBLICKEYBYTES];
+  unsigned char sk[crypto_sign_SECRETKEYBYTES];
+  crypto_sign_keypair(pk, sk);
+  const std::filesystem::path file =
+      dir.write("signing.key", std::string_view(reinterpret_cast<const char*>(sk), sizeof sk));
+  std::filesystem::permissions(
+      file, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+  return file;
 }
 
 // The key build_recording signs with: its public half verifies the recordings it builds.

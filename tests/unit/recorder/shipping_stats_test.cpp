@@ -2,8 +2,6 @@
 // and shipper thread: bytes before and after compression, and while the store is away a
 // growing lag and a backlog of spool files, both gone once the store is back.
 #include <gtest/gtest.h>
-#include <sodium.h>
-#include <sys/stat.h>
 
 #include <atomic>
 #include <boost/asio/executor_work_guard.hpp>
@@ -65,13 +63,7 @@ class ShippingStats : public ::testing::Test {
  protected:
   ShippingStats() {
     config.spool_dir = dir.path();
-    unsigned char pk[crypto_sign_PUBLICKEYBYTES];
-    unsigned char sk[crypto_sign_SECRETKEYBYTES];
-    EXPECT_EQ(sodium_init() < 0, false);
-    crypto_sign_keypair(pk, sk);
-    config.signing_key =
-        dir.write("signing.key", std::string_view(reinterpret_cast<const char*>(sk), sizeof sk));
-    ::chmod(config.signing_key.c_str(), 0600);
+    config.signing_key = test::write_signing_key_file(dir);
   }
 
   // Runs the loop until `condition` holds or `timeout` passes.

@@ -2,8 +2,6 @@
 // 100 ms, shipped at once), through the real recording service and shipper thread, with a
 // store that only notes when it was given each chunk.
 #include <gtest/gtest.h>
-#include <sodium.h>
-#include <sys/stat.h>
 
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
@@ -49,13 +47,7 @@ class WatchedRecording : public ::testing::Test {
  protected:
   WatchedRecording() {
     config.spool_dir = dir.path();
-    unsigned char pk[crypto_sign_PUBLICKEYBYTES];
-    unsigned char sk[crypto_sign_SECRETKEYBYTES];
-    EXPECT_EQ(sodium_init() < 0, false);
-    crypto_sign_keypair(pk, sk);
-    config.signing_key =
-        dir.write("signing.key", std::string_view(reinterpret_cast<const char*>(sk), sizeof sk));
-    ::chmod(config.signing_key.c_str(), 0600);
+    config.signing_key = test::write_signing_key_file(dir);
   }
 
   // How long after its first output the store is given the session's first chunk.

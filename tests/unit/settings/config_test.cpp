@@ -481,10 +481,10 @@ TEST_F(ConfigTest, AuditStreamAndWorkerPools) {
 // [metrics] listen: off unless set, and then an IP address and a port, never a host name.
 TEST_F(ConfigTest, MetricsListen) {
   EXPECT_EQ(load_config(write_config(kMinimal)).metrics.listen, "");
-  EXPECT_EQ(load_config(write_config(std::string(kMinimal) +
-                                     "[metrics]\nlisten = \"127.0.0.1:9322\"\n"))
-                .metrics.listen,
-            "127.0.0.1:9322");
+  EXPECT_EQ(
+      load_config(write_config(std::string(kMinimal) + "[metrics]\nlisten = \"127.0.0.1:9322\"\n"))
+          .metrics.listen,
+      "127.0.0.1:9322");
   EXPECT_EQ(
       error_for(std::string(kMinimal) + "[metrics]\nlisten = \"metrics.example.com:9322\"\n"),
       at(4) +
