@@ -1,3 +1,4 @@
+#include <spdlog/sinks/dist_sink.h>
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/sinks/syslog_sink.h>
 #include <spdlog/spdlog.h>
@@ -27,15 +28,25 @@ std::string check_log_level(std::string_view text) {
 
 namespace {
 
-// Not registered under its name first, so calling this again (tests, reload) replaces the
-// logger instead of failing with "logger already exists".
-void install(spdlog::sink_ptr sink, std::string_view level, std::string_view pattern) {
+// The one logger of the process writes through a switch whose sink can be replaced while other
+// threads log (dist_sink locks around it): a reload must not swap the default logger itself,
+// which spdlog's log calls read without a lock.
+std::shared_ptr<spdlog::sinks::dist_sink_mt> installed_switch() {
+  static const std::shared_ptr<spdlog::sinks::dist_sink_mt> sink_switch = [] {
+    auto made = std::make_shared<spdlog::sinks::dist_sink_mt>();
+    spdlog::set_default_logger(std::make_shared<spdlog::logger>("portcullis", made));
+    return made;
+  }();
+  return sink_switch;
+}
+
+void install(spdlog::sink_ptr sink, std::string_view level, const std::string& pattern) {
   const std::string checked = internal::check_log_level(level);
-  auto logger = std::make_shared<spdlog::logger>("portcullis", std::move(sink));
   // UTC like every other time Portcullis prints, so lines from several nodes line up.
-  logger->set_pattern(std::string(pattern), spdlog::pattern_time_type::utc);
-  logger->set_level(spdlog::level::from_str(checked));
-  spdlog::set_default_logger(std::move(logger));
+  sink->set_formatter(
+      std::make_unique<spdlog::pattern_formatter>(pattern, spdlog::pattern_time_type::utc));
+  installed_switch()->set_sinks({std::move(sink)});
+  spdlog::default_logger_raw()->set_level(spdlog::level::from_str(checked));
 }
 
 }  // namespace

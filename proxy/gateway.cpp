@@ -395,7 +395,7 @@ struct Gateway::Impl {
       metrics.serve(plan.next->config.metrics);
       alerts.reconfigure(plan.next->config.alerts);
       limits.reconfigure(plan.next->config.server);
-      init_logging(plan.next->config.log);
+      if (!(plan.next->config.log == running->config.log)) init_logging(plan.next->config.log);
       live.replace(plan.next);
       details["new_sha256"] = plan.next->config.sha256;
       details["needs_restart"] = plan.needs_restart;
