@@ -14,13 +14,13 @@ struct ExplainOptions {
   std::string target;  // TARGET or TARGET:LOGIN
 };
 
-// The daemon's own loader (settings/running.h): what passes here is what portcullisd would
-// start or reload with. Compiling the policy checks patterns, hours and time zones, each
-// reported as FILE:LINE.
+// The daemon's own checks (settings/running.h) on the file as already loaded: what passes here
+// is what portcullisd would start or reload with. Compiling the policy checks patterns, hours and
+// time zones, each reported as FILE:LINE.
 void check_policy(Context& context) {
-  const std::shared_ptr<const RunningConfig> running = load_running_config(context.config().file);
-  const access::Policy& policy = running->policy;
-  const Config& config = running->config;
+  const RunningConfig running(context.config());
+  const access::Policy& policy = running.policy;
+  const Config& config = running.config;
   std::cout << config.file.string() << ": policy OK, " << policy.rules().size()
             << (policy.rules().size() == 1 ? " rule" : " rules")
             << " (first match wins; no match = deny)\n";
