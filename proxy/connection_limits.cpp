@@ -37,13 +37,17 @@ ConnectionLimits* ConnectionLimits::Slot::held() const {
 }
 
 void ConnectionLimits::Slot::release() {
-  if (ConnectionLimits* limits = held()) limits->release(id_);
+  if (ConnectionLimits* limits = held()) {
+    std::lock_guard lock(limits->mutex_);
+    limits->release(id_);
+  }
   limits_ = nullptr;
 }
 
 void ConnectionLimits::Slot::identified() {
   ConnectionLimits* limits = held();
   if (limits == nullptr) return;
+  std::lock_guard lock(limits->mutex_);
   // An evicted connection's place is gone already: nothing to update.
   if (auto found = limits->startups_.find(id_);
       found != limits->startups_.end() && found->second.progress == Progress::silent) {
@@ -54,6 +58,7 @@ void ConnectionLimits::Slot::identified() {
 void ConnectionLimits::Slot::key_exchanged() {
   ConnectionLimits* limits = held();
   if (limits == nullptr) return;
+  std::lock_guard lock(limits->mutex_);
   if (auto found = limits->startups_.find(id_); found != limits->startups_.end()) {
     found->second.progress = Progress::key_exchanged;
   }
@@ -62,6 +67,7 @@ void ConnectionLimits::Slot::key_exchanged() {
 void ConnectionLimits::Slot::on_eviction(std::function<void()> evict) {
   ConnectionLimits* limits = held();
   if (limits == nullptr) return;
+  std::lock_guard lock(limits->mutex_);
   if (auto found = limits->startups_.find(id_); found != limits->startups_.end()) {
     found->second.evict = std::move(evict);
   }
@@ -73,25 +79,36 @@ ConnectionLimits::ConnectionLimits(const ServerConfig& server, Report report, No
       now_(std::move(now)),
       random_(std::random_device{}()) {}
 
+void ConnectionLimits::reconfigure(const ServerConfig& server) {
+  std::lock_guard lock(mutex_);
+  server_ = server;
+}
+
+std::size_t ConnectionLimits::unauthenticated() const {
+  std::lock_guard lock(mutex_);
+  return startups_.size();
+}
+
 ConnectionLimits::Verdict ConnectionLimits::admit(const std::string& source) {
+  std::lock_guard lock(mutex_);
   Verdict verdict;
   // Before max_startups: a newcomer refused anyway must not cost anyone their place.
   const auto same_source = per_source_.find(source);
   if (same_source != per_source_.end() &&
       same_source->second >= static_cast<std::size_t>(server_.per_source_max_startups)) {
-    hit("per_source_max_startups", source);
+    count_hit("per_source_max_startups", source);
     return verdict;
   }
   const Clock::time_point now = now_();
   if (drop_for_startups() && !evict_stalled(now)) {
-    hit("max_startups", source);
+    count_hit("max_startups", source);
     return verdict;
   }
   if (auto back_off = back_offs_.find(source);
       back_off != back_offs_.end() && back_off->second.next_attempt > now) {
     verdict.delay =
         std::chrono::ceil<std::chrono::milliseconds>(back_off->second.next_attempt - now);
-    hit("auth_back_off", source);
+    count_hit("auth_back_off", source);
   }
   const std::uint64_t id = next_id_++;
   startups_.emplace(id, Startup{source, now, Progress::silent, nullptr});
@@ -133,7 +150,7 @@ bool ConnectionLimits::evict_stalled(Clock::time_point now) {
   const std::string source = stalled->second.source;
   const std::function<void()> evict = std::move(stalled->second.evict);
   release(stalled->first);
-  hit("stalled_handshake", source);
+  count_hit("stalled_handshake", source);
   if (evict) evict();
   return true;
 }
@@ -147,6 +164,7 @@ void ConnectionLimits::release(std::uint64_t id) {
 }
 
 void ConnectionLimits::login_failed(const std::string& source) {
+  std::lock_guard lock(mutex_);
   if (!server_.auth_back_off) return;
   const Clock::time_point now = now_();
   if (back_offs_.size() >= kMaxRemembered && !back_offs_.contains(source)) {
@@ -161,7 +179,10 @@ void ConnectionLimits::login_failed(const std::string& source) {
   back_off.next_attempt = now + delay;
 }
 
-void ConnectionLimits::login_succeeded(const std::string& source) { back_offs_.erase(source); }
+void ConnectionLimits::login_succeeded(const std::string& source) {
+  std::lock_guard lock(mutex_);
+  back_offs_.erase(source);
+}
 
 void ConnectionLimits::forget_old_back_offs(Clock::time_point now) {
   std::erase_if(back_offs_, [now](const auto& entry) {
@@ -176,6 +197,11 @@ void ConnectionLimits::forget_old_back_offs(Clock::time_point now) {
 }
 
 void ConnectionLimits::hit(const std::string& limit, const std::string& source) {
+  std::lock_guard lock(mutex_);
+  count_hit(limit, source);
+}
+
+void ConnectionLimits::count_hit(const std::string& limit, const std::string& source) {
   ++hits_[limit];
   const Clock::time_point now = now_();
   const std::string key = limit + " " + source;
@@ -198,6 +224,7 @@ void ConnectionLimits::hit(const std::string& limit, const std::string& source) 
 }
 
 std::uint64_t ConnectionLimits::hits(const std::string& limit) const {
+  std::lock_guard lock(mutex_);
   const auto found = hits_.find(limit);
   return found == hits_.end() ? 0 : found->second;
 }

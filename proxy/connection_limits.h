@@ -5,7 +5,8 @@
 // not slowed at all. A connection that would be dropped takes the place of one that stalled in
 // its handshake instead, so connections that never finish it (slowloris) cannot keep a real
 // client out. Every limit hit is counted and reported at most once a minute per source and
-// limit. Loop thread only.
+// limit. Any thread: connections are admitted on the main loop and give their places back from
+// the loops that carry them (proxy/event_loops.h).
 #pragma once
 
 #include <chrono>
@@ -13,6 +14,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <random>
 #include <string>
 #include <unordered_map>
@@ -48,7 +50,7 @@ class ConnectionLimits {
 
   ConnectionLimits(const ServerConfig& server, Report report, Now now = &Clock::now);
   // A reload: new limits apply to the next connection; those already admitted keep their place.
-  void reconfigure(const ServerConfig& server) { server_ = server; }
+  void reconfigure(const ServerConfig& server);
 
   // Held by a connection while it is not authenticated; returned when it authenticates or ends.
   class Slot {
@@ -65,8 +67,9 @@ class ConnectionLimits {
     // How far the handshake got: a connection that got further is evicted later, or never.
     void identified();
     void key_exchanged();
-    // Called on the loop thread, from within admit(), when a newcomer takes this connection's
-    // place; the place is already given back, the connection should close.
+    // Called on the admitting thread, from within admit() and under its lock, when a newcomer
+    // takes this connection's place; the place is already given back, the connection should
+    // close (post to its own loop; call nothing here).
     void on_eviction(std::function<void()> evict);
 
    private:
@@ -99,7 +102,7 @@ class ConnectionLimits {
   void hit(const std::string& limit, const std::string& source);
 
   std::uint64_t hits(const std::string& limit) const;
-  std::size_t unauthenticated() const { return startups_.size(); }
+  std::size_t unauthenticated() const;
 
  private:
   enum class Progress { silent, identified, key_exchanged };
@@ -120,12 +123,15 @@ class ConnectionLimits {
     std::uint64_t suppressed = 0;
   };
 
+  // With mutex_ held.
   bool drop_for_startups();
   bool evict_stalled(Clock::time_point now);
   void release(std::uint64_t id);
+  void count_hit(const std::string& limit, const std::string& source);
   void forget_old_back_offs(Clock::time_point now);
 
   const std::shared_ptr<const bool> alive_ = std::make_shared<const bool>(true);
+  mutable std::mutex mutex_;  // guards everything below
   ServerConfig server_;
   const Report report_;
   const Now now_;

@@ -20,6 +20,7 @@
 #include "proxy/audit_tail.h"
 #include "proxy/credential_rotation.h"
 #include "proxy/database_clock.h"
+#include "proxy/event_loops.h"
 #include "proxy/gateway_metrics.h"
 #include "proxy/session.h"
 #include "proxy/worker_pool.h"
@@ -136,23 +137,6 @@ void raise_open_files_limit() {
                files.rlim_cur / 5);
 }
 
-// The last fault barrier: a handler that throws past its session's own barrier (or a handler
-// that has none) is logged and the loop goes on serving everyone else. Asio lets run() be
-// called again after a handler's exception.
-void run_loop(boost::asio::io_context& loop) {
-  for (;;) {
-    try {
-      loop.run();
-      return;
-    } catch (const std::exception& e) {
-      spdlog::error("an event-loop handler failed: {}; the daemon goes on",
-                    inert_line(one_line(e.what())));
-    } catch (...) {
-      spdlog::error("an event-loop handler failed with an unknown exception; the daemon goes on");
-    }
-  }
-}
-
 std::string describe(const boost::asio::ip::tcp::endpoint& endpoint) {
   return endpoint.address().to_string() + ":" + std::to_string(endpoint.port());
 }
@@ -161,13 +145,15 @@ std::string describe(const boost::asio::ip::tcp::endpoint& endpoint) {
 
 struct Gateway::Impl {
   explicit Impl(std::shared_ptr<const RunningConfig> running)
-      : config(running->config),
+      : loops(loop_count(running->config.server.threads)),
+        loop(loops.main()),
+        config(running->config),
         live(std::move(running)),
         vault(vault::Vault::open(config.vault.key_file)),
         bind(make_bind(config)),
         journal(config),
         limits(config.server, [this](const LimitHit& hit) { report_limit(hit); }),
-        recordings(loop, config.recording,
+        recordings(config.recording,
                    std::make_unique<recorder::PostgresRecordingStore>(config.database.url)),
         alerts(config.alerts, config.server.node_name),
         workers(loop, config.database.url, config.server.worker_threads),
@@ -176,20 +162,6 @@ struct Gateway::Impl {
         audit_tail(loop, config, recordings.signing_key(), alerts),
         rotation(loop, config, vault,
                  [this](const access::AlertEvent& alert) { raise_alert(alert); }),
-        context{loop,
-                config,
-                live,
-                bind.get(),
-                workers,
-                upstreams,
-                clock,
-                journal,
-                limits,
-                vault,
-                registry,
-                recordings,
-                [this](const access::AlertEvent& alert) { raise_alert(alert); },
-                metrics},
         acceptor(loop),
         accept_timer(loop),
         signals(loop, SIGINT, SIGTERM),
@@ -197,8 +169,17 @@ struct Gateway::Impl {
         status_timer(loop),
         sweep_timer(loop),
         gateway_metrics(
-            loop, config, metrics,
-            {workers, upstreams, oversight, journal, listener, alerts, recordings, limits}) {}
+            loops, config, metrics,
+            {workers, upstreams, oversight, journal, listener, alerts, recordings, limits}) {
+    for (std::size_t i = 0; i < loops.size(); ++i) {
+      boost::asio::io_context& own = loops.at(i);
+      contexts.push_back(std::make_unique<GatewayContext>(GatewayContext{
+          own, config, live, bind.get(), LoopWorkers(workers, own), LoopWorkers(upstreams, own),
+          clock, journal, limits, vault, registry, recordings,
+          [this](const access::AlertEvent& alert) { raise_alert(alert); }, metrics}));
+    }
+    spdlog::info("{} event loop(s) carry the connections", loops.size());
+  }
 
   void raise_alert(const access::AlertEvent& alert) {
     try {
@@ -214,7 +195,7 @@ struct Gateway::Impl {
       boost::asio::post(loop, [this] {
         check_statuses();
         // Requesters waiting in `connect` or `wait` learn of approvals and denials at once.
-        for (const auto& session : registry.all()) session->decision_may_have_changed();
+        registry.post_to_all([](Session& session) { session.decision_may_have_changed(); });
       });
     };
     auto take_input = [this] { boost::asio::post(loop, [this] { take_joined_input(); }); };
@@ -234,10 +215,11 @@ struct Gateway::Impl {
                            pqxx::work& tx) { return access::take_joined_input(tx, ids); },
                        [this](Outcome<std::vector<access::JoinedInput>> outcome) {
                          if (outcome.ok()) {
-                           for (const access::JoinedInput& input : *outcome.value) {
-                             if (auto session = registry.find_record(input.session_id)) {
-                               session->type_joined(input.author, input.keys);
-                             }
+                           for (access::JoinedInput& input : *outcome.value) {
+                             registry.post_to_record(
+                                 input.session_id,
+                                 [author = std::move(input.author), keys = std::move(input.keys)](
+                                     Session& session) { session.type_joined(author, keys); });
                            }
                          }
                          if (input_look.end()) take_joined_input();
@@ -298,10 +280,21 @@ struct Gateway::Impl {
     ConnectionLimits::Verdict verdict = limits.admit(ec ? "unknown" : peer.address().to_string());
     // Dropped before a byte is sent, as OpenSSH does: the cheapest answer to a flood.
     if (!verdict.admitted) return;
+    // The connection's loop for its whole life: the one carrying the fewest now.
+    EventLoops::Placement placement = loops.place();
+    GatewayContext& context = *contexts.at(placement.index());
     try {
-      auto session =
-          std::make_shared<Session>(context, socket.release(), client, std::move(verdict.slot));
-      session->start(verdict.delay);
+      auto session = std::make_shared<Session>(context, std::move(placement), socket.release(),
+                                               client, std::move(verdict.slot));
+      // Moved into the handler: from here on only the session's own loop holds it.
+      boost::asio::post(context.loop,
+                        [session = std::move(session), client, delay = verdict.delay] {
+                          try {
+                            session->start(delay);
+                          } catch (const std::exception& e) {
+                            spdlog::warn("client={} cannot start a session: {}", client, e.what());
+                          }
+                        });
     } catch (const std::exception& e) {
       spdlog::warn("client={} cannot start a session: {}", client, e.what());
     }
@@ -351,26 +344,34 @@ struct Gateway::Impl {
         });
   }
 
+  // Each session hears of its own status on its own loop: O(1) work here per session.
   void apply(const StatusCheck& check) {
     std::map<std::int64_t, std::vector<access::Participant>> participants;
     for (const access::Participant& p : check.participants) participants[p.session_id].push_back(p);
     for (const access::SessionStatus& status : check.statuses) {
-      auto session = registry.find_record(status.session_id);
-      if (!session) continue;
-      if (status.revoked) {
-        std::string why = status.revoke_reason.empty() ? "" : " (" + status.revoke_reason + ")";
-        session->terminate(access::EndReason::revoked,
-                           "grant " + std::to_string(status.grant_id) + " revoked at " +
-                               format_rfc3339(status.revoked_at.value_or(clock.now())) + why +
-                               "; session closed",
-                           status.revoked_at);
-      } else if (status.kill_requested) {
-        session->terminate(access::EndReason::killed, kill_notice(status),
-                           status.kill_requested_at);
-      } else {
-        session->set_expiry(status.expires_at);
-        session->set_participants(std::move(participants[status.session_id]));
-      }
+      registry.post_to_record(
+          status.session_id,
+          [status, now = clock.now(),
+           present = std::move(participants[status.session_id])](Session& session) mutable {
+            apply_status(session, status, now, std::move(present));
+          });
+    }
+  }
+
+  static void apply_status(Session& session, const access::SessionStatus& status,
+                           access::TimePoint now, std::vector<access::Participant> present) {
+    if (status.revoked) {
+      std::string why = status.revoke_reason.empty() ? "" : " (" + status.revoke_reason + ")";
+      session.terminate(access::EndReason::revoked,
+                        "grant " + std::to_string(status.grant_id) + " revoked at " +
+                            format_rfc3339(status.revoked_at.value_or(now)) + why +
+                            "; session closed",
+                        status.revoked_at);
+    } else if (status.kill_requested) {
+      session.terminate(access::EndReason::killed, kill_notice(status), status.kill_requested_at);
+    } else {
+      session.set_expiry(status.expires_at);
+      session.set_participants(std::move(present));
     }
   }
 
@@ -445,13 +446,17 @@ struct Gateway::Impl {
     audit_tail.stop();
     rotation.stop();
     gateway_metrics.stop();
-    for (const auto& session : registry.all()) {
-      session->terminate(access::EndReason::killed, "the bastion is shutting down");
-    }
+    registry.post_to_all([](Session& session) {
+      session.terminate(access::EndReason::killed, "the bastion is shutting down");
+    });
+    // The other loops end once their sessions have.
+    loops.release();
   }
 
-  boost::asio::io_context loop;
-  const Config config;  // as started; see GatewayContext
+  // First: outlives everything that posts to a loop or holds a handler on one.
+  EventLoops loops;
+  boost::asio::io_context& loop;  // the main loop: accepting, signals, status checks, reload
+  const Config config;            // as started; see GatewayContext
   LiveConfig live;
   // Before everything that counts into it: outlives every session and worker.
   metrics::Metrics metrics;
@@ -471,7 +476,7 @@ struct Gateway::Impl {
   DatabaseClock clock;
   AuditTail audit_tail;
   CredentialRotation rotation;
-  GatewayContext context;
+  std::vector<std::unique_ptr<GatewayContext>> contexts;  // one per loop
   boost::asio::ip::tcp::acceptor acceptor;
   boost::asio::steady_timer accept_timer;
   boost::asio::signal_set signals;
@@ -512,13 +517,14 @@ void Gateway::run() {
   // Under systemd (Type=notify): the socket is listening and the database was reachable at
   // startup; no-op elsewhere.
   sd_notify(0, "READY=1\nSTATUS=serving");
-  run_loop(impl.loop);
+  impl.loops.run();
   impl.listener.reset();
   impl.workers.stop();
   impl.upstreams.stop();
   impl.oversight.stop();
   impl.audit_tail.join();
   impl.rotation.join();
+  impl.loops.run_leftovers();
 }
 
 void Gateway::stop() {

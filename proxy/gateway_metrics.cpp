@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <boost/asio/post.hpp>
+
 #include "access/access.h"
 
 namespace portcullis::proxy {
@@ -16,30 +18,44 @@ std::optional<metrics::Sink> sink_named(const std::string& channel) {
 
 }  // namespace
 
-GatewayMetrics::GatewayMetrics(boost::asio::io_context& loop, const Config& config,
-                               metrics::Metrics& metrics, Sources sources)
+GatewayMetrics::GatewayMetrics(EventLoops& loops, const Config& config, metrics::Metrics& metrics,
+                               Sources sources)
     : config_(config),
       metrics_(metrics),
       sources_(sources),
-      pool_(loop, config.database.url, 1),
-      lag_(loop, kTick,
+      pool_(loops.main(), config.database.url, 1),
+      lag_(loops.main(), kTick,
            [this](LoopLag::Clock::duration lag) {
              metrics_.loop_lag(lag);
              sample();
            }),
-      count_timer_(loop) {}
+      count_timer_(loops.main()) {
+  for (std::size_t i = 1; i < loops.size(); ++i) {
+    other_lags_.push_back(
+        {&loops.at(i),
+         std::make_unique<LoopLag>(loops.at(i), kTick, [this](LoopLag::Clock::duration lag) {
+           metrics_.loop_lag(lag);
+         })});
+  }
+}
 
 void GatewayMetrics::start() {
   metrics_.serve(config_.metrics);
   stopped_ = false;
   sample();
   lag_.start();
+  for (const OtherLag& other : other_lags_) {
+    boost::asio::post(*other.loop, [lag = other.lag.get()] { lag->start(); });
+  }
   arm_grant_count(std::chrono::steady_clock::duration::zero());
 }
 
 void GatewayMetrics::stop() {
   stopped_ = true;
   lag_.stop();
+  for (const OtherLag& other : other_lags_) {
+    boost::asio::post(*other.loop, [lag = other.lag.get()] { lag->stop(); });
+  }
   count_timer_.cancel();
 }
 

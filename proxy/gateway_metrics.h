@@ -1,5 +1,5 @@
 // The gateway's side of its Prometheus metrics (metrics/metrics.h): the endpoint served from
-// [metrics] listen, the event loop's lag measured every 250 ms, what other parts count
+// [metrics] listen, the event loops' lag measured every 250 ms on each, what other parts count
 // themselves (alerts, recordings, pools, the journal, the listener, connection limits) read at
 // the same tick, and the grants counted in the database every 15 s. Sessions report their own
 // events through GatewayContext::metrics. Loop thread only, but for the pool's own thread.
@@ -12,6 +12,7 @@
 #include "alerts/alerts.h"
 #include "metrics/metrics.h"
 #include "proxy/connection_limits.h"
+#include "proxy/event_loops.h"
 #include "proxy/journal.h"
 #include "proxy/loop_lag.h"
 #include "proxy/worker_pool.h"
@@ -38,7 +39,7 @@ class GatewayMetrics {
   static constexpr std::chrono::milliseconds kTick{250};
   static constexpr std::chrono::seconds kGrantCountInterval{15};
 
-  GatewayMetrics(boost::asio::io_context& loop, const Config& config, metrics::Metrics& metrics,
+  GatewayMetrics(EventLoops& loops, const Config& config, metrics::Metrics& metrics,
                  Sources sources);
   GatewayMetrics(const GatewayMetrics&) = delete;
   GatewayMetrics& operator=(const GatewayMetrics&) = delete;
@@ -60,7 +61,13 @@ class GatewayMetrics {
   // A thread and a connection of its own, used only while the endpoint is served: a slow count
   // never delays a login or a revocation.
   WorkerPool pool_;
-  LoopLag lag_;
+  LoopLag lag_;  // the main loop's, whose tick also samples
+  // The other loops' lag, each started and stopped on its own loop.
+  struct OtherLag {
+    boost::asio::io_context* loop;
+    std::unique_ptr<LoopLag> lag;
+  };
+  std::vector<OtherLag> other_lags_;
   boost::asio::steady_timer count_timer_;
   bool counting_ = false;
   bool stopped_ = true;

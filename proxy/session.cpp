@@ -24,12 +24,13 @@ std::atomic<std::uint64_t> next_connection_id{1};
 
 }  // namespace
 
-Session::Session(GatewayContext& context, int client_fd, std::string client_address,
-                 ConnectionLimits::Slot startup)
+Session::Session(GatewayContext& context, EventLoops::Placement placement, int client_fd,
+                 std::string client_address, ConnectionLimits::Slot startup)
     : context_(context),
+      placement_(std::move(placement)),
       connection_id_(next_connection_id++),
       client_address_(std::move(client_address)),
-      phase_(Phase::key_exchange, PhaseCount{&context.metrics}),
+      phase_(Phase::key_exchange, PhaseChange{&context.metrics, &context.registry, connection_id_}),
       client_(ssh_new()),
       client_watch_(context.loop),
       login_timer_(context.loop),
@@ -52,7 +53,7 @@ Session::~Session() = default;
 void Session::start(std::chrono::milliseconds delay) {
   ssh_set_blocking(client_.get(), 0);
   ssh_set_counters(client_.get(), nullptr, &client_counter_);
-  context_.registry.add(shared_from_this());
+  context_.registry.add(shared_from_this(), context_.loop);
   // Events is a private base: an aliasing pointer shares the session's ownership.
   expiry_.tell(std::shared_ptr<SessionExpiry::Events>(shared_from_this(),
                                                       static_cast<SessionExpiry::Events*>(this)));

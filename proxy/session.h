@@ -18,6 +18,7 @@
 #include <deque>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
@@ -36,6 +37,7 @@
 #include "proxy/connection_limits.h"
 #include "proxy/control.h"
 #include "proxy/database_clock.h"
+#include "proxy/event_loops.h"
 #include "proxy/journal.h"
 #include "proxy/login_name.h"
 #include "proxy/observed.h"
@@ -55,9 +57,10 @@ namespace portcullis::proxy {
 class SessionRegistry;
 struct CommandMatch;  // proxy/command_alerts.h
 
-// Shared by all sessions of a gateway; outlives them.
+// Shared by all sessions of one event loop (proxy/event_loops.h); outlives them. Everything
+// but `loop` and the pools' views is the same object for every loop, safe across threads.
 struct GatewayContext {
-  boost::asio::io_context& loop;
+  boost::asio::io_context& loop;  // the sessions' own: they never leave it
   // As the daemon started: read only what a reload cannot change ([server]'s socket and node
   // name, [database], [recording]...); the rest from `live`.
   const Config& config;
@@ -65,8 +68,8 @@ struct GatewayContext {
   // reload: take current() once per decision and keep it for the decision's jobs.
   const LiveConfig& live;
   ssh_bind bind;
-  WorkerPool& workers;         // admission, MFA, control commands: the database
-  WorkerPool& upstreams;       // logins to targets: no database, bounded by upstream_timeout
+  LoopWorkers workers;         // admission, MFA, control commands: the database
+  LoopWorkers upstreams;       // logins to targets: no database, bounded by upstream_timeout
   const DatabaseClock& clock;  // grants end by the database's clock, not this node's
   Journal& journal;            // every write the daemon owes the database after the fact
   ConnectionLimits& limits;
@@ -80,9 +83,11 @@ struct GatewayContext {
 
 class Session : public std::enable_shared_from_this<Session>, private SessionExpiry::Events {
  public:
-  // `startup` is the connection's place among those not yet authenticated (ConnectionLimits).
-  Session(GatewayContext& context, int client_fd, std::string client_address,
-          ConnectionLimits::Slot startup);
+  // `context` is the loop's the connection was placed on (`placement`); `startup` is its place
+  // among those not yet authenticated (ConnectionLimits). Made on the accepting thread; from
+  // start() on, used only on its own loop's thread.
+  Session(GatewayContext& context, EventLoops::Placement placement, int client_fd,
+          std::string client_address, ConnectionLimits::Slot startup);
   ~Session() override;
   Session(const Session&) = delete;
   Session& operator=(const Session&) = delete;
@@ -109,12 +114,7 @@ class Session : public std::enable_shared_from_this<Session>, private SessionExp
   // Keys typed by `author`, who joined this session on some node (NOTIFY portcullis_input).
   void type_joined(const std::string& author, const std::string& keys);
 
-  std::int64_t record_id() const { return record_id_; }
   const std::string& user() const { return user_; }
-  // Counted against max_sessions and max_sessions_per_user: a target session starting or open.
-  bool holds_target_session() const {
-    return phase_ == Phase::starting || phase_ == Phase::bridging;
-  }
   std::uint64_t connection_id() const { return connection_id_; }
 
  private:
@@ -139,12 +139,15 @@ class Session : public std::enable_shared_from_this<Session>, private SessionExp
   };
   // The session's row in the database: its end is written once.
   enum class SessionRow { none, open, closed };
-  // portcullis_connections{state} and portcullis_sessions_active follow phase_ and row_
-  // (session_metrics.cpp).
-  struct PhaseCount {
+  // Every change of phase_: portcullis_connections{state} follows it (session_metrics.cpp),
+  // and leaving starting/bridging gives the target session's place back to the registry.
+  struct PhaseChange {
     metrics::Metrics* metrics;
+    SessionRegistry* registry;
+    std::uint64_t connection_id;
     void operator()(std::optional<Phase> from, std::optional<Phase> to) const noexcept;
   };
+  // portcullis_sessions_active follows row_ (session_metrics.cpp).
   struct RowCount {
     metrics::Metrics* metrics;
     void operator()(std::optional<SessionRow> from, std::optional<SessionRow> to) const noexcept;
@@ -246,7 +249,7 @@ class Session : public std::enable_shared_from_this<Session>, private SessionExp
   // admission (session_admission.cpp)
   void handle_start(SshMessage message, StartKind kind, std::string command);
   std::optional<Refusal> denial_reason() const;
-  std::optional<Refusal> session_limit_refusal();
+  std::optional<Refusal> hold_target_session();
   void deny(const Refusal& refusal);
 
   // the session row, the target and the recording (session_upstream.cpp)
@@ -326,9 +329,10 @@ class Session : public std::enable_shared_from_this<Session>, private SessionExp
   void log_refusal_counts() const;
 
   GatewayContext& context_;
+  const EventLoops::Placement placement_;
   const std::uint64_t connection_id_;
   const std::string client_address_;
-  Observed<Phase, PhaseCount> phase_;
+  Observed<Phase, PhaseChange> phase_;
 
   // Packets libssh took in on each side (ssh_set_counters), declared before the sessions that
   // write to them. A pass compares them to notice packets read outside ssh_event_dopoll.
@@ -400,17 +404,49 @@ class Session : public std::enable_shared_from_this<Session>, private SessionExp
   std::string login_;
 };
 
-// The live sessions of this node, so expiry, revocation and kills can reach them.
+// The live sessions of this node, so expiry, revocation and kills can reach them. Any thread:
+// sessions live on several loops, and the gateway reaches each one on its own loop (post_to),
+// never holding one itself, so a session always ends on its loop's thread.
 class SessionRegistry {
  public:
-  void add(const std::shared_ptr<Session>& session);
+  using Action = std::function<void(Session&)>;
+
+  void add(const std::shared_ptr<Session>& session, boost::asio::io_context& loop);
   void remove(const Session& session);
-  std::shared_ptr<Session> find_record(std::int64_t record_id) const;
-  std::vector<std::shared_ptr<Session>> all() const;
+  // The session has its row: post_to_record finds it from now on.
+  void set_record(const Session& session, std::int64_t record_id);
+
+  // Runs `action` on each session's (or that session's) own loop, if it is still alive then.
+  void post_to_all(const Action& action) const;
+  void post_to_record(std::int64_t record_id, Action action) const;
   std::vector<std::int64_t> record_ids() const;
 
+  // Target sessions (starting or open) are counted against [server] max_sessions and
+  // max_sessions_per_user: the check and the count are one step, so two loops cannot both take
+  // the last place. The place is held until release_target_session.
+  struct TargetSessions {
+    int total = 0;    // this node's, before this one
+    int of_user = 0;  // the user's, before this one
+    bool held = false;
+  };
+  TargetSessions hold_target_session(const Session& session, const std::string& user, int max_total,
+                                     int max_per_user);
+  void release_target_session(std::uint64_t connection_id) noexcept;
+
  private:
-  std::unordered_map<std::uint64_t, std::weak_ptr<Session>> sessions_;
+  struct Entry {
+    std::weak_ptr<Session> session;
+    boost::asio::io_context* loop = nullptr;
+    std::int64_t record_id = 0;
+    std::string target_user;  // set while it holds a target session
+  };
+  static void post(const Entry& entry, Action action);
+
+  mutable std::mutex mutex_;
+  std::unordered_map<std::uint64_t, Entry> sessions_;        // by connection id
+  std::unordered_map<std::int64_t, std::uint64_t> records_;  // record id -> connection id
+  std::unordered_map<std::string, int> target_sessions_;     // by user
+  int target_total_ = 0;
 };
 
 }  // namespace portcullis::proxy

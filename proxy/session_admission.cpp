@@ -55,7 +55,7 @@ void Session::handle_start(SshMessage message, StartKind kind, std::string comma
     ssh_message_channel_request_reply_success(message.get());
     return deny(*refusal);
   }
-  if (auto limit = session_limit_refusal()) {
+  if (auto limit = hold_target_session()) {
     ssh_message_channel_request_reply_success(message.get());
     return deny(*limit);
   }
@@ -65,31 +65,25 @@ void Session::handle_start(SshMessage message, StartKind kind, std::string comma
 }
 
 // max_sessions_per_user and max_sessions: counted over the target sessions of this node
-// (starting or open) when another one is about to start.
-std::optional<Session::Refusal> Session::session_limit_refusal() {
-  int total = 0;
-  int mine = 0;
-  for (const auto& session : context_.registry.all()) {
-    if (session.get() == this || !session->holds_target_session()) continue;
-    ++total;
-    if (session->user() == user_) ++mine;
-  }
+// (starting or open, on every loop); the place is taken here and given back when the phase
+// leaves starting/bridging (PhaseChange).
+std::optional<Session::Refusal> Session::hold_target_session() {
   const std::shared_ptr<const RunningConfig> running = context_.live.current();
   const ServerConfig& server = running->config.server;
-  if (mine >= server.max_sessions_per_user) {
+  const SessionRegistry::TargetSessions count = context_.registry.hold_target_session(
+      *this, user_, server.max_sessions, server.max_sessions_per_user);
+  if (count.held) return std::nullopt;
+  if (count.of_user >= server.max_sessions_per_user) {
     context_.limits.hit("max_sessions_per_user", user_);
     return Refusal{metrics::Denial::max_sessions_per_user,
-                   user_ + " already has " + std::to_string(mine) +
+                   user_ + " already has " + std::to_string(count.of_user) +
                        " sessions open, the most [server] max_sessions_per_user allows; end one "
                        "and connect again"};
   }
-  if (total >= server.max_sessions) {
-    context_.limits.hit("max_sessions", "node");
-    return Refusal{metrics::Denial::max_sessions,
-                   "the bastion already holds " + std::to_string(total) +
-                       " sessions, the most [server] max_sessions allows; try again later"};
-  }
-  return std::nullopt;
+  context_.limits.hit("max_sessions", "node");
+  return Refusal{metrics::Denial::max_sessions,
+                 "the bastion already holds " + std::to_string(count.total) +
+                     " sessions, the most [server] max_sessions allows; try again later"};
 }
 
 // The session row on the login workers (which hold database connections), then the target:

@@ -63,10 +63,14 @@ void end_row_later(Journal& journal, metrics::Metrics& metrics, std::int64_t ses
   metrics.session_ended(session_end_metric(reason));
 }
 
-void Session::PhaseCount::operator()(std::optional<Phase> from,
-                                     std::optional<Phase> to) const noexcept {
+void Session::PhaseChange::operator()(std::optional<Phase> from,
+                                      std::optional<Phase> to) const noexcept {
   metrics->connection_moved(from ? connection_state(*from) : std::nullopt,
                             to ? connection_state(*to) : std::nullopt);
+  const auto holds = [](std::optional<Phase> phase) {
+    return phase == Phase::starting || phase == Phase::bridging;
+  };
+  if (holds(from) && !holds(to)) registry->release_target_session(connection_id);
 }
 
 void Session::RowCount::operator()(std::optional<SessionRow> from,

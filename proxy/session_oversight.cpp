@@ -74,6 +74,7 @@ bool Session::needs_moderator(const access::Admission& admission) const {
 // moderator joins.
 void Session::wait_for_moderator(const access::Admission& admission, StartResult recorded) {
   record_id_ = recorded.record_id;
+  context_.registry.set_record(*this, record_id_);
   row_ = SessionRow::open;
   moderated_ = true;
   awaiting_moderator_ = AwaitingModerator{admission, std::move(recorded)};

@@ -148,7 +148,10 @@ void Session::log_in_upstream(const access::Admission& admission, StartResult re
 
 void Session::on_upstream(StartResult result) {
   record_id_ = result.record_id;
-  if (record_id_ != 0) row_ = SessionRow::open;
+  if (record_id_ != 0) {
+    row_ = SessionRow::open;
+    context_.registry.set_record(*this, record_id_);
+  }
   if (phase_ != Phase::starting) {
     // The client left while the target was being reached (a failed attempt's row was
     // already closed by the worker).
@@ -242,7 +245,7 @@ void Session::start_recording(const access::Admission& admission, const StartRes
                                 ? *rule->config.record_input
                                 : context_.config.recording.record_input;
   auto recording = context_.recordings.record(
-      std::move(header), record_input,
+      context_.loop, std::move(header), record_input,
       [weak = weak_from_this()](const std::string& why) {
         if (auto self = weak.lock()) {
           self->guarded("recording", [&] { self->on_recording_failure(why); });

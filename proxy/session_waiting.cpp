@@ -189,7 +189,7 @@ void Session::on_connect_admission(
     context_.metrics.admission_denied(denial_metric(denial->kind));
     return end_control("portcullis: access denied: " + denial->reason + "\n", 1);
   }
-  if (auto limit = session_limit_refusal()) {
+  if (auto limit = hold_target_session()) {
     context_.metrics.admission_denied(limit->kind);
     return end_control("portcullis: access denied: " + limit->reason + "\n", 1);
   }

@@ -100,8 +100,9 @@ class Dial : public std::enable_shared_from_this<Dial> {
 
 }  // namespace
 
-void dial_target(boost::asio::io_context& loop, WorkerPool& resolvers, const access::Target& target,
-                 Clock::time_point deadline, std::function<void(Dialled)> done) {
+void dial_target(boost::asio::io_context& loop, LoopWorkers& resolvers,
+                 const access::Target& target, Clock::time_point deadline,
+                 std::function<void(Dialled)> done) {
   auto dial = std::make_shared<Dial>(loop, target, deadline, std::move(done));
   dial->arm();
   resolvers.blocking([host = target.host, port = target.port] { return resolve(host, port); },

@@ -23,7 +23,8 @@ struct Dialled {
 };
 
 // Calls `done` on the loop thread exactly once, by `deadline` at the latest.
-void dial_target(boost::asio::io_context& loop, WorkerPool& resolvers, const access::Target& target,
-                 std::chrono::steady_clock::time_point deadline, std::function<void(Dialled)> done);
+void dial_target(boost::asio::io_context& loop, LoopWorkers& resolvers,
+                 const access::Target& target, std::chrono::steady_clock::time_point deadline,
+                 std::function<void(Dialled)> done);
 
 }  // namespace portcullis::proxy

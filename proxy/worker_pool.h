@@ -1,5 +1,5 @@
-// Runs blocking work (PostgreSQL, upstream SSH logins) off the event loop and hands the
-// outcome back to the loop thread. Each worker thread keeps its own database connection.
+// Runs blocking work (PostgreSQL, upstream SSH logins) off the event loops and hands the
+// outcome back to the loop thread that asked. Each worker thread keeps its own database connection.
 #pragma once
 
 #include <atomic>
@@ -36,24 +36,26 @@ class WorkerPool {
   WorkerPool& operator=(const WorkerPool&) = delete;
 
   // Runs `work(tx)` in a transaction on a worker, commits, then calls `done(outcome)` on
-  // the loop thread. Database trouble becomes an Outcome error, never an exception.
+  // `loop`'s thread (the pool's own loop when not given). Database trouble becomes an Outcome
+  // error, never an exception.
   template <typename Work, typename Done>
-  void transact(Work work, Done done) {
-    using T = std::invoke_result_t<Work, pqxx::work&>;
-    run([this, work = std::move(work), done = std::move(done)]() mutable {
-      Outcome<T> outcome = transact_now(work);
-      boost::asio::post(loop_, [done = std::move(done), outcome = std::move(outcome)]() mutable {
-        done(std::move(outcome));
-      });
+  void transact(boost::asio::io_context& loop, Work work, Done done) {
+    run([this, &loop, work = std::move(work), done = std::move(done)]() mutable {
+      hand_back(loop, std::move(done), transact_now(work));
     });
   }
-
-  // Runs `work()` on a worker and `done(outcome)` on the loop thread. An exception thrown by
-  // `work` comes back as the outcome's error: nothing escapes a worker thread.
   template <typename Work, typename Done>
-  void blocking(Work work, Done done) {
+  void transact(Work work, Done done) {
+    transact(loop_, std::move(work), std::move(done));
+  }
+
+  // Runs `work()` on a worker and `done(outcome)` on `loop`'s thread (the pool's own loop when
+  // not given). An exception thrown by `work` comes back as the outcome's error: nothing escapes
+  // a worker thread.
+  template <typename Work, typename Done>
+  void blocking(boost::asio::io_context& loop, Work work, Done done) {
     using T = std::invoke_result_t<Work>;
-    run([this, work = std::move(work), done = std::move(done)]() mutable {
+    run([&loop, work = std::move(work), done = std::move(done)]() mutable {
       Outcome<T> outcome;
       try {
         outcome.value.emplace(work());
@@ -62,10 +64,12 @@ class WorkerPool {
       } catch (...) {
         outcome.error = "unknown exception";
       }
-      boost::asio::post(loop_, [done = std::move(done), outcome = std::move(outcome)]() mutable {
-        done(std::move(outcome));
-      });
+      hand_back(loop, std::move(done), std::move(outcome));
     });
+  }
+  template <typename Work, typename Done>
+  void blocking(Work work, Done done) {
+    blocking(loop_, std::move(work), std::move(done));
   }
 
   // For blocking work on a worker that also needs the database: runs `work(tx)` in a
@@ -108,6 +112,13 @@ class WorkerPool {
   std::uint64_t failures() const { return failures_.load(std::memory_order_relaxed); }
 
  private:
+  template <typename Done, typename T>
+  static void hand_back(boost::asio::io_context& loop, Done done, Outcome<T> outcome) {
+    boost::asio::post(loop, [done = std::move(done), outcome = std::move(outcome)]() mutable {
+      done(std::move(outcome));
+    });
+  }
+
   template <typename Job>
   void run(Job job) {
     queued_.fetch_add(1, std::memory_order_relaxed);
@@ -132,6 +143,27 @@ class WorkerPool {
   std::atomic<std::uint64_t> queued_{0};
   std::atomic<std::uint64_t> failures_{0};
   boost::asio::thread_pool pool_;
+};
+
+// A pool as the sessions of one event loop use it: outcomes come back on that loop's thread
+// (proxy/event_loops.h), whichever loop the pool itself belongs to.
+class LoopWorkers {
+ public:
+  LoopWorkers(WorkerPool& pool, boost::asio::io_context& loop) : pool_(pool), loop_(loop) {}
+
+  template <typename Work, typename Done>
+  void transact(Work work, Done done) {
+    pool_.transact(loop_, std::move(work), std::move(done));
+  }
+  template <typename Work, typename Done>
+  void blocking(Work work, Done done) {
+    pool_.blocking(loop_, std::move(work), std::move(done));
+  }
+  WorkerPool& pool() { return pool_; }
+
+ private:
+  WorkerPool& pool_;
+  boost::asio::io_context& loop_;
 };
 
 }  // namespace portcullis::proxy

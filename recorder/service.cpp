@@ -22,10 +22,9 @@ SigningKey load_key(const RecordingConfig& config) {
 
 }  // namespace
 
-RecordingService::RecordingService(boost::asio::io_context& loop, const RecordingConfig& config,
+RecordingService::RecordingService(const RecordingConfig& config,
                                    std::unique_ptr<RecordingStore> store)
-    : loop_(loop),
-      config_(config),
+    : config_(config),
       key_(load_key(config)),
       sync_strand_(boost::asio::make_strand(io_.get_executor())),
       sync_timer_(sync_strand_),
@@ -55,11 +54,12 @@ RecordingService::~RecordingService() {
 
 void RecordingService::start_shipping() { shipper_.start(); }
 
-std::shared_ptr<SessionRecording> RecordingService::record(Header header, bool record_input,
+std::shared_ptr<SessionRecording> RecordingService::record(boost::asio::io_context& loop,
+                                                           Header header, bool record_input,
                                                            SessionRecording::Failure on_failure,
                                                            std::function<void()> on_drained) {
   shipper_.writing(header.session_id);
-  auto recording = std::make_shared<SessionRecording>(*this, std::move(header), record_input,
+  auto recording = std::make_shared<SessionRecording>(*this, loop, std::move(header), record_input,
                                                       std::move(on_failure), std::move(on_drained));
   recording->start();
   return recording;

@@ -37,8 +37,9 @@ class SessionRecording : public std::enable_shared_from_this<SessionRecording> {
   // Called once on the loop when the recording cannot be written (disk full...).
   using Failure = std::function<void(const std::string& why)>;
 
-  SessionRecording(RecordingService& service, Header header, bool record_input, Failure on_failure,
-                   std::function<void()> on_drained);
+  // `loop` is the session's: the failure and drained calls come back on its thread.
+  SessionRecording(RecordingService& service, boost::asio::io_context& loop, Header header,
+                   bool record_input, Failure on_failure, std::function<void()> on_drained);
   SessionRecording(const SessionRecording&) = delete;
   SessionRecording& operator=(const SessionRecording&) = delete;
 
@@ -87,6 +88,7 @@ class SessionRecording : public std::enable_shared_from_this<SessionRecording> {
   std::uint64_t elapsed_us() const;
 
   RecordingService& service_;
+  boost::asio::io_context& loop_;
   const std::int64_t session_id_;
   const bool record_input_;
   Failure on_failure_;
@@ -128,8 +130,7 @@ class RecordingService {
  public:
   // Loads the node's signing key; throws std::runtime_error with a message for the operator.
   // Finished recordings are shipped to `store`.
-  RecordingService(boost::asio::io_context& loop, const RecordingConfig& config,
-                   std::unique_ptr<RecordingStore> store);
+  RecordingService(const RecordingConfig& config, std::unique_ptr<RecordingStore> store);
   // Recordings still being written are finished first (their sessions ended with the loop);
   // then the shipper stops.
   ~RecordingService();
@@ -143,8 +144,9 @@ class RecordingService {
   // The node's Ed25519 key, which also signs the audit log's checkpoints (AuditTail).
   const SigningKey& signing_key() const { return key_; }
 
-  std::shared_ptr<SessionRecording> record(Header header, bool record_input,
-                                           SessionRecording::Failure on_failure,
+  // Sessions on several event loops record at once: each passes its own loop.
+  std::shared_ptr<SessionRecording> record(boost::asio::io_context& loop, Header header,
+                                           bool record_input, SessionRecording::Failure on_failure,
                                            std::function<void()> on_drained);
 
   // Any thread.
@@ -162,7 +164,6 @@ class RecordingService {
   void schedule_filesystem_sync();  // on sync_strand_
   void sync_filesystem();           // on sync_strand_
 
-  boost::asio::io_context& loop_;
   const RecordingConfig& config_;
   const SigningKey key_;
   boost::asio::thread_pool io_{2};

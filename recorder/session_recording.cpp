@@ -21,16 +21,18 @@ constexpr std::size_t kSpareChunks = 2;
 
 }  // namespace
 
-SessionRecording::SessionRecording(RecordingService& service, Header header, bool record_input,
-                                   Failure on_failure, std::function<void()> on_drained)
+SessionRecording::SessionRecording(RecordingService& service, boost::asio::io_context& loop,
+                                   Header header, bool record_input, Failure on_failure,
+                                   std::function<void()> on_drained)
     : service_(service),
+      loop_(loop),
       session_id_(header.session_id),
       record_input_(record_input),
       on_failure_(std::move(on_failure)),
       on_drained_(std::move(on_drained)),
       started_(std::chrono::steady_clock::now()),
       strand_(boost::asio::make_strand(service.io_.get_executor())),
-      cut_timer_(service.loop_),
+      cut_timer_(loop),
       flush_timer_(strand_),
       header_(std::move(header)) {}
 
@@ -149,7 +151,7 @@ void SessionRecording::flush() {
   const bool was_backlogged = backlogged();
   queued_bytes_ -= bytes;
   if (was_backlogged && !backlogged() && on_drained_) {
-    boost::asio::post(service_.loop_, [self = shared_from_this()] { self->on_drained_(); });
+    boost::asio::post(loop_, [self = shared_from_this()] { self->on_drained_(); });
   }
 }
 
@@ -241,7 +243,7 @@ void SessionRecording::finish(const std::string& end_reason) {
 void SessionRecording::report(std::error_code error, const char* what) {
   spdlog::error("session={} {}: {}", session_id_, what, error.message());
   writer_.reset();
-  boost::asio::post(service_.loop_,
+  boost::asio::post(loop_,
                     [self = shared_from_this(), why = std::string(what) + ": " + error.message()] {
                       if (self->failed_) return;
                       self->failed_ = true;

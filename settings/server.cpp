@@ -158,6 +158,8 @@ constexpr ConfigKey<ServerConfig> kServerKeys[] = {
      }},
     {"upstream_timeout",
      [](const ConfigValue& v, ServerConfig& s) { s.upstream_timeout = v.parsed(parse_duration); }},
+    {"threads", [](const ConfigValue& v,
+                   ServerConfig& s) { s.threads = static_cast<int>(v.integer(0, 256)); }},
     {"worker_threads",
      [](const ConfigValue& v, ServerConfig& s) {
        s.worker_threads = static_cast<int>(v.integer(1, 256));

@@ -44,7 +44,10 @@ struct ServerConfig {
   // command's reply.
   std::chrono::seconds login_grace{30};
   std::chrono::seconds upstream_timeout{10};  // connect + login to a target
-  int worker_threads = 4;                     // blocking work on the database: logins, MFA
+  // Event loops, each on a thread of its own, that carry the connections (a connection stays on
+  // the loop that accepted it); 0 = one per core.
+  int threads = 0;
+  int worker_threads = 4;  // blocking work on the database: logins, MFA
   // Logins to targets, each blocking a thread for at most upstream_timeout; a target that
   // never answers costs one of these, never a worker_threads thread.
   int upstream_threads = 32;

@@ -88,11 +88,11 @@ TEST_F(ShippingStats, LagAndBacklogGrowWhileTheStoreIsAwayAndClearOnceItIsBack) 
   store.away = true;
   boost::asio::io_context loop;
   const auto keep_running = boost::asio::make_work_guard(loop);
-  RecordingService service(loop, config, std::move(owned));
+  RecordingService service(config, std::move(owned));
   service.start_shipping();
   const auto started = Clock::now();
 
-  auto recording = service.record(test::sample_header(11), true, nullptr, nullptr);
+  auto recording = service.record(loop, test::sample_header(11), true, nullptr, nullptr);
   loop.run_for(50ms);  // the spool file is created on the pool
   const std::string line(100, 'x');
   for (int i = 0; i < 200; ++i) recording->data(EventKind::output, line + "\r\n");

@@ -56,10 +56,10 @@ class WatchedRecording : public ::testing::Test {
     TimingStore& store = *owned;
     boost::asio::io_context loop;
     const auto keep_running = boost::asio::make_work_guard(loop);  // run_for waits its time
-    RecordingService service(loop, config, std::move(owned));
+    RecordingService service(config, std::move(owned));
     service.start_shipping();
     // A session id of its own: the store keeps nothing, so the spool files stay.
-    auto recording = service.record(test::sample_header(watched ? 1 : 2), true, nullptr, nullptr);
+    auto recording = service.record(loop, test::sample_header(watched ? 1 : 2), true, nullptr, nullptr);
     if (watched) recording->set_watched(true);
     loop.run_for(std::chrono::milliseconds(50));  // the spool file is created on the pool
     const Clock::time_point output_at = Clock::now();
