@@ -1,25 +1,15 @@
 #include "proxy/bridge.h"
 
-#include <poll.h>
-
 #include <algorithm>
 #include <array>
 #include <cstring>
 #include <memory>
-#include <string>
-#include <utility>
 
 namespace portcullis::proxy {
 namespace {
 
 // Larger than OpenSSH's 32 KiB maximum packet, so one read drains a packet or more.
 constexpr std::size_t kChunk = std::size_t{64} * 1024;
-// OpenSSH advertises 32 KiB packets for session channels and sends that much data in each;
-// libssh 0.10 puts at most 32 KiB minus 10 bytes (type, channel, length, padding length) of
-// data in a packet, so each 32 KiB relayed went out as 32758 bytes and a packet of 10, each
-// with its own padding, MAC, random bytes and send() (strace: a 44-byte send after every full
-// one). While a stream is in bulk the tail under a packet's worth waits for the next read.
-constexpr std::size_t kPacketData = std::size_t{32768} - 10;
 
 // All bridges of a loop thread share one read buffer; bytes only stay in a bridge
 // when a write comes up short. On the heap, not in thread-local storage itself: static TLS is
@@ -29,14 +19,6 @@ char* scratch() {
   thread_local const std::unique_ptr<std::array<char, kChunk>> buffer =
       std::make_unique<std::array<char, kChunk>>();
   return buffer->data();
-}
-
-// More of the stream is on its way: the source's socket has bytes the kernel holds.
-bool more_coming(ssh_channel from) {
-  const socket_t fd = ssh_get_fd(ssh_channel_get_session(from));
-  if (fd == SSH_INVALID_SOCKET) return false;
-  pollfd readable{fd, POLLIN, 0};
-  return ::poll(&readable, 1, 0) > 0 && (readable.revents & POLLIN) != 0;
 }
 
 int write_channel(ssh_channel to, const char* data, std::size_t size, bool is_stderr) {
@@ -124,64 +106,40 @@ bool Bridge::flush_pending(Pipe& pipe, std::uint64_t& counter) {
 
 bool Bridge::move(Pipe& pipe, std::uint64_t& counter) {
   if (!flush_pending(pipe, counter)) return false;
-  char* buffer = scratch();
   while (pipe.pending_end == 0 && !pipe.source_drained) {
-    const std::size_t window = ssh_channel_window_size(pipe.to);
-    const std::size_t carried = pipe.carry.size();
-    if (window <= carried) break;
-    // The held-back tail goes first, the new bytes after it.
-    std::memcpy(buffer, pipe.carry.data(), carried);
-    const auto want = static_cast<uint32_t>(std::min(window, kChunk) - carried);
-    int got = ssh_channel_read_nonblocking(pipe.from, buffer + carried, want, pipe.is_stderr);
+    std::size_t window = ssh_channel_window_size(pipe.to);
+    if (window == 0) break;
+    auto want = static_cast<uint32_t>(std::min(window, kChunk));
+    char* buffer = scratch();
+    int got = ssh_channel_read_nonblocking(pipe.from, buffer, want, pipe.is_stderr);
     if (got == SSH_EOF) {
       pipe.source_drained = true;
       break;
     }
     if (got < 0) return false;
     if (got == 0) break;
-    observers_.bytes(pipe.stream,
-                     std::string_view(buffer + carried, static_cast<std::size_t>(got)));
-    const std::size_t total = carried + static_cast<std::size_t>(got);
-    const std::size_t now = total > kPacketData ? total - total % kPacketData : total;
-    pipe.carry.assign(buffer + now, total - now);
-    if (!write_out(pipe, buffer, now, counter)) return false;
-  }
-  // The tail waits only while more of the stream is already here to join it (the session
-  // pumps again while a socket is readable); otherwise, or behind a short write, it goes now.
-  if (!pipe.carry.empty() &&
-      (pipe.source_drained || pipe.pending_end != 0 || !more_coming(pipe.from))) {
-    const std::string tail = std::exchange(pipe.carry, {});
-    if (!write_out(pipe, tail.data(), tail.size(), counter)) return false;
-  }
-  return true;
-}
-
-// Writes what the window takes; the rest waits in `pending`, after what already waits there.
-bool Bridge::write_out(Pipe& pipe, const char* data, std::size_t size, std::uint64_t& counter) {
-  int written = 0;
-  if (pipe.pending_end == 0 && size > 0) {
-    written = write_channel(pipe.to, data, size, pipe.is_stderr);
+    observers_.bytes(pipe.stream, std::string_view(buffer, static_cast<std::size_t>(got)));
+    int written = write_channel(pipe.to, buffer, static_cast<std::size_t>(got), pipe.is_stderr);
     if (written < 0) return false;
     counter += static_cast<std::uint64_t>(written);
+    if (written < got) {
+      if (!pipe.pending) pipe.pending = std::make_unique<char[]>(kChunk);
+      pipe.pending_end = static_cast<std::size_t>(got - written);
+      std::memcpy(pipe.pending.get(), buffer + written, pipe.pending_end);
+    }
   }
-  const std::size_t left = size - static_cast<std::size_t>(written);
-  if (left == 0) return true;
-  if (!pipe.pending) pipe.pending = std::make_unique<char[]>(kPendingBytes);
-  std::memcpy(pipe.pending.get() + pipe.pending_end, data + written, left);
-  pipe.pending_end += left;
   return true;
 }
 
 void Bridge::forward_eof() {
   bool upstream_output_done = to_client_out_.source_drained && to_client_err_.source_drained &&
-                              to_client_out_.pending_end == 0 && to_client_err_.pending_end == 0 &&
-                              to_client_out_.carry.empty() && to_client_err_.carry.empty();
+                              to_client_out_.pending_end == 0 && to_client_err_.pending_end == 0;
   if (upstream_output_done && !eof_sent_to_client_ && ssh_channel_is_open(client_)) {
     ssh_channel_send_eof(client_);
     eof_sent_to_client_ = true;
   }
-  if (to_upstream_.source_drained && to_upstream_.pending_end == 0 && to_upstream_.carry.empty() &&
-      !eof_sent_to_upstream_ && ssh_channel_is_open(upstream_)) {
+  if (to_upstream_.source_drained && to_upstream_.pending_end == 0 && !eof_sent_to_upstream_ &&
+      ssh_channel_is_open(upstream_)) {
     ssh_channel_send_eof(upstream_);
     eof_sent_to_upstream_ = true;
   }

@@ -59,9 +59,6 @@ class Bridge {
     // Bytes read but not yet accepted by `to` (a short write during key re-exchange).
     // Allocated only when that happens.
     std::unique_ptr<char[]> pending;
-    // The tail of a bulk read under a packet's worth, published already, written with the next
-    // read's bytes (or alone once no more is on its way).
-    std::string carry;
     std::size_t pending_begin = 0;
     std::size_t pending_end = 0;
     bool source_drained = false;  // `from` reached EOF and its buffer is empty
@@ -72,9 +69,6 @@ class Bridge {
   bool move_all();
   static int on_data(ssh_session, ssh_channel, void*, uint32_t, int, void* userdata);
   bool flush_pending(Pipe& pipe, std::uint64_t& counter);
-  bool write_out(Pipe& pipe, const char* data, std::size_t size, std::uint64_t& counter);
-  // A short write's rest, and behind it at most a held-back tail.
-  static constexpr std::size_t kPendingBytes = std::size_t{128} * 1024;
   bool flush_injected();
   void forward_eof();
 
