@@ -212,8 +212,8 @@ class PerfCapture {
     fs::create_directories(dir);
     const fs::path data = fs::path(dir) / (name + ".data");
     process_ = std::make_unique<BackgroundProcess>(
-        std::vector<std::string>{"perf", "record", "-F", "999", "--call-graph", "dwarf,16384",
-                                 "-p", std::to_string(*daemon), "-o", data.string()},
+        std::vector<std::string>{"perf", "record", "-F", "999", "--call-graph", "dwarf,16384", "-p",
+                                 std::to_string(*daemon), "-o", data.string()},
         fs::path(dir) / (name + ".log"));
     // perf attaches in a few ms; a transfer that began before would go partly unseen.
     std::this_thread::sleep_for(std::chrono::milliseconds(500));
@@ -374,10 +374,10 @@ std::string render(const std::vector<Row>& rows, const Options& options) {
   for (const Row& row : rows) {
     if (!row.higher_is_better || row.value.empty()) continue;
     out << "| " << row.benchmark << " (" << row.unit << ") | " << cell(row.value, "bastion", 1)
-        << " | " << cell(row.value, "unrecorded", 1) << " | " << cost_cell(row.value, true)
-        << " | " << cell(row.cpu_per_gib, "bastion", 2) << " | "
-        << cell(row.cpu_per_gib, "unrecorded", 2) << " | " << cost_cell(row.cpu_per_gib, false)
-        << " | " << cell(row.database_cpu_per_gib, "bastion", 2) << " | "
+        << " | " << cell(row.value, "unrecorded", 1) << " | " << cost_cell(row.value, true) << " | "
+        << cell(row.cpu_per_gib, "bastion", 2) << " | " << cell(row.cpu_per_gib, "unrecorded", 2)
+        << " | " << cost_cell(row.cpu_per_gib, false) << " | "
+        << cell(row.database_cpu_per_gib, "bastion", 2) << " | "
         << cell(row.database_cpu_per_gib, "unrecorded", 2) << " |\n";
   }
   return out.str();

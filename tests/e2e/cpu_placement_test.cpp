@@ -56,8 +56,8 @@ TEST(CpuPlacement, DaemonRunsOnItsCpusAndWhatTheTestStartsLaterOnTheOthers) {
       bastion.run_on_cpus(daemon_cpus);
       bastion.start();
       // Every thread portcullisd started (the loop, its pools, the shipper) inherited its CPU.
-      for (const auto& task : fs::directory_iterator("/proc/" + std::to_string(bastion.pid()) +
-                                                     "/task")) {
+      for (const auto& task :
+           fs::directory_iterator("/proc/" + std::to_string(bastion.pid()) + "/task")) {
         const std::vector<int> cpus = allowed_cpus_of(task.path() / "status");
         if (cpus != daemon_cpus) {
           failure = "thread " + task.path().filename().string() + " runs on " +

@@ -820,8 +820,8 @@ std::optional<int> PipedProcess::exit_status() {
 
 std::vector<int> parse_cpu_list(std::string_view list) {
   const auto bad = [&] {
-    return std::invalid_argument("not a CPU list (like 0 or 1-3 or 0,2-3): \"" +
-                                 std::string(list) + "\"");
+    return std::invalid_argument("not a CPU list (like 0 or 1-3 or 0,2-3): \"" + std::string(list) +
+                                 "\"");
   };
   const auto number = [&](std::string_view text) {
     if (text.empty() || text.size() > 4 || text.find_first_not_of("0123456789") != text.npos) {
