@@ -10,9 +10,15 @@
 //   mass expiry - M sessions of M users whose grants all end at the same second: how late after
 //                 that second each client is disconnected, and whether it was told why.
 // Usage: scale_bench [--sessions N] [--expiry-sessions M] [--window SECONDS] [--batch K]
-//                    [--routes all|live-shipping] [--markdown FILE]
+//                    [--routes all|live-shipping] [--daemon-cpus auto|none|LIST]
+//                    [--others-cpus LIST] [--markdown FILE]
 //                    (0 sessions skips that benchmark; --routes live-shipping measures only the
 //                    two routes that tell what live shipping costs)
+//   --daemon-cpus: the CPUs every portcullisd runs on; everything else (clients, sshd targets
+//                  and jump host, PostgreSQL, the CLI) runs on --others-cpus, by default the
+//                  CPUs left. "auto" (the default): the first CPU this process may use for the
+//                  daemons, the rest for the others, when there are two or more; "none": no
+//                  placement, everything shares every CPU.
 // Exits non-zero when a session dies, misses an echo, or outlives its grant; a performance
 // target that is missed is only reported.
 #include <poll.h>
@@ -27,6 +33,7 @@
 #include <fstream>
 #include <functional>
 #include <iostream>
+#include <limits>
 #include <memory>
 #include <optional>
 #include <sstream>
@@ -37,6 +44,7 @@
 #include "bench/options.h"
 #include "bench/routes.h"
 #include "tests/support/harness.h"
+#include "tests/support/prometheus.h"
 
 namespace portcullis::bench {
 namespace {
@@ -51,6 +59,8 @@ struct Options {
   int window_s = 30;
   int batch = 50;              // clients connecting at the same time during a ramp
   std::string routes = "all";  // or "live-shipping"
+  std::string daemon_cpus = "auto";
+  std::string others_cpus;
   std::string markdown;
 };
 
@@ -62,6 +72,8 @@ Options parse_options(int argc, char** argv) {
       .number("--window", options.window_s)
       .number("--batch", options.batch)
       .text("--routes", options.routes)
+      .text("--daemon-cpus", options.daemon_cpus)
+      .text("--others-cpus", options.others_cpus)
       .text("--markdown", options.markdown)
       .parse(argc, argv);
   options.batch = std::max(1, options.batch);
@@ -73,6 +85,41 @@ Options parse_options(int argc, char** argv) {
 }
 
 double seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
+
+// Which CPUs the daemons run on and which everything else does; both empty: no placement.
+struct Placement {
+  std::vector<int> daemon;
+  std::vector<int> others;
+  bool placed() const { return !daemon.empty(); }
+};
+
+Placement choose_placement(const Options& options) {
+  Placement placement;
+  const std::vector<int> allowed = allowed_cpus();
+  if (options.daemon_cpus == "none") return placement;
+  if (options.daemon_cpus == "auto") {
+    if (allowed.size() < 2) return placement;
+    placement.daemon = {allowed.front()};
+  } else {
+    placement.daemon = parse_cpu_list(options.daemon_cpus);
+  }
+  if (!options.others_cpus.empty()) {
+    placement.others = parse_cpu_list(options.others_cpus);
+  } else {
+    for (int cpu : allowed) {
+      if (std::find(placement.daemon.begin(), placement.daemon.end(), cpu) ==
+          placement.daemon.end()) {
+        placement.others.push_back(cpu);
+      }
+    }
+  }
+  if (placement.others.empty()) {
+    throw std::invalid_argument("--daemon-cpus " + options.daemon_cpus +
+                                " leaves no CPU for the clients, targets and database: name "
+                                "them with --others-cpus, or use --daemon-cpus none");
+  }
+  return placement;
+}
 
 std::vector<std::string> concat(std::vector<std::string> a, const std::vector<std::string>& b) {
   a.insert(a.end(), b.begin(), b.end());
@@ -341,15 +388,20 @@ constexpr std::string_view kBastionManyConnections =
 
 class Setup {
  public:
-  Setup()
+  explicit Setup(const Placement& placement)
       : target_(kManyConnections),
         jump_(kManyConnections),
         unrecorded_(bastion_, "unrecorded"),
         synced_together_(bastion_, "synced-together"),
-        shipped_at_the_end_(bastion_, "shipped-at-the-end") {
+        shipped_at_the_end_(bastion_, "shipped-at-the-end"),
+        metrics_port_(free_port()) {
     for (Bastion* node : {&bastion_, &unrecorded_, &synced_together_, &shipped_at_the_end_}) {
       node->add_server_config(kBastionManyConnections);
+      node->run_on_cpus(placement.daemon);
     }
+    // The daemon's own view of the mass expiry: its lateness histogram.
+    bastion_.append_config("[metrics]\nlisten = \"127.0.0.1:" + std::to_string(metrics_port_) +
+                           "\"\n");
     user_key_ = bastion_.add_user(user_);
     bastion_.add_target(target_name_, target_);
     bastion_.add_key_account(target_name_, target_);
@@ -371,6 +423,7 @@ class Setup {
   const TargetSshd& jump() const { return jump_; }
   const KeyPair& user_key() const { return user_key_; }
   const std::string& target_name() const { return target_name_; }
+  std::uint16_t metrics_port() const { return metrics_port_; }
 
   std::vector<std::string> through(const Bastion& node, const std::string& user) const {
     return ssh_tty_command(user_key_.private_key, node.port(), user + ":" + target_name_, {"cat"});
@@ -414,6 +467,7 @@ class Setup {
   Bastion unrecorded_;
   Bastion synced_together_;     // [recording] sync = "filesystem"
   Bastion shipped_at_the_end_;  // [recording] live_shipping = false
+  std::uint16_t metrics_port_;  // the primary node's [metrics] listen
   KeyPair user_key_;
   std::string user_ = "alice";
   std::string target_name_ = "db01";
@@ -546,7 +600,17 @@ struct ExpiryFigures {
   std::size_t ended_as_expired = 0;  // sessions the database records as grant_expired
   double lead_s = 0;                 // from setting the expiry to the expiry
   SchedTimes loop;                   // portcullisd's event loop from just before to all closed
+  double daemon_cpu_ms = 0;          // every thread of portcullisd over the same window
   std::vector<double> lateness_s;
+  // The daemon's portcullis_session_end_lateness_seconds{cause="expiry"} over the burst:
+  // (upper bound, sessions) per bucket, cumulative as Prometheus writes them.
+  std::vector<std::pair<double, double>> daemon_buckets;
+  double daemon_sum_s = 0;
+  double daemon_count = 0;
+  // From the daemon's log: when it terminated each session, by this machine's clock (the
+  // histogram uses the daemon's estimate of the database's clock).
+  std::vector<double> logged_lateness_s;
+  std::string placement;  // how CPUs were shared, for the report
   std::string failure;
 
   bool ok() const { return failure.empty() && closed_with_notice == sessions; }
@@ -591,6 +655,77 @@ std::vector<std::string> add_expiring_grants(Setup& setup, int count) {
   return grants;
 }
 
+// The daemon's expiry lateness histogram as its /metrics endpoint shows it now.
+struct LatenessHistogram {
+  std::vector<std::pair<double, double>> buckets;  // (le, cumulative count), +Inf last
+  double sum = 0;
+  double count = 0;
+};
+
+LatenessHistogram scrape_expiry_lateness(std::uint16_t port) {
+  const test::HttpResponse response = test::http_get(port, "/metrics");
+  if (response.status != 200) {
+    throw std::runtime_error("the bastion's /metrics answered " + std::to_string(response.status));
+  }
+  constexpr std::string_view kName = "portcullis_session_end_lateness_seconds";
+  constexpr std::string_view kCause = "cause=\"expiry\"";
+  LatenessHistogram histogram;
+  std::istringstream in(response.body);
+  for (std::string line; std::getline(in, line);) {
+    if (!line.starts_with(kName) || line.find(kCause) == std::string::npos) continue;
+    const std::size_t space = line.rfind(' ');
+    if (space == std::string::npos) continue;
+    const double value = std::stod(line.substr(space + 1));
+    const std::string_view suffix = std::string_view(line).substr(kName.size());
+    if (suffix.starts_with("_bucket{")) {
+      const std::size_t le = line.find("le=\"");
+      if (le == std::string::npos) continue;
+      const std::string bound = line.substr(le + 4, line.find('"', le + 4) - le - 4);
+      histogram.buckets.emplace_back(
+          bound == "+Inf" ? std::numeric_limits<double>::infinity() : std::stod(bound), value);
+    } else if (suffix.starts_with("_sum")) {
+      histogram.sum = value;
+    } else if (suffix.starts_with("_count")) {
+      histogram.count = value;
+    }
+  }
+  return histogram;
+}
+
+// The bucket bound under which a fraction `p` of the observations fall ("<= 0.25 s").
+std::string bucket_quantile(const std::vector<std::pair<double, double>>& buckets, double total,
+                            double p) {
+  if (total <= 0) return "-";
+  for (const auto& [bound, count] : buckets) {
+    if (count >= p * total) {
+      return std::isinf(bound) ? "> " + fixed(buckets[buckets.size() - 2].first, 2) + " s"
+                               : "<= " + fixed(bound, 2) + " s";
+    }
+  }
+  return "-";
+}
+
+// Seconds after `expiry` at which the daemon logged "terminated: grant_expired" for a session
+// ("2026-12-02T16:13:35.123Z info session=... terminated: grant_expired").
+std::vector<double> logged_terminations(const std::string& log, WallClock::time_point expiry) {
+  std::vector<double> lateness;
+  std::istringstream in(log);
+  for (std::string line; std::getline(in, line);) {
+    if (line.find("terminated: grant_expired") == std::string::npos || line.size() < 24) continue;
+    std::tm civil{};
+    int millis = 0;
+    if (std::sscanf(line.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d.%3dZ", &civil.tm_year, &civil.tm_mon,
+                    &civil.tm_mday, &civil.tm_hour, &civil.tm_min, &civil.tm_sec, &millis) != 7) {
+      continue;
+    }
+    civil.tm_year -= 1900;
+    civil.tm_mon -= 1;
+    const auto at = WallClock::from_time_t(::timegm(&civil)) + std::chrono::milliseconds(millis);
+    lateness.push_back(std::chrono::duration<double>(at - expiry).count());
+  }
+  return lateness;
+}
+
 std::string join_ids(const std::vector<std::string>& ids) {
   std::string text;
   for (const auto& id : ids) text += (text.empty() ? "" : ",") + id;
@@ -625,13 +760,34 @@ ExpiryFigures measure_mass_expiry(Setup& setup, const Options& options,
   }
   const auto expiry_steady = Clock::now() + (expiry - WallClock::now());
   fleet.run_until([] { return false; }, expiry_steady - 500ms);
+  const LatenessHistogram histogram_before = scrape_expiry_lateness(setup.metrics_port());
   const SchedTimes loop_before = sched_times(setup.bastion().pid());
+  const double daemon_cpu_before = cpu_seconds(setup.bastion().pid());
   const auto deadline = expiry_steady + 30s;
   const bool all_closed =
       fleet.run_until([&] { return fleet.closed() == fleet.clients().size(); }, deadline);
   const SchedTimes loop_after = sched_times(setup.bastion().pid());
+  figures.daemon_cpu_ms = 1000.0 * (cpu_seconds(setup.bastion().pid()) - daemon_cpu_before);
   figures.loop = {loop_after.running_ms - loop_before.running_ms,
                   loop_after.waiting_ms - loop_before.waiting_ms};
+  // The daemon observes each session's lateness when it closes it; the last may still be
+  // closing when its client saw EOF.
+  LatenessHistogram histogram_after;
+  wait_until(
+      [&] {
+        histogram_after = scrape_expiry_lateness(setup.metrics_port());
+        return histogram_after.count - histogram_before.count >= static_cast<double>(count);
+      },
+      10s);
+  figures.logged_lateness_s = logged_terminations(setup.bastion().log(), expiry);
+  figures.daemon_count = histogram_after.count - histogram_before.count;
+  figures.daemon_sum_s = histogram_after.sum - histogram_before.sum;
+  for (std::size_t i = 0; i < histogram_after.buckets.size(); ++i) {
+    const double before =
+        i < histogram_before.buckets.size() ? histogram_before.buckets[i].second : 0;
+    figures.daemon_buckets.emplace_back(histogram_after.buckets[i].first,
+                                        histogram_after.buckets[i].second - before);
+  }
   if (!all_closed && figures.failure.empty()) {
     figures.failure = std::to_string(fleet.clients().size() - fleet.closed()) +
                       " sessions were still open 30 s after their grants ended";
@@ -741,6 +897,9 @@ std::string render_concurrency(const std::vector<ConcurrencyFigures>& rows, cons
 std::string render_expiry(const ExpiryFigures& figures) {
   std::ostringstream out;
   const double p99 = percentile(figures.lateness_s, 0.99);
+  const auto daemon_quantile = [&](double p) {
+    return bucket_quantile(figures.daemon_buckets, figures.daemon_count, p);
+  };
   out << "### Mass expiry: " << figures.sessions << " sessions whose grants end at the same "
       << "second\n\n"
       << "| sessions up | closed with the expiry notice | recorded as grant_expired | lateness "
@@ -759,8 +918,20 @@ std::string render_expiry(const ExpiryFigures& figures) {
          "portcullisd's event loop (main thread) from 0.5 s before the expiry until the last "
          "client had gone: "
       << fixed(figures.loop.running_ms, 0) << " ms on a CPU, " << fixed(figures.loop.waiting_ms, 0)
-      << " ms runnable but waiting for one (the clients, the target's sshd processes and "
-         "everything else on this machine ending at the same time).\n";
+      << " ms runnable but waiting for one; every thread of portcullisd: "
+      << fixed(figures.daemon_cpu_ms, 0) << " ms on a CPU (" << figures.placement << ").\n\n"
+      << "The daemon's own lateness (`portcullis_session_end_lateness_seconds{cause=\"expiry\"}` "
+         "from its /metrics before and after: from the grant's end by the database's clock to "
+         "the moment it closed the session): "
+      << fixed(figures.daemon_count, 0) << " sessions, mean "
+      << (figures.daemon_count > 0 ? fixed(figures.daemon_sum_s / figures.daemon_count, 3) : "-")
+      << " s, p50 " << daemon_quantile(0.5) << ", p99 " << daemon_quantile(0.99)
+      << " (histogram buckets). By its log (the time it logged each termination, this machine's "
+         "clock): "
+      << figures.logged_lateness_s.size() << " sessions, p50 "
+      << fixed(percentile(figures.logged_lateness_s, 0.5), 3) << " s, p99 "
+      << fixed(percentile(figures.logged_lateness_s, 0.99), 3) << " s, max "
+      << fixed(percentile(figures.logged_lateness_s, 1.0), 3) << " s.\n";
   return out.str();
 }
 
@@ -781,15 +952,27 @@ int main(int argc, char** argv) {
   try {
     const Options options = parse_options(argc, argv);
     const rlimit files = raise_open_files_limit();
-    Setup setup;
+    const Placement placement = choose_placement(options);
+    // Before anything starts: every process and thread started from here inherits it.
+    if (placement.placed()) pin_to_cpus(placement.others);
+    Setup setup(placement);
     std::vector<ConcurrencyFigures> rows;
     if (options.sessions > 0) rows = measure_all_routes(setup, options);
     // The ramp above tells how long the expiring sessions will take to come up.
     const double connect_s = rows.empty() ? 0.1 : rows.front().ramp_s / options.sessions;
     std::optional<ExpiryFigures> expiry;
-    if (options.expiry_sessions > 0) expiry = measure_mass_expiry(setup, options, connect_s);
+    const std::string placement_text =
+        placement.placed()
+            ? "portcullisd on CPU " + cpu_list_text(placement.daemon) +
+                  " alone; the clients, the target's sshd, PostgreSQL and the benchmark on CPU " +
+                  cpu_list_text(placement.others)
+            : "no CPU placement: everything shares every CPU";
+    if (options.expiry_sessions > 0) {
+      expiry = measure_mass_expiry(setup, options, connect_s);
+      expiry->placement = placement_text;
+    }
 
-    std::string report;
+    std::string report = "CPU placement: " + placement_text + ".\n\n";
     if (!rows.empty()) report += render_concurrency(rows, options, files);
     if (expiry) report += render_expiry(*expiry);
     publish(report, options.markdown);

@@ -16,8 +16,17 @@ constexpr std::chrono::seconds kChunkAge{1};
 // The same while an auditor watches: the watcher follows the screen at most this far behind
 // (plus the shipper's pass), at the cost of more, smaller chunks.
 constexpr std::chrono::milliseconds kWatchedChunkAge{100};
-// Written chunks whose bytes a streaming session reuses: one being filled, one being written.
-constexpr std::size_t kSpareChunks = 2;
+// Written chunks whose bytes a streaming session reuses. A batch written every kSyncInterval
+// holds a few bulk chunks at 100-200 MiB/s; a chunk without spare bytes allocates (and
+// page-faults) a fresh MiB.
+constexpr std::size_t kSpareChunks = 4;
+// A chunk is cut once it holds this much. Interactive sessions are cut by age long before; this
+// is the size of a bulk transfer's chunks. Whatever its size, a chunk costs a zstd frame, a
+// record with its hash, a write, a live-shipping statement and a row in PostgreSQL: at 64 KiB
+// (kChunkBytes) a 1 GiB download made 16384 of each, and PostgreSQL spent more CPU storing them
+// than portcullisd spent relaying the bytes (bench/NOTES.md). At 1 MiB a streaming session holds
+// a few MiB (the chunk being filled, the spare ones, what waits for the disk).
+constexpr std::size_t kCutBytes = std::size_t{1} << 20;
 
 }  // namespace
 
@@ -96,7 +105,7 @@ void SessionRecording::add(const Event& event) {
 
 // Cuts a full chunk now, or makes sure the chunk is cut within kChunkAge.
 void SessionRecording::after_add() {
-  if (buffer_.size() >= kChunkBytes) return cut();
+  if (buffer_.size() >= kCutBytes) return cut();
   if (timer_armed_) return;
   timer_armed_ = true;
   cut_timer_.expires_after(watched_ ? std::chrono::milliseconds(kWatchedChunkAge) : kChunkAge);
@@ -120,6 +129,10 @@ void SessionRecording::cut() {
     if (!spare_storage_.empty()) {
       storage = std::move(spare_storage_.back());
       spare_storage_.pop_back();
+    } else if (buffer_.size() >= kCutBytes) {
+      // Streaming: the next chunk will be as large. Reserved whole (a chunk ends with a read of
+      // up to 64 KiB past kCutBytes), it is never copied into a larger string as it fills.
+      storage.reserve(kCutBytes + kChunkBytes);
     }
     queue_.push_back(buffer_.take(std::move(storage)));
     schedule = !std::exchange(flush_scheduled_, true);

@@ -6,6 +6,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <pty.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/file.h>
 #include <sys/ioctl.h>
@@ -435,6 +436,13 @@ PostgresCluster::~PostgresCluster() {
 
 fs::path PostgresCluster::data_dir() const { return dir_->path() / "data"; }
 
+pid_t PostgresCluster::server_pid() const {
+  std::ifstream pid_file(data_dir() / "postmaster.pid");
+  pid_t pid = -1;
+  if (!(pid_file >> pid)) return -1;
+  return pid;
+}
+
 std::vector<std::string> PostgresCluster::as_owner(std::vector<std::string> argv) const {
   if (!is_root()) return argv;
   argv.insert(argv.begin(), {"runuser", "-u", "nobody", "--"});
@@ -731,6 +739,8 @@ std::string Bastion::add_grant(const std::string& user, const std::string& targe
 }
 
 void Bastion::start(std::vector<std::string> wrapper) {
+  // taskset sets the affinity and execs the rest: the daemon's pid stays the one spawned.
+  if (!cpus_.empty()) wrapper.insert(wrapper.begin(), {"taskset", "-c", cpu_list_text(cpus_)});
   wrapper.insert(wrapper.end(),
                  {(bin_dir() / "portcullisd").string(), "-c", config_file_.string()});
   daemon_ = std::make_unique<BackgroundProcess>(wrapper, log_file());
@@ -804,6 +814,68 @@ void PipedProcess::close_output() {
 std::optional<int> PipedProcess::exit_status() {
   if (!status_) status_ = wait_pid(pid_, Clock::now());
   return status_;
+}
+
+// ---------------------------------------------------------------------------------------------
+
+std::vector<int> parse_cpu_list(std::string_view list) {
+  const auto bad = [&] {
+    return std::invalid_argument("not a CPU list (like 0 or 1-3 or 0,2-3): \"" + std::string(list) +
+                                 "\"");
+  };
+  const auto number = [&](std::string_view text) {
+    if (text.empty() || text.size() > 4 || text.find_first_not_of("0123456789") != text.npos) {
+      throw bad();
+    }
+    return std::stoi(std::string(text));
+  };
+  std::vector<int> cpus;
+  std::string_view rest = list;
+  while (true) {
+    const std::size_t comma = rest.find(',');
+    const std::string_view item = rest.substr(0, comma);
+    const std::size_t dash = item.find('-');
+    const int first = number(item.substr(0, dash));
+    const int last = dash == item.npos ? first : number(item.substr(dash + 1));
+    if (last < first || last >= CPU_SETSIZE) throw bad();
+    for (int cpu = first; cpu <= last; ++cpu) cpus.push_back(cpu);
+    if (comma == rest.npos) break;
+    rest.remove_prefix(comma + 1);
+  }
+  std::sort(cpus.begin(), cpus.end());
+  cpus.erase(std::unique(cpus.begin(), cpus.end()), cpus.end());
+  return cpus;
+}
+
+std::string cpu_list_text(const std::vector<int>& cpus) {
+  std::string text;
+  for (int cpu : cpus) text += (text.empty() ? "" : ",") + std::to_string(cpu);
+  return text;
+}
+
+std::vector<int> allowed_cpus() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (::sched_getaffinity(0, sizeof set, &set) != 0) {
+    throw std::system_error(errno, std::generic_category(), "sched_getaffinity");
+  }
+  std::vector<int> cpus;
+  for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu) {
+    if (CPU_ISSET(cpu, &set)) cpus.push_back(cpu);
+  }
+  return cpus;
+}
+
+void pin_to_cpus(const std::vector<int>& cpus) {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  for (int cpu : cpus) CPU_SET(cpu, &set);
+  if (cpus.empty() || ::sched_setaffinity(0, sizeof set, &set) != 0) {
+    throw std::system_error(cpus.empty() ? EINVAL : errno, std::generic_category(),
+                            "cannot run on CPUs \"" + cpu_list_text(cpus) +
+                                "\" (sched_setaffinity; `taskset -p $$` shows which CPUs this "
+                                "shell may use)");
+  }
 }
 
 // ---------------------------------------------------------------------------------------------

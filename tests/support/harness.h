@@ -144,6 +144,9 @@ class PostgresCluster {
   void start();  // back up again on the same socket and port
   std::uint16_t port() const { return port_; }
   const fs::path& socket_dir() const { return dir_->path(); }
+  // The postmaster's pid (from postmaster.pid); -1 when it is not running. Its backends are
+  // its children: what the cluster costs is its own CPU, theirs and what it reaped.
+  pid_t server_pid() const;
 
  private:
   PostgresCluster();
@@ -228,6 +231,9 @@ class Bastion {
   void add_recording_config(std::string_view toml_lines);
   // Adds keys to the [server] table (e.g. "max_sessions_per_user = 2"). Before start().
   void add_server_config(std::string_view toml_lines);
+  // portcullisd runs on these CPUs only (every thread it starts inherits them); empty: wherever
+  // its parent may run. Before start().
+  void run_on_cpus(std::vector<int> cpus) { cpus_ = std::move(cpus); }
   ~Bastion();
 
   const fs::path& config_file() const { return config_file_; }
@@ -276,6 +282,7 @@ class Bastion {
   std::uint16_t port_ = 0;
   std::string database_;
   fs::path config_file_;
+  std::vector<int> cpus_;
   std::unique_ptr<BackgroundProcess> daemon_;
 };
 
@@ -319,6 +326,20 @@ class PipedProcess {
   int output_ = -1;
   std::optional<int> status_;
 };
+
+// ---------------------------------------------------------------------------------------------
+// CPU placement: a benchmark that gives the daemon CPUs of its own runs everything else on the
+// others, so what it measures is the daemon, not a queue for a shared core.
+
+// "0", "1-3", "0,2-3" -> the CPU numbers, ascending; throws std::invalid_argument otherwise.
+std::vector<int> parse_cpu_list(std::string_view list);
+// The inverse: {0, 2, 3} -> "0,2,3".
+std::string cpu_list_text(const std::vector<int>& cpus);
+// The CPUs this process may run on now (sched_getaffinity).
+std::vector<int> allowed_cpus();
+// Pins the calling thread to `cpus`: every process and thread it starts afterwards inherits
+// them. Call it before starting threads. Throws std::system_error when the kernel refuses.
+void pin_to_cpus(const std::vector<int>& cpus);
 
 // ---------------------------------------------------------------------------------------------
 // A webhook receiver
