@@ -126,18 +126,31 @@ std::vector<std::string> concat(std::vector<std::string> a, const std::vector<st
   return a;
 }
 
-// Time the thread `pid` spent on a CPU and waiting in the run queue for one, from
-// /proc/PID/schedstat (nanoseconds).
+// Time portcullisd's event loops spent on a CPU and waiting in the run queue for one: the main
+// thread (loop 0) and the threads named "loop N" ([server] threads), from each
+// /proc/PID/task/TID/schedstat (nanoseconds).
 struct SchedTimes {
   double running_ms = 0;
   double waiting_ms = 0;
+  int loops = 0;
 };
 SchedTimes sched_times(pid_t pid) {
   SchedTimes times;
-  if (const auto text = proc_text(pid, "schedstat")) {
-    std::istringstream(*text) >> times.running_ms >> times.waiting_ms;
-    times.running_ms /= 1e6;
-    times.waiting_ms /= 1e6;
+  std::error_code ec;
+  const fs::path tasks = "/proc/" + std::to_string(pid) + "/task";
+  for (const auto& task : fs::directory_iterator(tasks, ec)) {
+    std::ifstream comm_file(task.path() / "comm");
+    std::ifstream stat_file(task.path() / "schedstat");
+    std::string name;
+    std::getline(comm_file, name);
+    const bool main_thread = task.path().filename() == std::to_string(pid);
+    if (!main_thread && !name.starts_with("loop ")) continue;
+    double running_ns = 0;
+    double waiting_ns = 0;
+    if (!(stat_file >> running_ns >> waiting_ns)) continue;
+    times.running_ms += running_ns / 1e6;
+    times.waiting_ms += waiting_ns / 1e6;
+    ++times.loops;
   }
   return times;
 }
@@ -769,7 +782,7 @@ ExpiryFigures measure_mass_expiry(Setup& setup, const Options& options,
   const SchedTimes loop_after = sched_times(setup.bastion().pid());
   figures.daemon_cpu_ms = 1000.0 * (cpu_seconds(setup.bastion().pid()) - daemon_cpu_before);
   figures.loop = {loop_after.running_ms - loop_before.running_ms,
-                  loop_after.waiting_ms - loop_before.waiting_ms};
+                  loop_after.waiting_ms - loop_before.waiting_ms, loop_after.loops};
   // The daemon observes each session's lateness when it closes it; the last may still be
   // closing when its client saw EOF.
   LatenessHistogram histogram_after;
@@ -915,7 +928,9 @@ std::string render_expiry(const ExpiryFigures& figures) {
          "ended. The grants were set to end "
       << figures.lead_s
       << " s ahead, then every session connected and typed a line a second until the end. "
-         "portcullisd's event loop (main thread) from 0.5 s before the expiry until the last "
+         "portcullisd's event loops ("
+      << figures.loop.loops
+      << " thread(s), [server] threads) from 0.5 s before the expiry until the last "
          "client had gone: "
       << fixed(figures.loop.running_ms, 0) << " ms on a CPU, " << fixed(figures.loop.waiting_ms, 0)
       << " ms runnable but waiting for one; every thread of portcullisd: "
