@@ -5,10 +5,12 @@
 
 #include <poll.h>
 #include <spdlog/spdlog.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <boost/asio/post.hpp>
+#include <cstring>
 
 #include "proxy/peer_input.h"
 #include "proxy/session_internal.h"
@@ -21,6 +23,15 @@ namespace {
 constexpr std::chrono::seconds kDrainGrace{2};
 
 std::atomic<std::uint64_t> next_connection_id{1};
+
+// The end of the client's identification line ("SSH-2.0-...\r\n") waits in the socket: looked
+// at without taking it. A connection that sends its line a byte at a time (slowloris) is not
+// identified until the line is complete.
+bool identification_arrived(int fd) {
+  char buffer[256];
+  const ssize_t got = ::recv(fd, buffer, sizeof buffer, MSG_PEEK | MSG_DONTWAIT);
+  return got > 0 && std::memchr(buffer, '\n', static_cast<std::size_t>(got)) != nullptr;
+}
 
 }  // namespace
 
@@ -145,6 +156,10 @@ void Session::pump() {
 void Session::pump_unguarded() {
   if (phase_ == Phase::closed) return;
   if (phase_ == Phase::key_exchange) {
+    // Noted before libssh reads the line and answers it with its key exchange offer: once the
+    // client can see that answer, a newcomer admitted on another loop must already find this
+    // connection identified, not silent (the first to lose its place).
+    if (identification_arrived(client_watch_.native_handle())) startup_.identified();
     int rc = ssh_handle_key_exchange(client_.get());
     if (rc == SSH_AGAIN) {
       // Its identification line is in: no longer among the first to lose a place to a newcomer.
