@@ -172,7 +172,8 @@ Chunk SpoolWriter::State::written_chunk(const ChunkBuffer& chunk, std::string_vi
   c.event_count = chunk.events();
   c.raw_size = static_cast<std::uint32_t>(chunk.size());
   c.prev_hash = prev_hash;
-  c.hash = counters.prev_hash;  // chunk_record chained this record's hash
+  c.hash = counters.prev_hash;  // chunk_record chained this chunk's content hash
+  c.hashed = true;
   c.record.assign(record);
   c.offset = offset;
   return c;

@@ -177,13 +177,24 @@ TEST_F(RecordedSession, FinishedRecordingIsCompactedAndStillVerifies) {
     EXPECT_NE(all_of(events_in(read_file(file)), recorder::EventKind::output).find("archived-42"),
               std::string::npos);
   }
-  EXPECT_LT(fs::file_size(work / "archive.pcr"), fs::file_size(work / "live.pcr"));
-  // The player reads the archived recording from the database.
-  const RunResult screen = gateway.bastion.cli({"screen", id, "--at", "10:00"});
+  // The player reads the archived recording from the database...
+  const std::string end = std::to_string(shown["recording"]["duration_us"].get<double>() / 1e6);
+  const RunResult screen = gateway.bastion.cli({"screen", id, "--at", end});
   EXPECT_EQ(screen.exit_status, 0) << screen.err;
   EXPECT_NE(screen.out.find("archived-42"), std::string::npos) << screen.out;
   const RunResult commands = gateway.bastion.cli({"commands", id});
   EXPECT_NE(commands.out.find("echo archived-$((6*7))"), std::string::npos) << commands.out;
+  // ... and plays the exported archive, verified with the node key given.
+  {
+    PtySession play({(bin_dir() / "portcullis").string(), "-c", "/nonexistent/portcullis.toml",
+                     "play", (work / "archive.pcr").string(), "--speed", "64", "--pubkey",
+                     (work / "node.pub").string()},
+                    24, 80);
+    EXPECT_TRUE(play.expect("archived-42", 15s)) << play.transcript();
+    EXPECT_EQ(play.transcript().find("NOT VERIFIED"), std::string::npos) << play.transcript();
+    play.write("q");
+    play.wait_exit(10s);
+  }
 
   // A flipped byte in the archive's frame is found and located.
   std::string bytes = read_file(work / "archive.pcr");
