@@ -17,10 +17,14 @@ namespace portcullis::recorder {
 struct ArchiveOptions {
   int level = 19;                                    // zstd level of the segments' frames
   std::size_t segment_bytes = std::size_t{4} << 20;  // raw bytes a segment packs at most
-  // zstd -19 compresses a few MB a second: a recording larger than this (a bulk transfer,
-  // whose 64 KiB chunks compress well already) is compacted at `large_level` instead, so that
-  // compacting a GiB takes seconds of the shipper thread, not minutes.
-  std::uint64_t high_level_up_to = std::uint64_t{64} << 20;
+  // zstd -19 compresses about 1.3 MB a second of one core (bench/NOTES.md), and compaction
+  // runs on the shipper thread, which also ships running sessions: a recording larger than
+  // `high_level_up_to` (a bulk transfer, whose 64 KiB chunks compress well already) is compacted
+  // at `middle_level` (about 35 MB/s), one larger than `middle_level_up_to` at `large_level`,
+  // so that no compaction holds that thread for more than a few seconds.
+  std::uint64_t high_level_up_to = std::uint64_t{8} << 20;
+  int middle_level = 9;
+  std::uint64_t middle_level_up_to = std::uint64_t{64} << 20;
   int large_level = 3;
 };
 

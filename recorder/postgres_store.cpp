@@ -2,6 +2,7 @@
 // shipper and the CLI.
 #include "recorder/postgres_store.h"
 
+#include <algorithm>
 #include <array>
 #include <span>
 
@@ -323,7 +324,11 @@ RecordingStore::Compaction compact_recording(pqxx::work& tx, std::int64_t sessio
   const std::string live = load_recording(tx, session_id);
   const Verification before = check_recording(live, known_keys, name);
   ArchiveOptions chosen = options;
-  if (row[0][5].as<std::uint64_t>() > options.high_level_up_to) chosen.level = options.large_level;
+  const auto raw_bytes = row[0][5].as<std::uint64_t>();
+  if (raw_bytes > options.high_level_up_to)
+    chosen.level = std::min(options.level, options.middle_level);
+  if (raw_bytes > options.middle_level_up_to)
+    chosen.level = std::min(options.level, options.large_level);
   ArchivedRecording archive = to_archive_form(RecordStream::over(live), chosen);
 
   Compaction done{true,
