@@ -291,7 +291,10 @@ std::vector<Latency> measure_latency(const std::vector<Route>& routes, int sampl
 
 struct StoredRecording {
   std::string what;
+  // compressed and stored: of the live form (chunk records, as shipped while the session ran);
+  // archived: of the segment records the node compacted it into once it ended.
   std::uint64_t raw_bytes = 0, compressed_bytes = 0, stored_bytes = 0, chunks = 0;
+  std::uint64_t archived_bytes = 0, segments = 0;
   double seconds = 0;
   double one_frame_ratio = 0;  // the same events as one zstd frame at the highest level
 };
@@ -311,16 +314,21 @@ std::vector<std::string> split(const std::string& text, char separator) {
 
 // The session's events compressed as one zstd frame at the highest level, over their encoded
 // size: what the content allows at best, without the chunk a second that a live recording cuts
-// to be durable and seekable.
-double one_frame_ratio(const Routes& routes, const std::string& session) {
+// to be durable and seekable. Also the live form's sizes: the node compacts a recording once it
+// is stored, and its live form (what was shipped while it ran) is rebuilt by `recording get
+// --form live`, chunk record for chunk record as the node wrote it.
+double one_frame_ratio(const Routes& routes, const std::string& session, StoredRecording& r) {
   TempDir scratch("portcullis-bench");
   const fs::path file = scratch / "session.pcr";
-  routes.gateway().bastion.cli_checked({"recording", "get", session, "-o", file.string()});
+  routes.gateway().bastion.cli_checked(
+      {"recording", "get", session, "--form", "live", "-o", file.string()});
   const recorder::ParsedRecording recording = recorder::parse(read_file(file));
   recorder::ChunkDecoder decoder(recording.version);
   recorder::ChunkBuffer events;
   for (const recorder::Chunk& chunk : recording.chunks) {
     for (const recorder::Event& event : decoder.next(chunk)) events.add(event);
+    r.compressed_bytes += chunk.frame().size();
+    r.stored_bytes += chunk.record.size();
   }
   std::string frame(ZSTD_compressBound(events.size()), '\0');
   const std::size_t size = ZSTD_compress(frame.data(), frame.size(), events.bytes().data(),
@@ -332,7 +340,8 @@ double one_frame_ratio(const Routes& routes, const std::string& session) {
 }
 
 // The recording of the one session opened after `before`, once the bastion has shipped it
-// complete into PostgreSQL. stored_bytes counts whole chunk records (frame, hash chain, times).
+// complete into PostgreSQL and compacted it. stored_bytes counts whole chunk records (frame,
+// hash chain, times) of the live form, archived_bytes whole segment records.
 StoredRecording shipped_recording(const Routes& routes, std::int64_t before, std::string what) {
   const PostgresCluster& db = PostgresCluster::shared();
   const std::string& database = routes.gateway().bastion.database();
@@ -341,27 +350,32 @@ StoredRecording shipped_recording(const Routes& routes, std::int64_t before, std
   if (ids.empty() || ids.find('\n') != std::string::npos) {
     throw std::runtime_error(what + ": expected one new session, found: '" + ids + "'");
   }
-  const std::string state_query = "SELECT state FROM recordings WHERE session_id = " + ids;
-  const bool complete = wait_until([&] { return db.query(database, state_query) == "complete"; },
-                                   std::chrono::seconds(60));
+  const std::string state_query =
+      "SELECT state || CASE WHEN archived_at IS NULL THEN '' ELSE ' archived' END "
+      "FROM recordings WHERE session_id = " +
+      ids;
+  const bool complete =
+      wait_until([&] { return db.query(database, state_query) == "complete archived"; },
+                 std::chrono::seconds(60));
   if (!complete) {
     throw std::runtime_error(what + ": session " + ids + " has no complete recording (state '" +
                              db.query(database, state_query) + "')");
   }
   const auto row =
       split(db.query(database,
-                     "SELECT raw_bytes, compressed_bytes, chunk_count, duration_us, "
-                     "(SELECT sum(length(record)) FROM recording_chunks c WHERE c.session_id = "
-                     "r.session_id) FROM recordings r WHERE session_id = " +
+                     "SELECT raw_bytes, chunk_count, duration_us, "
+                     "(SELECT sum(length(record)) FROM recording_segments s WHERE s.session_id = "
+                     "r.session_id), (SELECT count(*) FROM recording_segments s "
+                     "WHERE s.session_id = r.session_id) FROM recordings r WHERE session_id = " +
                          ids),
             '|');
   StoredRecording r{std::move(what)};
   r.raw_bytes = std::stoull(row.at(0));
-  r.compressed_bytes = std::stoull(row.at(1));
-  r.chunks = std::stoull(row.at(2));
-  r.seconds = static_cast<double>(std::stoull(row.at(3))) / 1e6;
-  r.stored_bytes = std::stoull(row.at(4));
-  r.one_frame_ratio = one_frame_ratio(routes, ids);
+  r.chunks = std::stoull(row.at(1));
+  r.seconds = static_cast<double>(std::stoull(row.at(2))) / 1e6;
+  r.archived_bytes = std::stoull(row.at(3));
+  r.segments = std::stoull(row.at(4));
+  r.one_frame_ratio = one_frame_ratio(routes, ids, r);
   return r;
 }
 
@@ -551,12 +565,15 @@ std::string render_latency(const std::vector<Latency>& latency, const Options& o
 
 std::string render_recordings(const std::vector<StoredRecording>& recordings) {
   std::ostringstream out;
-  out << "Recording size (as shipped to PostgreSQL; raw = encoded events, compressed = zstd "
-         "frames, stored = whole chunk records; one frame = the same events compressed whole "
-         "at zstd's highest level, the best the content allows):\n\n"
+  out << "Recording size (raw = encoded events; compressed = zstd frames and stored = whole "
+         "chunk records of the live form, as shipped while the session runs; archived = whole "
+         "segment records once the node has compacted it, measured in PostgreSQL; one frame = "
+         "the same events compressed whole at zstd's highest level, the best the content "
+         "allows):\n\n"
       << "| recording | duration (s) | chunks | raw (bytes) | compressed (bytes) | "
-         "compressed / raw | stored / raw | one frame / raw | target <= 15% |\n"
-         "|---|---|---|---|---|---|---|---|---|\n";
+         "compressed / raw | stored / raw | archived (bytes) | archived / raw | one frame / raw "
+         "| archived / one frame | target <= 15% |\n"
+         "|---|---|---|---|---|---|---|---|---|---|---|---|\n";
   for (const StoredRecording& r : recordings) {
     const double raw = static_cast<double>(r.raw_bytes);
     const double ratio = static_cast<double>(r.compressed_bytes) / raw;
@@ -564,8 +581,11 @@ std::string render_recordings(const std::vector<StoredRecording>& recordings) {
     if (ratio > kSizeTarget && r.one_frame_ratio > kSizeTarget) verdict += " (by the content)";
     out << "| " << r.what << " | " << fixed(r.seconds, 1) << " | " << r.chunks << " | "
         << r.raw_bytes << " | " << r.compressed_bytes << " | " << fixed(100 * ratio, 1) << "% | "
-        << fixed(100 * static_cast<double>(r.stored_bytes) / raw, 1) << "% | "
-        << fixed(100 * r.one_frame_ratio, 1) << "% | " << verdict << " |\n";
+        << fixed(100 * static_cast<double>(r.stored_bytes) / raw, 1) << "% | " << r.archived_bytes
+        << " | " << fixed(100 * static_cast<double>(r.archived_bytes) / raw, 1) << "% | "
+        << fixed(100 * r.one_frame_ratio, 1) << "% | "
+        << fixed(static_cast<double>(r.archived_bytes) / (r.one_frame_ratio * raw), 2) << "x | "
+        << verdict << " |\n";
   }
   return out.str();
 }

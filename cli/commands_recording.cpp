@@ -2,11 +2,17 @@
 // evidence commands. `verify FILE` reads only the file (and a key): no database connection.
 #include <filesystem>
 #include <iostream>
+#include <limits>
+#include <nlohmann/json.hpp>
 #include <optional>
 
+#include "access/access.h"
 #include "cli/cli.h"
 #include "cli/recording_source.h"
+#include "common/common.h"
+#include "recorder/archive.h"
 #include "recorder/keys.h"
+#include "recorder/postgres_store.h"
 #include "recorder/reader.h"
 #include "settings/settings.h"
 
@@ -36,13 +42,97 @@ std::optional<recorder::PublicKey> key_named(const recorder::Header& header,
   return std::nullopt;
 }
 
-void get_recording(Context& context, std::int64_t id, const std::string& output) {
-  const std::string bytes = load_stored_recording(context, id);
+// Whether the recording's chunks are packed in segments (archive form).
+bool in_archive_form(const std::string& bytes) {
+  recorder::RecordStream stream = recorder::RecordStream::over(bytes);
+  recorder::Chunk first;
+  return stream.next_chunk(first) && first.from_segment;
+}
+
+struct GetOptions {
+  std::int64_t id = 0;
+  std::string output;
+  std::string form;  // "live", "archive", or "" for the form it is stored in
+};
+
+void get_recording(Context& context, const GetOptions& options) {
+  std::string bytes = load_stored_recording(context, options.id);
+  const bool archived = in_archive_form(bytes);
+  try {
+    // Both forms hold the same chain, so either verifies with the node's original signature.
+    if (options.form == "live" && archived) {
+      bytes = recorder::to_live_form(recorder::RecordStream::over(bytes));
+    } else if (options.form == "archive" && !archived) {
+      bytes = recorder::to_archive_form(recorder::RecordStream::over(bytes)).file;
+    }
+  } catch (const recorder::RecordingError& e) {
+    throw UsageError("session " + std::to_string(options.id) + ": cannot write the " +
+                     options.form + " form: " + e.what() +
+                     "; write it as stored (without --form) and verify it");
+  }
   const recorder::ParsedRecording parsed = recorder::parse(bytes);
-  write_private_file(output, bytes);
-  std::cout << "wrote the recording of session " << id << " to " << output << ": "
+  write_private_file(options.output, bytes);
+  std::cout << "wrote the recording of session " << options.id << " to " << options.output << ": "
             << parsed.chunks.size() << " chunks, " << bytes.size() << " bytes, "
+            << (in_archive_form(bytes) ? "archive form, " : "live form, ")
             << (parsed.trailer ? "complete" : "incomplete (no trailer)") << '\n';
+}
+
+struct CompactOptions {
+  std::vector<std::int64_t> ids;
+  bool all = false;
+};
+
+// `recording compact`: what the node does after shipping, for recordings stored before (or by a
+// node with `compact = false`). Each recording in its own transaction, audited there.
+void compact_recordings(Context& context, const CompactOptions& options) {
+  if (options.all == !options.ids.empty()) {
+    throw UsageError("name the sessions whose recordings to compact, or --all (not both)");
+  }
+  const std::vector<recorder::PublicKey> keys = known_node_keys(context, "");
+  recorder::ArchiveOptions archive;
+  archive.level = context.config().recording.compact_level;
+  std::vector<std::int64_t> ids = options.ids;
+  if (options.all) {
+    context.transact([&](pqxx::work& tx) {
+      ids = recorder::recordings_to_compact(tx, std::numeric_limits<std::size_t>::max() / 2);
+    });
+  }
+  std::size_t failed = 0, compacted = 0;
+  for (const std::int64_t id : ids) {
+    recorder::RecordingStore::Compaction c;
+    try {
+      context.transact([&](pqxx::work& tx) {
+        c = recorder::compact_recording(tx, id, keys, archive);
+        if (!c.compacted) return;
+        const nlohmann::json details = {
+            {"chunks", c.chunks},           {"segments", c.segments},
+            {"raw_bytes", c.raw_bytes},     {"bytes_before", c.bytes_before},
+            {"bytes_after", c.bytes_after}, {"level", archive.level}};
+        access::audit(tx, context.actor(), "recording.compacted", "session:" + std::to_string(id),
+                      details.dump());
+      });
+    } catch (const std::exception& e) {
+      ++failed;
+      std::cerr << "session " << id
+                << ": not compacted, its chunks are kept: " << inert_line(e.what()) << '\n';
+      continue;
+    }
+    if (!c.compacted) {
+      std::cout << "session " << id << ": not compacted: " << c.skipped << '\n';
+      continue;
+    }
+    ++compacted;
+    std::cout << "session " << id << ": compacted " << c.chunks << " chunks into " << c.segments
+              << " segment(s), " << c.bytes_before << " -> " << c.bytes_after << " bytes stored ("
+              << c.raw_bytes << " raw)\n";
+  }
+  if (options.all) std::cout << compacted << " recording(s) compacted\n";
+  if (failed > 0) {
+    throw std::runtime_error(std::to_string(failed) +
+                             " recording(s) could not be compacted (above); run `portcullis "
+                             "verify SESSION` on each to see what is wrong");
+  }
 }
 
 struct VerifyOptions {
@@ -95,15 +185,29 @@ void print_public_key(Context& context) {
 void add_recording_commands(CLI::App& app, Action& chosen) {
   CLI::App* recording =
       app.add_subcommand("recording", "Export session recordings")->require_subcommand(1);
-  auto get_id = std::make_shared<std::int64_t>(0);
-  auto output = std::make_shared<std::string>();
+  auto get_options = std::make_shared<GetOptions>();
   CLI::App* get = recording->add_subcommand(
       "get", "Write a session's recording as a portable evidence file (.pcr)");
-  get->add_option("SESSION", *get_id, "Session id")->required();
-  get->add_option("-o,--output", *output, "File to create (must not exist)")->required();
-  get->callback([&chosen, get_id, output] {
-    chosen = [get_id, output](Context& c) { get_recording(c, *get_id, *output); };
+  get->add_option("SESSION", get_options->id, "Session id")->required();
+  get->add_option("-o,--output", get_options->output, "File to create (must not exist)")
+      ->required();
+  get->add_option("--form", get_options->form,
+                  "live (a chunk record a second) or archive (compacted segments); default: the "
+                  "form it is stored in. Both verify with the node's signature")
+      ->check(CLI::IsMember({"live", "archive"}));
+  get->callback([&chosen, get_options] {
+    chosen = [get_options](Context& c) { get_recording(c, *get_options); };
   });
+
+  auto compact = std::make_shared<CompactOptions>();
+  CLI::App* compact_cmd = recording->add_subcommand(
+      "compact",
+      "Recompress finished recordings into their archive form (audited; the node does it "
+      "itself after shipping unless [recording] compact = false)");
+  compact_cmd->add_option("SESSION", compact->ids, "Session ids");
+  compact_cmd->add_flag("--all", compact->all, "Every finished recording not compacted yet");
+  compact_cmd->callback(
+      [&chosen, compact] { chosen = [compact](Context& c) { compact_recordings(c, *compact); }; });
 
   auto options = std::make_shared<VerifyOptions>();
   CLI::App* verify_cmd = app.add_subcommand(

@@ -160,6 +160,8 @@ nlohmann::json recording_json(const std::optional<recorder::RecordingSummary>& r
           {"events", r->event_count},
           {"raw_bytes", r->raw_bytes},
           {"compressed_bytes", r->compressed_bytes},
+          {"format_version", r->format_version},
+          {"archived", r->archived},
           {"duration_us", r->duration_us},
           {"approvals", approvals},
           {"break_glass", r->header.break_glass},
@@ -191,7 +193,8 @@ void print_recording(const recorder::RecordingSummary& r) {
             << ", " << r.chunk_count << " chunks, " << r.event_count << " events, "
             << format_duration(std::chrono::seconds(r.duration_us / 1'000'000)) << '\n'
             << "size         " << r.raw_bytes << " bytes raw, " << r.compressed_bytes
-            << " compressed (" << percent(r.compressed_bytes, r.raw_bytes) << ")\n"
+            << " compressed (" << percent(r.compressed_bytes, r.raw_bytes)
+            << (r.archived ? ", archived" : "") << ")\n"
             << "approvals    ";
   if (r.header.approvals.empty()) std::cout << "none";
   for (std::size_t i = 0; i < r.header.approvals.size(); ++i) {

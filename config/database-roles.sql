@@ -23,3 +23,5 @@ REVOKE UPDATE, DELETE, TRUNCATE ON audit_events FROM portcullis_app;
 REVOKE UPDATE, DELETE, TRUNCATE ON audit_checkpoints FROM portcullis_app;
 -- The migration history belongs to the owner.
 REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON schema_migrations FROM portcullis_app;
+-- Archive segments of recordings: written once (compaction), never changed.
+REVOKE UPDATE, DELETE, TRUNCATE ON recording_segments FROM portcullis_app;

@@ -65,7 +65,7 @@ void LiveScreen::apply_chunk(const recorder::Chunk& chunk) {
     apply(*terminal_, event);
     last_event_us_ = event.at_us;
   }
-  last_hash_ = chunk.hash;
+  last_hash_ = decoder_->hash();
   ++next_seq_;
 }
 

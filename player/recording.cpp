@@ -191,14 +191,16 @@ EventCursor::EventCursor(const Recording& recording, const EventPosition& positi
       stream_(recording.stream->reopen()),
       decoder_(stream_.version(), position.history),
       chunk_offset_(position.chunk_offset),
+      chunk_index_(position.chunk_index),
       ordinal_(position.ordinal) {
-  stream_.seek(position.chunk_offset);
+  stream_.seek(position.chunk_offset, position.chunk_index);
   if (position.index > 0 && load_next_chunk()) index_ = std::min(position.index, events_.size());
 }
 
 bool EventCursor::load_next_chunk() {
   if (done_) return false;
   chunk_offset_ = stream_.position();
+  chunk_index_ = stream_.position_index();
   history_before_ = decoder_.history();
   events_.clear();
   index_ = 0;
@@ -231,8 +233,10 @@ void EventCursor::pop() {
 }
 
 EventPosition EventCursor::position() const {
-  if (index_ < events_.size()) return {chunk_offset_, history_before_, index_, ordinal_};
-  return {stream_.position(), decoder_.history(), 0, ordinal_};
+  if (index_ < events_.size()) {
+    return {chunk_offset_, chunk_index_, history_before_, index_, ordinal_};
+  }
+  return {stream_.position(), stream_.position_index(), decoder_.history(), 0, ordinal_};
 }
 
 // ---- Seeker ------------------------------------------------------------------------------

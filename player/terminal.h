@@ -109,10 +109,11 @@ void apply(Terminal& terminal, const recorder::Event& event);
 
 // Where a pass through a recording's events stands: enough to resume there later.
 struct EventPosition {
-  std::size_t chunk_offset = 0;  // of the chunk record that holds the next event
-  std::string history;           // the decoder's history before that chunk (format 2)
-  std::size_t index = 0;         // of the next event within its chunk
-  std::uint64_t ordinal = 0;     // events before it in the recording
+  std::size_t chunk_offset = 0;   // of the record (chunk or segment) that holds the next event
+  std::uint32_t chunk_index = 0;  // of its chunk in that record (a segment holds many)
+  std::string history;            // the decoder's history before that chunk (format 2)
+  std::size_t index = 0;          // of the next event within its chunk
+  std::uint64_t ordinal = 0;      // events before it in the recording
 };
 
 // Reads a recording's events one at a time, decoding one chunk at a time. A chunk that does not
@@ -135,8 +136,9 @@ class EventCursor {
   const Recording& recording_;
   recorder::RecordStream stream_;
   recorder::ChunkDecoder decoder_;
-  std::size_t chunk_offset_ = 0;  // of the chunk `events_` came from
-  std::string history_before_;    // the decoder's history before that chunk
+  std::size_t chunk_offset_ = 0;   // of the record `events_` came from
+  std::uint32_t chunk_index_ = 0;  // and of its chunk in that record
+  std::string history_before_;     // the decoder's history before that chunk
   std::vector<recorder::Event> events_;
   std::size_t index_ = 0;
   std::uint64_t ordinal_ = 0;

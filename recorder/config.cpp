@@ -33,6 +33,11 @@ constexpr ConfigKey<RecordingConfig> kRecordingKeys[] = {
     {"sync", [](const ConfigValue& v, RecordingConfig& r) { r.sync = v.parsed(parse_spool_sync); }},
     {"live_shipping",
      [](const ConfigValue& v, RecordingConfig& r) { r.live_shipping = v.boolean(); }},
+    {"compact", [](const ConfigValue& v, RecordingConfig& r) { r.compact = v.boolean(); }},
+    {"compact_level",
+     [](const ConfigValue& v, RecordingConfig& r) {
+       r.compact_level = static_cast<int>(v.integer(1, 22));
+     }},
 };
 
 }  // namespace

@@ -23,6 +23,10 @@ struct RecordingConfig {
   // Chunks reach the database while the session runs (about a second behind), not only when it
   // ends.
   bool live_shipping = true;
+  // Once a finished recording is stored, the shipper recompresses it into its archive form
+  // (docs/recording-format.md, "Archive form") at this zstd level.
+  bool compact = true;
+  int compact_level = 19;
   bool operator==(const RecordingConfig&) const = default;
 };
 

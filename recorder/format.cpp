@@ -1,4 +1,5 @@
 // Byte-level building blocks of the recording format, the chunk buffer and the header JSON.
+#include <openssl/evp.h>
 #include <sodium.h>
 
 #include <algorithm>
@@ -76,6 +77,82 @@ Hash sha256(std::string_view bytes) {
   return hash;
 }
 
+Sha256::Sha256() : context_(EVP_MD_CTX_new()) {
+  if (!context_ ||
+      EVP_DigestInit_ex(static_cast<EVP_MD_CTX*>(context_), EVP_sha256(), nullptr) != 1) {
+    EVP_MD_CTX_free(static_cast<EVP_MD_CTX*>(context_));
+    throw std::bad_alloc();
+  }
+}
+
+Sha256::~Sha256() { EVP_MD_CTX_free(static_cast<EVP_MD_CTX*>(context_)); }
+
+void Sha256::update(std::string_view bytes) {
+  if (EVP_DigestUpdate(static_cast<EVP_MD_CTX*>(context_), bytes.data(), bytes.size()) != 1) {
+    throw std::bad_alloc();
+  }
+}
+
+Hash Sha256::finish() {
+  Hash hash{};
+  unsigned int size = 0;
+  auto* context = static_cast<EVP_MD_CTX*>(context_);
+  if (EVP_DigestFinal_ex(context, hash.data(), &size) != 1 || size != hash.size() ||
+      EVP_DigestInit_ex(context, EVP_sha256(), nullptr) != 1) {
+    throw std::bad_alloc();
+  }
+  return hash;
+}
+
+std::string chunk_fixed_fields(std::uint64_t seq, std::uint64_t first_us, std::uint64_t last_us,
+                               std::uint32_t event_count, std::uint32_t raw_size,
+                               const Hash& prev_hash) {
+  std::string fixed;
+  fixed.reserve(kChunkFixedSize);
+  put_u64(fixed, seq);
+  put_u64(fixed, first_us);
+  put_u64(fixed, last_us);
+  put_u32(fixed, event_count);
+  put_u32(fixed, raw_size);
+  fixed.append(reinterpret_cast<const char*>(prev_hash.data()), prev_hash.size());
+  return fixed;
+}
+
+Hash content_hash(std::string_view fixed_fields, std::string_view events) {
+  thread_local Sha256 sha;
+  sha.update(fixed_fields);
+  sha.update(events);
+  return sha.finish();
+}
+
+Hash segment_seal(const Hash& last_chunk, std::string_view count_table_frame) {
+  thread_local Sha256 sha;
+  sha.update(std::string_view(reinterpret_cast<const char*>(last_chunk.data()), last_chunk.size()));
+  sha.update(count_table_frame);
+  return sha.finish();
+}
+
+CCtx chunk_context(int level) {
+  CCtx context(ZSTD_createCCtx());
+  if (!context) return context;
+  ZSTD_CCtx_setParameter(context.get(), ZSTD_c_compressionLevel, level);
+  // The frame checksum lets a reader detect a damaged payload even in an unsigned last chunk.
+  ZSTD_CCtx_setParameter(context.get(), ZSTD_c_checksumFlag, 1);
+  return context;
+}
+
+std::optional<std::string_view> compress_frame(ZSTD_CCtx* context, std::vector<char>& out,
+                                               std::string_view raw, std::string_view prefix) {
+  if (!prefix.empty() && ZSTD_isError(ZSTD_CCtx_refPrefix(context, prefix.data(), prefix.size()))) {
+    return std::nullopt;
+  }
+  const std::size_t bound = ZSTD_compressBound(raw.size());
+  if (out.size() < bound) out.resize(bound);
+  const std::size_t size = ZSTD_compress2(context, out.data(), bound, raw.data(), raw.size());
+  if (ZSTD_isError(size)) return std::nullopt;
+  return std::string_view(out.data(), size);
+}
+
 std::string to_hex(const Hash& hash, std::size_t bytes) {
   return portcullis::to_hex(
       std::string_view(reinterpret_cast<const char*>(hash.data()), std::min(bytes, hash.size())));
@@ -110,8 +187,9 @@ std::string file_prefix(std::uint32_t version) {
   return prefix;
 }
 
-std::string signed_message(std::string_view trailer_body_unsigned) {
-  std::string message(kSignatureDomain);
+std::string signed_message(std::string_view trailer_body_unsigned, std::uint32_t version) {
+  std::string message(version >= kFirstVersionWithContentHash ? kSignatureDomainV4
+                                                              : kSignatureDomain);
   message.append(trailer_body_unsigned);
   return message;
 }
@@ -232,6 +310,7 @@ Header header_from_json(std::string_view text) {
       throw RecordingError("header: format " + json.at("format").dump() + " is not supported");
     }
     Header h;
+    h.format = format;
     h.session_id = json.at("session_id").get<std::int64_t>();
     h.node = json.at("node").get<std::string>();
     h.grant_id = json.at("grant_id").get<std::int64_t>();

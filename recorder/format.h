@@ -18,7 +18,7 @@ namespace portcullis::recorder {
 
 using Clock = std::chrono::system_clock;
 
-constexpr std::uint32_t kFormatVersion = 3;
+constexpr std::uint32_t kFormatVersion = 4;
 // The daemon cuts a chunk when its buffer reaches this size or 1 s after its first event.
 constexpr std::size_t kChunkBytes = std::size_t{64} * 1024;
 
@@ -60,6 +60,9 @@ struct Header {
   std::string term;                  // "" when the session has no pty
   std::string node_key_fingerprint;  // filled by SpoolWriter::create from the signing key
   std::optional<CertificateRecord> certificate;
+  // The header JSON's "format" as read; a reader checks it against the file's version (version
+  // 4 changed what the chain covers, so the two must agree from there on).
+  std::uint32_t format = kFormatVersion;
 };
 
 enum class EventKind : std::uint8_t {

@@ -2,10 +2,13 @@
 // shipper and the CLI.
 #include "recorder/postgres_store.h"
 
+#include <algorithm>
 #include <array>
 #include <span>
 
+#include "common/common.h"
 #include "recorder/internal.h"
+#include "recorder/keys.h"
 
 namespace portcullis::recorder {
 namespace {
@@ -249,18 +252,157 @@ std::string load_recording(pqxx::work& tx, std::int64_t session_id) {
   }
   std::string file =
       detail::file_prefix(row[0][2].as<std::uint32_t>()) + pqxx::binarystring(row[0][0]).str();
-  for (const pqxx::row& chunk : tx.exec_params(
-           "SELECT record FROM recording_chunks WHERE session_id = $1 ORDER BY seq", session_id)) {
-    file += pqxx::binarystring(chunk[0]).str();
+  // Chunk rows (live form) or segment rows (archived): compaction replaces the one by the other
+  // in one transaction, so a committed recording has only one kind.
+  for (const pqxx::row& record : tx.exec_params(
+           "SELECT record FROM (SELECT seq AS at, record FROM recording_chunks "
+           "WHERE session_id = $1 UNION ALL SELECT first_seq, record FROM recording_segments "
+           "WHERE session_id = $1) stored ORDER BY at",
+           session_id)) {
+    file += pqxx::binarystring(record[0]).str();
   }
   if (!row[0][1].is_null()) file += pqxx::binarystring(row[0][1]).str();
   return file;
 }
 
+namespace {
+
+// The key among `known` that the header names.
+std::optional<PublicKey> key_named(const Header& header, const std::vector<PublicKey>& known) {
+  for (const PublicKey& key : known) {
+    if (fingerprint(key) == header.node_key_fingerprint) return key;
+  }
+  return std::nullopt;
+}
+
+// What compaction requires of a recording before and after: every chunk there, chained, the
+// trailer's totals matching, and the signature good when it has a trailer.
+Verification check_recording(const std::string& file, const std::vector<PublicKey>& known,
+                             const std::string& what) {
+  const ParsedRecording parsed = parse(file);
+  const std::optional<PublicKey> key = key_named(parsed.header, known);
+  Verification v = verify(parsed, key);
+  const bool complete_and_signed = v.complete && v.signature_checked;
+  const bool incomplete_but_whole = v.intact && !parsed.trailer && !parsed.truncated;
+  if (!complete_and_signed && !incomplete_but_whole) {
+    throw RecordingError(what + (v.problem.empty()
+                                     ? " is not signed by a known node key (" +
+                                           inert_line(parsed.header.node_key_fingerprint) + ")"
+                                     : ": " + v.problem));
+  }
+  return v;
+}
+
+}  // namespace
+
+RecordingStore::Compaction compact_recording(pqxx::work& tx, std::int64_t session_id,
+                                             const std::vector<PublicKey>& known_keys,
+                                             const ArchiveOptions& options) {
+  using Compaction = RecordingStore::Compaction;
+  const std::string name = "the recording of session " + std::to_string(session_id);
+  const pqxx::result row = tx.exec_params(
+      "SELECT state, format_version, archived_at IS NOT NULL, header, trailer, raw_bytes "
+      "FROM recordings WHERE session_id = $1 FOR UPDATE",
+      session_id);
+  if (row.empty()) {
+    throw RecordingError("no recording is stored for session " + std::to_string(session_id));
+  }
+  const auto state = row[0][0].as<std::string>();
+  const auto version = row[0][1].as<std::uint32_t>();
+  if (state == "recording") return Compaction{false, "still being recorded", 0, 0, 0, 0, 0};
+  if (row[0][2].as<bool>()) return Compaction{false, "archived already", 0, 0, 0, 0, 0};
+  if (version < detail::kFirstVersionWithContentHash) {
+    return Compaction{false,
+                      "format " + std::to_string(version) +
+                          " chains its compressed chunk records, so it is kept as it was stored",
+                      0,
+                      0,
+                      0,
+                      0,
+                      0};
+  }
+  const std::string live = load_recording(tx, session_id);
+  const Verification before = check_recording(live, known_keys, name);
+  ArchiveOptions chosen = options;
+  const auto raw_bytes = row[0][5].as<std::uint64_t>();
+  if (raw_bytes > options.high_level_up_to)
+    chosen.level = std::min(options.level, options.middle_level);
+  if (raw_bytes > options.middle_level_up_to)
+    chosen.level = std::min(options.level, options.large_level);
+  ArchivedRecording archive = to_archive_form(RecordStream::over(live), chosen);
+
+  Compaction done{true,
+                  "",
+                  archive.chunks,
+                  archive.segments.size(),
+                  archive.raw_bytes,
+                  0,
+                  archive.stored_bytes};
+  done.bytes_before = tx.exec_params(
+                            "SELECT coalesce(sum(length(record)), 0) FROM recording_chunks "
+                            "WHERE session_id = $1",
+                            session_id)[0][0]
+                          .as<std::uint64_t>();
+  for (const ArchivedSegment& segment : archive.segments) {
+    tx.exec_params(
+        "INSERT INTO recording_segments (session_id, first_seq, chunk_count, first_us, last_us, "
+        "record) VALUES ($1, $2, $3, $4, $5, $6)",
+        session_id, as_bigint(segment.first_seq), as_bigint(segment.chunk_count),
+        as_bigint(segment.first_us), as_bigint(segment.last_us), bytes(segment.record));
+  }
+  // Read back what the database now holds and check it as an auditor would, against the chain
+  // the live form had: only then do the chunk rows go.
+  std::string stored = detail::file_prefix(version) + pqxx::binarystring(row[0][3]).str();
+  for (const pqxx::row& segment :
+       tx.exec_params("SELECT record FROM recording_segments WHERE session_id = $1 "
+                      "ORDER BY first_seq",
+                      session_id)) {
+    stored += pqxx::binarystring(segment[0]).str();
+  }
+  if (!row[0][4].is_null()) stored += pqxx::binarystring(row[0][4]).str();
+  const Verification after = check_recording(stored, known_keys, name + " once archived");
+  if (stored != archive.file || after.chain_head != before.chain_head ||
+      after.chunks_checked != before.chunks_checked) {
+    throw RecordingError(name +
+                         ": the archive read back does not hold the same chain; the "
+                         "chunks are kept");
+  }
+  tx.exec_params(
+      "UPDATE recordings SET archived_at = now(), compressed_bytes = $2 WHERE session_id = $1",
+      session_id, as_bigint(archive.stored_bytes));
+  const pqxx::result removed =
+      tx.exec_params("DELETE FROM recording_chunks WHERE session_id = $1", session_id);
+  if (static_cast<std::uint64_t>(removed.affected_rows()) != archive.chunks) {
+    throw RecordingError(name + ": " + std::to_string(removed.affected_rows()) +
+                         " chunk rows where " + std::to_string(archive.chunks) +
+                         " were archived; the chunks are kept");
+  }
+  return done;
+}
+
+std::vector<std::int64_t> recordings_to_compact(pqxx::work& tx, std::size_t limit) {
+  std::vector<std::int64_t> ids;
+  for (const pqxx::row& row : tx.exec_params(
+           "SELECT session_id FROM recordings WHERE state <> 'recording' AND format_version >= 4 "
+           "AND archived_at IS NULL ORDER BY session_id LIMIT $1",
+           static_cast<std::int64_t>(limit))) {
+    ids.push_back(row[0].as<std::int64_t>());
+  }
+  return ids;
+}
+
+RecordingStore::Compaction PostgresRecordingStore::compact(std::int64_t session_id,
+                                                           const std::vector<PublicKey>& known_keys,
+                                                           const ArchiveOptions& options) {
+  return in_transaction(
+      [&](pqxx::work& tx) { return compact_recording(tx, session_id, known_keys, options); });
+}
+
 std::optional<RecordingSummary> find_recording(pqxx::work& tx, std::int64_t session_id) {
   const pqxx::result row = tx.exec_params(
       "SELECT state, coalesce(incomplete_reason, ''), chunk_count, event_count, raw_bytes, "
-      "compressed_bytes, duration_us, header FROM recordings WHERE session_id = $1",
+      "compressed_bytes, duration_us, header, format_version, archived_at IS NOT NULL "
+      "FROM recordings WHERE session_id = $1",
       session_id);
   if (row.empty()) return std::nullopt;
   RecordingSummary s;
@@ -272,6 +414,8 @@ std::optional<RecordingSummary> find_recording(pqxx::work& tx, std::int64_t sess
   s.raw_bytes = row[0][4].as<std::uint64_t>();
   s.compressed_bytes = row[0][5].as<std::uint64_t>();
   s.duration_us = row[0][6].as<std::uint64_t>();
+  s.format_version = row[0][8].as<std::uint32_t>();
+  s.archived = row[0][9].as<bool>();
   const std::string header = pqxx::binarystring(row[0][7]).str();
   s.header = header_from_json(std::string_view(header).substr(detail::kRecordPrefixSize));
   return s;

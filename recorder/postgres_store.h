@@ -26,6 +26,8 @@ class PostgresRecordingStore final : public RecordingStore {
   void save(const Update& update) override;
   std::vector<LiveResult> save_live(const std::vector<LiveUpdate>& updates) override;
   std::string load(std::int64_t session_id) override;
+  Compaction compact(std::int64_t session_id, const std::vector<PublicKey>& known_keys,
+                     const ArchiveOptions& options) override;
 
  private:
   template <typename Work>
@@ -45,8 +47,17 @@ std::vector<PublicKey> stored_node_keys(pqxx::work& tx);
 void publish_node_key(const std::filesystem::path& signing_key, const std::string& node,
                       const std::string& database_url);
 
-// Rebuilds the .pcr bytes of a stored recording. Throws RecordingError when there is none.
+// Rebuilds the .pcr bytes of a stored recording, in the form it is stored in (archived: the
+// archive form). Throws RecordingError when there is none.
 std::string load_recording(pqxx::work& tx, std::int64_t session_id);
+
+// RecordingStore::compact in `tx` (which the caller commits): for the node's shipper and
+// `portcullis recording compact`.
+RecordingStore::Compaction compact_recording(pqxx::work& tx, std::int64_t session_id,
+                                             const std::vector<PublicKey>& known_keys,
+                                             const ArchiveOptions& options);
+// The ended recordings of format 4 not archived yet, oldest first (at most `limit`).
+std::vector<std::int64_t> recordings_to_compact(pqxx::work& tx, std::size_t limit);
 
 struct RecordingSummary {
   std::int64_t session_id = 0;
@@ -54,6 +65,8 @@ struct RecordingSummary {
   std::string incomplete_reason;
   std::uint64_t chunk_count = 0, event_count = 0, raw_bytes = 0, compressed_bytes = 0;
   std::uint64_t duration_us = 0;
+  std::uint32_t format_version = 0;
+  bool archived = false;
   Header header;
 };
 std::optional<RecordingSummary> find_recording(pqxx::work& tx, std::int64_t session_id);

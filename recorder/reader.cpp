@@ -51,8 +51,9 @@ std::string decompress(ZSTD_DCtx* dctx, const Chunk& c, std::string_view prefix)
   return raw;
 }
 
-Event decode_event(detail::ByteReader& in, std::uint64_t& at, const Chunk& c,
-                   std::uint32_t version) {
+// Reads one event; `keep` false only checks it (no copies of its bytes).
+Event decode_event(detail::ByteReader& in, std::uint64_t& at, const Chunk& c, std::uint32_t version,
+                   bool keep = true) {
   Event e;
   const std::uint8_t kind = in.u8();
   const std::uint8_t last_kind = version >= detail::kFirstVersionWithAuthors ? 7 : 6;
@@ -75,19 +76,51 @@ Event decode_event(detail::ByteReader& in, std::uint64_t& at, const Chunk& c,
     check(!data.empty() && author_size > 0 && 1 + author_size <= data.size(), c,
           "a joined input event does not name its author");
     e.kind = EventKind::input;
-    e.author = std::string(data.substr(1, author_size));
-    e.data = std::string(data.substr(1 + author_size));
-  } else {
+    if (keep) {
+      e.author = std::string(data.substr(1, author_size));
+      e.data = std::string(data.substr(1 + author_size));
+    }
+  } else if (keep) {
     e.data = std::string(data);
   }
   return e;
 }
 
+// Every event of a chunk's bytes, checked against the chunk's fields; `keep` false only checks.
+std::vector<Event> decode_events(std::string_view raw, const Chunk& c, std::uint32_t version,
+                                 bool keep) {
+  detail::ByteReader in(raw, chunk_name(c.seq));
+  std::vector<Event> events;
+  std::uint64_t at = c.first_us;
+  std::uint64_t count = 0;
+  try {
+    while (in.remaining() > 0) {
+      Event e = decode_event(in, at, c, version, keep);
+      ++count;
+      if (keep) events.push_back(std::move(e));
+    }
+  } catch (const RecordingError& e) {
+    if (std::string_view(e.what()).starts_with(chunk_name(c.seq) + ":")) throw;
+    check(false, c, e.what());
+  }
+  check(count == c.event_count, c, "the event count does not match the chunk header");
+  check(count > 0 && at == c.last_us, c, "the last event's time does not match the chunk header");
+  return events;
+}
+
 }  // namespace
 
 std::string_view Chunk::frame() const {
-  return std::string_view(record).substr(detail::kRecordPrefixSize + detail::kChunkFixedSize);
+  constexpr std::size_t kFixed = detail::kRecordPrefixSize + detail::kChunkFixedSize;
+  return record.size() < kFixed ? std::string_view() : std::string_view(record).substr(kFixed);
 }
+
+namespace detail {
+void check_events(std::string_view events, const Chunk& chunk, std::uint32_t version) {
+  check(chunk.first_us <= chunk.last_us, chunk, "first time after last time");
+  decode_events(events, chunk, version, false);
+}
+}  // namespace detail
 
 ParsedRecording parse(std::string_view file) {
   RecordStream stream = RecordStream::over(file);
@@ -96,7 +129,12 @@ ParsedRecording parse(std::string_view file) {
   r.header = stream.header();
   r.header_record = stream.header_record();
   r.header_hash = stream.header_hash();
-  for (Chunk chunk; stream.next_chunk(chunk);) r.chunks.push_back(std::move(chunk));
+  for (Chunk chunk; stream.next_chunk(chunk);) {
+    // A segment's chunks were decompressed, checked and hashed by the stream: their events are
+    // not kept, so a parsed archive takes its compressed size in memory, not its raw size.
+    if (chunk.from_segment) chunk.content = std::string();
+    r.chunks.push_back(std::move(chunk));
+  }
   r.trailer = stream.trailer();
   r.truncated = stream.truncated();
   r.torn_trailer = stream.torn_trailer();
@@ -118,27 +156,35 @@ ChunkDecoder::ChunkDecoder(std::uint32_t format_version, std::string history)
   history_ = std::move(history);
 }
 
-std::vector<Event> ChunkDecoder::next(const Chunk& c) {
+std::string_view ChunkDecoder::content(const Chunk& c) {
+  if (c.from_segment) {
+    // Decompressed and hashed by the stream; segments are frames of their own, without history.
+    check(c.content.size() == c.raw_size, c, "the payload size does not match the chunk header");
+    hash_ = c.hash;
+    return c.content;
+  }
   check(c.record.size() >= detail::kRecordPrefixSize + detail::kChunkFixedSize, c,
         "the record is too short");
   check(c.first_us <= c.last_us, c, "first time after last time");
   const bool with_history = version_ >= detail::kFirstVersionWithHistory;
-  const std::string raw =
+  raw_ =
       decompress(context_.get(), c, with_history ? detail::history_for(history_, c.raw_size) : "");
-  if (with_history) detail::extend_history(history_, raw);
-  detail::ByteReader in(raw, chunk_name(c.seq));
-  std::vector<Event> events;
-  std::uint64_t at = c.first_us;
-  try {
-    while (in.remaining() > 0) events.push_back(decode_event(in, at, c, version_));
-  } catch (const RecordingError& e) {
-    if (std::string_view(e.what()).starts_with(chunk_name(c.seq) + ":")) throw;
-    check(false, c, e.what());
-  }
-  check(events.size() == c.event_count, c, "the event count does not match the chunk header");
-  check(!events.empty() && at == c.last_us, c,
-        "the last event's time does not match the chunk header");
-  return events;
+  if (with_history) detail::extend_history(history_, raw_);
+  hash_ = version_ >= detail::kFirstVersionWithContentHash
+              ? detail::content_hash(std::string_view(c.record).substr(detail::kRecordPrefixSize,
+                                                                       detail::kChunkFixedSize),
+                                     raw_)
+              : c.hash;
+  return raw_;
+}
+
+std::vector<Event> ChunkDecoder::next(const Chunk& c) {
+  return decode_events(content(c), c, version_, true);
+}
+
+const Hash& ChunkDecoder::skip(const Chunk& c) {
+  content(c);
+  return hash_;
 }
 
 namespace {
@@ -177,13 +223,18 @@ std::string check_chunks(const ParsedRecording& r, Verification& v, Hash& head) 
       }
       return link_problem(r, i, expected);
     }
-    try {
-      decoder.next(c);
-    } catch (const RecordingError& e) {
-      const std::string what = e.what();
-      return what.substr(0, what.find(':')) + " altered" + what.substr(what.find(':'));
+    if (c.from_segment) {
+      // The stream decompressed the segment, checked its chunks' events and hashed them.
+      head = c.hash;
+    } else {
+      try {
+        decoder.next(c);
+      } catch (const RecordingError& e) {
+        const std::string what = e.what();
+        return what.substr(0, what.find(':')) + " altered" + what.substr(what.find(':'));
+      }
+      head = decoder.hash();
     }
-    head = c.hash;
     ++v.chunks_checked;
   }
   return "";
@@ -204,6 +255,8 @@ std::string check_trailer(const ParsedRecording& r, const Trailer& t, const Hash
     raw += c.raw_size;
     compressed += c.frame().size();
   }
+  // Version 4 signs 0: the stored size depends on the form, and the evidence must not.
+  if (r.version >= detail::kFirstVersionWithContentHash) compressed = 0;
   if (t.event_count != events || t.raw_bytes != raw || t.compressed_bytes != compressed ||
       t.duration_us != (r.chunks.empty() ? 0 : r.chunks.back().last_us)) {
     return "trailer altered: its totals do not match the chunks";
@@ -217,7 +270,7 @@ std::string check_signature(const ParsedRecording& r, const Trailer& t, const Pu
     return "signed by another key: the recording names " + r.header.node_key_fingerprint +
            ", the public key given is " + given;
   }
-  if (!check_trailer_signature(t, key)) {
+  if (!check_trailer_signature(t, key, r.version)) {
     return "trailer altered: the signature does not verify with " + given;
   }
   return "";
@@ -225,11 +278,11 @@ std::string check_signature(const ParsedRecording& r, const Trailer& t, const Pu
 
 }  // namespace
 
-bool check_trailer_signature(const Trailer& t, const PublicKey& key) {
+bool check_trailer_signature(const Trailer& t, const PublicKey& key, std::uint32_t version) {
   if (sodium_init() < 0) throw RecordingError("cannot initialise libsodium");
   const std::string_view body = std::string_view(t.record).substr(
       detail::kRecordPrefixSize, t.record.size() - detail::kRecordPrefixSize - t.signature.size());
-  const std::string message = detail::signed_message(body);
+  const std::string message = detail::signed_message(body, version);
   return crypto_sign_verify_detached(t.signature.data(),
                                      reinterpret_cast<const unsigned char*>(message.data()),
                                      message.size(), key.data()) == 0;
@@ -246,6 +299,7 @@ Verification verify(const ParsedRecording& r, const std::optional<PublicKey>& pu
     return v;
   }
   v.intact = true;
+  v.chain_head = head;
   if (r.truncated) {
     v.problem = "truncated after " + after_name(r) + ": " +
                 (r.torn_trailer ? "the trailer" : chunk_name(next_seq(r))) + " at offset " +
@@ -263,6 +317,7 @@ Verification verify(const ParsedRecording& r, const std::optional<PublicKey>& pu
   }
   v.intact = v.problem.empty();
   v.complete = v.intact;
+  v.chain_head = head;
   return v;
 }
 

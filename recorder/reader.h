@@ -16,16 +16,29 @@ struct ZSTD_DCtx_s;  // zstd's decompression context, owned by ChunkDecoder
 
 namespace portcullis::recorder {
 
+// One chunk, read from a chunk record (live form) or from a segment record (archive form,
+// version 4), which holds the chunks' fields in a table and their events in one frame.
 struct Chunk {
   std::uint64_t seq = 0;
   std::uint64_t first_us = 0, last_us = 0;
   std::uint32_t event_count = 0;
   std::uint32_t raw_size = 0;  // bytes of encoded events once decompressed
+  // The previous chunk's hash: from the chunk record, or for a chunk of a segment the segment's
+  // `prev_hash` (its first chunk) or the hash of the chunk before it in the segment.
   Hash prev_hash{};
-  Hash hash{};                     // SHA-256 of `record`
-  std::string record;              // the exact record bytes (what recording_chunks.record stores)
-  std::size_t offset = 0;          // of the record in the file
-  std::string_view frame() const;  // the zstd frame inside `record`
+  // Versions 1-3: SHA-256 of `record`. Version 4: the content hash (fixed fields, prev_hash,
+  // events), known at once for a chunk of a segment; for a chunk record only once its frame is
+  // decompressed (`hashed` false until then: ChunkDecoder::hash()).
+  Hash hash{};
+  bool hashed = false;
+  std::string record;       // chunk record: the exact record bytes (recording_chunks.record)
+  std::size_t offset = 0;   // of the record in the file (for a segment's chunk: of the segment)
+  std::uint32_t index = 0;  // of the chunk in its segment (0 for a chunk record)
+  // A segment's chunk: its decompressed event bytes (the stream decompressed the segment);
+  // empty for a chunk record, whose frame is decoded by ChunkDecoder.
+  std::string content;
+  bool from_segment = false;
+  std::string_view frame() const;  // the zstd frame inside a chunk record ("" for a segment's)
 };
 
 struct Trailer {
@@ -71,6 +84,15 @@ class ChunkDecoder {
   // does not decompress or does not match the chunk's own counts and times; the chunks after a
   // bad one cannot be decoded.
   std::vector<Event> next(const Chunk& chunk);
+  // Format 4 without the events: decompresses the next chunk only to hash it (and keep the
+  // history). Throws like next(). Returns hash().
+  const Hash& skip(const Chunk& chunk);
+  // The hash of the chunk next() or skip() last took: its record's (versions 1-3), its content's
+  // (version 4).
+  const Hash& hash() const { return hash_; }
+  // The next chunk's event bytes, decompressed (or a segment chunk's own), without decoding
+  // them into events; valid until the next call. Throws like next().
+  std::string_view content(const Chunk& chunk);
   // The raw bytes the next chunk may be compressed against (at most 32 KiB): what a reader that
   // resumes decoding in the middle of a recording must keep.
   const std::string& history() const { return history_; }
@@ -82,6 +104,8 @@ class ChunkDecoder {
   std::uint32_t version_;
   std::string history_;
   std::unique_ptr<ZSTD_DCtx_s, FreeContext> context_;  // reused for every chunk
+  std::string raw_;                                    // the last chunk's decompressed events
+  Hash hash_{};
 };
 
 // Reads a recording one record at a time from a file (pread, nothing mapped) or from bytes in
@@ -118,9 +142,11 @@ class RecordStream {
   std::size_t stop_offset() const;    // where the torn or damaged record starts
   std::size_t valid_bytes() const;    // of the file up to the end of the last whole record
 
-  // Where the next record starts, and a way back there (a record start found earlier).
+  // Where the next chunk is: the start of its record, and its index in that record (a segment
+  // holds many chunks; 0 for a chunk record); and a way back there (a place found earlier).
   std::size_t position() const;
-  void seek(std::size_t offset);
+  std::uint32_t position_index() const;
+  void seek(std::size_t offset, std::uint32_t index = 0);
 
  private:
   struct State;
@@ -133,6 +159,7 @@ struct Verification {
   bool complete = false;  // a trailer closes the recording
   bool signature_checked = false;
   std::uint64_t chunks_checked = 0;
+  Hash chain_head{};  // the hash of the last chunk checked (H0 without one)
   // One line: the first bad chunk ("chunk 3 altered: ..."), "truncated after chunk N ...",
   // "incomplete: no trailer after chunk N", or "" when intact and complete.
   std::string problem;
@@ -151,12 +178,14 @@ struct Integrity {
 };
 
 // Checks a recording as it is read, one chunk at a time, holding a few hashes and totals and
-// never the chunks: the hash chain, then the trailer's totals and its signature. Contents are not
-// decompressed here (the chain and the signature already cover every byte); a reader that
-// decodes reports a chunk that does not decode.
+// never the chunks: the hash chain, then the trailer's totals and its signature. Up to version 3
+// contents are not decompressed here (the chain and the signature cover every record byte); from
+// version 4 the chain covers the content, so chunk records are decompressed (not decoded into
+// events) to hash them. A reader that decodes reports a chunk whose events do not decode.
 class StreamVerifier {
  public:
   explicit StreamVerifier(const RecordStream& stream);
+  ~StreamVerifier();
   // Call with every chunk in file order.
   void add(const Chunk& chunk);
   // Once the stream returned false: the verdict, with the signature checked against the key of
@@ -164,6 +193,8 @@ class StreamVerifier {
   Integrity finish(const RecordStream& stream, const std::vector<PublicKey>& known_keys) const;
 
  private:
+  std::uint32_t version_ = 0;
+  std::unique_ptr<ChunkDecoder> decoder_;  // format 4: chunk records are decompressed to hash
   Hash head_{};
   std::uint64_t chunks_ = 0, events_ = 0, raw_ = 0, compressed_ = 0, last_us_ = 0;
   std::optional<std::uint64_t> last_seq_;

@@ -28,7 +28,9 @@ RecordingService::RecordingService(const RecordingConfig& config,
       key_(load_key(config)),
       sync_strand_(boost::asio::make_strand(io_.get_executor())),
       sync_timer_(sync_strand_),
-      shipper_(config.spool_dir, std::move(store), key_.public_key()) {
+      shipper_(config.spool_dir, std::move(store), key_.public_key(),
+               config.compact ? std::optional(ArchiveOptions{.level = config.compact_level})
+                              : std::nullopt) {
   if (config.sync != SpoolSync::filesystem) return;
   spool_fd_.reset(::open(config.spool_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (!spool_fd_) {

@@ -111,10 +111,11 @@ ShipResult ship_spool_file(RecordingStore& store, const fs::path& spool, bool cr
 // ---------------------------------------------------------------- the shipper thread
 
 Shipper::Shipper(fs::path spool_dir, std::unique_ptr<RecordingStore> store,
-                 const PublicKey& public_key)
+                 const PublicKey& public_key, std::optional<ArchiveOptions> compaction)
     : spool_dir_(std::move(spool_dir)),
       store_(std::move(store)),
       public_key_(public_key),
+      compaction_(std::move(compaction)),
       live_queue_(LiveQueue::kDefaultByteLimit, [this] { wake_for_watcher(); }),
       live_shipper_(live_queue_, spool_dir_, public_key_),
       live_synced_at_(std::chrono::steady_clock::now().time_since_epoch().count()),
@@ -163,13 +164,54 @@ void Shipper::stop() {
   if (thread_.joinable()) thread_.join();
 }
 
-// A spool file is named after its session; a live session's file is still being written. Looked
-// up by id: a node with thousands of sessions must not compare every file with every session.
-bool Shipper::is_live(const fs::path& spool_file) const {
+namespace {
+
+// A spool file is named after its session: "<id>.pcr".
+std::optional<std::int64_t> session_of(const fs::path& spool_file) {
   const std::string stem = spool_file.stem().string();
   std::int64_t session_id = 0;
   const auto [end, error] = std::from_chars(stem.data(), stem.data() + stem.size(), session_id);
-  return error == std::errc() && end == stem.data() + stem.size() && live_.contains(session_id);
+  if (error != std::errc() || end != stem.data() + stem.size()) return std::nullopt;
+  return session_id;
+}
+
+}  // namespace
+
+// A live session's file is still being written. Looked up by id: a node with thousands of
+// sessions must not compare every file with every session.
+bool Shipper::is_live(const fs::path& spool_file) const {
+  const std::optional<std::int64_t> session_id = session_of(spool_file);
+  return session_id && live_.contains(*session_id);
+}
+
+// Off the event loop and after the session: recompressing costs CPU (zstd -19 runs at a few
+// MB/s), which a running session must never wait for. A failure leaves the chunks as they are.
+void Shipper::compact(const fs::path& shipped_spool_file) {
+  const std::optional<std::int64_t> session_id = session_of(shipped_spool_file);
+  if (!compaction_ || !session_id) return;
+  const auto started = std::chrono::steady_clock::now();
+  try {
+    const RecordingStore::Compaction c = store_->compact(*session_id, {public_key_}, *compaction_);
+    if (!c.compacted) {
+      spdlog::debug("recording of session {} not compacted: {}", *session_id, c.skipped);
+      return;
+    }
+    const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                        std::chrono::steady_clock::now() - started)
+                        .count();
+    spdlog::info(
+        "recording of session {} compacted: {} chunks into {} segment(s), {} -> {} bytes stored "
+        "({:.1f}% -> {:.1f}% of {} raw) in {} ms",
+        *session_id, c.chunks, c.segments, c.bytes_before, c.bytes_after,
+        c.raw_bytes ? 100.0 * static_cast<double>(c.bytes_before) / static_cast<double>(c.raw_bytes)
+                    : 0.0,
+        c.raw_bytes ? 100.0 * static_cast<double>(c.bytes_after) / static_cast<double>(c.raw_bytes)
+                    : 0.0,
+        c.raw_bytes, ms);
+  } catch (const std::exception& e) {
+    spdlog::warn("cannot compact the recording of session {}: {}; its chunks are kept as shipped",
+                 *session_id, one_line(e.what()));
+  }
 }
 
 void Shipper::wake_for_watcher() {
@@ -244,13 +286,17 @@ bool Shipper::ship_pass() {
     } catch (const std::exception& e) {
       error = e.what();
     }
-    std::lock_guard<std::mutex> lock(mutex_);
     if (result == ShipResult::shipped) {
-      leftovers_.erase(file);
+      {
+        std::lock_guard<std::mutex> lock(mutex_);
+        leftovers_.erase(file);
+      }
       spdlog::info("recording {} stored in the database{}", file.filename().string(),
                    crashed ? " (left by an earlier run)" : "");
+      compact(file);
       continue;
     }
+    std::lock_guard<std::mutex> lock(mutex_);
     ++backlog_files;
     std::error_code size_error;
     const std::uintmax_t size = fs::file_size(file, size_error);

@@ -54,8 +54,10 @@ ShipResult ship_spool_file(RecordingStore& store, const std::filesystem::path& s
 // of being cut for a watched session.
 class Shipper {
  public:
+  // `compaction`: once a finished recording is stored and checked, the shipper thread replaces
+  // its chunks in the store by the archive form (RecordingStore::compact); none keeps them.
   Shipper(std::filesystem::path spool_dir, std::unique_ptr<RecordingStore> store,
-          const PublicKey& public_key);
+          const PublicKey& public_key, std::optional<ArchiveOptions> compaction = std::nullopt);
   ~Shipper();  // stop()
   Shipper(const Shipper&) = delete;
   Shipper& operator=(const Shipper&) = delete;
@@ -80,11 +82,13 @@ class Shipper {
   bool ship_pass();         // true when no finished file is left behind
   void live_pass_if_due();  // the thread's, between spool files too
   void wake_for_watcher();
-  bool is_live(const std::filesystem::path& spool_file) const;  // under mutex_
+  bool is_live(const std::filesystem::path& spool_file) const;    // under mutex_
+  void compact(const std::filesystem::path& shipped_spool_file);  // the thread's
 
   const std::filesystem::path spool_dir_;
   const std::unique_ptr<RecordingStore> store_;  // only touched by the thread
   const PublicKey public_key_;
+  const std::optional<ArchiveOptions> compaction_;
 
   std::mutex mutex_;
   std::condition_variable wake_;

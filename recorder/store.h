@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "recorder/archive.h"
 #include "recorder/reader.h"
 
 namespace portcullis::recorder {
@@ -65,6 +66,24 @@ class RecordingStore {
   // The .pcr bytes of a stored recording, rebuilt from what the store holds: the shipper compares
   // them with the spool file before deleting it. Throws RecordingError when there is none.
   virtual std::string load(std::int64_t session_id) = 0;
+
+  // What compacting one recording did (docs/recording-format.md, "Archive form").
+  struct Compaction {
+    bool compacted = false;
+    std::string skipped;  // why not, when not compacted ("already archived", ...)
+    std::uint64_t chunks = 0, segments = 0, raw_bytes = 0;
+    std::uint64_t bytes_before = 0, bytes_after = 0;  // of the chunk records, the segment records
+  };
+  // Replaces the stored chunks of an ended format-4 recording by their archive form: the
+  // segments are stored, read back and verified against the recording's chain head (and the
+  // signature, with the key of `known_keys` its header names) before the chunks are removed, all
+  // in one transaction. Throws when it fails; the chunks then stay. A store that keeps no
+  // archive form returns a Compaction that says so.
+  virtual Compaction compact(std::int64_t session_id, const std::vector<PublicKey>& known_keys,
+                             const ArchiveOptions& options) {
+    (void)session_id, (void)known_keys, (void)options;
+    return Compaction{false, "this store keeps recordings as they were shipped", 0, 0, 0, 0, 0};
+  }
 };
 
 }  // namespace portcullis::recorder

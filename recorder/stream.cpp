@@ -5,9 +5,11 @@
 #include <sodium.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <zstd.h>
 
 #include <cerrno>
 #include <cstring>
+#include <limits>
 
 #include "common/common.h"
 #include "recorder/internal.h"
@@ -84,7 +86,11 @@ Hash hash_from(std::string_view bytes) {
 
 std::string chunk_name(std::uint64_t seq) { return "chunk " + std::to_string(seq); }
 
-void parse_chunk(std::string_view record, std::size_t offset, Chunk& c) {
+// A decompressed segment larger than this is damage: the node packs at most kSegmentBytes, or
+// one chunk, and a chunk never comes near it.
+constexpr std::uint64_t kMaxSegmentRaw = 256u << 20;
+
+void parse_chunk(std::string_view record, std::size_t offset, std::uint32_t version, Chunk& c) {
   detail::ByteReader in(record.substr(detail::kRecordPrefixSize), "chunk record");
   c.seq = in.u64();
   c.first_us = in.u64();
@@ -93,8 +99,127 @@ void parse_chunk(std::string_view record, std::size_t offset, Chunk& c) {
   c.raw_size = in.u32();
   c.prev_hash = hash_from(in.take(c.prev_hash.size()));
   c.record.assign(record);
-  c.hash = detail::sha256(record);
+  // Version 4 hashes the content: ChunkDecoder does, once it has decompressed the frame.
+  c.hashed = version < detail::kFirstVersionWithContentHash;
+  c.hash = c.hashed ? detail::sha256(record) : Hash{};
   c.offset = offset;
+  c.index = 0;
+  c.content.clear();
+  c.from_segment = false;
+}
+
+std::string segment_name(std::uint64_t first_seq, std::uint64_t count) {
+  return "segment covering chunks " + std::to_string(first_seq) + ".." +
+         std::to_string(first_seq + count - 1);
+}
+
+struct ZstdDCtxFree {
+  void operator()(ZSTD_DCtx* c) const { ZSTD_freeDCtx(c); }
+};
+
+// A segment record (archive form, version 4), decompressed, its chunks checked and hashed.
+struct Segment {
+  std::size_t offset = 0, end = 0;  // of the record in the file
+  std::string content;              // every chunk's events, in order
+  std::vector<Chunk> chunks;        // without content; `content` holds it, in order
+  std::vector<std::size_t> starts;  // where each chunk's events start in `content`
+  std::size_t next = 0;             // the next chunk to hand out
+  std::string damage;               // found in it, reported after its chunks
+};
+
+// Reads a segment record; throws RecordingError with the line to report ("segment covering
+// chunks 3..9 altered: ...", "chunk 5 altered: ...").
+Segment read_segment(std::string_view record, std::size_t offset, std::uint32_t version) {
+  Segment s;
+  s.offset = offset;
+  s.end = offset + record.size();
+  detail::ByteReader in(record.substr(detail::kRecordPrefixSize), "segment record");
+  const std::uint64_t first_seq = in.u64();
+  const Hash prev_hash = hash_from(in.take(32));
+  const Hash seal = hash_from(in.take(32));
+  const std::string_view sealed = record.substr(detail::kRecordPrefixSize + in.position());
+  const std::uint64_t count = in.varint();
+  // Every table entry takes at least 4 bytes: a larger count is damage, not a big segment.
+  if (count == 0 || count > in.remaining() / 4 ||
+      first_seq > std::numeric_limits<std::uint64_t>::max() - count) {
+    throw RecordingError("segment at offset " + std::to_string(offset) +
+                         " altered: impossible chunk count " + std::to_string(count));
+  }
+  const std::string name = segment_name(first_seq, count);
+  const auto fail = [&](const std::string& why) {
+    throw RecordingError(name + " altered: " + why);
+  };
+  std::uint64_t total = 0, last_us = 0;
+  s.chunks.resize(count);
+  try {
+    for (std::uint64_t i = 0; i < count; ++i) {
+      Chunk& c = s.chunks[i];
+      const std::uint64_t gap = in.varint(), span = in.varint();
+      const std::uint64_t events = in.varint(), raw = in.varint();
+      c.seq = first_seq + i;
+      c.first_us = (i == 0 ? 0 : last_us) + gap;
+      c.last_us = c.first_us + span;
+      if (c.first_us < gap || c.last_us < c.first_us || events == 0 ||
+          events > std::numeric_limits<std::uint32_t>::max() || raw == 0 || raw > kMaxSegmentRaw) {
+        fail("the table entry of chunk " + std::to_string(c.seq) + " is impossible");
+      }
+      c.event_count = static_cast<std::uint32_t>(events);
+      c.raw_size = static_cast<std::uint32_t>(raw);
+      c.offset = offset;
+      c.index = static_cast<std::uint32_t>(i);
+      c.from_segment = true;
+      c.hashed = true;
+      last_us = c.last_us;
+      total += raw;
+      if (total > kMaxSegmentRaw) fail("its chunks hold more than 256 MiB");
+    }
+  } catch (const RecordingError& e) {
+    if (std::string_view(e.what()).starts_with(name)) throw;
+    fail(std::string("its table cannot be read: ") + e.what());
+  }
+  const std::string_view frame = in.take(in.remaining());
+  if (ZSTD_findFrameCompressedSize(frame.data(), frame.size()) != frame.size() ||
+      ZSTD_getFrameContentSize(frame.data(), frame.size()) != total) {
+    fail("its frame is not one zstd frame of " + std::to_string(total) + " bytes");
+  }
+  std::unique_ptr<ZSTD_DCtx, ZstdDCtxFree> dctx(ZSTD_createDCtx());
+  if (!dctx) throw std::bad_alloc();
+  s.content.resize(total);
+  const std::size_t n =
+      ZSTD_decompressDCtx(dctx.get(), s.content.data(), total, frame.data(), frame.size());
+  if (ZSTD_isError(n) || n != total) {
+    fail(std::string("its frame does not decompress") +
+         (ZSTD_isError(n) ? std::string(": ") + ZSTD_getErrorName(n) : std::string()));
+  }
+  // The chain through the segment, each chunk's events checked: a chunk whose events do not fit
+  // its table entry is named; any other change shows as the segment's end hash not matching.
+  Hash head = prev_hash;
+  std::size_t at = 0;
+  for (Chunk& c : s.chunks) {
+    const std::string_view events = std::string_view(s.content).substr(at, c.raw_size);
+    try {
+      detail::check_events(events, c, version);
+    } catch (const RecordingError& e) {  // "chunk S: why"
+      const std::string what = e.what();
+      const std::size_t colon = what.find(':');
+      throw RecordingError(what.substr(0, colon) + " altered" + what.substr(colon));
+    }
+    c.prev_hash = head;
+    c.hash = detail::content_hash(
+        detail::chunk_fixed_fields(c.seq, c.first_us, c.last_us, c.event_count, c.raw_size, head),
+        events);
+    head = c.hash;
+    s.starts.push_back(at);
+    at += c.raw_size;
+  }
+  // Reported once its chunks are handed out: a changed prev_hash shows first as the link it
+  // breaks (the verifiers name the chunk that does not follow), anything else as this. The seal
+  // covers the chain's end (hence every chunk field and event) and the table and frame bytes
+  // themselves, so even a change zstd would not notice (an unused bit) is found.
+  if (detail::segment_seal(head, sealed) != seal) {
+    s.damage = name + " altered: its bytes do not match its seal";
+  }
+  return s;
 }
 
 Trailer parse_trailer(std::string_view record) {
@@ -127,6 +252,11 @@ struct RecordStream::State {
 
   std::size_t pos = 0;
   std::optional<std::uint64_t> last_seq;  // of the last chunk read, for messages
+  std::optional<Segment> segment;         // the segment record being handed out, chunk by chunk
+  std::uint32_t skip = 0;                 // chunks of the next segment to pass over (seek)
+  std::optional<bool> archive_form;       // segments (true) or chunk records (false) so far
+  std::string pending_damage;             // a segment's, once its chunks are handed out
+  std::size_t pending_offset = 0;
   bool stopped = false;
   std::optional<Trailer> trailer;
   bool truncated = false, torn_trailer = false;
@@ -157,13 +287,26 @@ struct RecordStream::State {
     }
     header_record = std::string(source->read(at, detail::kRecordPrefixSize + length, scratch));
     header = header_from_json(std::string_view(header_record).substr(detail::kRecordPrefixSize));
+    // From version 4 the chain means something else: the header (which H0 covers) must name
+    // the same version as the file, so neither can be changed alone.
+    if ((version >= detail::kFirstVersionWithContentHash ||
+         header.format >= detail::kFirstVersionWithContentHash) &&
+        header.format != version) {
+      throw RecordingError("the file says format version " + std::to_string(version) +
+                           " and its header " + std::to_string(header.format) +
+                           ": one of them was altered");
+    }
     header_hash = detail::sha256(header_record);
     first_chunk = at + header_record.size();
     rewind(first_chunk);
   }
 
-  void rewind(std::size_t offset) {
+  void rewind(std::size_t offset, std::uint32_t index = 0) {
     pos = offset;
+    segment.reset();
+    pending_damage.clear();
+    skip = index;
+    archive_form.reset();
     valid_bytes = offset;
     stopped = false;
     trailer.reset();
@@ -182,8 +325,43 @@ struct RecordStream::State {
 
   std::string next_name() const { return chunk_name(last_seq ? *last_seq + 1 : 0); }
 
+  // Hands out the next chunk of the current segment, if any is left.
+  bool segment_chunk(Chunk& chunk) {
+    if (!segment) return false;
+    const bool found = segment->next < segment->chunks.size();
+    if (found) {
+      const std::size_t i = segment->next++;
+      chunk = segment->chunks[i];
+      chunk.content.assign(std::string_view(segment->content)
+                               .substr(segment->starts[i], segment->chunks[i].raw_size));
+      last_seq = chunk.seq;
+    }
+    if (segment->next >= segment->chunks.size()) {  // handed out: the next record is next
+      if (!segment->damage.empty()) {
+        pending_damage = std::move(segment->damage);
+        pending_offset = segment->offset;
+      } else {
+        pos = segment->end;
+        valid_bytes = pos;
+      }
+      segment.reset();
+    }
+    return found;
+  }
+
+  // A file holds chunk records (live form) or segment records (archive form), never both.
+  bool form_mixed(bool archive) {
+    if (!archive_form) archive_form = archive;
+    return *archive_form != archive;
+  }
+
   bool next_chunk(Chunk& chunk) {
     if (stopped) return false;
+    if (segment_chunk(chunk)) return true;
+    if (!pending_damage.empty()) {
+      pos = pending_offset;
+      return stop(false, std::move(pending_damage));
+    }
     const std::size_t size = source->size();
     if (pos >= size) {
       stopped = true;
@@ -207,15 +385,33 @@ struct RecordStream::State {
     const std::size_t record_size = detail::kRecordPrefixSize + length;
     const std::string_view record = source->read(pos, record_size, buffer);
     if (record.size() < record_size) return stop(true, "");
+    const bool segments_known = version >= detail::kFirstVersionWithContentHash;
     try {
       if (type == static_cast<std::uint8_t>(RecordType::chunk)) {
-        parse_chunk(record, pos, chunk);
+        if (form_mixed(false)) {
+          return stop(false, next_name() + where + ": a chunk record among segment records");
+        }
+        parse_chunk(record, pos, version, chunk);
         last_seq = chunk.seq;
+      } else if (type == static_cast<std::uint8_t>(RecordType::segment) && segments_known) {
+        if (form_mixed(true)) {
+          return stop(false, next_name() + where + ": a segment record among chunk records");
+        }
+        try {
+          segment = read_segment(record, pos, version);
+        } catch (const RecordingError& e) {
+          return stop(false, e.what());
+        }
+        segment->next = std::min<std::size_t>(skip, segment->chunks.size());
+        skip = 0;
+        if (segment_chunk(chunk)) return true;
+        return next_chunk(chunk);  // a seek past its last chunk: the record after it
       } else if (type == static_cast<std::uint8_t>(RecordType::trailer)) {
         trailer = parse_trailer(record);
       } else {
         return stop(false, next_name() + where + ": record type " + std::to_string(type) +
-                               " is not a chunk or trailer");
+                               " is not a chunk" + (segments_known ? ", segment" : "") +
+                               " or trailer");
       }
     } catch (const RecordingError& e) {
       return stop(false, next_name() + where + ": " + e.what());
@@ -276,12 +472,24 @@ bool RecordStream::torn_trailer() const { return state_->torn_trailer; }
 const std::string& RecordStream::damage() const { return state_->damage; }
 std::size_t RecordStream::stop_offset() const { return state_->stop_offset; }
 std::size_t RecordStream::valid_bytes() const { return state_->valid_bytes; }
-std::size_t RecordStream::position() const { return state_->pos; }
-void RecordStream::seek(std::size_t offset) { state_->rewind(offset); }
+std::size_t RecordStream::position() const {
+  return state_->segment ? state_->segment->offset : state_->pos;
+}
+std::uint32_t RecordStream::position_index() const {
+  return state_->segment ? static_cast<std::uint32_t>(state_->segment->next) : 0;
+}
+void RecordStream::seek(std::size_t offset, std::uint32_t index) { state_->rewind(offset, index); }
 
 // ---- StreamVerifier ------------------------------------------------------------------------
 
-StreamVerifier::StreamVerifier(const RecordStream& stream) : head_(stream.header_hash()) {}
+StreamVerifier::StreamVerifier(const RecordStream& stream)
+    : version_(stream.version()), head_(stream.header_hash()) {
+  if (version_ >= detail::kFirstVersionWithContentHash) {
+    decoder_ = std::make_unique<ChunkDecoder>(version_);
+  }
+}
+
+StreamVerifier::~StreamVerifier() = default;
 
 void StreamVerifier::add(const Chunk& c) {
   if (!problem_.empty()) return;
@@ -298,7 +506,18 @@ void StreamVerifier::add(const Chunk& c) {
     problem_ = chunk_name(chunks_) + " altered: its sequence number reads " + std::to_string(c.seq);
     return;
   }
-  head_ = c.hash;
+  if (c.hashed) {
+    head_ = c.hash;
+  } else {
+    // Version 4 chunk record: its hash covers its content, so its frame is decompressed.
+    try {
+      head_ = decoder_->skip(c);
+    } catch (const RecordingError& e) {
+      const std::string what = e.what();
+      problem_ = what.substr(0, what.find(':')) + " altered" + what.substr(what.find(':'));
+      return;
+    }
+  }
   ++chunks_;
   events_ += c.event_count;
   raw_ += c.raw_size;
@@ -327,14 +546,16 @@ Integrity StreamVerifier::finish(const RecordStream& stream,
   if (t.chunk_count < chunks_ || t.chain_head != head_) {
     return broken("trailer altered: its chain head does not match " + last);
   }
-  if (t.event_count != events_ || t.raw_bytes != raw_ || t.compressed_bytes != compressed_ ||
+  const std::uint64_t compressed =
+      stream.version() >= detail::kFirstVersionWithContentHash ? 0 : compressed_;
+  if (t.event_count != events_ || t.raw_bytes != raw_ || t.compressed_bytes != compressed ||
       t.duration_us != last_us_) {
     return broken("trailer altered: its totals do not match the chunks");
   }
   const std::string& named = stream.header().node_key_fingerprint;
   for (const PublicKey& key : known_keys) {
     if (fingerprint(key) != named) continue;
-    if (check_trailer_signature(t, key)) return {true, ""};
+    if (check_trailer_signature(t, key, stream.version())) return {true, ""};
     return broken("trailer altered: the signature does not verify with " + named);
   }
   return broken("not signed by a known node key (the recording names " + inert_line(named) + ")");

@@ -47,33 +47,13 @@ struct Compressor {
   std::vector<char> frame;  // grows to the largest bound seen, and is never zero-filled again
 };
 
-Compressor* thread_compressor() {
-  thread_local Compressor compressor;
-  if (!compressor.context) {
-    compressor.context.reset(ZSTD_createCCtx());
-    if (!compressor.context) return nullptr;
-    ZSTD_CCtx_setParameter(compressor.context.get(), ZSTD_c_compressionLevel, detail::kZstdLevel);
-    // The frame checksum lets a reader detect a damaged payload even in an unsigned last chunk.
-    ZSTD_CCtx_setParameter(compressor.context.get(), ZSTD_c_checksumFlag, 1);
-  }
-  return &compressor;
-}
-
 // One chunk compressed with the thread's context and the given history prefix (valid until the
 // next call); nullopt on failure.
 std::optional<std::string_view> compress(std::string_view raw, std::string_view prefix) {
-  Compressor* compressor = thread_compressor();
-  if (!compressor) return std::nullopt;
-  if (!prefix.empty() &&
-      ZSTD_isError(ZSTD_CCtx_refPrefix(compressor->context.get(), prefix.data(), prefix.size()))) {
-    return std::nullopt;
-  }
-  const std::size_t bound = ZSTD_compressBound(raw.size());
-  if (compressor->frame.size() < bound) compressor->frame.resize(bound);
-  const std::size_t size = ZSTD_compress2(compressor->context.get(), compressor->frame.data(),
-                                          bound, raw.data(), raw.size());
-  if (ZSTD_isError(size)) return std::nullopt;
-  return std::string_view(compressor->frame.data(), size);
+  thread_local Compressor compressor;
+  if (!compressor.context) compressor.context = detail::chunk_context(detail::kZstdLevel);
+  if (!compressor.context) return std::nullopt;
+  return detail::compress_frame(compressor.context.get(), compressor.frame, raw, prefix);
 }
 
 }  // namespace
@@ -192,7 +172,8 @@ Chunk SpoolWriter::State::written_chunk(const ChunkBuffer& chunk, std::string_vi
   c.event_count = chunk.events();
   c.raw_size = static_cast<std::uint32_t>(chunk.size());
   c.prev_hash = prev_hash;
-  c.hash = counters.prev_hash;  // chunk_record chained this record's hash
+  c.hash = counters.prev_hash;  // chunk_record chained this chunk's content hash
+  c.hashed = true;
   c.record.assign(record);
   c.offset = offset;
   return c;
@@ -209,18 +190,17 @@ std::error_code SpoolWriter::State::chunk_record(const ChunkBuffer& chunk, std::
   const std::optional<std::string_view> frame =
       compress(chunk.bytes(), detail::history_for(c.history, chunk.size()));
   if (!frame) return std::make_error_code(std::errc::not_enough_memory);
-  const std::size_t start = records.size();
+  const std::string fixed =
+      detail::chunk_fixed_fields(c.chunks, chunk.first_us(), chunk.last_us(), chunk.events(),
+                                 static_cast<std::uint32_t>(chunk.size()), c.prev_hash);
   records.push_back(static_cast<char>(detail::RecordType::chunk));
   detail::put_u32(records, static_cast<std::uint32_t>(detail::kChunkFixedSize + frame->size()));
-  detail::put_u64(records, c.chunks);
-  detail::put_u64(records, chunk.first_us());
-  detail::put_u64(records, chunk.last_us());
-  detail::put_u32(records, chunk.events());
-  detail::put_u32(records, static_cast<std::uint32_t>(chunk.size()));
-  records.append(reinterpret_cast<const char*>(c.prev_hash.data()), c.prev_hash.size());
+  records.append(fixed);
   records.append(*frame);
 
-  c.prev_hash = detail::sha256(std::string_view(records).substr(start));
+  // Version 4: the chain covers the content, hashed from the bytes at hand (no decompression),
+  // so the recording may later be recompressed without breaking it.
+  c.prev_hash = detail::content_hash(fixed, chunk.bytes());
   ++c.chunks;
   c.events += chunk.events();
   c.raw += chunk.size();
@@ -235,14 +215,16 @@ std::error_code SpoolWriter::finish(const std::string& end_reason) {
   if (!s.fd) return std::make_error_code(std::errc::bad_file_descriptor);
   std::string body(reinterpret_cast<const char*>(s.counters.prev_hash.data()),
                    s.counters.prev_hash.size());
+  // compressed_bytes is 0 from version 4: the stored size depends on the form the recording is
+  // kept in (live or archive), so it is not part of the signed evidence.
   for (std::uint64_t total : {s.counters.chunks, s.counters.events, s.counters.raw,
-                              s.counters.compressed, s.counters.last_us}) {
+                              std::uint64_t{0}, s.counters.last_us}) {
     detail::put_u64(body, total);
   }
   const std::string reason = end_reason.substr(0, 0xffff);
   detail::put_u16(body, static_cast<std::uint16_t>(reason.size()));
   body.append(reason);
-  const Signature signature = s.key.sign(detail::signed_message(body));
+  const Signature signature = s.key.sign(detail::signed_message(body, kFormatVersion));
   body.append(reinterpret_cast<const char*>(signature.data()), signature.size());
   if (std::error_code error =
           s.append_record(detail::make_record(detail::RecordType::trailer, body))) {

@@ -77,10 +77,11 @@ class LiveShipping : public ::testing::Test {
   std::string stored_output(long long id) const {
     recorder::PostgresRecordingStore store(
         PostgresCluster::shared().url(gateway.bastion.database()));
-    const recorder::ParsedRecording parsed = recorder::parse(store.load(id));
+    // Live chunk records while the session runs, archive segments once it has been compacted.
+    recorder::RecordStream stream = recorder::RecordStream::own(store.load(id));
     std::string output;
-    recorder::ChunkDecoder decoder(parsed.version);
-    for (const recorder::Chunk& chunk : parsed.chunks) {
+    recorder::ChunkDecoder decoder(stream.version());
+    for (recorder::Chunk chunk; stream.next_chunk(chunk);) {
       for (const recorder::Event& event : decoder.next(chunk)) {
         if (event.kind == recorder::EventKind::output) output += event.data;
       }

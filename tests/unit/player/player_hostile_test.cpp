@@ -106,11 +106,6 @@ TEST(PlayerHostile, ATruncatedRecordingIsReportedNotVerified) {
   EXPECT_EQ(screen_at(b, 10'000'000).lines[2], "line 2");
 }
 
-void put_u64(std::string& bytes, std::size_t at, std::uint64_t value) {
-  for (int i = 0; i < 8; ++i)
-    bytes[at + static_cast<std::size_t>(i)] = static_cast<char>(value >> (8 * i));
-}
-
 // Someone with write access to the file swaps a chunk for one saying something else and
 // re-chains everything after it: hashes and totals agree again, the signature cannot.
 TEST(PlayerHostile, ARechainedRecordingIsNotVerified) {
@@ -123,9 +118,9 @@ TEST(PlayerHostile, ARechainedRecordingIsNotVerified) {
   ASSERT_TRUE(a.trailer);
   std::string forged = original.substr(0, a.chunks[0].offset) + b.chunks[0].record;
   std::string trailer = a.trailer->record;
-  // Body: chain head, chunk/event/raw counts, then the compressed byte count.
-  std::memcpy(trailer.data() + 5, b.chunks[0].hash.data(), 32);
-  put_u64(trailer, 5 + 32 + 24, b.chunks[0].frame().size());
+  // Body: the chain head (format 4: over the content), then totals that are the same.
+  const recorder::Verification chained = recorder::verify(b, std::nullopt);
+  std::memcpy(trailer.data() + 5, chained.chain_head.data(), 32);
   forged += trailer;
 
   const Recording r = open_recording(forged, node_keys());
