@@ -293,6 +293,10 @@ struct SessionFilter {
 };
 // Oldest first.
 std::vector<SessionRow> list_sessions(pqxx::work& tx, const SessionFilter& filter = {});
+// The newest `limit` sessions that `filter` selects and that started by `until` (if given),
+// newest first: a page of a listing, without reading the whole history.
+std::vector<SessionRow> recent_sessions(pqxx::work& tx, const SessionFilter& filter,
+                                        const std::optional<TimePoint>& until, std::size_t limit);
 std::optional<SessionRow> find_session(pqxx::work& tx, std::int64_t session_id);
 // Asks the node holding the session to end it (sets kill_requested_at), which tells the user
 // who ended it and `reason` (free text, may be empty). Throws AccessError if unknown or already
@@ -379,6 +383,7 @@ struct AuditEvent {
 };
 struct AuditFilter {
   std::optional<TimePoint> since;
+  std::optional<TimePoint> until;  // at or before
   std::string user;    // matches the actor or a "user" field in the details; "" = everyone
   std::string action;  // "" = every action
   std::string object;  // "session:42"; "" = every object

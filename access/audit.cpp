@@ -109,14 +109,17 @@ void audit(pqxx::work& tx, const std::string& actor, const std::string& action,
 
 std::vector<AuditEvent> list_audit(pqxx::work& tx, const AuditFilter& filter) {
   std::vector<AuditEvent> events;
-  for (const pqxx::row& row :
-       tx.exec_params("SELECT * FROM (SELECT " + event_columns() + " FROM audit_events WHERE " +
-                          detail::since_condition("at", "$1") +
-                          " AND ($2 = '' OR actor = $2 OR details->>'user' = $2)"
-                          " AND ($4 = '' OR action = $4) AND ($5 = '' OR object = $5)"
-                          " ORDER BY id DESC LIMIT $3) newest ORDER BY id",
-                      detail::since_parameter(filter.since), filter.user,
-                      static_cast<long long>(filter.limit), filter.action, filter.object)) {
+  for (const pqxx::row& row : tx.exec_params(
+           "SELECT * FROM (SELECT " + event_columns() + " FROM audit_events WHERE " +
+               detail::since_condition("at", "$1") +
+               " AND ($2 = '' OR actor = $2 OR details->>'user' = $2)"
+               " AND ($4 = '' OR action = $4) AND ($5 = '' OR object = $5)"
+               " AND ($6::bigint = 0 OR at <= " +
+               detail::from_micros("$6") +
+               ")"
+               " ORDER BY id DESC LIMIT $3) newest ORDER BY id",
+           detail::since_parameter(filter.since), filter.user, static_cast<long long>(filter.limit),
+           filter.action, filter.object, filter.until ? detail::micros_of(*filter.until) : 0LL)) {
     events.push_back(event_from_row(row));
   }
   return events;

@@ -454,6 +454,11 @@ Grant acknowledge_review(pqxx::work& tx, const std::string& actor, std::int64_t 
   if (!grant.review_required) {
     throw AccessError("grant " + std::to_string(id) + " is not flagged for review");
   }
+  // Whoever broke the glass does not clear it: another person reviews it.
+  if (actor == "user:" + grant.user) {
+    throw AccessError("grant " + std::to_string(id) +
+                      " is your own break-glass grant; someone else must review it");
+  }
   if (grant.reviewed_at) {
     throw AccessError("grant " + std::to_string(id) + " was already reviewed by " +
                       grant.reviewed_by + " at " + format_rfc3339(*grant.reviewed_at));

@@ -107,6 +107,12 @@ void run_init(Context& context) {
   }
   // The console's own certificate, until the operator names one from their CA.
   if (!config.web.listen.empty() && !fs::exists(config.web.tls_cert)) {
+    if (fs::exists(config.web.tls_key)) {
+      throw UsageError("[web] tls_key " + config.web.tls_key.string() +
+                       " exists but its certificate " + config.web.tls_cert.string() +
+                       " does not: put the certificate there, or remove the key to have a "
+                       "self-signed pair made");
+    }
     create_missing(config.web.tls_key, "web console key", [&config](const fs::path& key) {
       return "certificate " + config.web.tls_cert.string() + ", self-signed, SHA-256 " +
              web::create_self_signed_certificate(config.web.tls_cert, key,

@@ -21,7 +21,7 @@ namespace {
 using nlohmann::json;
 
 // Sign-in attempts (links and TOTP codes) per address per minute.
-constexpr int kSignInAttemptsPerMinute = 10;
+constexpr int kSignInAttemptsPerMinute = 20;
 // Free text a person types (reason, comment, note) and search terms.
 constexpr std::size_t kMaxText = 1000;
 constexpr std::size_t kMaxRows = 500;
@@ -515,9 +515,9 @@ HttpReply Api::approvals_queue(const Authed& authed, const HttpRequest& request)
       json history = json::array();
       const std::vector<access::Grant> theirs =
           access::grants_of(tx, grant.at("user").get<std::string>());
-      for (const access::Grant& g : theirs) {
-        if (g.id == grant.at("id").get<std::int64_t>()) continue;
-        history.push_back(access::grant_json(g));
+      for (auto g = theirs.rbegin(); g != theirs.rend(); ++g) {  // newest first
+        if (g->id == grant.at("id").get<std::int64_t>()) continue;
+        history.push_back(access::grant_json(*g));
         if (history.size() == 10) break;
       }
       queue.push_back({{"grant", grant}, {"history", std::move(history)}});
@@ -570,10 +570,9 @@ HttpReply Api::sessions(const HttpRequest& request) {
   };
   std::vector<Row> rows;
   thread_database(backend_.running()->config.database.url).transact([&](pqxx::work& tx) {
-    std::vector<access::SessionRow> found = access::list_sessions(tx, filter);
-    for (auto it = found.rbegin(); it != found.rend() && rows.size() < limit; ++it) {
-      if (until && it->started_at > *until) continue;
-      Row row{*it, access::find_grant(tx, it->grant_id), access::list_approvals(tx, it->grant_id)};
+    for (const access::SessionRow& session : access::recent_sessions(tx, filter, until, limit)) {
+      Row row{session, access::find_grant(tx, session.grant_id),
+              access::list_approvals(tx, session.grant_id)};
       const pqxx::result recording = tx.exec_params(
           "SELECT r.state, r.raw_bytes, "
           "COALESCE((SELECT sum(length(c.record)) FROM recording_chunks c "
@@ -581,7 +580,7 @@ HttpReply Api::sessions(const HttpRequest& request) {
           "COALESCE((SELECT sum(length(s.record)) FROM recording_segments s "
           "WHERE s.session_id = r.session_id), 0) AS stored "
           "FROM recordings r WHERE r.session_id = $1",
-          it->id);
+          session.id);
       if (!recording.empty()) {
         row.recording_state = recording[0][0].as<std::string>();
         row.raw_bytes = recording[0][1].as<std::int64_t>();
@@ -677,8 +676,14 @@ HttpReply Api::session_page(std::int64_t id) {
 HttpReply Api::asciicast(std::int64_t id) {
   std::string bytes;
   thread_database(backend_.running()->config.database.url).transact([&](pqxx::work& tx) {
-    bytes = recorder::load_recording(tx, id);
+    try {
+      bytes = recorder::load_recording(tx, id);
+    } catch (const recorder::RecordingError&) {
+      // None stored (yet): an unknown session, one without a recording, one just ended.
+    }
   });
+  if (bytes.empty())
+    throw HttpError(404, "no recording is stored for session " + std::to_string(id));
   HttpReply reply;
   reply.content_type = "application/x-asciicast";
   reply.body = player::export_asciicast(player::open_recording(bytes));
@@ -696,11 +701,7 @@ HttpReply Api::search(const HttpRequest& request) {
   const std::size_t limit = limit_param(request, 50);
   std::vector<access::SessionRow> candidates;
   thread_database(backend_.running()->config.database.url).transact([&](pqxx::work& tx) {
-    std::vector<access::SessionRow> found = access::list_sessions(tx, filter);
-    for (auto it = found.rbegin(); it != found.rend() && candidates.size() < kSearchSessions;
-         ++it) {
-      candidates.push_back(*it);
-    }
+    candidates = access::recent_sessions(tx, filter, std::nullopt, kSearchSessions);
   });
   std::string needle = q;
   std::transform(needle.begin(), needle.end(), needle.begin(),
@@ -742,18 +743,14 @@ HttpReply Api::audit_log(const HttpRequest& request) {
   filter.action = query_value(request.query, "action");
   filter.object = query_value(request.query, "object");
   filter.since = time_param(request, "since");
+  filter.until = time_param(request, "until");
   filter.limit = limit_param(request, 200);
-  const std::optional<access::TimePoint> until = time_param(request, "until");
   std::vector<access::AuditEvent> events;
   thread_database(backend_.running()->config.database.url).transact([&](pqxx::work& tx) {
     events = access::list_audit(tx, filter);
   });
   json list = json::array();
   for (auto it = events.rbegin(); it != events.rend(); ++it) {
-    if (until) {
-      const auto at = player::parse_rfc3339(it->at);
-      if (at && *at > *until) continue;
-    }
     list.push_back(access::audit_event_json(*it));
   }
   return json_reply(list);

@@ -54,14 +54,17 @@ struct Console::Impl {
   Impl(const Config& config, Backend& backend)
       : web(config.web),
         api(config.server.node_name, backend),
+        io(std::make_unique<net::io_context>(1)),
         workers(static_cast<std::size_t>(config.web.threads)),
-        context{io, tls, workers, api, config.database.url, config.web.max_connections} {
+        context{*io, tls, workers, api, config.database.url, config.web.max_connections} {
     load_tls(tls, web);
   }
 
   WebConfig web;
   Api api;
-  net::io_context io{1};
+  // Destroyed by stop(), before `context` and `workers`: the connections its pending handlers
+  // hold refer to both on their way out.
+  std::unique_ptr<net::io_context> io;
   ssl::context tls{ssl::context::tls_server};
   net::thread_pool workers;
   ServerContext context;
@@ -85,7 +88,7 @@ void Console::start() {
     pthread_setname_np(pthread_self(), "web");
     for (;;) {
       try {
-        impl_->io.run();
+        impl_->io->run();
         return;
       } catch (const std::exception& e) {
         // One connection's failure must not end the console.
@@ -97,10 +100,13 @@ void Console::start() {
 }
 
 void Console::stop() {
-  if (!impl_) return;
-  impl_->io.stop();
+  if (!impl_ || !impl_->io) return;
+  impl_->io->stop();
   if (impl_->thread.joinable()) impl_->thread.join();
   impl_->workers.join();
+  // Closes every connection. A live view's leaving is then not recorded: its participant row
+  // goes stale within access::kParticipantStale, as after a crash.
+  impl_->io.reset();
 }
 
 std::string console_base_url(const WebConfig& web, const std::string& ssh_host) {

@@ -265,5 +265,41 @@ TEST_F(WebApi, EnrolledUserMustGiveTotpBeforeAnythingElse) {
   EXPECT_EQ(browser.call("GET", "/api/v1/grants").status, 200);
 }
 
+TEST_F(WebApi, SignInAttemptsAreLimitedPerAddress) {
+  Browser guesser(dir, base, "guesser");
+  int limited = 0;
+  for (int i = 0; i < 30; ++i) {
+    const Answer answer = guesser.sign_in(std::string(43, static_cast<char>('A' + i % 26)));
+    if (answer.status == 429)
+      ++limited;
+    else
+      EXPECT_EQ(answer.status, 401) << answer.body;
+  }
+  EXPECT_GE(limited, 5);
+  // A real link is refused too while the address is limited: no guessing between.
+  EXPECT_EQ(guesser.sign_in(login_token(alice, "alice")).status, 429);
+}
+
+TEST_F(WebApi, LiveViewRefusesOtherOriginsAndStrangers) {
+  Browser auditor = signed_in(audrey, "audrey");
+  const auto upgrade = [&](const std::string& origin, bool with_cookie) {
+    std::vector<std::string> argv{"curl",      "-sk",
+                                  "--http1.1", "--max-time",
+                                  "10",        "-i",
+                                  "-H",        "Connection: Upgrade",
+                                  "-H",        "Upgrade: websocket",
+                                  "-H",        "Sec-WebSocket-Version: 13",
+                                  "-H",        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
+                                  "-H",        "Origin: " + origin};
+    if (with_cookie) argv.insert(argv.end(), {"-b", (dir / "audrey.cookies").string()});
+    argv.push_back(base + "/api/v1/sessions/1/live");
+    return run(argv).out;
+  };
+  EXPECT_NE(upgrade("https://evil.example", true).find(" 403 "), std::string::npos);
+  EXPECT_NE(upgrade(base, false).find(" 401 "), std::string::npos);
+  // Allowed in, but there is no session 1.
+  EXPECT_NE(upgrade(base, true).find(" 404 "), std::string::npos);
+}
+
 }  // namespace
 }  // namespace portcullis::e2e
