@@ -151,7 +151,7 @@ class Scenario {
   std::string transcript_;
 };
 
-class WebConsoleTest : public ::testing::Test {
+class WebConsole : public ::testing::Test {
  protected:
   void SetUp() override {
     const std::string missing = missing_browser_parts();
@@ -255,7 +255,7 @@ class WebConsoleTest : public ::testing::Test {
   fs::path out_;
 };
 
-TEST_F(WebConsoleTest, SignInThroughAWebLoginLinkThatWorksOnce) {
+TEST_F(WebConsole, SignInThroughAWebLoginLinkThatWorksOnce) {
   Scenario scenario("sign_in", {"alice"}, out_);
   send_link(scenario, alice, "alice");
   EXPECT_TRUE(scenario.expect("OK", 90s)) << scenario.transcript();
@@ -272,7 +272,7 @@ TEST_F(WebConsoleTest, SignInThroughAWebLoginLinkThatWorksOnce) {
   EXPECT_TRUE(audited) << bastion.cli_checked({"audit", "list"});
 }
 
-TEST_F(WebConsoleTest, RequestInThePageApproveInThePageThenSshWorks) {
+TEST_F(WebConsole, RequestInThePageApproveInThePageThenSshWorks) {
   // No grant yet: alice is refused.
   EXPECT_NE(run_ssh(alice.private_key, bastion.port(), "alice:db01", {"true"},
                     RunOptions().with_timeout(30s))
@@ -297,7 +297,7 @@ TEST_F(WebConsoleTest, RequestInThePageApproveInThePageThenSshWorks) {
   expect_passed(scenario);
 }
 
-TEST_F(WebConsoleTest, PlayerPlaysARecordingAndCommandsSeekIt) {
+TEST_F(WebConsole, PlayerPlaysARecordingAndCommandsSeekIt) {
   bastion.add_grant("alice", "db01", target.account(), "30m", "player test");
   std::string id;
   {
@@ -325,7 +325,7 @@ TEST_F(WebConsoleTest, PlayerPlaysARecordingAndCommandsSeekIt) {
   expect_passed(scenario);
 }
 
-TEST_F(WebConsoleTest, LiveViewShowsTypingWithinTwoSecondsAndTerminateEndsTheSsh) {
+TEST_F(WebConsole, LiveViewShowsTypingWithinTwoSecondsAndTerminateEndsTheSsh) {
   bastion.add_grant("alice", "db01", target.account(), "30m", "live test");
   PtySession shell(ssh_tty_command(alice.private_key, bastion.port(), "alice:db01", {}));
   shell.write("echo shell-$((40+2))\r");
@@ -351,7 +351,7 @@ TEST_F(WebConsoleTest, LiveViewShowsTypingWithinTwoSecondsAndTerminateEndsTheSsh
   EXPECT_EQ(session["end_reason"], "killed");
 }
 
-TEST_F(WebConsoleTest, HostileReasonShowsAsInertText) {
+TEST_F(WebConsole, HostileReasonShowsAsInertText) {
   Scenario scenario("inert_text", {"alice", "bob", "db01"}, out_);
   send_link(scenario, alice, "alice");
   ASSERT_TRUE(scenario.expect("REQUESTED", 60s)) << scenario.transcript();
@@ -360,7 +360,7 @@ TEST_F(WebConsoleTest, HostileReasonShowsAsInertText) {
   expect_passed(scenario);
 }
 
-TEST_F(WebConsoleTest, UserWithoutTheApproverRoleGets403AndNoApproveButton) {
+TEST_F(WebConsole, UserWithoutTheApproverRoleGets403AndNoApproveButton) {
   const std::string pending = daves_pending_request();
   Scenario scenario("no_approver", {"alice", pending}, out_);
   send_link(scenario, alice, "alice");
