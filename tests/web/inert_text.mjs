@@ -1,12 +1,12 @@
 // A reason with <script>, an <img onerror>, and terminal escapes, typed into the request form,
 // shows as inert text wherever it appears: no dialog, no injected element, no script run, and
-// the text visible literally (escape characters in caret notation, ^[).
+// the text visible literally (escape characters written out as \x1b, as the CLI shows them).
 // stdin: "LINK <requester> <url>", then (after "REQUESTED <id>") "LINK <approver> <url>".
 // argv: REQUESTER APPROVER TARGET.
 import { browserFor, check, clean, readLink, say, scenario, shot, signIn } from "./lib.mjs";
 
 const [requester, approver, target] = process.argv.slice(2);
-const hostile = '<script>window.__xss=1;alert("xss")</script><img src=x onerror="window.__xss=2;alert(2)"> \x1b[31mred\x1b[0m \x1b]0;title\x07 end';
+const hostile = '<script>window.__xss=1;alert("xss")</script><img src=x onerror="window.__xss=2;alert(2)"> \x1b[31mred\x1b[0m \x1b]0;title\x07 \u009b31m end';
 
 // What a card with the hostile reason shows and what it became.
 async function probe(page, grantId) {
@@ -27,8 +27,9 @@ function inert(p, where) {
   check(p.injected === 0, `${where}: the reason became ${p.injected} element(s) in the page`);
   check(p.scripts.every((s) => s !== "inline" && new URL(s).pathname.startsWith("/assets/")), `${where}: a script that is not one of ours: ${p.scripts.join(", ")}`);
   check(p.text.includes('<script>window.__xss=1;alert("xss")</script>'), `${where}: the reason's <script> is not visible as text`);
-  check(p.text.includes("^[[31mred^[[0m"), `${where}: the reason's escape sequence is not shown literally (as ^[[31m)`);
-  check(!p.text.includes("\x1b"), `${where}: a raw escape character reached the page`);
+  check(p.text.includes("\\x1b[31mred\\x1b[0m"), `${where}: the reason's escape sequence is not shown literally (as \\x1b[31m)`);
+  check(p.text.includes("\\u009b31m end"), `${where}: the C1 control character is not shown literally (as \\u009b)`);
+  check(!/[\x1b\x07\u009b]/.test(p.text), `${where}: a raw control character reached the page`);
 }
 
 await scenario("inert text", async (defer) => {

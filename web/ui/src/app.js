@@ -11,14 +11,16 @@ const API = "/api/v1";
 // ---------------------------------------------------------------------------------------------
 // Small DOM helpers
 
-// Control characters (ESC of a terminal sequence, BEL, NUL...) would be invisible in text; they
-// are shown in caret notation (^[ for ESC, ^G for BEL, ^? for DEL), as less and cat -v do, so a
-// reason carrying an escape sequence reads literally instead of looking shorter than it is.
+// Control characters (ESC of a terminal sequence, BEL, NUL, the C1 CSI...) would be invisible
+// in text; they are shown escaped the way the CLI and the ssh commands show them (\x1b, \x07,
+// \u009b), so a reason carrying an escape sequence reads literally and the same everywhere.
 function visible(value) {
   if (value === null || value === undefined) return "";
-  return String(value).replace(/[\u0000-\u0008\u000b-\u001f\u007f]/g, (c) =>
-    c === "\u007f" ? "^?" : `^${String.fromCharCode(0x40 + c.charCodeAt(0))}`,
-  );
+  return String(value).replace(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g, (c) => {
+    const code = c.charCodeAt(0);
+    const hex = code.toString(16).padStart(2, "0");
+    return code < 0x80 ? `\\x${hex}` : `\\u00${hex}`;
+  });
 }
 
 // el("a", {href: "#/x", className: "c"}, "text", child...): properties are assigned (never
