@@ -906,7 +906,7 @@ async function pageReviews(r) {
     if (g.reviewed_at) {
       card.append(el("p", { className: "ok" }, `Acknowledged by ${visible(g.reviewed_by)} at ${when(g.reviewed_at)}${g.review_note ? ": " + visible(g.review_note) : ""}`));
     } else {
-      const note = el("input", { name: "note", placeholder: "note (what you checked)", className: "review-note", maxLength: 1000 });
+      const note = el("input", { name: "note", placeholder: "note: what you checked (required)", className: "review-note", required: true, maxLength: 1000 });
       const button = el("button", { type: "submit", className: "acknowledge" }, "Acknowledge");
       const message = el("span", {});
       const form = el("form", { className: "inline" }, note, button, message);
