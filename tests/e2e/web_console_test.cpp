@@ -369,5 +369,21 @@ TEST_F(WebConsole, UserWithoutTheApproverRoleGets403AndNoApproveButton) {
   EXPECT_EQ(grant(pending)["state"], "pending") << "a refused approve changed the request";
 }
 
+TEST_F(WebConsole, EnrolledUserEntersTheTotpCodeInThePage) {
+  const RunResult enrolled = bastion.cli({"user", "totp", "alice"});
+  ASSERT_EQ(enrolled.exit_status, 0) << enrolled.err;
+  std::smatch secret;
+  ASSERT_TRUE(std::regex_search(enrolled.out, secret, std::regex("secret=([A-Z2-7]+)")))
+      << enrolled.out;
+  Scenario scenario("totp", {"alice"}, out_);
+  send_link(scenario, alice, "alice");
+  ASSERT_TRUE(scenario.expect("ASK", 60s)) << scenario.transcript();
+  // The code from oathtool: an implementation independent of the bastion's.
+  const std::string code = run_checked({"oathtool", "--totp", "-b", secret[1].str()}).substr(0, 6);
+  scenario.send("CODE " + code);
+  EXPECT_TRUE(scenario.expect("OK", 60s)) << scenario.transcript();
+  expect_passed(scenario);
+}
+
 }  // namespace
 }  // namespace portcullis::e2e
