@@ -293,6 +293,7 @@ struct SessionFilter {
 };
 // Oldest first.
 std::vector<SessionRow> list_sessions(pqxx::work& tx, const SessionFilter& filter = {});
+std::optional<SessionRow> find_session(pqxx::work& tx, std::int64_t session_id);
 // Asks the node holding the session to end it (sets kill_requested_at), which tells the user
 // who ended it and `reason` (free text, may be empty). Throws AccessError if unknown or already
 // ended, or when the reason is not acceptable text.

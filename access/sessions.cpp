@@ -155,6 +155,12 @@ std::vector<SessionRow> list_sessions(pqxx::work& tx, const SessionFilter& filte
   return sessions;
 }
 
+std::optional<SessionRow> find_session(pqxx::work& tx, std::int64_t session_id) {
+  const pqxx::result rows = tx.exec_params(session_query() + "WHERE s.id = $1", session_id);
+  if (rows.empty()) return std::nullopt;
+  return session_from_row(rows[0]);
+}
+
 void request_session_kill(pqxx::work& tx, const std::string& actor, std::int64_t session_id,
                           const std::string& reason) {
   check_free_text(reason, "the reason", kMaxReasonChars, false);

@@ -114,4 +114,9 @@ std::optional<std::string> Watcher::finished(std::chrono::steady_clock::time_poi
 
 const std::string& Watcher::problem() const { return problem_; }
 
+std::optional<player::Screen> Watcher::screen() const {
+  if (!screen_) return std::nullopt;
+  return screen_->screen();
+}
+
 }  // namespace portcullis::oversight

@@ -63,6 +63,8 @@ class Watcher {
   std::optional<std::string> finished(std::chrono::steady_clock::time_point now) const;
   // A view that cannot go on (the recording does not continue): the reason, else "".
   const std::string& problem() const;
+  // The watched screen as text (the web console draws it itself), once its head has arrived.
+  std::optional<player::Screen> screen() const;
 
   const access::Participant& participant() const { return participant_; }
   const access::WatchedSession& watched() const { return watched_; }

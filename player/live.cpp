@@ -31,6 +31,7 @@ LiveScreen::~LiveScreen() = default;
 int LiveScreen::cols() const { return terminal_->cols(); }
 int LiveScreen::rows() const { return terminal_->rows(); }
 std::string LiveScreen::paint() const { return terminal_->paint(); }
+Screen LiveScreen::screen() const { return terminal_->screen(); }
 
 bool LiveScreen::add(std::string_view chunk_records) {
   if (!problem_.empty()) return false;

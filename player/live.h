@@ -14,6 +14,7 @@
 #include <string_view>
 #include <vector>
 
+#include "player/player.h"
 #include "recorder/reader.h"
 
 namespace portcullis::player {
@@ -42,6 +43,8 @@ class LiveScreen {
   int rows() const;
   // Escape sequences that draw the session's screen from the top-left corner of a terminal.
   std::string paint() const;
+  // The same screen as text.
+  Screen screen() const;
 
  private:
   void apply_chunk(const recorder::Chunk& chunk);

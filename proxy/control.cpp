@@ -12,6 +12,7 @@
 
 #include "access/json.h"
 #include "proxy/control_oversight.h"
+#include "web/sign_in.h"
 
 namespace portcullis::proxy {
 
@@ -42,6 +43,7 @@ const char* const kHelp =
     "  wait ID                  block until request ID is decided: exit 0 approved, 1 not\n"
     "  config                   ssh_config lines for every target you can reach\n"
     "  whoami                   your name, roles and MFA status\n"
+    "  web-login                a one-time link (60 s) that signs you in to the web console\n"
     "  sessions [--active]      sessions on every node (auditors)\n"
     "  watch ID                 watch a running session live (ssh -t; q leaves,\n"
     "                           Ctrl-] k ends it)\n"
@@ -278,6 +280,7 @@ class CommandLine {
     add_wait();
     add_config();
     add_whoami();
+    add_web_login();
     add_sessions();
     add_kill();
     add_participate("watch", access::ParticipantMode::watch,
@@ -488,6 +491,26 @@ class CommandLine {
     };
   }
 
+  void add_web_login() {
+    app_.add_subcommand("web-login", "a one-time link that signs you in to the web console");
+    commands_["web-login"] = [this](pqxx::work& tx, const access::Actor& actor) {
+      if (env_.web_url.empty()) {
+        throw access::AccessError(
+            "this bastion has no web console; an administrator can turn it on with [web] listen");
+      }
+      const std::string token =
+          web::issue_login_token(tx, actor.user, env_.config.server.node_name, env_.client);
+      const std::string url = web::login_url(env_.web_url, token);
+      ControlReply reply;
+      reply.out = json_
+                      ? json_reply(json{{"url", url},
+                                        {"expires_in_seconds", web::kLoginLinkLifetime.count()}})
+                      : "Open this link within " + std::to_string(web::kLoginLinkLifetime.count()) +
+                            " seconds; it signs you in once:\n" + url + "\n";
+      return reply;
+    };
+  }
+
   void add_sessions() {
     CLI::App* sub = app_.add_subcommand("sessions", "sessions on every node (auditors)");
     sub->add_flag("--active", active_, "only sessions still running");
@@ -554,10 +577,11 @@ std::vector<std::string> join_free_text(const std::vector<std::string>& words) {
   return joined;
 }
 
-ControlReply failure(const std::string& message, int status) {
+ControlReply failure(const std::string& message, ControlReply::Failure why) {
   ControlReply reply;
   reply.err = "portcullis: " + one_line(message) + "\n";
-  reply.exit_status = status;
+  reply.exit_status = why == ControlReply::Failure::usage ? 2 : 1;
+  reply.failure = why;
   return reply;
 }
 
@@ -614,14 +638,8 @@ std::vector<std::string> split_command_line(std::string_view line) {
 
 namespace {
 
-ControlReply run_unchecked(const ControlEnvironment& env, const access::Actor& actor,
-                           const std::string& command_line) {
-  std::vector<std::string> args;
-  try {
-    args = join_free_text(split_command_line(command_line));
-  } catch (const std::invalid_argument& e) {
-    return failure(std::string("cannot parse the command: ") + e.what(), 2);
-  }
+ControlReply run_args(const ControlEnvironment& env, const access::Actor& actor,
+                      const std::vector<std::string>& args) {
   if (args.empty() || args.front() == "help" || args.front() == "--help") {
     return overview(env, actor);
   }
@@ -630,7 +648,7 @@ ControlReply run_unchecked(const ControlEnvironment& env, const access::Actor& a
   try {
     parsed = command_line_parser.parse(args);
   } catch (const UsageError& e) {
-    return failure(e.what(), 2);
+    return failure(e.what(), ControlReply::Failure::usage);
   }
   if (!parsed.command) return overview(env, actor);
   auto outcome = env.workers.transact_now([&](pqxx::work& tx) {
@@ -642,16 +660,38 @@ ControlReply run_unchecked(const ControlEnvironment& env, const access::Actor& a
   });
   if (outcome.ok()) return std::move(*outcome.value);
   if (outcome.database_unavailable) {
-    return failure("the access database is unreachable; try again shortly", 1);
+    return failure("the access database is unreachable; try again shortly",
+                   ControlReply::Failure::unavailable);
   }
   if (!outcome.refused) {
     spdlog::error("user={} control command failed: {}", actor.user.name, outcome.error);
     return failure(
         "the command failed on the bastion; the administrator can find the details in "
         "its log",
-        1);
+        ControlReply::Failure::internal);
   }
-  return failure(outcome.error, 1);
+  return failure(outcome.error, ControlReply::Failure::refused);
+}
+
+ControlReply run_unchecked(const ControlEnvironment& env, const access::Actor& actor,
+                           const std::string& command_line) {
+  std::vector<std::string> args;
+  try {
+    args = join_free_text(split_command_line(command_line));
+  } catch (const std::invalid_argument& e) {
+    return failure(std::string("cannot parse the command: ") + e.what(),
+                   ControlReply::Failure::usage);
+  }
+  return run_args(env, actor, args);
+}
+
+// Replies show what other people wrote (reasons, tickets, comments): one neutralisation here
+// covers every command. JSON replies are ASCII (dumped with ensure_ascii), so it leaves them
+// exactly as they are.
+ControlReply inert(ControlReply reply) {
+  reply.out = inert_text(reply.out);
+  reply.err = inert_text(reply.err);
+  return reply;
 }
 
 }  // namespace
@@ -696,13 +736,12 @@ DecisionView view_decision(const access::Grant& grant,
 
 ControlReply run_control_command(const ControlEnvironment& env, const access::Actor& actor,
                                  const std::string& command_line) {
-  ControlReply reply = run_unchecked(env, actor, command_line);
-  // Replies show what other people wrote (reasons, tickets, comments): one neutralisation here
-  // covers every command. JSON replies are ASCII (dumped with ensure_ascii), so it leaves them
-  // exactly as they are.
-  reply.out = inert_text(reply.out);
-  reply.err = inert_text(reply.err);
-  return reply;
+  return inert(run_unchecked(env, actor, command_line));
+}
+
+ControlReply run_control_args(const ControlEnvironment& env, const access::Actor& actor,
+                              const std::vector<std::string>& args) {
+  return inert(run_args(env, actor, args));
 }
 
 }  // namespace portcullis::proxy

@@ -38,9 +38,13 @@ struct WatchFollowUp {
 };
 
 struct ControlReply {
+  // Why a command failed, for callers that answer in other terms than an exit status (the
+  // web console's HTTP statuses).
+  enum class Failure { none, usage, refused, unavailable, internal };
   std::string out;
   std::string err;
   int exit_status = 0;
+  Failure failure = Failure::none;
   std::vector<access::AlertEvent> alerts;  // to send once the change is committed
   std::optional<FollowUp> follow_up;       // set: the command goes on after this reply
   std::optional<WatchFollowUp> watch;      // set: a live view follows this reply
@@ -59,6 +63,9 @@ struct ControlEnvironment {
   // What `policy` and `config` belong to, kept alive while the command runs; they are the
   // config of the moment the command started, even if a reload replaces it meanwhile.
   std::shared_ptr<const RunningConfig> running = nullptr;
+  // Where sign-in links (`web-login`) point: web::console_base_url; "" = no console.
+  std::string web_url{};
+  std::string client{};  // the address the command came from, for the audit
 };
 
 // Where a request stands, for a requester waiting on it (`wait`, `connect`): one line, and
@@ -80,5 +87,8 @@ std::vector<std::string> split_command_line(std::string_view line);
 // Never throws: every failure becomes a reply with a message and a non-zero status.
 ControlReply run_control_command(const ControlEnvironment& env, const access::Actor& actor,
                                  const std::string& command_line);
+// The same for a command already split into words (the web console's), taken exactly as given.
+ControlReply run_control_args(const ControlEnvironment& env, const access::Actor& actor,
+                              const std::vector<std::string>& args);
 
 }  // namespace portcullis::proxy

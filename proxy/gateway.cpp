@@ -23,6 +23,7 @@
 #include "proxy/event_loops.h"
 #include "proxy/gateway_metrics.h"
 #include "proxy/session.h"
+#include "proxy/web_backend.h"
 #include "proxy/worker_pool.h"
 #include "recorder/postgres_store.h"
 #include "recorder/service.h"
@@ -179,6 +180,14 @@ struct Gateway::Impl {
           [this](const access::AlertEvent& alert) { raise_alert(alert); }, metrics}));
     }
     spdlog::info("{} event loop(s) carry the connections", loops.size());
+  }
+
+  void start_console() {
+    if (config.web.listen.empty()) return;
+    web_backend.emplace(workers, clock, live, vault,
+                        [this](const access::AlertEvent& alert) { raise_alert(alert); });
+    console.emplace(config, *web_backend);
+    console->start();
   }
 
   void raise_alert(const access::AlertEvent& alert) {
@@ -446,6 +455,7 @@ struct Gateway::Impl {
     audit_tail.stop();
     rotation.stop();
     gateway_metrics.stop();
+    if (console) console->stop();
     registry.post_to_all([](Session& session) {
       session.terminate(access::EndReason::killed, "the bastion is shutting down");
     });
@@ -489,6 +499,9 @@ struct Gateway::Impl {
   bool stopping = false;
   // Reads the parts above while the loop runs; stopped by shut_down, destroyed first.
   GatewayMetrics gateway_metrics;
+  // [web] listen: the console, on threads of its own; stopped by shut_down.
+  std::optional<WebBackend> web_backend;
+  std::optional<web::Console> console;
 };
 
 Gateway::Gateway(std::shared_ptr<const RunningConfig> running)
@@ -500,6 +513,7 @@ void Gateway::run() {
   Impl& impl = *impl_;
   raise_open_files_limit();
   impl.gateway_metrics.start();  // [metrics] listen: refuses to start when it cannot serve it
+  impl.start_console();          // [web] listen: the same
   impl.listen();
   impl.signals.async_wait([&impl](boost::system::error_code ec, int) {
     if (!ec) impl.shut_down();

@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include "proxy/session.h"
+#include "proxy/totp_secret.h"
 #include "vault/vault.h"
 
 namespace portcullis::proxy {
@@ -58,15 +59,8 @@ void Session::check_totp(SshMessage answer, std::string code) {
   context_.workers.transact(
       [attempt = std::move(attempt), &vault = context_.vault,
        &clock = context_.clock](pqxx::work& tx) {
-        return access::check_totp_code(
-            tx, attempt, clock.now(),
-            [&](const std::vector<std::uint8_t>& sealed,
-                const std::function<void(std::span<const std::uint8_t>)>& use) {
-              const vault::Secret secret = vault.unseal(sealed, access::totp_context(attempt.user));
-              use(std::span<const std::uint8_t>(
-                  reinterpret_cast<const std::uint8_t*>(secret.reveal().data()),
-                  secret.reveal().size()));
-            });
+        return access::check_totp_code(tx, attempt, clock.now(),
+                                       totp_secret_opener(vault, attempt.user));
       },
       [self = shared_from_this()](Outcome<access::MfaVerdict> outcome) {
         self->guarded("TOTP check",

@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 
 #include "proxy/session.h"
+#include "web/console.h"
 
 namespace portcullis::proxy {
 namespace {
@@ -60,9 +61,16 @@ void Session::run_control(const std::string& command_line) {
                client_address_, peer::printable(command_line, 200));
   const Endpoint reached = public_endpoint(context_.config.server, client_watch_.native_handle());
   const std::shared_ptr<const RunningConfig> running = context_.live.current();
-  const ControlEnvironment env{context_.workers.pool(), context_.clock, running->policy,
-                               running->config,         reached.host,   reached.port,
-                               setup_.pty.has_value(),  running};
+  const ControlEnvironment env{context_.workers.pool(),
+                               context_.clock,
+                               running->policy,
+                               running->config,
+                               reached.host,
+                               reached.port,
+                               setup_.pty.has_value(),
+                               running,
+                               web::console_base_url(running->config.web, reached.host),
+                               client_address_};
   access::Actor actor{*identity_->user, mfa_verified_};
   context_.workers.blocking(
       [env, actor = std::move(actor), command_line] {

@@ -57,6 +57,7 @@ ReloadPlan plan_reload(const RunningConfig& running, const Config& loaded) {
   keep(next.recording, running.config.recording, "[recording]", needs_restart);
   keep(next.upstream, running.config.upstream, "[upstream]", needs_restart);
   keep(next.rotation, running.config.rotation, "[rotation]", needs_restart);
+  keep(next.web, running.config.web, "[web]", needs_restart);
   return {std::make_shared<const RunningConfig>(std::move(next)), std::move(needs_restart)};
 }
 

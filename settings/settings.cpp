@@ -33,6 +33,7 @@ Config load_once(const std::filesystem::path& path, const std::filesystem::path&
   declare_rotation_config(schema, config.rotation);
   declare_oversight_config(schema, config.oversight);
   declare_metrics_config(schema, config.metrics);
+  declare_web_config(schema, config.web);
   schema.load_text(text);
   config.sha256 = sha256_hex(text);
   return config;

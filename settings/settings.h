@@ -1,8 +1,8 @@
 // The whole of portcullis.toml: [server] (the gateway's own table) and the tables of every
 // library, each declared by the library that owns it (store/config.h, vault/config.h,
 // access/config.h, recorder/config.h, alerts/config.h, targetssh/config.h,
-// rotation/config.h, metrics/config.h, common/config.h), loaded in one pass.
-// A new table belongs in its library's folder plus one member here.
+// rotation/config.h, metrics/config.h, common/config.h; [server] and [web] here), loaded in one
+// pass. A new table belongs in its library's folder plus one member here.
 #pragma once
 
 #include <chrono>
@@ -83,6 +83,26 @@ struct ServerConfig {
 // [server] into `server`.
 void declare_server_config(ConfigSchema& schema, ServerConfig& server);
 
+// [web]: the HTTPS console and JSON API (web/, docs/web.md). Off unless `listen` is set.
+struct WebConfig {
+  std::string listen;  // "IP:PORT" as written; "" = no console
+  std::string listen_host;
+  std::uint16_t listen_port = 0;
+  // PEM certificate (chain) and its key; default <state_dir>/web.crt and web.key, which
+  // `portcullis init` makes self-signed.
+  std::filesystem::path tls_cert;
+  std::filesystem::path tls_key;
+  // How people reach the console, for the sign-in links `web-login` prints
+  // ("https://bastion.example.com"); "" = https://<the address ssh reached>:<listen port>.
+  std::string public_url;
+  std::chrono::seconds session_ttl{8 * 3600};  // a browser session, from sign-in
+  int threads = 2;                             // handlers of API requests (database work)
+  int max_connections = 512;                   // open HTTPS and WebSocket connections
+
+  bool operator==(const WebConfig&) const = default;
+};
+void declare_web_config(ConfigSchema& schema, WebConfig& web);
+
 struct Config {
   std::filesystem::path file;  // absolute path of the file this was loaded from
   std::string sha256;          // of the file's bytes as loaded (hex): which file ran, in audits
@@ -99,6 +119,7 @@ struct Config {
   RotationConfig rotation;
   OversightConfig oversight;
   MetricsConfig metrics;
+  WebConfig web;
 };
 
 // Loads and validates a TOML config. Relative paths are resolved against the

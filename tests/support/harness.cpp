@@ -664,6 +664,20 @@ void Bastion::add_recording_config(std::string_view toml_lines) {
 
 void Bastion::add_server_config(std::string_view toml_lines) { add_to_table("server", toml_lines); }
 
+std::string Bastion::enable_web(std::string_view extra_toml_lines) {
+  const fs::path cert = dir_ / "web.crt";
+  const fs::path key = dir_ / "web.key";
+  run_checked({"openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+               "-nodes", "-days", "2", "-subj", "/CN=127.0.0.1", "-addext",
+               "subjectAltName=IP:127.0.0.1", "-keyout", key.string(), "-out", cert.string()});
+  fs::permissions(key, fs::perms::owner_read | fs::perms::owner_write);
+  const std::uint16_t port = free_port();
+  append_config("[web]\nlisten = \"127.0.0.1:" + std::to_string(port) + "\"\ntls_cert = \"" +
+                cert.string() + "\"\ntls_key = \"" + key.string() + "\"\n" +
+                std::string(extra_toml_lines));
+  return "https://127.0.0.1:" + std::to_string(port);
+}
+
 // A daemon that crashed, leaked or hit undefined behaviour fails the test that ran it, even
 // when every client saw the right thing.
 Bastion::~Bastion() {

@@ -231,6 +231,9 @@ class Bastion {
   void add_recording_config(std::string_view toml_lines);
   // Adds keys to the [server] table (e.g. "max_sessions_per_user = 2"). Before start().
   void add_server_config(std::string_view toml_lines);
+  // Turns the web console on: a self-signed certificate for 127.0.0.1 (key 0600) and [web]
+  // listening on a free loopback port. Returns "https://127.0.0.1:PORT".
+  std::string enable_web(std::string_view extra_toml_lines = "");
   // portcullisd runs on these CPUs only (every thread it starts inherits them); empty: wherever
   // its parent may run. Before start().
   void run_on_cpus(std::vector<int> cpus) { cpus_ = std::move(cpus); }

@@ -1,0 +1,107 @@
+// The console's requests as plain values, and the one place that answers them: the pages, the
+// JSON API under /api/v1/ and the sign-in. Nothing here knows sockets, TLS or Beast (server.cpp
+// does), so every answer is a function of the request, the database and the backend.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "web/console.h"
+#include "web/sign_in.h"
+
+namespace portcullis::web {
+
+inline constexpr const char* kSessionCookie = "portcullis_session";
+
+struct HttpRequest {
+  std::string method;  // "GET", "POST", ...
+  std::string path;    // "/api/v1/sessions/42", percent-decoding left to the handlers
+  std::string query;   // after '?', undecoded
+  std::string body;
+  std::string cookie;  // the value of kSessionCookie, or ""
+  std::string csrf;    // the X-CSRF-Token header
+  std::string content_type;
+  std::string client;  // the peer's address
+};
+
+struct HttpReply {
+  unsigned status = 200;
+  std::string content_type = "application/json";
+  std::string body;
+  std::vector<std::pair<std::string, std::string>> headers;  // beyond the security headers
+};
+
+// What the signed-in user may do beyond their own grants, from their roles and the policy.
+struct Permissions {
+  bool approve = false;  // holds an approver role of some [[policy]]
+  bool audit = false;    // [oversight] watch_roles: sessions, player, search, audit log
+  bool kill = false;     // [oversight] kill_roles: terminate a running session
+  bool review = false;   // the break-glass review queue
+};
+Permissions permissions_of(const Config& config, const access::User& user);
+
+// Someone allowed to watch a session live (server.cpp then upgrades to a WebSocket).
+struct LiveGrant {
+  WebSession session;
+  std::string role;  // the role that allows it, shown to the watched user
+};
+
+class Api {
+ public:
+  Api(std::string node, Backend& backend);
+
+  // Blocking (database work): call on a console worker thread. Never throws.
+  HttpReply handle(const HttpRequest& request);
+  // For GET /api/v1/sessions/ID/live: the session of `request` when it may watch, else the
+  // refusal as a reply.
+  std::variant<LiveGrant, HttpReply> authorize_live(const HttpRequest& request);
+
+  const std::string& node() const { return node_; }
+  Backend& backend() { return backend_; }
+
+ private:
+  struct Authed;
+  HttpReply route(const HttpRequest& request);
+  HttpReply route_signed_in(const HttpRequest& request, const Authed& authed,
+                            const std::vector<std::string>& parts);
+  HttpReply sign_in(const HttpRequest& request);
+  HttpReply totp(const HttpRequest& request, const Authed& authed);
+  HttpReply sign_out(const HttpRequest& request, const Authed& authed);
+  HttpReply me(const Authed& authed);
+  HttpReply command(const Authed& authed, const HttpRequest& request, std::vector<std::string> args,
+                    unsigned success = 200);
+  HttpReply targets(const Authed& authed, const HttpRequest& request);
+  HttpReply approvals_queue(const Authed& authed, const HttpRequest& request);
+  HttpReply sessions(const HttpRequest& request);
+  HttpReply session_page(std::int64_t id);
+  HttpReply asciicast(std::int64_t id);
+  HttpReply search(const HttpRequest& request);
+  HttpReply audit_log(const HttpRequest& request);
+  HttpReply reviews(const HttpRequest& request);
+  HttpReply acknowledge(const Authed& authed, std::int64_t id, const HttpRequest& request);
+  std::optional<Authed> authenticate(const HttpRequest& request);
+  bool rate_limited(const std::string& client);
+  std::string verification_of(std::int64_t session_id, const std::string& state,
+                              std::int64_t raw_bytes, std::int64_t& budget);
+
+  const std::string node_;
+  Backend& backend_;
+  std::mutex mutex_;  // guards the two maps below
+  // Sign-in attempts per address in the current minute.
+  std::map<std::string, std::pair<std::chrono::steady_clock::time_point, int>> attempts_;
+  // Verdicts of finished recordings (they never change once complete).
+  std::map<std::int64_t, std::string> verified_;
+};
+
+// Percent-decoding of one query value ('+' is a space); nullopt when malformed.
+std::optional<std::string> url_decode(std::string_view text);
+// The value of `name` in a query string ("a=1&b=2"), decoded; "" when absent.
+std::string query_value(std::string_view query, std::string_view name);
+
+}  // namespace portcullis::web
