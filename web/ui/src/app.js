@@ -577,6 +577,7 @@ function setHashQuery(page, values) {
   else location.hash = target;
 }
 
+const verificationLabels = { verified: "recording verified", failed: "recording FAILED verification", unsigned: "recording unsigned", recording: "still recording", none: "no recording" };
 const verificationKinds = { verified: "ok", failed: "bad", unsigned: "warn", recording: "info", none: "muted" };
 
 async function pageSessions(r) {
@@ -660,7 +661,7 @@ function sessionHeader(d) {
       el("strong", {}, `${s.user} → ${s.target}:${s.login}`),
       badge(s.state),
       g.break_glass ? badge("break-glass", "breakglass") : null,
-      badge(`recording ${v.state || "none"}`, verificationKinds[v.state] || "muted"),
+      badge(verificationLabels[v.state] || "no recording", verificationKinds[v.state] || "muted"),
     ),
     el(
       "dl",
