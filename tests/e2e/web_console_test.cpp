@@ -173,7 +173,9 @@ class WebConsole : public ::testing::Test {
         "roles = [\"dev\"]\n"
         "max_duration = \"2h\"\n"
         "approval = \"single\"\n"
-        "approver_roles = [\"approver\"]\n");
+        "approver_roles = [\"approver\"]\n"
+        "break_glass = true\n"
+        "break_glass_max = \"1h\"\n");
     alice = bastion.add_user("alice", {"dev"});
     bob = bastion.add_user("bob", {"approver", "auditor"});
     dave = bastion.add_user("dave", {"dev"});
@@ -360,6 +362,26 @@ TEST_F(WebConsole, UserWithoutTheApproverRoleGets403AndNoApproveButton) {
   EXPECT_TRUE(scenario.expect("OK", 90s)) << scenario.transcript();
   expect_passed(scenario);
   EXPECT_EQ(grant(pending)["state"], "pending") << "a refused approve changed the request";
+}
+
+TEST_F(WebConsole, BreakGlassGrantIsReviewedAndAcknowledgedInThePage) {
+  const RunResult raised =
+      run_ssh(alice.private_key, bastion.port(), "alice",
+              {"break-glass", "db01", "--for", "20m", "--reason", "prod is down", "--json"},
+              RunOptions().with_timeout(30s));
+  ASSERT_EQ(raised.exit_status, 0) << raised.err;
+  const std::string id = std::to_string(json::parse(raised.out)["id"].get<long long>());
+  const RunResult used = run_ssh(alice.private_key, bastion.port(), "alice:db01",
+                                 {"echo", "bg-$((40+2))"}, RunOptions().with_timeout(30s));
+  ASSERT_EQ(used.exit_status, 0) << used.err;
+
+  Scenario scenario("review", {"bob", id}, out_);
+  send_link(scenario, bob, "bob");
+  EXPECT_TRUE(scenario.expect("OK", 90s)) << scenario.transcript();
+  expect_passed(scenario);
+  const json reviewed = grant(id);
+  EXPECT_FALSE(reviewed["reviewed_at"].is_null()) << reviewed.dump();
+  EXPECT_EQ(reviewed["review_note"], "checked the session: restarted the database only");
 }
 
 TEST_F(WebConsole, EnrolledUserEntersTheTotpCodeInThePage) {
