@@ -288,6 +288,14 @@ TEST_F(WebConsole, RequestInThePageApproveInThePageThenSshWorks) {
                                   {"echo", "granted-$((40+2))"}, RunOptions().with_timeout(30s));
   EXPECT_EQ(shell.exit_status, 0) << shell.err;
   EXPECT_NE(shell.out.find("granted-42"), std::string::npos) << shell.out << shell.err;
+  scenario.send("USED");
+  ASSERT_TRUE(scenario.expect("REVOKED", 60s)) << scenario.transcript();
+  EXPECT_EQ(grant(*requested)["state"], "revoked");
+  EXPECT_NE(run_ssh(alice.private_key, bastion.port(), "alice:db01", {"true"},
+                    RunOptions().with_timeout(30s))
+                .exit_status,
+            0)
+      << "ssh still works after the grant was revoked in the page";
   expect_passed(scenario);
 }
 
@@ -349,10 +357,16 @@ TEST_F(WebConsole, LiveViewShowsTypingWithinTwoSecondsAndTerminateEndsTheSsh) {
 TEST_F(WebConsole, HostileReasonShowsAsInertText) {
   Scenario scenario("inert_text", {"alice", "bob", "db01"}, out_);
   send_link(scenario, alice, "alice");
-  ASSERT_TRUE(scenario.expect("REQUESTED", 60s)) << scenario.transcript();
+  const auto requested = scenario.expect("REQUESTED", 60s);
+  ASSERT_TRUE(requested) << scenario.transcript();
   send_link(scenario, bob, "bob");
   EXPECT_TRUE(scenario.expect("OK", 90s)) << scenario.transcript();
   expect_passed(scenario);
+  // Stored as typed, denied with the reason typed in the page.
+  const json denied = grant(*requested);
+  EXPECT_EQ(denied["state"], "denied");
+  EXPECT_EQ(denied["deny_reason"], "no <b>reason</b> given");
+  EXPECT_NE(denied["reason"].get<std::string>().find("<script>"), std::string::npos);
 }
 
 TEST_F(WebConsole, UserWithoutTheApproverRoleGets403AndNoApproveButton) {

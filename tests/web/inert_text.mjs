@@ -60,6 +60,21 @@ await scenario("inert text", async (defer) => {
   clean(b.watch, "approvals page with a hostile reason");
   say("PASS hostile reason is inert text");
 
+  // Deny it: without a reason the page does not send; with one, the request is denied.
+  const card = page.locator(`#approvals article[data-grant="${grant.id}"]`);
+  let posts = 0;
+  page.on("request", (r) => {
+    if (r.method() === "POST" && r.url().endsWith(`/requests/${grant.id}/deny`)) posts++;
+  });
+  await card.locator("button.deny").click();
+  await page.waitForTimeout(300);
+  check(posts === 0, "Deny without a reason was sent");
+  await card.locator(".deny-reason").fill("no <b>reason</b> given");
+  await card.locator("button.deny").click();
+  await card.locator(".decision-message .ok").waitFor({ timeout: 10000 });
+  check((await card.locator("button.approve, button.deny").count()) === 0, "the decided request still offers approve/deny");
+  say("PASS denied in the page");
+
   // The audit log, where auditors read the same reason in the event's details.
   const me = await page.evaluate(async () => (await fetch("/api/v1/me")).json());
   if (me.may && me.may.audit) {

@@ -1,8 +1,10 @@
 // Request in the page as the requester, approve in the page as an approver (on a phone-sized
 // screen, where approvers decide at night), and the requester's page shows the grant active.
 // stdin: "LINK <requester> <url>", later "LINK <approver> <url>". argv: REQUESTER APPROVER TARGET.
-// stdout: "REQUESTED <grant id>" (the test then sends the approver's link), "APPROVED <id>".
-import { browserFor, check, clean, readLink, say, scenario, shot, signIn } from "./lib.mjs";
+// stdout: "REQUESTED <grant id>" (the test then sends the approver's link), "APPROVED <id>"
+//   (the test then uses the grant over ssh and sends "USED"), "REVOKED <id>" (revoked in the
+//   requester's page; the test checks ssh is refused).
+import { browserFor, check, clean, expectLine, readLink, say, scenario, shot, signIn } from "./lib.mjs";
 
 const [requester, approver, target] = process.argv.slice(2);
 const phone = { width: 390, height: 844 };
@@ -59,4 +61,14 @@ await scenario("request and approve", async (defer) => {
   await mine.locator(".badge-active").waitFor({ timeout: 10000 });
   await shot(page, "grants-active");
   say("PASS grant active in the requester's page");
+
+  await expectLine("USED", 60000);
+  await mine.locator(".revoke-reason").fill("done with the failover");
+  await mine.locator("button.revoke").click();
+  await mine.locator("p.ok").waitFor({ timeout: 10000 });
+  await page.reload();
+  await page.locator(`article[data-grant="${grant.id}"] .badge-revoked`).waitFor({ timeout: 10000 });
+  await shot(page, "grants-revoked");
+  clean(alice.watch, "grants page");
+  say(`REVOKED ${grant.id}`);
 });
