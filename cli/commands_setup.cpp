@@ -2,6 +2,7 @@
 #include <sodium.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <array>
 #include <iostream>
 
@@ -11,6 +12,7 @@
 #include "recorder/keys.h"
 #include "settings/settings.h"
 #include "vault/vault.h"
+#include "web/certificate.h"
 
 namespace portcullis::cli {
 namespace {
@@ -48,6 +50,33 @@ void create_missing(const fs::path& path, const std::string& what,
             << '\n';
 }
 
+// What the console's self-signed certificate names: the address people use, the address it
+// listens on (unless every address), and this host's loopback.
+std::vector<std::string> web_certificate_names(const Config& config) {
+  std::vector<std::string> names;
+  const auto add = [&names](const std::string& name) {
+    if (!name.empty() && std::find(names.begin(), names.end(), name) == names.end()) {
+      names.push_back(name);
+    }
+  };
+  if (!config.web.public_url.empty()) {
+    std::string host = config.web.public_url.substr(std::string_view("https://").size());
+    host = host.substr(0, host.find('/'));
+    if (host.starts_with('[')) {
+      host = host.substr(1, host.find(']') - 1);
+    } else if (host.find(':') != std::string::npos) {
+      host = host.substr(0, host.find(':'));
+    }
+    add(host);
+  }
+  if (config.web.listen_host != "0.0.0.0" && config.web.listen_host != "::") {
+    add(config.web.listen_host);
+  }
+  add("localhost");
+  add("127.0.0.1");
+  return names;
+}
+
 void apply_migrations(Context& context) {
   const std::vector<std::string> applied = store::migrate(context.connection());
   if (applied.empty()) std::cout << "database schema is up to date\n";
@@ -76,6 +105,14 @@ void run_init(Context& context) {
               << recorder::public_key_file(config.recording.signing_key).string() << " ("
               << recorder::fingerprint(key) << ")\n";
   }
+  // The console's own certificate, until the operator names one from their CA.
+  if (!config.web.listen.empty() && !fs::exists(config.web.tls_cert)) {
+    create_missing(config.web.tls_key, "web console key", [&config](const fs::path& key) {
+      return "certificate " + config.web.tls_cert.string() + ", self-signed, SHA-256 " +
+             web::create_self_signed_certificate(config.web.tls_cert, key,
+                                                 web_certificate_names(config));
+    });
+  }
   if (make_private_dir(config.recording.spool_dir)) {
     std::cout << "created spool directory " << config.recording.spool_dir.string() << '\n';
   }
@@ -86,10 +123,12 @@ void run_init(Context& context) {
 }  // namespace
 
 void add_setup_commands(CLI::App& app, Action& chosen) {
-  app.add_subcommand("init",
-                     "Create the missing host key, vault key, signing key and spool directory, "
-                     "migrate the database, then create the SSH CA key if there is none (safe "
-                     "to run again)")
+  app.add_subcommand(
+         "init",
+         "Create the missing host key, vault key, signing key, spool directory and (with [web] "
+         "listen) the console's self-signed certificate, "
+         "migrate the database, then create the SSH CA key if there is none (safe "
+         "to run again)")
       ->callback([&chosen] { chosen = run_init; });
 
   CLI::App* db = app.add_subcommand("db", "Database maintenance")->require_subcommand(1);

@@ -40,8 +40,8 @@ constexpr std::size_t kLiveMessageLimit = 4096;
 
 // Sent with every answer: no framing, no sniffing, no referrer, HTTPS only, and no script or
 // style from anywhere but this daemon (so text that slipped into a page could not run).
-// 'wasm-unsafe-eval' lets the player compile its terminal emulator (WebAssembly, shipped inside
-// asciinema-player.min.js); it allows no eval() of JavaScript and no inline script.
+// 'wasm-unsafe-eval' lets asciinema-player compile its WebAssembly terminal; it allows no
+// eval() of JavaScript.
 void secure(http::response<http::string_body>& response) {
   response.set("Content-Security-Policy",
                "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self'; "

@@ -152,8 +152,6 @@ TEST_F(WebApi, PagesCarryAStrictContentSecurityPolicy) {
   EXPECT_EQ(page.status, 200);
   EXPECT_NE(page.headers.find("content-type: text/html"), std::string::npos);
   EXPECT_NE(page.headers.find("script-src 'self'"), std::string::npos) << page.headers;
-  // No eval() of JavaScript and no inline script or style; 'wasm-unsafe-eval' (the player's
-  // WebAssembly terminal) is neither.
   EXPECT_EQ(page.headers.find("'unsafe-eval'"), std::string::npos) << page.headers;
   EXPECT_EQ(page.headers.find("'unsafe-inline'"), std::string::npos) << page.headers;
   EXPECT_NE(page.headers.find("frame-ancestors 'none'"), std::string::npos);
