@@ -10,6 +10,8 @@ COPY . .
 # The build context leaves .git out, so --version says "unknown" unless told:
 #   docker build --build-arg PORTCULLIS_GIT_DESCRIBE="$(git describe --always --dirty --tags)" .
 ARG PORTCULLIS_GIT_DESCRIBE=""
+# The web console's npm packages (pinned by web/ui/package-lock.json), embedded by the build.
+RUN cd web/ui && npm ci --no-audit --no-fund --loglevel=error
 RUN cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release \
       -DPORTCULLIS_GIT_DESCRIBE="${PORTCULLIS_GIT_DESCRIBE}" \
  && cmake --build build --target portcullis portcullisd

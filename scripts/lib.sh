@@ -37,6 +37,9 @@ run_cleanup_on_exit() {
 build_tree() {
   local dir="$1"
   shift
+  # The daemon embeds the web console's files, some of them from web/ui/node_modules.
+  [ -d "$repo_root/web/ui/node_modules" ] ||
+    die "web/ui/node_modules is missing: run scripts/bootstrap (it runs npm ci there) and build again"
   # The compiler cache is shared by every clone on this machine (CI builds a fresh clone each
   # time): paths under the clone are hashed relative to it, and the build folder's own path is
   # left out of the hash, so a new clone hits what the last one compiled.
