@@ -577,8 +577,8 @@ function setHashQuery(page, values) {
   else location.hash = target;
 }
 
-const verificationLabels = { verified: "recording verified", failed: "recording FAILED verification", unsigned: "recording unsigned", recording: "still recording", none: "no recording" };
-const verificationKinds = { verified: "ok", failed: "bad", unsigned: "warn", recording: "info", none: "muted" };
+const verificationLabels = { verified: "recording verified", failed: "recording FAILED verification", incomplete: "recording incomplete", unverified: "not yet verified (open the session)", recording: "still recording", none: "no recording" };
+const verificationKinds = { verified: "ok", failed: "bad", incomplete: "warn", unverified: "info", recording: "info", none: "muted" };
 
 async function pageSessions(r) {
   const p = r.params;
