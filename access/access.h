@@ -293,8 +293,8 @@ struct SessionFilter {
 };
 // Oldest first.
 std::vector<SessionRow> list_sessions(pqxx::work& tx, const SessionFilter& filter = {});
-// The newest `limit` sessions that `filter` selects and that started by `until` (if given),
-// newest first: a page of a listing, without reading the whole history.
+// The newest `limit` sessions (0: all) that `filter` selects and that started by `until` (if
+// given), newest first: a page of a listing, without reading the whole history.
 std::vector<SessionRow> recent_sessions(pqxx::work& tx, const SessionFilter& filter,
                                         const std::optional<TimePoint>& until, std::size_t limit);
 std::optional<SessionRow> find_session(pqxx::work& tx, std::int64_t session_id);

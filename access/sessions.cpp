@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <nlohmann/json.hpp>
 
 #include "access/queries.h"
@@ -139,38 +140,29 @@ void end_session(pqxx::work& tx, std::int64_t session_id, EndReason reason,
         details.dump());
 }
 
-std::vector<SessionRow> list_sessions(pqxx::work& tx, const SessionFilter& filter) {
+std::vector<SessionRow> recent_sessions(pqxx::work& tx, const SessionFilter& filter,
+                                        const std::optional<TimePoint>& until, std::size_t limit) {
   // false / '' / 0 mean "no condition", so one statement serves every filter.
   std::vector<SessionRow> sessions;
-  for (const pqxx::row& row :
-       tx.exec_params(session_query() +
-                          "WHERE (NOT $1 OR s.ended_at IS NULL) AND ($2 = '' OR u.name = $2)"
-                          " AND ($3 = '' OR t.name = $3) AND " +
-                          detail::since_condition("s.started_at", "$4") +
-                          " AND ($5::bigint = 0 OR s.grant_id = $5::bigint) ORDER BY s.id",
-                      filter.active_only, filter.user, filter.target,
-                      detail::since_parameter(filter.since), filter.grant_id.value_or(0))) {
+  for (const pqxx::row& row : tx.exec_params(
+           session_query() +
+               "WHERE (NOT $1 OR s.ended_at IS NULL) AND ($2 = '' OR u.name = $2)"
+               " AND ($3 = '' OR t.name = $3) AND " +
+               detail::since_condition("s.started_at", "$4") +
+               " AND ($5::bigint = 0 OR s.grant_id = $5::bigint)"
+               " AND ($6::bigint = 0 OR s.started_at <= " +
+               detail::from_micros("$6") + ") ORDER BY s.id DESC LIMIT NULLIF($7::bigint, 0)",
+           filter.active_only, filter.user, filter.target, detail::since_parameter(filter.since),
+           filter.grant_id.value_or(0), until ? detail::micros_of(*until) : 0LL,
+           static_cast<long long>(limit))) {
     sessions.push_back(session_from_row(row));
   }
   return sessions;
 }
 
-std::vector<SessionRow> recent_sessions(pqxx::work& tx, const SessionFilter& filter,
-                                        const std::optional<TimePoint>& until, std::size_t limit) {
-  std::vector<SessionRow> sessions;
-  for (const pqxx::row& row :
-       tx.exec_params(session_query() +
-                          "WHERE (NOT $1 OR s.ended_at IS NULL) AND ($2 = '' OR u.name = $2)"
-                          " AND ($3 = '' OR t.name = $3) AND " +
-                          detail::since_condition("s.started_at", "$4") +
-                          " AND ($5::bigint = 0 OR s.grant_id = $5::bigint)"
-                          " AND ($6::bigint = 0 OR s.started_at <= " +
-                          detail::from_micros("$6") + ") ORDER BY s.id DESC LIMIT $7",
-                      filter.active_only, filter.user, filter.target,
-                      detail::since_parameter(filter.since), filter.grant_id.value_or(0),
-                      until ? detail::micros_of(*until) : 0LL, static_cast<long long>(limit))) {
-    sessions.push_back(session_from_row(row));
-  }
+std::vector<SessionRow> list_sessions(pqxx::work& tx, const SessionFilter& filter) {
+  std::vector<SessionRow> sessions = recent_sessions(tx, filter, std::nullopt, 0);
+  std::reverse(sessions.begin(), sessions.end());
   return sessions;
 }
 

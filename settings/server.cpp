@@ -8,24 +8,11 @@
 #include <system_error>
 
 #include "common/common.h"
+#include "settings/internal.h"
 #include "settings/settings.h"
 
 namespace portcullis {
 namespace {
-
-// The daemon binds to an address, so a host name (which would need resolving) is refused here
-// rather than failing later with a less helpful message.
-HostPort check_listen_address(std::string_view text) {
-  HostPort address = parse_host_port(text);
-  in6_addr binary{};
-  if (inet_pton(AF_INET, address.host.c_str(), &binary) != 1 &&
-      inet_pton(AF_INET6, address.host.c_str(), &binary) != 1) {
-    throw std::invalid_argument("\"" + address.host +
-                                "\" is not an IP address (use 0.0.0.0 or [::] to listen on all "
-                                "addresses)");
-  }
-  return address;
-}
 
 // Whether `text` holds only ASCII letters, digits and characters of `punctuation`.
 bool made_of(std::string_view text, std::string_view punctuation) {
@@ -171,6 +158,18 @@ constexpr ConfigKey<ServerConfig> kServerKeys[] = {
 };
 
 }  // namespace
+
+HostPort check_listen_address(std::string_view text) {
+  HostPort address = parse_host_port(text);
+  in6_addr binary{};
+  if (inet_pton(AF_INET, address.host.c_str(), &binary) != 1 &&
+      inet_pton(AF_INET6, address.host.c_str(), &binary) != 1) {
+    throw std::invalid_argument("\"" + address.host +
+                                "\" is not an IP address (use 0.0.0.0 or [::] to listen on all "
+                                "addresses)");
+  }
+  return address;
+}
 
 void declare_server_config(ConfigSchema& schema, ServerConfig& server) {
   server.state_dir = schema.state_dir();

@@ -1,28 +1,12 @@
 // [web]: the HTTPS console and JSON API inside portcullisd (docs/web.md).
-#include <arpa/inet.h>
-#include <netinet/in.h>
-
 #include <stdexcept>
 
 #include "common/common.h"
+#include "settings/internal.h"
 #include "settings/settings.h"
 
 namespace portcullis {
 namespace {
-
-// An address and port, never a host name (the daemon binds it; a name resolving somewhere
-// public is how a console ends up where it should not).
-HostPort check_web_listen(std::string_view text) {
-  HostPort address = parse_host_port(text);
-  in6_addr binary{};
-  if (inet_pton(AF_INET, address.host.c_str(), &binary) != 1 &&
-      inet_pton(AF_INET6, address.host.c_str(), &binary) != 1) {
-    throw std::invalid_argument("\"" + std::string(text) +
-                                "\" is not an IP address and port: write e.g. 127.0.0.1:8443 "
-                                "or [::]:443");
-  }
-  return address;
-}
 
 // "https://bastion.example.com" or "https://bastion.example.com:8443": printed in sign-in
 // links, so only URL-safe host characters, and https only (the cookies are Secure).
@@ -57,7 +41,7 @@ constexpr ConfigKey<WebConfig> kWebKeys[] = {
     {"listen",
      [](const ConfigValue& v, WebConfig& w) {
        w.listen = v.string();
-       const HostPort address = v.parsed(check_web_listen);
+       const HostPort address = v.parsed(check_listen_address);
        w.listen_host = address.host;
        w.listen_port = address.port;
      }},

@@ -475,7 +475,7 @@ HttpReply Api::me(const Authed& authed) {
 }
 
 HttpReply Api::command(const Authed& authed, const HttpRequest& request,
-                       std::vector<std::string> args, unsigned success) {
+                       const std::vector<std::string>& args, unsigned success) {
   const CommandReply reply = backend_.run_command(authed.actor(), args, request.client);
   if (reply.failure != CommandReply::Failure::none) {
     return error_reply(status_of(reply.failure), reply.error);
@@ -486,13 +486,17 @@ HttpReply Api::command(const Authed& authed, const HttpRequest& request,
   return http;
 }
 
-HttpReply Api::targets(const Authed& authed, const HttpRequest& request) {
-  const CommandReply reply =
-      backend_.run_command(authed.actor(), {"config", "--json"}, request.client);
+json Api::command_value(const Authed& authed, const HttpRequest& request,
+                        const std::vector<std::string>& args) {
+  const CommandReply reply = backend_.run_command(authed.actor(), args, request.client);
   if (reply.failure != CommandReply::Failure::none) {
-    return error_reply(status_of(reply.failure), reply.error);
+    throw HttpError(status_of(reply.failure), reply.error);
   }
-  const json config = json::parse(reply.out);
+  return json::parse(reply.out);
+}
+
+HttpReply Api::targets(const Authed& authed, const HttpRequest& request) {
+  const json config = command_value(authed, request, {"config", "--json"});
   json targets = json::array();
   for (const json& host : config.at("hosts")) {
     targets.push_back({{"target", host.at("target")},
@@ -503,12 +507,7 @@ HttpReply Api::targets(const Authed& authed, const HttpRequest& request) {
 }
 
 HttpReply Api::approvals_queue(const Authed& authed, const HttpRequest& request) {
-  const CommandReply reply =
-      backend_.run_command(authed.actor(), {"requests", "--json"}, request.client);
-  if (reply.failure != CommandReply::Failure::none) {
-    return error_reply(status_of(reply.failure), reply.error);
-  }
-  const json pending = json::parse(reply.out);
+  const json pending = command_value(authed, request, {"requests", "--json"});
   json queue = json::array();
   thread_database(authed.running->config.database.url).transact([&](pqxx::work& tx) {
     for (const json& grant : pending) {
@@ -544,7 +543,7 @@ std::string Api::verification_of(std::int64_t session_id, const std::string& sta
     keys = recorder::stored_node_keys(tx);
   });
   const player::Recording recording = player::open_recording(bytes, keys);
-  const std::string verdict = recording.integrity.verified ? "verified" : "failed";
+  std::string verdict = recording.integrity.verified ? "verified" : "failed";
   std::lock_guard lock(mutex_);
   verified_[session_id] = verdict;
   return verdict;

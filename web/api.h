@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <map>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <utility>
@@ -74,8 +75,11 @@ class Api {
   HttpReply totp(const HttpRequest& request, const Authed& authed);
   HttpReply sign_out(const HttpRequest& request, const Authed& authed);
   HttpReply me(const Authed& authed);
-  HttpReply command(const Authed& authed, const HttpRequest& request, std::vector<std::string> args,
-                    unsigned success = 200);
+  HttpReply command(const Authed& authed, const HttpRequest& request,
+                    const std::vector<std::string>& args, unsigned success = 200);
+  // A control command's JSON answer; its refusal as an HttpError.
+  nlohmann::json command_value(const Authed& authed, const HttpRequest& request,
+                               const std::vector<std::string>& args);
   HttpReply targets(const Authed& authed, const HttpRequest& request);
   HttpReply approvals_queue(const Authed& authed, const HttpRequest& request);
   HttpReply sessions(const HttpRequest& request);

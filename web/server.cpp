@@ -29,8 +29,8 @@ namespace ssl = net::ssl;
 using tcp = net::ip::tcp;
 using TlsStream = beast::ssl_stream<beast::tcp_stream>;
 
-constexpr std::size_t kHeaderLimit = 16 * 1024;
-constexpr std::size_t kBodyLimit = 64 * 1024;
+constexpr std::size_t kHeaderLimit = std::size_t{16} * 1024;
+constexpr std::size_t kBodyLimit = std::size_t{64} * 1024;
 constexpr auto kHandshakeTime = std::chrono::seconds(10);
 constexpr auto kIdleTime = std::chrono::seconds(60);
 constexpr auto kWriteTime = std::chrono::seconds(30);
@@ -156,7 +156,7 @@ class LiveConnection : public std::enable_shared_from_this<LiveConnection> {
     }
   }
 
-  void accept(http::request<http::string_body> request) {
+  void accept(const http::request<http::string_body>& request) {
     socket_.set_option(websocket::stream_base::timeout::suggested(beast::role_type::server));
     socket_.read_message_max(kLiveMessageLimit);
     socket_.set_option(websocket::stream_base::decorator([](websocket::response_type& response) {

@@ -62,7 +62,7 @@ std::string random_secret() {
 std::string issue_login_token(pqxx::work& tx, const access::User& user, const std::string& node,
                               const std::string& client) {
   if (user.disabled) throw access::AccessError("user " + user.name + " is disabled");
-  const std::string token = random_secret();
+  std::string token = random_secret();
   tx.exec_params(
       "INSERT INTO web_login_tokens (token_hash, user_id, node, client, expires_at) "
       "VALUES ($1, $2, $3, $4, now() + make_interval(secs => $5))",
