@@ -49,13 +49,6 @@ HttpReply error_reply(unsigned status, const std::string& message) {
   return json_reply({{"error", message}}, status);
 }
 
-store::Database& thread_database(const std::string& url) {
-  // One connection per console thread: libpqxx connections are not thread-safe.
-  thread_local std::optional<store::Database> database;
-  if (!database) database.emplace(url);
-  return *database;
-}
-
 json parse_body(const HttpRequest& request) {
   if (!request.content_type.starts_with("application/json")) {
     throw HttpError(415, "send the request body as application/json");
@@ -260,7 +253,14 @@ std::string query_value(std::string_view query, std::string_view name) {
   return "";
 }
 
-Api::Api(std::string node, Backend& backend) : node_(std::move(node)), backend_(backend) {}
+Api::Api(std::string node, std::string database_url, Backend& backend)
+    : node_(std::move(node)), database_url_(std::move(database_url)), backend_(backend) {}
+
+store::Database& Api::database() {
+  thread_local std::optional<store::Database> database;
+  if (!database) database.emplace(database_url_);
+  return *database;
+}
 
 HttpReply Api::handle(const HttpRequest& request) {
   try {
@@ -347,7 +347,7 @@ HttpReply Api::route_signed_in(const HttpRequest& request, const Authed& authed,
     const std::string ticket = text_field(body, "ticket", false, 200);
     if (!ticket.empty()) args.push_back("--ticket=" + ticket);
     args.emplace_back("--json");
-    return command(authed, request, std::move(args), 201);
+    return command(authed, request, args, 201);
   }
   if (what == "requests" && n == 3 && get) {
     require(authed.may.approve, "an approver role of a policy rule");
@@ -366,10 +366,9 @@ HttpReply Api::route_signed_in(const HttpRequest& request, const Authed& authed,
   if (what == "sessions" && n == 5 && post && parts[4] == "terminate") {
     require(authed.may.kill, "a role of [oversight] kill_roles");
     const json body = parse_body(request);
-    HttpReply reply = command(authed, request,
-                              {"kill", std::to_string(id_of(parts[3])),
-                               "--reason=" + text_field(body, "reason", true), "--json"});
-    return reply;
+    return command(authed, request,
+                   {"kill", std::to_string(id_of(parts[3])),
+                    "--reason=" + text_field(body, "reason", true), "--json"});
   }
   if (what == "sessions" || what == "search" || what == "audit") {
     require(authed.may.audit, "a role of [oversight] watch_roles");
@@ -412,9 +411,8 @@ HttpReply Api::sign_in(const HttpRequest& request) {
   const std::string token = text_field(body, "token", true, 100);
   std::shared_ptr<const RunningConfig> running = backend_.running();
   const std::chrono::seconds ttl = running->config.web.session_ttl;
-  Redeemed redeemed = thread_database(running->config.database.url).transact([&](pqxx::work& tx) {
-    return redeem_login_token(tx, token, request.client, ttl);
-  });
+  Redeemed redeemed = database().transact(
+      [&](pqxx::work& tx) { return redeem_login_token(tx, token, request.client, ttl); });
   if (!redeemed.signed_in) throw HttpError(401, redeemed.refusal);
   spdlog::info("web client={} user={} signed in", request.client,
                redeemed.signed_in->session.user.name);
@@ -427,9 +425,7 @@ std::optional<Api::Authed> Api::authenticate(const HttpRequest& request) {
   if (request.cookie.empty()) return std::nullopt;
   std::shared_ptr<const RunningConfig> running = backend_.running();
   std::optional<WebSession> session =
-      thread_database(running->config.database.url).transact([&](pqxx::work& tx) {
-        return find_web_session(tx, request.cookie);
-      });
+      database().transact([&](pqxx::work& tx) { return find_web_session(tx, request.cookie); });
   if (!session) return std::nullopt;
   Permissions may = permissions_of(running->config, session->user);
   return Authed{std::move(*session), std::move(running), may};
@@ -444,17 +440,16 @@ HttpReply Api::totp(const HttpRequest& request, const Authed& authed) {
   const std::string code = text_field(body, "code", true, 16);
   const access::MfaVerdict verdict =
       backend_.check_totp(authed.session.user.name, code, request.client);
-  const std::string& url = authed.running->config.database.url;
   if (!verdict.accepted()) {
     if (verdict.outcome == access::MfaOutcome::locked) {
-      thread_database(url).transact([&](pqxx::work& tx) {
+      database().transact([&](pqxx::work& tx) {
         end_web_session(tx, authed.session, "mfa_failed", request.client);
       });
       throw HttpError(429, verdict.instruction());
     }
     throw HttpError(401, verdict.instruction());
   }
-  thread_database(url).transact(
+  database().transact(
       [&](pqxx::work& tx) { mark_mfa_verified(tx, authed.session, request.client); });
   Authed verified = authed;
   verified.session.mfa_verified = true;
@@ -462,9 +457,8 @@ HttpReply Api::totp(const HttpRequest& request, const Authed& authed) {
 }
 
 HttpReply Api::sign_out(const HttpRequest& request, const Authed& authed) {
-  thread_database(authed.running->config.database.url).transact([&](pqxx::work& tx) {
-    end_web_session(tx, authed.session, "signed_out", request.client);
-  });
+  database().transact(
+      [&](pqxx::work& tx) { end_web_session(tx, authed.session, "signed_out", request.client); });
   HttpReply reply = json_reply(json::object());
   reply.headers.emplace_back("Set-Cookie", cookie_header("", std::chrono::seconds(0)));
   return reply;
@@ -476,14 +470,7 @@ HttpReply Api::me(const Authed& authed) {
 
 HttpReply Api::command(const Authed& authed, const HttpRequest& request,
                        const std::vector<std::string>& args, unsigned success) {
-  const CommandReply reply = backend_.run_command(authed.actor(), args, request.client);
-  if (reply.failure != CommandReply::Failure::none) {
-    return error_reply(status_of(reply.failure), reply.error);
-  }
-  HttpReply http;
-  http.status = success;
-  http.body = reply.out;
-  return http;
+  return json_reply(command_value(authed, request, args), success);
 }
 
 json Api::command_value(const Authed& authed, const HttpRequest& request,
@@ -509,7 +496,7 @@ HttpReply Api::targets(const Authed& authed, const HttpRequest& request) {
 HttpReply Api::approvals_queue(const Authed& authed, const HttpRequest& request) {
   const json pending = command_value(authed, request, {"requests", "--json"});
   json queue = json::array();
-  thread_database(authed.running->config.database.url).transact([&](pqxx::work& tx) {
+  database().transact([&](pqxx::work& tx) {
     for (const json& grant : pending) {
       json history = json::array();
       const std::vector<access::Grant> theirs =
@@ -538,7 +525,7 @@ std::string Api::verification_of(std::int64_t session_id, const std::string& sta
   budget -= raw_bytes;
   std::string bytes;
   std::vector<recorder::PublicKey> keys;
-  thread_database(backend_.running()->config.database.url).transact([&](pqxx::work& tx) {
+  database().transact([&](pqxx::work& tx) {
     bytes = recorder::load_recording(tx, session_id);
     keys = recorder::stored_node_keys(tx);
   });
@@ -568,7 +555,7 @@ HttpReply Api::sessions(const HttpRequest& request) {
     std::int64_t raw_bytes = 0, stored_bytes = 0;
   };
   std::vector<Row> rows;
-  thread_database(backend_.running()->config.database.url).transact([&](pqxx::work& tx) {
+  database().transact([&](pqxx::work& tx) {
     for (const access::SessionRow& session : access::recent_sessions(tx, filter, until, limit)) {
       Row row{session, access::find_grant(tx, session.grant_id),
               access::list_approvals(tx, session.grant_id)};
@@ -618,7 +605,7 @@ HttpReply Api::session_page(std::int64_t id) {
   std::vector<access::Approval> approvals;
   std::string bytes;
   std::vector<recorder::PublicKey> keys;
-  thread_database(backend_.running()->config.database.url).transact([&](pqxx::work& tx) {
+  database().transact([&](pqxx::work& tx) {
     session = access::find_session(tx, id);
     if (!session) return;
     grant = access::find_grant(tx, session->grant_id);
@@ -674,7 +661,7 @@ HttpReply Api::session_page(std::int64_t id) {
 
 HttpReply Api::asciicast(std::int64_t id) {
   std::string bytes;
-  thread_database(backend_.running()->config.database.url).transact([&](pqxx::work& tx) {
+  database().transact([&](pqxx::work& tx) {
     try {
       bytes = recorder::load_recording(tx, id);
     } catch (const recorder::RecordingError&) {
@@ -699,7 +686,7 @@ HttpReply Api::search(const HttpRequest& request) {
   filter.since = time_param(request, "since");
   const std::size_t limit = limit_param(request, 50);
   std::vector<access::SessionRow> candidates;
-  thread_database(backend_.running()->config.database.url).transact([&](pqxx::work& tx) {
+  database().transact([&](pqxx::work& tx) {
     candidates = access::recent_sessions(tx, filter, std::nullopt, kSearchSessions);
   });
   std::string needle = q;
@@ -715,7 +702,7 @@ HttpReply Api::search(const HttpRequest& request) {
   std::int64_t budget = kSearchBytes;
   for (const access::SessionRow& session : candidates) {
     std::string bytes;
-    thread_database(backend_.running()->config.database.url).transact([&](pqxx::work& tx) {
+    database().transact([&](pqxx::work& tx) {
       try {
         bytes = recorder::load_recording(tx, session.id);
       } catch (const recorder::RecordingError&) {
@@ -745,9 +732,7 @@ HttpReply Api::audit_log(const HttpRequest& request) {
   filter.until = time_param(request, "until");
   filter.limit = limit_param(request, 200);
   std::vector<access::AuditEvent> events;
-  thread_database(backend_.running()->config.database.url).transact([&](pqxx::work& tx) {
-    events = access::list_audit(tx, filter);
-  });
+  database().transact([&](pqxx::work& tx) { events = access::list_audit(tx, filter); });
   json list = json::array();
   for (auto it = events.rbegin(); it != events.rend(); ++it) {
     list.push_back(access::audit_event_json(*it));
@@ -758,7 +743,7 @@ HttpReply Api::audit_log(const HttpRequest& request) {
 HttpReply Api::reviews(const HttpRequest& request) {
   const bool all = query_value(request.query, "all") == "true";
   json list = json::array();
-  thread_database(backend_.running()->config.database.url).transact([&](pqxx::work& tx) {
+  database().transact([&](pqxx::work& tx) {
     for (const access::Grant& g : access::review_queue(tx, all))
       list.push_back(access::grant_json(g));
   });
@@ -769,7 +754,7 @@ HttpReply Api::acknowledge(const Authed& authed, std::int64_t id, const HttpRequ
   const json body = parse_body(request);
   const std::string note = text_field(body, "note", true);
   access::Grant grant;
-  thread_database(authed.running->config.database.url).transact([&](pqxx::work& tx) {
+  database().transact([&](pqxx::work& tx) {
     grant = access::acknowledge_review(tx, "user:" + authed.session.user.name, id, note);
   });
   return json_reply(access::grant_json(grant));

@@ -13,6 +13,7 @@
 #include <utility>
 #include <vector>
 
+#include "store/store.h"
 #include "web/console.h"
 #include "web/sign_in.h"
 
@@ -55,7 +56,7 @@ struct LiveGrant {
 
 class Api {
  public:
-  Api(std::string node, Backend& backend);
+  Api(std::string node, std::string database_url, Backend& backend);
 
   // Blocking (database work): call on a console worker thread. Never throws.
   HttpReply handle(const HttpRequest& request);
@@ -64,6 +65,9 @@ class Api {
   std::variant<LiveGrant, HttpReply> authorize_live(const HttpRequest& request);
 
   const std::string& node() const { return node_; }
+  // The calling console thread's own connection (libpqxx connections are not thread-safe):
+  // one per thread, for the API and the live views alike.
+  store::Database& database();
   Backend& backend() { return backend_; }
 
  private:
@@ -95,6 +99,7 @@ class Api {
                               std::int64_t raw_bytes, std::int64_t& budget);
 
   const std::string node_;
+  const std::string database_url_;  // [database] needs a restart: fixed for the daemon's life
   Backend& backend_;
   std::mutex mutex_;  // guards the two maps below
   // Sign-in attempts per address in the current minute.

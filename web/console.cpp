@@ -53,10 +53,10 @@ void load_tls(ssl::context& tls, const WebConfig& web) {
 struct Console::Impl {
   Impl(const Config& config, Backend& backend)
       : web(config.web),
-        api(config.server.node_name, backend),
+        api(config.server.node_name, config.database.url, backend),
         io(std::make_unique<net::io_context>(1)),
         workers(static_cast<std::size_t>(config.web.threads)),
-        context{*io, tls, workers, api, config.database.url, config.web.max_connections} {
+        context{*io, tls, workers, api, config.web.max_connections} {
     load_tls(tls, web);
   }
 

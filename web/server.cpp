@@ -110,13 +110,6 @@ std::int64_t live_session_id(std::string_view path) {
   return error == std::errc() && end == digits.data() + digits.size() && id > 0 ? id : 0;
 }
 
-store::Database& worker_database(const std::string& url) {
-  // One connection per console thread: libpqxx connections are not thread-safe.
-  thread_local std::optional<store::Database> database;
-  if (!database) database.emplace(url);
-  return *database;
-}
-
 // Holds one of the console's connection places for as long as it lives.
 class ConnectionSlot {
  public:
@@ -146,9 +139,9 @@ class LiveConnection : public std::enable_shared_from_this<LiveConnection> {
     // Leaving is audited and told to the watched user, even when the browser just vanished.
     if (view_) {
       net::post(context_.workers,
-                [view = std::shared_ptr<LiveView>(std::move(view_)), url = context_.database_url] {
+                [view = std::shared_ptr<LiveView>(std::move(view_)), &api = context_.api] {
                   try {
-                    worker_database(url).transact([&](pqxx::work& tx) { view->leave(tx); });
+                    api.database().transact([&](pqxx::work& tx) { view->leave(tx); });
                   } catch (const std::exception& e) {
                     spdlog::warn("web: could not record the end of a live view: {}", e.what());
                   }
@@ -195,9 +188,8 @@ class LiveConnection : public std::enable_shared_from_this<LiveConnection> {
     net::post(context_.workers, [self = shared_from_this(), view] {
       LiveView::Tick tick;
       try {
-        tick = worker_database(self->context_.database_url).transact([&](pqxx::work& tx) {
-          return view->tick(tx, std::chrono::steady_clock::now());
-        });
+        tick = self->context_.api.database().transact(
+            [&](pqxx::work& tx) { return view->tick(tx, std::chrono::steady_clock::now()); });
       } catch (const store::DatabaseUnavailable&) {
         tick.messages.push_back(R"({"type":"status","text":"the database is unreachable"})");
       } catch (const std::exception& e) {
@@ -336,7 +328,7 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
       std::unique_ptr<LiveView> view;
       if (LiveGrant* grant = std::get_if<LiveGrant>(&allowed)) {
         try {
-          view = worker_database(self->context_.database_url).transact([&](pqxx::work& tx) {
+          view = self->context_.api.database().transact([&](pqxx::work& tx) {
             return std::make_unique<LiveView>(tx, *grant, session_id, self->context_.api.node());
           });
         } catch (const access::AccessError& e) {
@@ -364,7 +356,7 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
             beast::get_lowest_layer(self->stream_).expires_never();
             std::make_shared<LiveConnection>(self->context_, std::move(self->stream_),
                                              std::move(view), self->client_)
-                ->accept(std::move(request));
+                ->accept(request);
           });
     });
   }

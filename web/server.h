@@ -20,7 +20,6 @@ struct ServerContext {
   boost::asio::ssl::context& tls;
   boost::asio::thread_pool& workers;
   Api& api;
-  std::string database_url;
   int max_connections = 512;
   std::atomic<int> connections{0};
 };
