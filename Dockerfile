@@ -24,7 +24,7 @@ FROM debian:bookworm-slim AS portcullis
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
       libstdc++6 libgcc-s1 libssh-4 libpqxx-6.4 libpq5 libsodium23 libssl3 libspdlog1.10 libfmt9 \
-      libtomlplusplus3 libzstd1 libvterm0 libcctz2 libre2-9 libcurl4 libsystemd0 \
+      libtomlplusplus3 libzstd1 libvterm0 libcctz2 libre2-9 libcurl4 libjwt0 libsystemd0 \
       libprometheus-cpp-core1.0 libprometheus-cpp-pull1.0 openssh-client curl tzdata \
  && rm -rf /var/lib/apt/lists/* \
  && groupadd --system --gid 990 portcullis \

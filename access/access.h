@@ -153,6 +153,23 @@ User add_user(pqxx::work& tx, const std::string& actor, const std::string& name,
 std::optional<User> find_user(pqxx::work& tx, const std::string& name);
 std::vector<User> list_users(pqxx::work& tx);
 
+// A sign-in through the OpenID provider (identity/), as verified: who, and the roles its groups
+// map to.
+struct SsoSignIn {
+  std::string username;
+  std::string issuer;
+  std::string subject;
+  std::vector<std::string> groups;
+  std::vector<std::string> roles;
+  bool create_missing = false;  // [identity.oidc] provision = "create"
+  std::string client;           // the client's address, for the audit row
+};
+// Applies `sign_in` to its user: created if missing and allowed; bound to the IdP account
+// (issuer, subject) on first use and refused for another one later; refused when disabled;
+// roles replaced by the mapped ones (audited user.roles_changed). Audits sso.signed_in.
+// Throws AccessError saying why a sign-in is refused.
+User apply_sso_sign_in(pqxx::work& tx, const SsoSignIn& sign_in);
+
 // Disables a user: new logins are refused, their active grants are revoked (so their live
 // sessions end within a second, with the revocation notice) and their pending requests are
 // denied, each audited, in `tx`. Throws AccessError when unknown or already disabled.
@@ -269,6 +286,8 @@ struct Denial {
     outside_hours,
     mfa_not_enrolled,
     mfa_not_given,  // the rule asks for a TOTP code the connection did not give
+    source_refused,  // the rule's source / deny_source refuse the client's address
+    sign_in_method,  // the rule's auth asks for a key or SSO the connection did not use
   };
   Kind kind;
   std::string reason;  // one line, says why and what to do; no "portcullis:" prefix

@@ -24,6 +24,13 @@ MfaStep parse_mfa_step(std::string_view text) {
                               "\" is not an MFA step (expected request, approve or connect)");
 }
 
+AuthMethod parse_auth_method(std::string_view text) {
+  if (text == "key") return AuthMethod::key;
+  if (text == "sso") return AuthMethod::sso;
+  throw std::invalid_argument("\"" + std::string(text) +
+                              "\" is not a sign-in method (expected key or sso)");
+}
+
 PolicyRule::EnforceHours parse_enforce_hours(std::string_view text) {
   if (text == "connect") return PolicyRule::EnforceHours::connect;
   if (text == "session") return PolicyRule::EnforceHours::session;
@@ -69,6 +76,13 @@ constexpr ConfigKey<PolicyRule> kPolicyKeys[] = {
     {"record_input", [](const ConfigValue& v, PolicyRule& p) { p.record_input = v.boolean(); }},
     {"require_moderator",
      [](const ConfigValue& v, PolicyRule& p) { p.require_moderator = v.boolean(); }},
+    {"auth", [](const ConfigValue& v, PolicyRule& p) { p.auth = v.parsed_list(parse_auth_method); }},
+    {"source",
+     [](const ConfigValue& v, PolicyRule& p) { p.source = v.parsed_list(parse_network_range); }},
+    {"deny_source",
+     [](const ConfigValue& v, PolicyRule& p) {
+       p.deny_source = v.parsed_list(parse_network_range);
+     }},
 };
 
 constexpr ConfigKey<OversightConfig> kOversightKeys[] = {

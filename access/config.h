@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "access/network.h"
 #include "common/config.h"
 
 namespace portcullis {
@@ -21,6 +22,8 @@ struct AccessConfig {
 
 enum class ApprovalMode { automatic, single, dual };
 enum class MfaStep { request, approve, connect };
+// How a person proved who they are on a connection: an SSH key, or the OpenID provider.
+enum class AuthMethod { key, sso };
 
 // One [[policy]] table as written. Patterns, hours and time zones are checked when the policy
 // is compiled (access::Policy), which reports problems with `line`.
@@ -48,6 +51,13 @@ struct PolicyRule {
   // Sessions under this rule reach the target only while someone with a role in [oversight]
   // join_roles has joined them (`join`); without one, the user's input is paused.
   bool require_moderator = false;
+  // Each must have been used on the connection that requests, approves or connects under this
+  // rule; empty = a key or SSO, either.
+  std::vector<AuthMethod> auth;
+  // Where requests, approvals and connections under this rule may come from (empty = anywhere)
+  // and where never (deny_source wins).
+  std::vector<NetworkRange> source;
+  std::vector<NetworkRange> deny_source;
 };
 
 // [oversight]: who may watch, join and end other people's running sessions.

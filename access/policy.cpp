@@ -184,6 +184,21 @@ bool Policy::control_login_needs_mfa(const std::vector<std::string>& roles) cons
   });
 }
 
+bool CompiledRule::needs_sso() const {
+  return std::find(config.auth.begin(), config.auth.end(), AuthMethod::sso) != config.auth.end();
+}
+
+bool Policy::control_login_needs_sso(const std::vector<std::string>& roles) const {
+  return std::any_of(rules_.begin(), rules_.end(), [&](const CompiledRule& rule) {
+    return rule.needs_sso() && (rule.admits_requester(roles) || rule.is_approver(roles));
+  });
+}
+
+bool Policy::uses_sso() const {
+  return std::any_of(rules_.begin(), rules_.end(),
+                     [](const CompiledRule& rule) { return rule.needs_sso(); });
+}
+
 std::string describe(const CompiledRule& rule) {
   const PolicyRule& c = rule.config;
   std::vector<std::string> parts;
@@ -199,6 +214,18 @@ std::string describe(const CompiledRule& rule) {
     for (MfaStep step : c.mfa) steps.push_back(to_string(step));
     parts.push_back("MFA to " + join(steps, "/"));
   }
+  if (!c.auth.empty()) {
+    std::vector<std::string> methods;
+    for (AuthMethod method : c.auth) methods.push_back(method == AuthMethod::key ? "key" : "sso");
+    parts.push_back("sign-in " + join(methods, "+"));
+  }
+  const auto ranges = [](const std::vector<NetworkRange>& list) {
+    std::vector<std::string> texts;
+    for (const NetworkRange& range : list) texts.push_back(range.text);
+    return join(texts, ", ");
+  };
+  if (!c.source.empty()) parts.push_back("only from " + ranges(c.source));
+  if (!c.deny_source.empty()) parts.push_back("never from " + ranges(c.deny_source));
   parts.push_back(c.break_glass ? "break-glass up to " + format_duration(c.break_glass_max)
                                 : "no break-glass");
   return "rule " + c.name + ": " + join(parts, ", ");

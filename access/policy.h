@@ -27,6 +27,7 @@ struct CompiledRule {
   bool admits_requester(const std::vector<std::string>& roles) const;
   bool is_approver(const std::vector<std::string>& roles) const;
   bool needs_mfa(MfaStep step) const;
+  bool needs_sso() const;  // auth names sso
   // Whether the whole ticket matches ticket_pattern (true when the rule has none).
   bool ticket_matches(std::string_view ticket) const;
   int approvals_needed() const;
@@ -55,6 +56,10 @@ class Policy {
   // Whether logging in for control commands must pass TOTP: some rule the user could request
   // or approve under asks for MFA at that step.
   bool control_login_needs_mfa(const std::vector<std::string>& roles) const;
+  // The same for SSO: some rule the user could request or approve under names sso in auth.
+  bool control_login_needs_sso(const std::vector<std::string>& roles) const;
+  // Whether any rule names sso in auth (then [identity.oidc] must be set).
+  bool uses_sso() const;
 
  private:
   std::vector<CompiledRule> rules_;

@@ -72,6 +72,49 @@ void check_mfa(const CompiledRule& rule, MfaStep step, const Actor& actor) {
                     actor.user.name + "`");
 }
 
+std::string method_name(AuthMethod method) { return method == AuthMethod::key ? "an SSH key" : "SSO"; }
+
+// The rule's auth: every method it names was used on this connection.
+void check_sign_in(const CompiledRule& rule, MfaStep step, bool used_key, bool used_sso) {
+  for (AuthMethod method : rule.config.auth) {
+    if (method == AuthMethod::key ? used_key : used_sso) continue;
+    throw AccessError(
+        "rule " + rule.config.name + " requires signing in with " + method_name(method) + " to " +
+        to_string(step) + ", and this connection did not" +
+        (method == AuthMethod::sso
+             ? ": connect again and sign in at the identity provider when asked (ssh -o "
+               "PreferredAuthentications=keyboard-interactive USER@BASTION, or with your key "
+               "first when the rule asks for both)"
+             : ": connect with your SSH key (and SSO when asked)"));
+  }
+}
+
+// The rule's source and deny_source, for a client at `source` ("" = the bastion host itself).
+void check_source(const CompiledRule& rule, MfaStep step, const std::string& source) {
+  if (source.empty()) return;
+  for (const NetworkRange& range : rule.config.deny_source) {
+    if (in_range(range, source)) {
+      throw AccessError("rule " + rule.config.name + " refuses to " + to_string(step) + " from " +
+                        source + " (deny_source " + range.text + ")");
+    }
+  }
+  if (rule.config.source.empty()) return;
+  for (const NetworkRange& range : rule.config.source) {
+    if (in_range(range, source)) return;
+  }
+  std::vector<std::string> ranges;
+  for (const NetworkRange& range : rule.config.source) ranges.push_back(range.text);
+  throw AccessError("rule " + rule.config.name + " allows to " + to_string(step) + " only from " +
+                    join(ranges, ", ") + "; " + source + " is not among them");
+}
+
+// Everything a rule asks of the person acting at `step` beyond their roles.
+void check_actor(const CompiledRule& rule, MfaStep step, const Actor& actor) {
+  check_source(rule, step, actor.source);
+  check_sign_in(rule, step, actor.used_key, actor.used_sso);
+  check_mfa(rule, step, actor);
+}
+
 void check_hours(const CompiledRule& rule, TimePoint now) {
   if (!rule.hours || within(*rule.hours, now)) return;
   throw AccessError("rule " + rule.config.name + " allows access only " + rule.config.hours +
@@ -241,7 +284,7 @@ void check_approver(const Policy& policy, const Actor& approver, const Grant& gr
                       join(rule->config.approver_roles, ", ") + "; " + approver.user.name +
                       " holds none");
   }
-  check_mfa(*rule, MfaStep::approve, approver);
+  check_actor(*rule, MfaStep::approve, approver);
 }
 
 }  // namespace
@@ -263,7 +306,7 @@ WorkflowResult request_grant(pqxx::work& tx, const Policy& policy, const Actor& 
                              const RequestInput& input, const WorkflowSettings& settings) {
   check_text(input.reason, "--reason");
   const CompiledRule& rule = rule_for(policy, requester.user, input.target);
-  check_mfa(rule, MfaStep::request, requester);
+  check_actor(rule, MfaStep::request, requester);
   check_hours(rule, settings.now);
   check_duration(rule, input.duration, rule.config.max_duration, "a grant");
   check_ticket(rule, input.ticket);
@@ -281,7 +324,7 @@ WorkflowResult break_glass(pqxx::work& tx, const Policy& policy, const Actor& re
     throw AccessError("rule " + rule.config.name + " does not allow break-glass access to " +
                       input.target);
   }
-  check_mfa(rule, MfaStep::request, requester);
+  check_actor(rule, MfaStep::request, requester);
   check_duration(rule, input.duration, rule.config.break_glass_max, "break-glass access");
   const Account account = account_for(tx, input);
   WorkflowResult result =
@@ -353,7 +396,7 @@ WorkflowResult extend_grant(pqxx::work& tx, const Policy& policy, const Actor& r
                       "; only an active grant can be extended");
   }
   const CompiledRule& rule = rule_for(policy, requester.user, grant.target);
-  check_mfa(rule, MfaStep::request, requester);
+  check_actor(rule, MfaStep::request, requester);
   check_hours(rule, settings.now);
   check_duration(rule, duration, rule.config.max_duration, "an extension");
   const Account account = *find_account(tx, grant.target, grant.login);
@@ -365,8 +408,9 @@ WorkflowResult extend_grant(pqxx::work& tx, const Policy& policy, const Actor& r
 
 std::variant<Admission, Denial> admit_connection(pqxx::work& tx, const Policy& policy,
                                                  const User& user, const std::string& target,
-                                                 const std::string& login, bool totp_enrolled,
-                                                 bool& mfa_required, TimePoint now) {
+                                                 const std::string& login,
+                                                 const ConnectionFacts& facts,
+                                                 ConnectionNeeds& needs, TimePoint now) {
   std::variant<Admission, Denial> verdict = admit(tx, user.name, target, login);
   const auto* admission = std::get_if<Admission>(&verdict);
   if (admission == nullptr) return verdict;
@@ -381,16 +425,28 @@ std::variant<Admission, Denial> admit_connection(pqxx::work& tx, const Policy& p
   }
   if (rule == nullptr) return verdict;
   try {
+    check_source(*rule, MfaStep::connect, facts.source);
+  } catch (const AccessError& e) {
+    return Denial{Denial::Kind::source_refused, e.what()};
+  }
+  try {
+    // SSO the connection has not done yet is asked for next (needs.sso); a missing key cannot be.
+    check_sign_in(*rule, MfaStep::connect, facts.used_key, true);
+  } catch (const AccessError& e) {
+    return Denial{Denial::Kind::sign_in_method, e.what()};
+  }
+  needs.sso = !facts.used_sso && rule->needs_sso();
+  try {
     if (!admission->grant.break_glass) check_hours(*rule, now);
   } catch (const AccessError& e) {
     return Denial{Denial::Kind::outside_hours, e.what()};
   }
   try {
-    check_mfa(*rule, MfaStep::connect, Actor{user, totp_enrolled});
+    check_mfa(*rule, MfaStep::connect, Actor{user, facts.totp_enrolled});
   } catch (const AccessError& e) {
     return Denial{Denial::Kind::mfa_not_enrolled, e.what()};
   }
-  mfa_required = rule->needs_mfa(MfaStep::connect);
+  needs.mfa = rule->needs_mfa(MfaStep::connect);
   if (rule->hours && !admission->grant.break_glass &&
       rule->config.enforce_hours == PolicyRule::EnforceHours::session) {
     Admission& admitted = std::get<Admission>(verdict);

@@ -22,6 +22,24 @@ struct AlertEvent {
 struct Actor {
   User user;
   bool mfa_verified = false;
+  // How the connection signed in ([[policy]] auth).
+  bool used_key = true;
+  bool used_sso = false;
+  // The client's address ([[policy]] source, deny_source); "" = on the bastion host itself
+  // (the `portcullis` CLI), which no source rule limits.
+  std::string source = {};
+};
+
+// What a connection brings to admission, and what admission asks of it.
+struct ConnectionFacts {
+  bool totp_enrolled = false;
+  bool used_key = true;
+  bool used_sso = false;
+  std::string source = {};
+};
+struct ConnectionNeeds {
+  bool mfa = false;  // a TOTP code must follow
+  bool sso = false;  // an SSO sign-in must follow (the rule's auth names sso)
 };
 
 struct RequestInput {
@@ -57,12 +75,13 @@ WorkflowResult extend_grant(pqxx::work& tx, const Policy& policy, const Actor& r
                             std::int64_t id, std::chrono::seconds duration,
                             const std::string& reason, const WorkflowSettings& settings);
 // What logging in as USER+TARGET[+LOGIN] gets now: admit() and then what the policy adds for
-// the admitted grant, allowed hours (not for break-glass) and MFA. Sets `mfa_required` when a
-// TOTP code must follow the public key.
+// the admitted grant: source addresses, sign-in methods, allowed hours (not for break-glass)
+// and MFA. Sets `needs` when a TOTP code or an SSO sign-in must follow.
 std::variant<Admission, Denial> admit_connection(pqxx::work& tx, const Policy& policy,
                                                  const User& user, const std::string& target,
-                                                 const std::string& login, bool totp_enrolled,
-                                                 bool& mfa_required, TimePoint now);
+                                                 const std::string& login,
+                                                 const ConnectionFacts& facts,
+                                                 ConnectionNeeds& needs, TimePoint now);
 
 // Own grants and requests, or any for an approver of its rule or an admin.
 Grant revoke_as_user(pqxx::work& tx, const Policy& policy, const Actor& actor, std::int64_t id,

@@ -115,6 +115,24 @@ void ConfigValue::for_each_element(const std::function<void(const ConfigValue&)>
   }
 }
 
+std::vector<std::pair<std::string, std::vector<std::string>>> ConfigValue::string_lists_by_key()
+    const {
+  const toml::table* table = node_.node.as_table();
+  if (table == nullptr) {
+    throw problem(" must be a table (e.g. { \"name\" = \"value\" }), not " +
+                  describe(node_.node));
+  }
+  std::vector<std::pair<std::string, std::vector<std::string>>> entries;
+  for (const auto& entry : *table) {
+    const ConfigNode node(entry.second);
+    const ConfigValue value(node, table_, key_, dir_);
+    entries.emplace_back(std::string(entry.first.str()), entry.second.is_array()
+                                                             ? value.strings()
+                                                             : std::vector{value.string()});
+  }
+  return entries;
+}
+
 ConfigProblem ConfigValue::problem(const std::string& what) const {
   return ConfigProblem(line_of(node_.node),
                        "'" + std::string(key_) + "' in " + std::string(table_) + what);
@@ -126,16 +144,9 @@ class ConfigLoader {
   explicit ConfigLoader(const ConfigSchema& schema) : schema_(schema) {}
 
   void load(const toml::table& root) {
-    for (const auto& entry : root) {
-      const toml::key& key = entry.first;
-      const toml::node& node = entry.second;
-      const bool known =
-          std::any_of(schema_.tables_.begin(), schema_.tables_.end(),
-                      [&](const ConfigSchema::Table& t) { return t.name == key.str(); });
-      if (!known) report(line_of(node), unknown_top_level(key.str(), node));
-    }
+    check_known_tables(root, "");
     for (const ConfigSchema::Table& table : schema_.tables_) {
-      const toml::node* node = root.get(table.name);
+      const toml::node* node = root.at_path(table.name).node();
       if (table.array) {
         read_array(table, node);
       } else {
@@ -164,6 +175,26 @@ class ConfigLoader {
   }
 
  private:
+  // Every table and key at this level is a declared table, or a parent of one ([identity] of
+  // [identity.oidc]), whose children are checked the same way.
+  void check_known_tables(const toml::table& level, const std::string& prefix) {
+    for (const auto& entry : level) {
+      const std::string name = prefix + std::string(entry.first.str());
+      const bool declared =
+          std::any_of(schema_.tables_.begin(), schema_.tables_.end(),
+                      [&](const ConfigSchema::Table& t) { return t.name == name; });
+      if (declared) continue;
+      const bool parent =
+          std::any_of(schema_.tables_.begin(), schema_.tables_.end(),
+                      [&](const ConfigSchema::Table& t) { return t.name.starts_with(name + "."); });
+      if (parent && entry.second.is_table()) {
+        check_known_tables(*entry.second.as_table(), name + ".");
+      } else {
+        report(line_of(entry.second), unknown_top_level(name, entry.second));
+      }
+    }
+  }
+
   // Each element of the array fills a new section.
   void read_array(const ConfigSchema::Table& table, const toml::node* node) {
     if (node == nullptr) return;

@@ -13,6 +13,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace portcullis {
@@ -53,6 +54,9 @@ class ConfigValue {
   std::int64_t integer(std::int64_t min, std::int64_t max) const;
   bool boolean() const;
   std::vector<std::string> strings() const;
+  // An inline table whose values are each a string or an array of strings
+  // ({ "sre" = "dev", "security" = ["auditor", "approver"] }), by key.
+  std::vector<std::pair<std::string, std::vector<std::string>>> string_lists_by_key() const;
   std::size_t line() const;
 
   // The string run through `parse`, whose std::invalid_argument explains what is wrong.
@@ -111,7 +115,8 @@ class ConfigSchema {
   // Where state files (keys, spool, journal) go by default: [server] state_dir.
   const std::filesystem::path& state_dir() const { return state_dir_; }
 
-  // [name]: a table read into `section` (which must outlive the schema's loading).
+  // [name]: a table read into `section` (which must outlive the schema's loading); a dotted
+  // name ("identity.oidc") is a subtable.
   template <typename Section, std::size_t N>
   void table(std::string_view name, Section& section, const ConfigKey<Section> (&keys)[N]) {
     tables_.push_back(

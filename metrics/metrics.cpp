@@ -40,13 +40,15 @@ constexpr const char* kSessionEndNames[kSessionEnds] = {"client_exit", "grant_ex
                                                         "killed",      "upstream_closed", "error"};
 constexpr const char* kAuthFailureNames[kAuthFailures] = {
     "invalid_name", "unknown_user",  "user_disabled",  "unknown_key",       "bad_signature",
-    "totp_wrong",   "totp_replayed", "mfa_locked_out", "totp_not_enrolled", "totp_unchecked"};
+    "totp_wrong",   "totp_replayed", "mfa_locked_out", "totp_not_enrolled", "totp_unchecked",
+    "sso_refused",  "sso_unavailable"};
 constexpr const char* kDenialNames[kDenials] = {
     "database_unavailable", "unknown_user",          "user_disabled",     "unknown_target",
     "unknown_login",        "ambiguous_login",       "no_grant",          "grant_pending",
     "grant_expired",        "grant_revoked",         "grant_denied",      "rule_removed",
     "outside_hours",        "mfa_not_enrolled",      "mfa_not_given",     "target_required",
-    "max_sessions",         "max_sessions_per_user", "session_unrecorded"};
+    "max_sessions",         "max_sessions_per_user", "session_unrecorded",
+    "source_refused",       "sign_in_method"};
 constexpr const char* kUpstreamFailureNames[kUpstreamFailures] = {"unreachable",
                                                                   "host_key_mismatch", "login"};
 constexpr const char* kLateCauseNames[kLateCauses] = {"revoke", "kill", "expiry"};

@@ -50,8 +50,10 @@ enum class AuthFailure {
   mfa_locked_out,     // a code while the user is locked out after repeated failures
   totp_not_enrolled,  // a code asked for a user without a TOTP secret
   totp_unchecked,     // the code could not be checked (database trouble)
+  sso_refused,        // the identity provider or its ID token refused the sign-in
+  sso_unavailable,    // the identity provider could not be reached
 };
-inline constexpr std::size_t kAuthFailures = 10;
+inline constexpr std::size_t kAuthFailures = 12;
 
 // Why an authenticated connection was refused a session (portcullis_admission_denials_total).
 enum class Denial {
@@ -74,8 +76,10 @@ enum class Denial {
   max_sessions,           // [server] max_sessions reached
   max_sessions_per_user,  // [server] max_sessions_per_user reached
   session_unrecorded,     // the session row could not be written
+  source_refused,         // the rule's source / deny_source refuse the client's address
+  sign_in_method,         // the rule's auth asks for a key or SSO the connection did not use
 };
-inline constexpr std::size_t kDenials = 19;
+inline constexpr std::size_t kDenials = 21;
 
 // Why a target could not be reached (portcullis_upstream_failures_total{reason}).
 enum class UpstreamFailure {

@@ -152,6 +152,7 @@ struct Gateway::Impl {
         live(std::move(running)),
         vault(vault::Vault::open(config.vault.key_file)),
         bind(make_bind(config)),
+        oidc(config.oidc.enabled() ? identity::OidcClient::from_config(config.oidc) : nullptr),
         journal(config),
         limits(config.server, [this](const LimitHit& hit) { report_limit(hit); }),
         recordings(config.recording,
@@ -177,7 +178,7 @@ struct Gateway::Impl {
       contexts.push_back(std::make_unique<GatewayContext>(GatewayContext{
           own, config, live, bind.get(), LoopWorkers(workers, own), LoopWorkers(upstreams, own),
           clock, journal, limits, vault, registry, recordings,
-          [this](const access::AlertEvent& alert) { raise_alert(alert); }, metrics}));
+          [this](const access::AlertEvent& alert) { raise_alert(alert); }, metrics, oidc}));
     }
     spdlog::info("{} event loop(s) carry the connections", loops.size());
   }
@@ -472,6 +473,7 @@ struct Gateway::Impl {
   metrics::Metrics metrics;
   vault::Vault vault;
   SshBind bind;
+  std::shared_ptr<identity::OidcClient> oidc;  // [identity.oidc]; nullptr without
   // Before the registry and the workers: destroyed after every session and job that writes to it.
   Journal journal;
   ConnectionLimits limits;

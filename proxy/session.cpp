@@ -48,6 +48,7 @@ Session::Session(GatewayContext& context, EventLoops::Placement placement, int c
       drain_timer_(context.loop),
       decision_timer_(context.loop),
       watch_timer_(context.loop),
+      sso_timer_(context.loop),
       expiry_(context.loop, context.clock, context.live.current()->config.access.warn_before),
       startup_(std::move(startup)),
       upstream_watch_(context.loop),
@@ -173,7 +174,7 @@ void Session::pump_unguarded() {
     }
     startup_.key_exchanged();
     phase_ = Phase::authenticating;
-    ssh_set_auth_methods(client_.get(), SSH_AUTH_METHOD_PUBLICKEY);
+    ssh_set_auth_methods(client_.get(), offered_methods());
     event_.reset(ssh_event_new());
     ssh_event_add_session(event_.get(), client_.get());
   }
@@ -370,6 +371,7 @@ void Session::release() {
   drain_timer_.cancel();
   decision_timer_.cancel();
   watch_timer_.cancel();
+  sso_timer_.cancel();
   leave_watched();
   // The user left while waiting for a moderator: the target was never reached.
   if (std::exchange(awaiting_moderator_, std::nullopt)) {

@@ -30,6 +30,7 @@
 #include "access/policy.h"
 #include "access/workflow.h"
 #include "common/common.h"
+#include "identity/oidc.h"
 #include "metrics/metrics.h"
 #include "oversight/watcher.h"
 #include "proxy/bridge.h"
@@ -79,6 +80,8 @@ struct GatewayContext {
   // Hands an alert to the dispatcher; never blocks. Call only after the change is committed.
   std::function<void(const access::AlertEvent&)> raise_alert;
   metrics::Metrics& metrics;  // what sessions count: phases, refusals, ends
+  // [identity.oidc]: sign-in through the OpenID provider; nullptr when not configured.
+  std::shared_ptr<identity::OidcClient> oidc;
 };
 
 class Session : public std::enable_shared_from_this<Session>, private SessionExpiry::Events {
@@ -136,6 +139,10 @@ class Session : public std::enable_shared_from_this<Session>, private SessionExp
     looking_up,     // the identity of a login name is being looked up; offers queue
     totp_due,       // the public key was accepted; a TOTP code must follow
     checking_totp,  // a TOTP code is being checked
+    sso_due,        // an SSO sign-in must follow (after the key, or instead of one)
+    sso_starting,   // the IdP is being asked for a user code
+    sso_polling,    // the code was shown; the IdP is asked whether the person signed in
+    sso_applying,   // signed in at the IdP: the user and its roles are being updated
   };
   // The session's row in the database: its end is written once.
   enum class SessionRow { none, open, closed };
@@ -173,6 +180,7 @@ class Session : public std::enable_shared_from_this<Session>, private SessionExp
     std::variant<std::monostate, access::Admission, access::Denial> admission;
     bool database_unavailable = false;
     bool mfa_required = false;  // a TOTP code must follow the public key
+    bool sso_required = false;  // an SSO sign-in must follow the public key
   };
 
   // A waiting session's look at its request.
@@ -224,6 +232,10 @@ class Session : public std::enable_shared_from_this<Session>, private SessionExp
   void handle_auth(SshMessage message);
   void answer_public_key(SshMessage message);
   void look_up_identity(const std::string& login_name);
+  // The identity of `login_name` in `tx`, as a connection that used a key and/or SSO sees it.
+  static Identity find_identity(pqxx::work& tx, const std::string& login_name,
+                                const access::Policy& policy,
+                                const access::ConnectionFacts& facts, access::TimePoint now);
   void on_identity(const std::string& login_name, Outcome<Identity> outcome);
   static metrics::AuthFailure key_refusal(const Identity& identity, bool key_listed);
   void note_auth_failure(const std::string& login_name, metrics::AuthFailure reason,
@@ -232,6 +244,19 @@ class Session : public std::enable_shared_from_this<Session>, private SessionExp
 
   // keyboard-interactive TOTP (session_auth_totp.cpp)
   void handle_keyboard_interactive(SshMessage message);
+  // SSO through the device flow (session_auth_sso.cpp).
+  bool sso_offered() const;
+  void handle_sso(SshMessage message);
+  int offered_methods() const;
+  void begin_sso_without_key(SshMessage message);
+  void start_sso(SshMessage message);
+  void on_device_authorization(Outcome<identity::DeviceAuthorization> outcome);
+  void poll_sso();
+  void on_sso_poll(Outcome<identity::TokenPoll> outcome);
+  void on_sso_applied(Outcome<Identity> outcome);
+  void refuse_sso(metrics::AuthFailure reason, const std::string& why, const std::string& audit_reason);
+  // What the connection proved, for the workflow's checks.
+  access::Actor actor() const;
   void check_totp(SshMessage answer, std::string code);
   void on_totp(SshMessage answer, Outcome<access::MfaVerdict> outcome);
 
@@ -351,6 +376,7 @@ class Session : public std::enable_shared_from_this<Session>, private SessionExp
   boost::asio::steady_timer drain_timer_;
   boost::asio::steady_timer decision_timer_;
   boost::asio::steady_timer watch_timer_;
+  boost::asio::steady_timer sso_timer_;  // the next look at the IdP's token endpoint
   SessionExpiry expiry_;
 
   ConnectionLimits::Slot startup_;  // held until authenticated
@@ -362,6 +388,12 @@ class Session : public std::enable_shared_from_this<Session>, private SessionExp
   bool mfa_verified_ = false;    // a TOTP code was given on this connection
   std::string mfa_instruction_;  // shown with the next TOTP prompt (why the last one failed)
   SshMessage mfa_answer_;        // answered once the code is checked
+  bool used_key_ = false;        // a public key was accepted on this connection
+  bool used_sso_ = false;        // the person signed in at the OpenID provider
+  std::string sso_login_name_;  // the login name an SSO sign-in is for
+  std::optional<identity::DeviceAuthorization> sso_device_;
+  std::chrono::steady_clock::time_point sso_deadline_;
+  SshMessage sso_answer_;  // the client's answer to the shown code: answered once decided
   std::optional<ControlReply> control_reply_;
   std::optional<FollowUp> waiting_;                // the request a waiting session watches
   std::unique_ptr<oversight::Watcher> watcher_;    // the session this connection shows live

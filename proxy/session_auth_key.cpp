@@ -24,8 +24,14 @@ void Session::handle_auth(SshMessage message) {
   if (auth_step_ == AuthStep::totp_due || auth_step_ == AuthStep::checking_totp) {
     return handle_keyboard_interactive(std::move(message));
   }
-  if (ssh_message_subtype(message.get()) != SSH_AUTH_METHOD_PUBLICKEY) {
-    ssh_message_auth_set_methods(message.get(), SSH_AUTH_METHOD_PUBLICKEY);
+  if (auth_step_ >= AuthStep::sso_due) return handle_sso(std::move(message));
+  const int subtype = ssh_message_subtype(message.get());
+  if (subtype == SSH_AUTH_METHOD_INTERACTIVE && sso_offered() &&
+      auth_step_ == AuthStep::offering_key) {
+    return begin_sso_without_key(std::move(message));
+  }
+  if (subtype != SSH_AUTH_METHOD_PUBLICKEY) {
+    ssh_message_auth_set_methods(message.get(), offered_methods());
     ssh_message_reply_default(message.get());
     return;
   }
@@ -46,27 +52,57 @@ void Session::handle_auth(SshMessage message) {
   if (auth_step_ != AuthStep::looking_up) look_up_identity(name);
 }
 
+int Session::offered_methods() const {
+  return SSH_AUTH_METHOD_PUBLICKEY | (sso_offered() ? SSH_AUTH_METHOD_INTERACTIVE : 0);
+}
+
+// keyboard-interactive before any key was accepted: the person signs in through the IdP alone.
+void Session::begin_sso_without_key(SshMessage message) {
+  peer::Checked<std::string> checked_name = peer::login_name(message.get());
+  if (!checked_name.ok()) {
+    note_auth_failure(peer::printable(ssh_message_auth_user(message.get())),
+                      metrics::AuthFailure::invalid_name, checked_name.refusal);
+    if (phase_ == Phase::authenticating) ssh_message_reply_default(message.get());
+    return;
+  }
+  sso_login_name_ = *checked_name.value;
+  auth_step_ = AuthStep::sso_due;
+  start_sso(std::move(message));
+}
+
+Session::Identity Session::find_identity(pqxx::work& tx, const std::string& login_name,
+                                         const access::Policy& policy,
+                                         const access::ConnectionFacts& given,
+                                         access::TimePoint now) {
+  const std::optional<LoginName> parsed = parse_login_name(login_name);
+  Identity identity{login_name, parsed, std::nullopt, std::monostate{}, false, false, false};
+  if (!parsed) return identity;
+  identity.user = access::find_user(tx, parsed->user);
+  if (!identity.user) return identity;
+  access::ConnectionFacts facts = given;
+  facts.totp_enrolled = access::totp_enrolled(tx, parsed->user);
+  if (parsed->target.empty()) {
+    identity.mfa_required =
+        facts.totp_enrolled && policy.control_login_needs_mfa(identity.user->roles);
+    identity.sso_required = !facts.used_sso && policy.control_login_needs_sso(identity.user->roles);
+    return identity;
+  }
+  access::ConnectionNeeds needs;
+  std::visit([&](auto&& verdict) { identity.admission = std::forward<decltype(verdict)>(verdict); },
+             access::admit_connection(tx, policy, *identity.user, parsed->target, parsed->login,
+                                      facts, needs, now));
+  identity.mfa_required = needs.mfa;
+  identity.sso_required = needs.sso;
+  return identity;
+}
+
 void Session::look_up_identity(const std::string& login_name) {
   auth_step_ = AuthStep::looking_up;
-  std::optional<LoginName> parsed = parse_login_name(login_name);
+  const access::ConnectionFacts facts{false, true, false, client_address_};
   context_.workers.transact(
-      [login_name, parsed, running = context_.live.current(),
+      [login_name, facts, running = context_.live.current(),
        &clock = context_.clock](pqxx::work& tx) {
-        const access::Policy& policy = running->policy;
-        Identity identity{login_name, parsed, std::nullopt, std::monostate{}, false, false};
-        if (!parsed) return identity;
-        identity.user = access::find_user(tx, parsed->user);
-        if (!identity.user) return identity;
-        const bool enrolled = access::totp_enrolled(tx, parsed->user);
-        if (parsed->target.empty()) {
-          identity.mfa_required = enrolled && policy.control_login_needs_mfa(identity.user->roles);
-          return identity;
-        }
-        std::visit(
-            [&](auto&& verdict) { identity.admission = std::forward<decltype(verdict)>(verdict); },
-            access::admit_connection(tx, policy, *identity.user, parsed->target, parsed->login,
-                                     enrolled, identity.mfa_required, clock.now()));
-        return identity;
+        return find_identity(tx, login_name, running->policy, facts, clock.now());
       },
       [self = shared_from_this(), login_name](Outcome<Identity> outcome) {
         self->guarded("identity lookup",
@@ -86,8 +122,8 @@ void Session::on_identity(const std::string& login_name, Outcome<Identity> outco
     if (!outcome.database_unavailable) {
       spdlog::error("conn={} cannot look up {}: {}", connection_id_, login_name, outcome.error);
     }
-    identity_ = Identity{
-        login_name, parse_login_name(login_name), std::nullopt, std::monostate{}, true, false};
+    identity_ = Identity{login_name,     parse_login_name(login_name), std::nullopt,
+                         std::monostate{}, true, false, false};
   }
   while (!waiting_for_identity_.empty() && phase_ == Phase::authenticating) {
     SshMessage next = std::move(waiting_for_identity_.front());
@@ -133,12 +169,21 @@ void Session::answer_public_key(SshMessage message) {
     return;
   }
   user_ = identity.parsed ? identity.parsed->user : identity.login_name;
+  used_key_ = true;
   waiting_for_identity_.clear();
   spdlog::info("conn={} accepted publickey for {} from {}{}", connection_id_, identity.login_name,
                client_address_,
                identity.database_unavailable ? " (database unreachable: will refuse)"
                : identity.mfa_required       ? "; TOTP code required"
                                              : "");
+  if (identity.sso_required && !identity.database_unavailable && sso_offered()) {
+    // A partial success: the client goes on with keyboard-interactive for the IdP's sign-in.
+    sso_login_name_ = identity.login_name;
+    auth_step_ = AuthStep::sso_due;
+    ssh_set_auth_methods(client_.get(), SSH_AUTH_METHOD_INTERACTIVE);
+    ssh_message_auth_reply_success(message.get(), 1);
+    return;
+  }
   if (identity.mfa_required && !identity.database_unavailable) {
     // A partial success: the client goes on with keyboard-interactive for the code.
     auth_step_ = AuthStep::totp_due;

@@ -71,7 +71,7 @@ void Session::run_control(const std::string& command_line) {
                                running,
                                web::console_base_url(running->config.web, reached.host),
                                client_address_};
-  access::Actor actor{*identity_->user, mfa_verified_};
+  access::Actor actor = this->actor();
   context_.workers.blocking(
       [env, actor = std::move(actor), command_line] {
         return run_control_command(env, actor, command_line);

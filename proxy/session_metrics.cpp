@@ -51,6 +51,10 @@ metrics::Denial denial_metric(access::Denial::Kind kind) {
       return metrics::Denial::outside_hours;
     case Kind::mfa_not_enrolled:
       return metrics::Denial::mfa_not_enrolled;
+    case Kind::source_refused:
+      return metrics::Denial::source_refused;
+    case Kind::sign_in_method:
+      return metrics::Denial::sign_in_method;
     case Kind::mfa_not_given:
       break;
   }

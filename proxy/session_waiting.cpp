@@ -117,7 +117,7 @@ void Session::withdraw_on_interrupt() {
   decision_timer_.cancel();
   const bool still_here = phase_ == Phase::waiting;
   if (still_here) phase_ = Phase::control;  // the reply follows the withdrawal
-  access::Actor actor{*identity_->user, mfa_verified_};
+  access::Actor actor = this->actor();
   const std::string reason =
       still_here ? "withdrawn with Ctrl-C while waiting" : "the requester left while waiting";
   context_.workers.transact(
@@ -149,13 +149,21 @@ void Session::connect_after_approval(const access::Grant& grant) {
   wait_step_ = WaitStep::admitting;  // no more looks at the request
   context_.workers.transact(
       [user = *identity_->user, grant, mfa_verified = mfa_verified_,
-       running = context_.live.current(), &clock = context_.clock](pqxx::work& tx) {
+       facts = access::ConnectionFacts{false, used_key_, used_sso_, client_address_},
+       running = context_.live.current(), &clock = context_.clock](pqxx::work& tx) mutable {
         const access::Policy& policy = running->policy;
-        bool mfa_required = false;
+        access::ConnectionNeeds needs;
+        facts.totp_enrolled = access::totp_enrolled(tx, user.name);
         std::variant<access::Admission, access::Denial> verdict = access::admit_connection(
-            tx, policy, user, grant.target, grant.login, access::totp_enrolled(tx, user.name),
-            mfa_required, clock.now());
-        if (mfa_required && !mfa_verified) {
+            tx, policy, user, grant.target, grant.login, facts, needs, clock.now());
+        if (needs.sso) {
+          return std::variant<access::Admission, access::Denial>(access::Denial{
+              access::Denial::Kind::sign_in_method,
+              "the rule of grant " + std::to_string(grant.id) +
+                  " asks for an SSO sign-in when connecting, and this connection did not sign "
+                  "in through SSO: connect again and sign in when asked"});
+        }
+        if (needs.mfa && !mfa_verified) {
           return std::variant<access::Admission, access::Denial>(access::Denial{
               access::Denial::Kind::mfa_not_given,
               "the rule of grant " + std::to_string(grant.id) +

@@ -53,7 +53,10 @@ web::CommandReply WebBackend::run_command(const access::Actor& actor,
       client};
   spdlog::info("web client={} user={} runs: {}", client, actor.user.name,
                inert_line(args.empty() ? std::string() : args.front()));
-  ControlReply reply = run_control_args(env, actor, args);
+  // [[policy]] source applies to the browser's address as to an ssh client's.
+  access::Actor acting = actor;
+  acting.source = client;
+  ControlReply reply = run_control_args(env, acting, args);
   for (const access::AlertEvent& alert : reply.alerts) raise_alert_(alert);
   return {failure_of(reply.failure), std::move(reply.out), message_of(std::move(reply.err))};
 }

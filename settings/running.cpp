@@ -33,6 +33,11 @@ RunningConfig::RunningConfig(Config loaded)
   } catch (const std::invalid_argument& e) {
     throw ConfigError(config.file.string() + ": " + e.what());
   }
+  if (policy.uses_sso() && !config.oidc.enabled()) {
+    throw ConfigError(config.file.string() +
+                      ": a [[policy]] asks for auth = \"sso\", but there is no [identity.oidc] "
+                      "issuer to sign in with; add [identity.oidc] (docs/sso.md) or remove sso");
+  }
 }
 
 std::shared_ptr<const RunningConfig> load_running_config(const std::filesystem::path& file) {
@@ -58,6 +63,7 @@ ReloadPlan plan_reload(const RunningConfig& running, const Config& loaded) {
   keep(next.upstream, running.config.upstream, "[upstream]", needs_restart);
   keep(next.rotation, running.config.rotation, "[rotation]", needs_restart);
   keep(next.web, running.config.web, "[web]", needs_restart);
+  keep(next.oidc, running.config.oidc, "[identity.oidc]", needs_restart);
   return {std::make_shared<const RunningConfig>(std::move(next)), std::move(needs_restart)};
 }
 

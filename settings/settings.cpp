@@ -34,6 +34,7 @@ Config load_once(const std::filesystem::path& path, const std::filesystem::path&
   declare_oversight_config(schema, config.oversight);
   declare_metrics_config(schema, config.metrics);
   declare_web_config(schema, config.web);
+  declare_identity_config(schema, config.oidc);
   schema.load_text(text);
   config.sha256 = sha256_hex(text);
   return config;

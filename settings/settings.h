@@ -1,7 +1,7 @@
 // The whole of portcullis.toml: [server] (the gateway's own table) and the tables of every
 // library, each declared by the library that owns it (store/config.h, vault/config.h,
 // access/config.h, recorder/config.h, alerts/config.h, targetssh/config.h,
-// rotation/config.h, metrics/config.h, common/config.h; [server] and [web] here), loaded in one
+// rotation/config.h, metrics/config.h, identity/config.h, common/config.h; [server] and [web] here), loaded in one
 // pass. A new table belongs in its library's folder plus one member here.
 #pragma once
 
@@ -17,6 +17,7 @@
 #include "access/config.h"
 #include "alerts/config.h"
 #include "common/config.h"
+#include "identity/config.h"
 #include "metrics/config.h"
 #include "recorder/config.h"
 #include "rotation/config.h"
@@ -120,6 +121,7 @@ struct Config {
   OversightConfig oversight;
   MetricsConfig metrics;
   WebConfig web;
+  OidcConfig oidc;  // [identity.oidc]
 };
 
 // Loads and validates a TOML config. Relative paths are resolved against the

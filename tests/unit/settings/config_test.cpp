@@ -548,3 +548,68 @@ ciphers = "aes256-gcm@openssh.com"
 
 }  // namespace
 }  // namespace portcullis
+
+namespace portcullis {
+namespace {
+
+class IdentityConfigTest : public ConfigTest {};
+
+TEST_F(IdentityConfigTest, ReadsIdentityOidcAndPolicySignInKeys) {
+  const Config config = load_config(write_config(std::string(kMinimal) + R"(
+[identity.oidc]
+issuer = "https://idp.example.com/realms/corp/"
+client_id = "portcullis"
+client_secret_file = "oidc-secret"
+scopes = ["openid", "profile", "groups"]
+username_claim = "email"
+groups_claim = "roles"
+role_map = { "sre" = "dev", "security" = ["auditor", "approver"] }
+max_age = "12h"
+provision = "create"
+ca_file = "idp-ca.pem"
+
+[[policy]]
+name = "prod"
+targets = ["db*"]
+auth = ["key", "sso"]
+source = ["10.0.0.0/8", "2001:db8::/32"]
+deny_source = ["10.66.0.0/16"]
+)"));
+  const OidcConfig& oidc = config.oidc;
+  EXPECT_EQ(oidc.issuer, "https://idp.example.com/realms/corp");  // the trailing slash dropped
+  EXPECT_EQ(oidc.client_secret_file, dir_.path() / "oidc-secret");
+  EXPECT_EQ(oidc.username_claim, "email");
+  EXPECT_EQ(oidc.groups_claim, "roles");
+  ASSERT_EQ(oidc.role_map.size(), 2u);
+  EXPECT_EQ(oidc.role_map[0].first, "security");  // by group name
+  EXPECT_EQ(oidc.role_map[0].second, (std::vector<std::string>{"auditor", "approver"}));
+  EXPECT_EQ(oidc.max_age, std::chrono::hours(12));
+  EXPECT_EQ(oidc.provision, OidcConfig::Provision::create);
+  const PolicyRule& rule = config.policies.at(0);
+  EXPECT_EQ(rule.auth, (std::vector<AuthMethod>{AuthMethod::key, AuthMethod::sso}));
+  ASSERT_EQ(rule.source.size(), 2u);
+  EXPECT_TRUE(in_range(rule.source[1], "2001:db8::7"));
+  EXPECT_TRUE(in_range(rule.deny_source[0], "10.66.1.1"));
+}
+
+TEST_F(IdentityConfigTest, MistakesAreReportedWithTheirLine) {
+  EXPECT_EQ(error_for(std::string(kMinimal) + "[identity.oidc]\nissuer = \"http://idp\"\n"),
+            at(4) +
+                "'issuer' in [identity.oidc]: \"http://idp\" is not an https:// URL (the issuer "
+                "of the ID tokens, e.g. https://idp.example.com/realms/corp)");
+  EXPECT_EQ(error_for(std::string(kMinimal) + "[identity.saml]\nx = 1\n"),
+            at(3) + "unknown table [identity.saml]");
+  EXPECT_EQ(error_for(std::string(kMinimal) + "[identity.oidc]\nrole_map = [\"sre\"]\n"),
+            at(4) + "'role_map' in [identity.oidc] must be a table (e.g. { \"name\" = \"value\" }), "
+                    "not an array");
+  EXPECT_EQ(error_for(std::string(kMinimal) +
+                      "[[policy]]\nname = \"p\"\ntargets = [\"*\"]\nauth = [\"password\"]\n"),
+            at(6) + "'auth' in [[policy]]: \"password\" is not a sign-in method (expected key or "
+                    "sso)");
+  EXPECT_EQ(error_for(std::string(kMinimal) +
+                      "[[policy]]\nname = \"p\"\ntargets = [\"*\"]\nsource = [\"10.1.2.3/8\"]\n"),
+            at(6) + "'source' in [[policy]]: \"10.1.2.3/8\" has bits set after its prefix length");
+}
+
+}  // namespace
+}  // namespace portcullis
