@@ -75,8 +75,13 @@ class OidcFixture : public ::testing::Test {
   }
 
   void TearDown() override {
-    if (provider_) {
-      EXPECT_NO_THROW(provider_->stop()) << provider_->log();
+    if (!provider_) return;
+    EXPECT_NO_THROW(provider_->stop()) << provider_->log();
+    // What the provider wrote holds no secret it was given.
+    const std::string log = provider_->log();
+    for (const std::string& secret :
+         {provider_->client_secret(), alice_password_, mallory_password_}) {
+      EXPECT_EQ(log.find(secret), std::string::npos) << log;
     }
   }
 
@@ -192,6 +197,27 @@ TEST_F(OidcFixture, ClientWithoutItsSecretIsRefused) {
       post("device_authorization_endpoint", {"client_id=" + provider_->client_id(), "scope=openid"},
            /*client_auth=*/false);
   EXPECT_EQ(answer.at("error"), "invalid_client") << answer.dump();
+}
+
+// The authorization code flow (for the web console) refuses a request without PKCE, and sends
+// the browser back to the client with the error rather than to a sign-in page.
+TEST_F(OidcFixture, AuthorizationCodeFlowRequiresPkce) {
+  const std::string redirect = "https://127.0.0.1:1/oidc/callback";
+  const std::string query = "?client_id=" + provider_->client_id() +
+                            "&response_type=code&scope=openid&state=s1&redirect_uri=" + redirect;
+  const std::string endpoint = discovery_.at("authorization_endpoint");
+  const RunResult without = provider_->curl(
+      {"--output", "/dev/null", "--write-out", "%{redirect_url}", endpoint + query});
+  ASSERT_EQ(without.exit_status, 0) << without.err;
+  EXPECT_EQ(without.out.rfind(redirect + "?error=invalid_request", 0), 0u) << without.out;
+  EXPECT_NE(without.out.find("requires+PKCE"), std::string::npos) << without.out;
+
+  // With a challenge the same request goes on to the sign-in page.
+  const RunResult with = provider_->curl(
+      {"--output", "/dev/null", "--write-out", "%{redirect_url}",
+       endpoint + query + "&code_challenge_method=S256&code_challenge=" + std::string(43, 'A')});
+  ASSERT_EQ(with.exit_status, 0) << with.err;
+  EXPECT_EQ(with.out.rfind(provider_->issuer() + "/interaction/", 0), 0u) << with.out;
 }
 
 TEST_F(OidcFixture, RotatedKeysHaveANewKidThatSignsNewTokens) {
