@@ -12,9 +12,11 @@
 //                 "redirect_uris": [...], "token_endpoint_auth_method": "client_secret_basic" },
 //     "users": { "alice": { "password": "...", "groups": ["sre"], "disabled": false } },
 //     "claims": { "profile": ["preferred_username"], "groups": ["groups"] } }   // optional
-// Prints "ready ISSUER" on stdout once it listens; exits on SIGTERM. The sign-in pages it serves
+// Prints "ready ISSUER" on stdout once it listens; SIGTERM ends it. The sign-in pages it serves
 // are plain forms (no script), so tests/oidc/complete_device.mjs can drive them over HTTP.
-import { randomBytes, randomUUID, generateKeyPairSync, timingSafeEqual } from 'node:crypto';
+import {
+  createPrivateKey, generateKeyPairSync, randomBytes, randomUUID, timingSafeEqual,
+} from 'node:crypto';
 import { readFileSync, writeFileSync, existsSync } from 'node:fs';
 import https from 'node:https';
 import { parse as parseQuery } from 'node:querystring';
@@ -65,9 +67,16 @@ function signingKeys(path) {
     if (!Array.isArray(jwks.keys) || jwks.keys.length === 0) fail(`${path} holds no "keys"`);
     return jwks;
   }
-  const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  // The key comes out as PEM and is read back before the JWK export: exporting the KeyObject
+  // that generateKeyPairSync returns can deadlock in Node 20 when a garbage collection finalizes
+  // the key generation job during the export (seen as a provider that never printed "ready").
+  const { privateKey: pem } = generateKeyPairSync('rsa', {
+    modulusLength: 2048,
+    publicKeyEncoding: { type: 'spki', format: 'pem' },
+    privateKeyEncoding: { type: 'pkcs8', format: 'pem' },
+  });
   const jwk = {
-    ...privateKey.export({ format: 'jwk' }), kid: randomUUID(), alg: 'RS256', use: 'sig',
+    ...createPrivateKey(pem).export({ format: 'jwk' }), kid: randomUUID(), alg: 'RS256', use: 'sig',
   };
   const jwks = { keys: [jwk] };
   // 'wx': never overwrite a key file another run made meanwhile.
@@ -255,11 +264,6 @@ const server = https.createServer({
 
 server.on('error', (error) => fail(`cannot listen on 127.0.0.1:${config.port}: ${error.message}`));
 server.listen(config.port, '127.0.0.1', () => process.stdout.write(`ready ${issuer}\n`));
-
-function shutdown() {
-  server.close();
-  server.closeAllConnections();
-  process.exit(0);
-}
-process.on('SIGTERM', shutdown);
-process.on('SIGINT', shutdown);
+// SIGTERM ends the process by its default action: the provider keeps nothing worth saving (its
+// state is in memory by design), and a JavaScript handler that called process.exit() let the
+// signal kill it anyway now and then (Node 20), so the exit status was not predictable.

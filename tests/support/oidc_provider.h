@@ -40,7 +40,7 @@ class OidcProvider {
 
   // Starts node provider.mjs and waits for its "ready" line; throws with its log otherwise.
   void start();
-  // SIGTERM; throws unless it exits 0.
+  // SIGTERM; throws unless that ends it within 10 s.
   void stop();
   bool running();
   // Restarts with a fresh signing key (a new key file, a new kid) on the same port: what the
