@@ -19,7 +19,8 @@ std::optional<Address> parse_address(std::string_view text) {
   if (text.size() > 64) return std::nullopt;
   std::string copy(text);
   // "[2001:db8::1]" as some places print an IPv6 address.
-  if (copy.size() > 2 && copy.front() == '[' && copy.back() == ']') copy = copy.substr(1, copy.size() - 2);
+  if (copy.size() > 2 && copy.front() == '[' && copy.back() == ']')
+    copy = copy.substr(1, copy.size() - 2);
   Address address;
   if (inet_pton(AF_INET, copy.c_str(), address.bytes.data()) == 1) return address;
   if (inet_pton(AF_INET6, copy.c_str(), address.bytes.data()) != 1) return std::nullopt;
@@ -68,12 +69,16 @@ NetworkRange parse_network_range(std::string_view text) {
   NetworkRange range{std::string(text), address->ipv6, address->bytes, bits};
   // Host bits set ("10.1.2.3/8") are almost always a typo for another network: say so.
   std::array<unsigned char, 16> masked = address->bytes;
-  for (int bit = bits; bit < max_bits; ++bit) masked[bit / 8] &= static_cast<unsigned char>(~(0x80 >> (bit % 8)));
+  for (int bit = bits; bit < max_bits; ++bit)
+    masked[bit / 8] &= static_cast<unsigned char>(~(0x80 >> (bit % 8)));
   if (masked != address->bytes) {
-    throw std::invalid_argument("\"" + std::string(text) + "\" has bits set after its prefix length");
+    throw std::invalid_argument("\"" + std::string(text) +
+                                "\" has bits set after its prefix length");
   }
   return range;
 }
+
+bool is_address(std::string_view text) { return parse_address(text).has_value(); }
 
 bool in_range(const NetworkRange& range, std::string_view address) {
   const std::optional<Address> parsed = parse_address(address);

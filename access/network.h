@@ -21,5 +21,7 @@ NetworkRange parse_network_range(std::string_view text);
 // Whether `address` (as a client address is printed; an IPv4-mapped IPv6 address counts as its
 // IPv4 address) lies in `range`. An unparsable address lies in no range.
 bool in_range(const NetworkRange& range, std::string_view address);
+// Whether `text` is an IPv4 or IPv6 address in_range can place.
+bool is_address(std::string_view text);
 
 }  // namespace portcullis

@@ -44,7 +44,9 @@ User apply_sso_sign_in(pqxx::work& tx, const SsoSignIn& sign_in) {
         " VALUES ($1, ARRAY(SELECT jsonb_array_elements_text($2::jsonb)), $3, $4)",
         sign_in.username, nlohmann::json(roles).dump(), sign_in.issuer, sign_in.subject);
     audit(tx, object, "user.add", object,
-          nlohmann::json{{"roles", roles}, {"provisioned_by", "sso"}, {"issuer", sign_in.issuer},
+          nlohmann::json{{"roles", roles},
+                         {"provisioned_by", "sso"},
+                         {"issuer", sign_in.issuer},
                          {"subject", sign_in.subject}}
               .dump());
   } else {

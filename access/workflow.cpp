@@ -91,7 +91,13 @@ void check_sign_in(const CompiledRule& rule, MfaStep step, bool used_key, bool u
 
 // The rule's source and deny_source, for a client at `source` ("" = the bastion host itself).
 void check_source(const CompiledRule& rule, MfaStep step, const std::string& source) {
-  if (source.empty()) return;
+  if (source.empty() || (rule.config.source.empty() && rule.config.deny_source.empty())) return;
+  if (!is_address(source)) {
+    // Fail closed: an address we cannot place is in no allowed network, and might be a denied one.
+    throw AccessError("rule " + rule.config.name + " limits where to " + to_string(step) +
+                      " from, and the client's address (" + inert_line(source.substr(0, 64)) +
+                      ") cannot be checked");
+  }
   for (const NetworkRange& range : rule.config.deny_source) {
     if (in_range(range, source)) {
       throw AccessError("rule " + rule.config.name + " refuses to " + to_string(step) + " from " +

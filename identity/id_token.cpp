@@ -50,7 +50,8 @@ std::string base64url_decode(std::string_view text, const char* what) {
 
 json parse_object(const std::string& text, const char* what) {
   json value = json::parse(text, nullptr, false);
-  if (!value.is_object()) throw SignInError("malformed", std::string(what) + " is not a JSON object");
+  if (!value.is_object())
+    throw SignInError("malformed", std::string(what) + " is not a JSON object");
   return value;
 }
 
@@ -90,7 +91,8 @@ std::string rsa_pem(const json& jwk) {
   Bignum n = bignum(base64url_decode(string_member(jwk, "n"), "an RSA key's n"));
   Bignum e = bignum(base64url_decode(string_member(jwk, "e"), "an RSA key's e"));
   ParamBuilder builder(OSSL_PARAM_BLD_new());
-  if (!n || !e || !builder || OSSL_PARAM_BLD_push_BN(builder.get(), OSSL_PKEY_PARAM_RSA_N, n.get()) != 1 ||
+  if (!n || !e || !builder ||
+      OSSL_PARAM_BLD_push_BN(builder.get(), OSSL_PKEY_PARAM_RSA_N, n.get()) != 1 ||
       OSSL_PARAM_BLD_push_BN(builder.get(), OSSL_PKEY_PARAM_RSA_E, e.get()) != 1) {
     throw SignInError("bad_jwks", "an RSA key of the identity provider is incomplete");
   }
@@ -100,9 +102,9 @@ std::string rsa_pem(const json& jwk) {
 std::string ec_pem(const json& jwk) {
   const std::string crv = string_member(jwk, "crv");
   const std::pair<const char*, std::size_t> curve = crv == "P-256"   ? std::pair{"prime256v1", 32}
-                                                   : crv == "P-384" ? std::pair{"secp384r1", 48}
-                                                   : crv == "P-521" ? std::pair{"secp521r1", 66}
-                                                                    : std::pair{"", 0};
+                                                    : crv == "P-384" ? std::pair{"secp384r1", 48}
+                                                    : crv == "P-521" ? std::pair{"secp521r1", 66}
+                                                                     : std::pair{"", 0};
   if (curve.second == 0) throw SignInError("bad_jwks", "an EC key is on an unsupported curve");
   const std::string x = base64url_decode(string_member(jwk, "x"), "an EC key's x");
   const std::string y = base64url_decode(string_member(jwk, "y"), "an EC key's y");
@@ -152,7 +154,8 @@ std::int64_t seconds_since_epoch(std::chrono::system_clock::time_point at) {
 std::optional<std::int64_t> number_member(const json& object, const char* name) {
   const auto found = object.find(name);
   if (found == object.end()) return std::nullopt;
-  if (!found->is_number()) throw SignInError("malformed", std::string("'") + name + "' is not a number");
+  if (!found->is_number())
+    throw SignInError("malformed", std::string("'") + name + "' is not a number");
   return found->is_number_integer() ? found->get<std::int64_t>()
                                     : static_cast<std::int64_t>(found->get<double>());
 }
@@ -186,12 +189,14 @@ void check_times(const json& payload, const TokenRules& rules, Claims& claims) {
   const std::optional<std::int64_t> iat = number_member(payload, "iat");
   if (!exp || !iat) throw SignInError("malformed", "the ID token has no exp or iat");
   if (*exp + leeway <= now) throw SignInError("expired", "the ID token has expired");
-  if (*iat - leeway > now) throw SignInError("not_yet_valid", "the ID token was issued in the future");
+  if (*iat - leeway > now)
+    throw SignInError("not_yet_valid", "the ID token was issued in the future");
   claims.auth_time = number_member(payload, "auth_time");
   if (!rules.max_age) return;
   if (!claims.auth_time) {
-    throw SignInError("too_old", "the identity provider did not say when the sign-in happened "
-                                 "(auth_time), and max_age asks for it");
+    throw SignInError("too_old",
+                      "the identity provider did not say when the sign-in happened "
+                      "(auth_time), and max_age asks for it");
   }
   if (*claims.auth_time + rules.max_age->count() + leeway < now) {
     throw SignInError("too_old",
@@ -252,8 +257,8 @@ std::vector<std::string> KeySet::kids() const {
 }
 
 std::string token_key_id(std::string_view token) {
-  const json header = parse_object(base64url_decode(split(token).header, "the token header"),
-                                   "the token header");
+  const json header =
+      parse_object(base64url_decode(split(token).header, "the token header"), "the token header");
   return string_member(header, "kid");
 }
 
@@ -280,8 +285,9 @@ Claims verify_id_token(std::string_view token, const KeySet& keys, const TokenRu
   }
   const std::string text(token);
   jwt_t* raw = nullptr;
-  const int failed = jwt_decode(&raw, text.c_str(), reinterpret_cast<const unsigned char*>(key->pem.data()),
-                                static_cast<int>(key->pem.size()));
+  const int failed =
+      jwt_decode(&raw, text.c_str(), reinterpret_cast<const unsigned char*>(key->pem.data()),
+                 static_cast<int>(key->pem.size()));
   Jwt decoded(raw);
   if (failed != 0 || !decoded || jwt_get_alg(decoded.get()) != jwt_str_alg(alg.c_str())) {
     throw SignInError("bad_signature", "the ID token's signature does not verify");

@@ -125,20 +125,21 @@ OidcClient::Endpoints OidcClient::endpoints() {
     std::lock_guard lock(mutex_);
     if (endpoints_) return *endpoints_;
   }
-  const HttpAnswer answer =
-      send({config_.issuer + "/.well-known/openid-configuration", std::nullopt, "", "", config_.ca_file});
+  const HttpAnswer answer = send({config_.issuer + "/.well-known/openid-configuration",
+                                  std::nullopt, "", "", config_.ca_file});
   const json document = parse_answer(answer, "discovery document");
   // RFC 8414 3.3: the document must name the very issuer we asked, or anyone serving it could
   // vouch for tokens of another.
   if (answer.status != 200 || text_member(document, "issuer") != config_.issuer) {
-    throw SignInError("idp_refused", "the discovery document at " + config_.issuer +
-                                         " does not name that issuer");
+    throw SignInError("idp_refused",
+                      "the discovery document at " + config_.issuer + " does not name that issuer");
   }
   Endpoints found{text_member(document, "device_authorization_endpoint"),
                   text_member(document, "token_endpoint"), text_member(document, "jwks_uri")};
   if (found.device_authorization.empty() || found.token.empty() || found.jwks_uri.empty()) {
-    throw SignInError("idp_refused", "the identity provider does not offer the device flow "
-                                     "(no device_authorization_endpoint); enable it for the client");
+    throw SignInError("idp_refused",
+                      "the identity provider does not offer the device flow "
+                      "(no device_authorization_endpoint); enable it for the client");
   }
   std::lock_guard lock(mutex_);
   endpoints_ = found;
@@ -183,16 +184,18 @@ DeviceAuthorization OidcClient::start_device_authorization() {
   device.device_code = text_member(answer, "device_code");
   device.user_code = shown_text(answer, "user_code");
   device.verification_uri = shown_text(answer, "verification_uri");
-  if (device.verification_uri.empty()) device.verification_uri = shown_text(answer, "verification_url");
+  if (device.verification_uri.empty())
+    device.verification_uri = shown_text(answer, "verification_url");
   device.verification_uri_complete = shown_text(answer, "verification_uri_complete");
-  device.expires_in = seconds_member(answer, "expires_in", std::chrono::seconds(600),
-                                     std::chrono::seconds(1800));
+  device.expires_in =
+      seconds_member(answer, "expires_in", std::chrono::seconds(600), std::chrono::seconds(1800));
   device.interval =
       seconds_member(answer, "interval", std::chrono::seconds(5), std::chrono::seconds(60));
   if (device.device_code.empty() || device.device_code.size() > 4096 || device.user_code.empty() ||
       !device.verification_uri.starts_with("https://")) {
-    throw SignInError("idp_refused", "the identity provider's device authorization answer is "
-                                     "incomplete (device_code, user_code, https verification_uri)");
+    throw SignInError("idp_refused",
+                      "the identity provider's device authorization answer is "
+                      "incomplete (device_code, user_code, https verification_uri)");
   }
   return device;
 }
@@ -221,8 +224,9 @@ TokenPoll OidcClient::poll_device_token(const std::string& device_code) {
   }
   const std::string id_token = text_member(answer, "id_token");
   if (id_token.empty()) {
-    throw SignInError("idp_refused", "the identity provider sent no ID token (is \"openid\" among "
-                                     "the client's scopes?)");
+    throw SignInError("idp_refused",
+                      "the identity provider sent no ID token (is \"openid\" among "
+                      "the client's scopes?)");
   }
   return {TokenPoll::State::signed_in, verify(id_token, std::nullopt)};
 }

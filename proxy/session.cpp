@@ -41,6 +41,7 @@ Session::Session(GatewayContext& context, EventLoops::Placement placement, int c
       placement_(std::move(placement)),
       connection_id_(next_connection_id++),
       client_address_(std::move(client_address)),
+      client_ip_(client_address_.substr(0, client_address_.rfind(':'))),
       phase_(Phase::key_exchange, PhaseChange{&context.metrics, &context.registry, connection_id_}),
       client_(ssh_new()),
       client_watch_(context.loop),

@@ -357,6 +357,8 @@ class Session : public std::enable_shared_from_this<Session>, private SessionExp
   const EventLoops::Placement placement_;
   const std::uint64_t connection_id_;
   const std::string client_address_;
+  // The address alone, without the port: what [[policy]] source and deny_source look at.
+  const std::string client_ip_;
   Observed<Phase, PhaseChange> phase_;
 
   // Packets libssh took in on each side (ssh_set_counters), declared before the sessions that

@@ -98,7 +98,7 @@ Session::Identity Session::find_identity(pqxx::work& tx, const std::string& logi
 
 void Session::look_up_identity(const std::string& login_name) {
   auth_step_ = AuthStep::looking_up;
-  const access::ConnectionFacts facts{false, true, false, client_address_};
+  const access::ConnectionFacts facts{false, true, false, client_ip_};
   context_.workers.transact(
       [login_name, facts, running = context_.live.current(),
        &clock = context_.clock](pqxx::work& tx) {

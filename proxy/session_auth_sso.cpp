@@ -22,7 +22,7 @@ bool is_response(ssh_message message) { return ssh_message_auth_kbdint_is_respon
 bool Session::sso_offered() const { return context_.oidc != nullptr; }
 
 access::Actor Session::actor() const {
-  return {*identity_->user, mfa_verified_, used_key_, used_sso_, client_address_};
+  return {*identity_->user, mfa_verified_, used_key_, used_sso_, client_ip_};
 }
 
 void Session::handle_sso(SshMessage message) {
@@ -78,8 +78,8 @@ void Session::on_device_authorization(Outcome<identity::DeviceAuthorization> out
   spdlog::info("conn={} client={} SSO sign-in for {} started (user code {})", connection_id_,
                client_address_, sso_login_name_, device.user_code);
   SshMessage request = std::move(sso_answer_);
-  ssh_message_auth_interactive_request(request.get(), "Portcullis sign-in", instruction.c_str(),
-                                       0, nullptr, nullptr);
+  ssh_message_auth_interactive_request(request.get(), "Portcullis sign-in", instruction.c_str(), 0,
+                                       nullptr, nullptr);
 }
 
 void Session::poll_sso() {
@@ -102,9 +102,9 @@ void Session::on_sso_poll(Outcome<identity::TokenPoll> outcome) {
   if (phase_ != Phase::authenticating || auth_step_ != AuthStep::sso_polling) return;
   if (!outcome.ok()) {
     const bool unreachable = outcome.error.find("cannot be reached") != std::string::npos;
-    return refuse_sso(unreachable ? metrics::AuthFailure::sso_unavailable
-                                  : metrics::AuthFailure::sso_refused,
-                      outcome.error, unreachable ? "idp_unavailable" : "refused");
+    return refuse_sso(
+        unreachable ? metrics::AuthFailure::sso_unavailable : metrics::AuthFailure::sso_refused,
+        outcome.error, unreachable ? "idp_unavailable" : "refused");
   }
   const identity::TokenPoll& poll = *outcome.value;
   if (poll.state != identity::TokenPoll::State::signed_in) {
@@ -131,14 +131,12 @@ void Session::on_sso_poll(Outcome<identity::TokenPoll> outcome) {
                       "wrong_user");
   }
   auth_step_ = AuthStep::sso_applying;
-  const access::SsoSignIn input{sign_in.username,
-                                context_.oidc->config().issuer,
-                                sign_in.subject,
-                                sign_in.groups,
-                                sign_in.roles,
-                                context_.oidc->config().provision == OidcConfig::Provision::create,
-                                client_address_};
-  const access::ConnectionFacts facts{false, used_key_, true, client_address_};
+  const access::SsoSignIn input{
+      sign_in.username, context_.oidc->config().issuer,
+      sign_in.subject,  sign_in.groups,
+      sign_in.roles,    context_.oidc->config().provision == OidcConfig::Provision::create,
+      client_address_};
+  const access::ConnectionFacts facts{false, used_key_, true, client_ip_};
   context_.workers.transact(
       [input, facts, login_name = sso_login_name_, running = context_.live.current(),
        &clock = context_.clock](pqxx::work& tx) {
@@ -164,8 +162,8 @@ void Session::on_sso_applied(Outcome<Identity> outcome) {
   identity_ = std::move(*outcome.value);
   used_sso_ = true;
   user_ = identity_->parsed->user;
-  spdlog::info("conn={} user={} client={} signed in through SSO (roles: {})", connection_id_,
-               user_, client_address_, join(identity_->user->roles, ", "));
+  spdlog::info("conn={} user={} client={} signed in through SSO (roles: {})", connection_id_, user_,
+               client_address_, join(identity_->user->roles, ", "));
   SshMessage answer = std::move(sso_answer_);
   arm_login_timer();
   if (identity_->mfa_required && !mfa_verified_) {

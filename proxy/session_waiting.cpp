@@ -149,7 +149,7 @@ void Session::connect_after_approval(const access::Grant& grant) {
   wait_step_ = WaitStep::admitting;  // no more looks at the request
   context_.workers.transact(
       [user = *identity_->user, grant, mfa_verified = mfa_verified_,
-       facts = access::ConnectionFacts{false, used_key_, used_sso_, client_address_},
+       facts = access::ConnectionFacts{false, used_key_, used_sso_, client_ip_},
        running = context_.live.current(), &clock = context_.clock](pqxx::work& tx) mutable {
         const access::Policy& policy = running->policy;
         access::ConnectionNeeds needs;

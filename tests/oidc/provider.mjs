@@ -8,7 +8,7 @@
 // passwords, which must not appear in argv or the environment):
 //   { "port": 40123, "tls_cert": "server.pem", "tls_key": "server.key",
 //     "jwks_file": "keys-1.json",         // a JWK set with private keys; made (RS256) if absent
-//     "client": { "client_id": "...", "client_secret": "...", "grant_types": [...],
+//     "client": { "client_id": "...", "client_secret": "...", "grant_types": [...] (optional),
 //                 "redirect_uris": [...], "token_endpoint_auth_method": "client_secret_basic" },
 //     "users": { "alice": { "password": "...", "groups": ["sre"], "disabled": false } },
 //     "claims": { "profile": ["preferred_username"], "groups": ["groups"] } }   // optional
@@ -107,9 +107,13 @@ const provider = new Provider(issuer, {
   clients: [{
     client_id: config.client.client_id,
     client_secret: config.client.client_secret,
+    // Without redirect URIs the client is a device-flow client only: oidc-provider refuses a
+    // code-flow client that has none (invalid_redirect_uri).
     grant_types: config.client.grant_types
-      ?? ['urn:ietf:params:oauth:grant-type:device_code', 'authorization_code'],
-    response_types: ['code'],
+      ?? (config.client.redirect_uris?.length
+        ? ['urn:ietf:params:oauth:grant-type:device_code', 'authorization_code']
+        : ['urn:ietf:params:oauth:grant-type:device_code']),
+    response_types: config.client.redirect_uris?.length ? ['code'] : [],
     redirect_uris: config.client.redirect_uris ?? [],
     token_endpoint_auth_method: config.client.token_endpoint_auth_method ?? 'client_secret_basic',
     // auth_time in every ID token: the relying party checks how fresh the sign-in is.

@@ -125,7 +125,6 @@ void OidcProvider::write_config() const {
       {"client",
        {{"client_id", client_id_},
         {"client_secret", client_secret_},
-        {"grant_types", {"urn:ietf:params:oauth:grant-type:device_code", "authorization_code"}},
         {"redirect_uris", redirect_uris_},
         {"token_endpoint_auth_method", "client_secret_basic"}}},
       {"users", users},

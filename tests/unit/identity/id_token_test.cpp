@@ -1,6 +1,8 @@
 // ID token checks against tokens signed here with real keys (OpenSSL makes them, libjwt signs):
 // every refusal the issue names (another audience, expired, an unknown key, a sign-in older
 // than max_age) and the algorithm confusions an attacker would try.
+#include "identity/id_token.h"
+
 #include <gtest/gtest.h>
 #include <jwt.h>
 #include <openssl/core_names.h>
@@ -15,7 +17,6 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 
-#include "identity/id_token.h"
 #include "identity/oidc.h"
 
 namespace portcullis::identity {
@@ -117,9 +118,9 @@ class IdTokenTest : public ::testing::Test {
   void SetUp() override { ASSERT_GE(sodium_init(), 0); }
 
   json payload() const {
-    return {{"iss", kIssuer},       {"aud", kClient},
-            {"sub", "user-1"},      {"preferred_username", "alice"},
-            {"groups", {"sre"}},    {"iat", epoch(now) - 10},
+    return {{"iss", kIssuer},          {"aud", kClient},
+            {"sub", "user-1"},         {"preferred_username", "alice"},
+            {"groups", {"sre"}},       {"iat", epoch(now) - 10},
             {"exp", epoch(now) + 300}, {"auth_time", epoch(now) - 60}};
   }
   KeySet keys() const { return KeySet::parse(json{{"keys", {rsa.jwk, ec.jwk}}}.dump()); }
@@ -142,8 +143,8 @@ class IdTokenTest : public ::testing::Test {
 };
 
 TEST_F(IdTokenTest, AcceptsTokensSignedByThePublishedKeys) {
-  const Claims claims = verify_id_token(sign("RS256", rsa.private_pem, "rsa-1", payload()),
-                                        keys(), rules());
+  const Claims claims =
+      verify_id_token(sign("RS256", rsa.private_pem, "rsa-1", payload()), keys(), rules());
   EXPECT_EQ(claims.subject, "user-1");
   EXPECT_EQ(claims.issuer, kIssuer);
   EXPECT_EQ(json::parse(claims.payload_json)["preferred_username"], "alice");
@@ -234,9 +235,8 @@ TEST_F(IdTokenTest, KeySetSkipsWeakAndUnusableKeys) {
 
 TEST(OidcRoles, GroupsMapToSortedRolesWithoutRepeats) {
   OidcConfig config;
-  config.role_map = {{"sre", {"dev"}},
-                     {"sre-leads", {"approver", "dev"}},
-                     {"security", {"auditor"}}};
+  config.role_map = {
+      {"sre", {"dev"}}, {"sre-leads", {"approver", "dev"}}, {"security", {"auditor"}}};
   EXPECT_EQ(roles_for_groups(config, {"sre-leads", "sre", "marketing"}),
             (std::vector<std::string>{"approver", "dev"}));
   EXPECT_TRUE(roles_for_groups(config, {"marketing"}).empty());
