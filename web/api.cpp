@@ -567,6 +567,13 @@ HttpReply Api::sso_callback(const HttpRequest& request) {
                            : "this sign-in is unknown or was already used" + again;
     return sso_refused(request, why, message, 400);
   }
+  // RFC 9207: a provider that names itself must be ours, or another IdP's answer (mix-up) could
+  // be taken for it.
+  const std::string iss = query_value(request.query, "iss");
+  if (!iss.empty() && iss != oidc_->config().issuer) {
+    return sso_refused(request, "another issuer",
+                       "the answer came from another identity provider" + again, 400);
+  }
   const std::string error = query_value(request.query, "error");
   if (!error.empty()) {
     const std::string shown = inert_line(error.substr(0, 64));
