@@ -3,6 +3,7 @@
 // cookie jar in a file, and every URL or form carrying a secret (state, code, password) in a
 // 0600 curl config file, never in argv.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <nlohmann/json.hpp>
@@ -318,6 +319,24 @@ TEST_F(WebSso, UserDisabledAtTheProviderCannotSignIn) {
   EXPECT_EQ(PostgresCluster::shared().query(bastion.database(),
                                             "SELECT count(*) FROM users WHERE name = 'mallory'"),
             "0");
+}
+
+// The same in Chromium (tests/web/sso.mjs): the button on the sign-in page, the provider's pages,
+// and the cookies under a real browser's SameSite rules.
+TEST_F(WebSso, BrowserSignsInWithTheSsoButton) {
+  const fs::path ui = source_dir() / "web" / "ui";
+  if (::access("/usr/bin/chromium", X_OK) != 0 ||
+      !fs::exists(ui / "node_modules" / "playwright-core")) {
+    GTEST_SKIP() << "the browser test needs /usr/bin/chromium and web/ui/node_modules";
+  }
+  const RunResult result =
+      run({"node", (source_dir() / "tests" / "web" / "sso.mjs").string(), base, "alice"},
+          RunOptions()
+              .with_stdin("PASSWORD " + alice_password + "\n")
+              .with_timeout(std::chrono::seconds(120))
+              .with_env({"PORTCULLIS_WEB_OUT=" + (dir.path() / "screenshots").string()}));
+  EXPECT_EQ(result.exit_status, 0) << result.out << result.err << bastion.log();
+  EXPECT_NE(result.out.find("\nOK\n"), std::string::npos) << result.out << result.err;
 }
 
 }  // namespace
