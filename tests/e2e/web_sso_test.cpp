@@ -306,6 +306,21 @@ TEST_F(WebSso, StateFromAnotherBrowserOrMadeUpIsRefused) {
       "0");
 }
 
+TEST_F(WebSso, SignInOlderThanTenMinutesIsRefused) {
+  const Browser b = browser("slow");
+  const std::string callback = sign_in_at_provider(b, start(b), "alice", alice_password);
+  ASSERT_FALSE(callback.empty());
+  // As if the person had taken eleven minutes at the provider.
+  PostgresCluster::shared().query(
+      bastion.database(),
+      "UPDATE web_sso_pending SET created_at = created_at - interval '11 minutes', "
+      "expires_at = expires_at - interval '11 minutes'");
+  const Hop back = b.go(callback);
+  EXPECT_EQ(back.status, 400) << back.body;
+  EXPECT_NE(back.body.find("longer than 10 minutes"), std::string::npos) << back.body;
+  EXPECT_EQ(b.go(base + "/api/v1/me").status, 401);
+}
+
 TEST_F(WebSso, UserDisabledAtTheProviderCannotSignIn) {
   const Browser b = browser("mallory");
   const std::string callback = sign_in_at_provider(b, start(b), "mallory", mallory_password);
