@@ -1,5 +1,6 @@
 #include "identity/oidc.h"
 
+#include <sodium.h>
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -94,7 +95,29 @@ std::vector<std::string> groups_of(const json& payload, const std::string& claim
   return groups;
 }
 
+// The ID token of a token endpoint's 200 answer.
+std::string id_token_of(const json& answer) {
+  std::string id_token = text_member(answer, "id_token");
+  if (id_token.empty()) {
+    throw SignInError("idp_refused",
+                      "the identity provider sent no ID token (is \"openid\" among "
+                      "the client's scopes?)");
+  }
+  return id_token;
+}
+
 }  // namespace
+
+std::string pkce_challenge(const std::string& verifier) {
+  unsigned char digest[crypto_hash_sha256_BYTES];
+  crypto_hash_sha256(digest, reinterpret_cast<const unsigned char*>(verifier.data()),
+                     verifier.size());
+  char text[sodium_base64_ENCODED_LEN(crypto_hash_sha256_BYTES,
+                                      sodium_base64_VARIANT_URLSAFE_NO_PADDING)];
+  sodium_bin2base64(text, sizeof text, digest, sizeof digest,
+                    sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+  return text;
+}
 
 std::vector<std::string> roles_for_groups(const OidcConfig& config,
                                           const std::vector<std::string>& groups) {
@@ -134,12 +157,12 @@ OidcClient::Endpoints OidcClient::endpoints() {
     throw SignInError("idp_refused",
                       "the discovery document at " + config_.issuer + " does not name that issuer");
   }
-  Endpoints found{text_member(document, "device_authorization_endpoint"),
+  Endpoints found{text_member(document, "authorization_endpoint"),
+                  text_member(document, "device_authorization_endpoint"),
                   text_member(document, "token_endpoint"), text_member(document, "jwks_uri")};
-  if (found.device_authorization.empty() || found.token.empty() || found.jwks_uri.empty()) {
-    throw SignInError("idp_refused",
-                      "the identity provider does not offer the device flow "
-                      "(no device_authorization_endpoint); enable it for the client");
+  if (found.token.empty() || found.jwks_uri.empty()) {
+    throw SignInError("idp_refused", "the discovery document at " + config_.issuer +
+                                         " names no token_endpoint or jwks_uri");
   }
   std::lock_guard lock(mutex_);
   endpoints_ = found;
@@ -163,15 +186,24 @@ std::string OidcClient::post_form(const std::string& url, const std::vector<std:
   return std::move(answer.body);
 }
 
-DeviceAuthorization OidcClient::start_device_authorization() {
-  const Endpoints urls = endpoints();
+std::string OidcClient::scope() const {
   std::vector<std::string> scopes = config_.scopes;
   if (std::find(scopes.begin(), scopes.end(), "openid") == scopes.end()) {
     scopes.insert(scopes.begin(), "openid");
   }
   std::string scope;
   for (const std::string& s : scopes) scope += (scope.empty() ? "" : " ") + s;
-  std::vector<std::string> fields{"scope=" + form_encode(scope)};
+  return scope;
+}
+
+DeviceAuthorization OidcClient::start_device_authorization() {
+  const Endpoints urls = endpoints();
+  if (urls.device_authorization.empty()) {
+    throw SignInError("idp_refused",
+                      "the identity provider does not offer the device flow "
+                      "(no device_authorization_endpoint); enable it for the client");
+  }
+  std::vector<std::string> fields{"scope=" + form_encode(scope())};
   if (config_.max_age) fields.push_back("max_age=" + std::to_string(config_.max_age->count()));
   long status = 0;
   const std::string body = post_form(urls.device_authorization, fields, status);
@@ -222,13 +254,47 @@ TokenPoll OidcClient::poll_device_token(const std::string& device_code) {
     throw SignInError("idp_refused", "the identity provider's token endpoint answered HTTP " +
                                          std::to_string(status));
   }
-  const std::string id_token = text_member(answer, "id_token");
-  if (id_token.empty()) {
+  return {TokenPoll::State::signed_in, verify(id_token_of(answer), std::nullopt)};
+}
+
+std::string OidcClient::authorization_url(const std::string& redirect_uri, const std::string& state,
+                                          const std::string& nonce,
+                                          const std::string& code_verifier) {
+  const Endpoints urls = endpoints();
+  if (!urls.authorization.starts_with("https://")) {
     throw SignInError("idp_refused",
-                      "the identity provider sent no ID token (is \"openid\" among "
-                      "the client's scopes?)");
+                      "the identity provider names no https authorization_endpoint "
+                      "in its discovery document, so browsers cannot sign in there");
   }
-  return {TokenPoll::State::signed_in, verify(id_token, std::nullopt)};
+  // An endpoint may carry a query of its own (RFC 6749 3.1): ours is appended to it.
+  std::string url = urls.authorization;
+  url += url.find('?') == std::string::npos ? '?' : '&';
+  url += "response_type=code&client_id=" + form_encode(config_.client_id) +
+         "&redirect_uri=" + form_encode(redirect_uri) + "&scope=" + form_encode(scope()) +
+         "&state=" + form_encode(state) + "&nonce=" + form_encode(nonce) +
+         "&code_challenge=" + pkce_challenge(code_verifier) + "&code_challenge_method=S256";
+  if (config_.max_age) url += "&max_age=" + std::to_string(config_.max_age->count());
+  return url;
+}
+
+SignIn OidcClient::exchange_code(const std::string& code, const std::string& code_verifier,
+                                 const std::string& redirect_uri, const std::string& nonce) {
+  const Endpoints urls = endpoints();
+  long status = 0;
+  const std::string body = post_form(
+      urls.token,
+      {"grant_type=authorization_code", "code=" + form_encode(code),
+       "redirect_uri=" + form_encode(redirect_uri), "code_verifier=" + form_encode(code_verifier)},
+      status);
+  const json answer = parse_answer({status, body}, "token endpoint");
+  if (status != 200) {
+    const std::string error = text_member(answer, "error");
+    throw SignInError(
+        "idp_refused",
+        "the identity provider's token endpoint refused the code (HTTP " + std::to_string(status) +
+            (error.empty() ? "" : ", " + shown_text(answer, "error")) + "); sign in again");
+  }
+  return verify(id_token_of(answer), nonce);
 }
 
 KeySet OidcClient::keys_for(const std::string& kid) {

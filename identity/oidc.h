@@ -1,6 +1,8 @@
 // Signing in through an OpenID Connect provider: discovery, the issuer's keys (cached, fetched
 // again when a token names a key we have not seen: key rotation), and the OAuth 2.0 Device
-// Authorization Grant (RFC 8628) that lets a plain ssh client sign in. Every call may block on
+// Authorization Grant (RFC 8628) that lets a plain ssh client sign in, and the authorization code
+// flow with PKCE (RFC 7636, OIDC Core 3.1) that the web console's browser uses. Every call may
+// block on
 // the network (10 s at most each): call from a worker thread, never an event loop.
 // Thread-safe.
 #pragma once
@@ -61,17 +63,31 @@ class OidcClient {
   // the user's name and groups from it.
   SignIn verify(const std::string& id_token, const std::optional<std::string>& nonce);
 
+  // The IdP's authorization endpoint with a code flow request: the browser goes there to sign
+  // in and comes back to `redirect_uri` with ?code=&state=. `state`, `nonce` and
+  // `code_verifier` are the caller's fresh secrets (kept for exchange_code). Throws
+  // SignInError ("idp_unavailable", "idp_refused") when discovery fails.
+  std::string authorization_url(const std::string& redirect_uri, const std::string& state,
+                                const std::string& nonce, const std::string& code_verifier);
+  // Trades the code the browser brought back for tokens and checks the ID token (`nonce` must
+  // be the one sent). Throws SignInError: "idp_refused" (among others for a used, expired or
+  // stolen code: the IdP answers invalid_grant) or any refusal of verify().
+  SignIn exchange_code(const std::string& code, const std::string& code_verifier,
+                       const std::string& redirect_uri, const std::string& nonce);
+
   // The key ids now cached (for tests and `portcullis` diagnostics).
   std::vector<std::string> cached_key_ids() const;
 
  private:
   struct Endpoints {
-    std::string device_authorization;
+    std::string authorization;         // "" when the IdP offers no code flow
+    std::string device_authorization;  // "" when it offers no device flow
     std::string token;
     std::string jwks_uri;
   };
   Endpoints endpoints();
   KeySet keys_for(const std::string& kid);
+  std::string scope() const;
   std::string post_form(const std::string& url, const std::vector<std::string>& fields,
                         long& status);
 
@@ -82,6 +98,9 @@ class OidcClient {
   std::optional<KeySet> keys_;
   std::chrono::steady_clock::time_point keys_fetched_;
 };
+
+// The PKCE S256 challenge of `verifier` (RFC 7636 4.2): BASE64URL(SHA256(verifier)), unpadded.
+std::string pkce_challenge(const std::string& verifier);
 
 // Groups through `role_map`: the union of the roles each group maps to, sorted.
 std::vector<std::string> roles_for_groups(const OidcConfig& config,

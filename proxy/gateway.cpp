@@ -187,7 +187,7 @@ struct Gateway::Impl {
     if (config.web.listen.empty()) return;
     web_backend.emplace(workers, clock, live, vault,
                         [this](const access::AlertEvent& alert) { raise_alert(alert); });
-    console.emplace(config, *web_backend);
+    console.emplace(config, *web_backend, oidc);
     console->start();
   }
 

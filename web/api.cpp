@@ -144,6 +144,63 @@ std::string cookie_header(const std::string& value, std::chrono::seconds max_age
          "Max-Age=" + std::to_string(max_age.count());
 }
 
+std::string sso_cookie_header(const std::string& value, std::chrono::seconds max_age) {
+  return std::string(kSsoCookie) + "=" + value +
+         "; Path=/api/v1/sso/; Secure; HttpOnly; SameSite=Lax; Max-Age=" +
+         std::to_string(max_age.count());
+}
+
+std::string html_escape(std::string_view text) {
+  std::string out;
+  for (char c : text) {
+    switch (c) {
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '&':
+        out += "&amp;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      case '\'':
+        out += "&#39;";
+        break;
+      default:
+        out += c;
+    }
+  }
+  return out;
+}
+
+// The browser arrives at the callback by navigation, not from the page's script: it gets a
+// page, plain (no script or style, so the CSP holds), that says what happened.
+HttpReply sign_in_page(unsigned status, const std::string& message) {
+  HttpReply reply;
+  reply.status = status;
+  reply.content_type = "text/html; charset=utf-8";
+  reply.body =
+      "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Sign-in "
+      "refused - Portcullis</title></head><body><h1>Sign-in refused</h1><p id=\"refusal\">" +
+      html_escape(inert_line(message)) +
+      "</p><p><a href=\"/\">Back to the sign-in page</a></p></body></html>";
+  reply.headers.emplace_back("Set-Cookie", sso_cookie_header("", std::chrono::seconds(0)));
+  return reply;
+}
+
+// A Host header usable in our own URL: a name or address and a port, nothing that could end
+// or bend the URL.
+bool plain_host(std::string_view host) {
+  if (host.empty() || host.size() > 255) return false;
+  return std::all_of(host.begin(), host.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+           c == '-' || c == ':' || c == '[' || c == ']';
+  });
+}
+
 json signed_in_json(const Config& config, const WebSession& session) {
   const Permissions may = permissions_of(config, session.user);
   return {{"user", session.user.name},
@@ -198,7 +255,12 @@ struct Api::Authed {
   WebSession session;
   std::shared_ptr<const RunningConfig> running;
   Permissions may;
-  access::Actor actor() const { return {session.user, session.mfa_verified}; }
+  std::string client;
+  // [[policy]] auth, source and deny_source judge the browser as they judge an ssh connection.
+  access::Actor actor() const {
+    const bool sso = session.method == SignInMethod::sso;
+    return {session.user, session.mfa_verified, !sso, sso, client};
+  }
 };
 
 Permissions permissions_of(const Config& config, const access::User& user) {
@@ -253,8 +315,12 @@ std::string query_value(std::string_view query, std::string_view name) {
   return "";
 }
 
-Api::Api(std::string node, std::string database_url, Backend& backend)
-    : node_(std::move(node)), database_url_(std::move(database_url)), backend_(backend) {}
+Api::Api(std::string node, std::string database_url, Backend& backend,
+         std::shared_ptr<identity::OidcClient> oidc)
+    : node_(std::move(node)),
+      database_url_(std::move(database_url)),
+      backend_(backend),
+      oidc_(std::move(oidc)) {}
 
 store::Database& Api::database() {
   thread_local std::optional<store::Database> database;
@@ -297,6 +363,16 @@ HttpReply Api::route(const HttpRequest& request) {
   const std::vector<std::string> parts = split_path(request.path);
   if (parts.size() < 3 || parts[1] != "v1") throw HttpError(404, "no such API (use /api/v1/)");
   if (parts.size() == 3 && parts[2] == "login" && request.method == "POST") return sign_in(request);
+  if (parts[2] == "sso" && request.method == "GET") {
+    // Before any session: the sign-in page asks whether to offer the button.
+    if (parts.size() == 3) return json_reply({{"enabled", oidc_ != nullptr}});
+    if (!oidc_)
+      throw HttpError(404,
+                      "sign-in through an identity provider is not configured "
+                      "([identity.oidc] in the bastion's configuration)");
+    if (parts.size() == 4 && parts[3] == "start") return sso_start(request);
+    if (parts.size() == 4 && parts[3] == "callback") return sso_callback(request);
+  }
   std::optional<Authed> authed = authenticate(request);
   if (!authed) {
     throw HttpError(401,
@@ -421,6 +497,132 @@ HttpReply Api::sign_in(const HttpRequest& request) {
   return reply;
 }
 
+HttpReply Api::sso_start(const HttpRequest& request) {
+  if (rate_limited(request.client)) {
+    throw HttpError(429, "too many sign-in attempts from your address; wait a minute");
+  }
+  const std::shared_ptr<const RunningConfig> running = backend_.running();
+  // The identity provider sends the browser back only to a URI registered there, and the code
+  // is traded with that same URI: [web] public_url says which; without it, the address the
+  // browser used (a wrong Host only makes the provider refuse the request).
+  std::string base = running->config.web.public_url;
+  if (base.empty()) {
+    if (!plain_host(request.host)) {
+      throw HttpError(400,
+                      "the Host header is unusable for the sign-in's return address; set "
+                      "[web] public_url on the bastion");
+    }
+    base = "https://" + request.host;
+  }
+  while (base.ends_with('/')) base.pop_back();
+  const PendingSso pending{random_secret(), random_secret(), base + "/api/v1/sso/callback"};
+  const std::string state = random_secret();
+  const std::string browser = random_secret();
+  std::string url;
+  try {
+    url =
+        oidc_->authorization_url(pending.redirect_uri, state, pending.nonce, pending.code_verifier);
+  } catch (const identity::SignInError& e) {
+    spdlog::warn("web client={} SSO sign-in not started: {}", request.client, e.what());
+    return sign_in_page(502, std::string("the identity provider cannot be reached or is "
+                                         "misconfigured (") +
+                                 e.what() + "); try again later or sign in with a link");
+  }
+  database().transact(
+      [&](pqxx::work& tx) { remember_sso(tx, state, browser, pending, request.client); });
+  HttpReply reply;
+  reply.status = 302;
+  reply.content_type = "text/plain; charset=utf-8";
+  reply.headers.emplace_back("Location", url);
+  reply.headers.emplace_back("Set-Cookie", sso_cookie_header(browser, kSsoSignInLifetime));
+  return reply;
+}
+
+HttpReply Api::sso_refused(const HttpRequest& request, const std::string& why,
+                           const std::string& message, unsigned status) {
+  database().transact([&](pqxx::work& tx) {
+    access::audit(tx, "anonymous", "web.sign_in_refused", "client:" + request.client,
+                  json({{"client", request.client}, {"method", "sso"}, {"why", why}})
+                      .dump(-1, ' ', true, json::error_handler_t::replace));
+  });
+  spdlog::info("web client={} SSO sign-in refused: {}", request.client, why);
+  return sign_in_page(status, message);
+}
+
+HttpReply Api::sso_callback(const HttpRequest& request) {
+  if (rate_limited(request.client)) {
+    throw HttpError(429, "too many sign-in attempts from your address; wait a minute");
+  }
+  const std::string again = "; start again from the sign-in page";
+  const std::string state = query_value(request.query, "state");
+  std::string why;
+  std::optional<PendingSso> pending = database().transact(
+      [&](pqxx::work& tx) { return take_sso(tx, state, request.sso_cookie, why); });
+  // An answer from the provider (an error too) counts only for the browser that asked.
+  if (!pending) {
+    const std::string message =
+        why == "other browser"
+            ? "this sign-in was started in another browser (or its cookie is gone)" + again
+        : why == "expired" ? "this sign-in took longer than 10 minutes" + again
+                           : "this sign-in is unknown or was already used" + again;
+    return sso_refused(request, why, message, 400);
+  }
+  // RFC 9207: a provider that names itself must be ours, or another IdP's answer (mix-up) could
+  // be taken for it.
+  const std::string iss = query_value(request.query, "iss");
+  if (!iss.empty() && iss != oidc_->config().issuer) {
+    return sso_refused(request, "another issuer",
+                       "the answer came from another identity provider" + again, 400);
+  }
+  const std::string error = query_value(request.query, "error");
+  if (!error.empty()) {
+    const std::string shown = inert_line(error.substr(0, 64));
+    return sso_refused(request, "idp: " + shown,
+                       error == "access_denied"
+                           ? "the identity provider refused the sign-in (access_denied); ask "
+                             "your administrator whether your account may use the bastion"
+                           : "the identity provider refused the sign-in (" + shown + ")" + again,
+                       403);
+  }
+  const std::string code = query_value(request.query, "code");
+  if (code.empty() || code.size() > 2048) {
+    return sso_refused(request, "no code", "the identity provider sent no usable code" + again,
+                       400);
+  }
+  identity::SignIn signed_in;
+  try {
+    signed_in =
+        oidc_->exchange_code(code, pending->code_verifier, pending->redirect_uri, pending->nonce);
+  } catch (const identity::SignInError& e) {
+    return sso_refused(request, "idp: " + e.reason(), std::string(e.what()) + again, 403);
+  }
+  const std::shared_ptr<const RunningConfig> running = backend_.running();
+  const std::chrono::seconds ttl = running->config.web.session_ttl;
+  const access::SsoSignIn input{
+      signed_in.username, oidc_->config().issuer,
+      signed_in.subject,  signed_in.groups,
+      signed_in.roles,    oidc_->config().provision == OidcConfig::Provision::create,
+      request.client};
+  std::optional<SignedIn> session;
+  try {
+    session = database().transact([&](pqxx::work& tx) {
+      const access::User user = access::apply_sso_sign_in(tx, input);
+      return start_web_session(tx, user.name, request.client, ttl, SignInMethod::sso);
+    });
+  } catch (const access::AccessError& e) {
+    return sso_refused(request, "refused: " + inert_line(e.what()), e.what(), 403);
+  }
+  spdlog::info("web client={} user={} signed in through SSO", request.client,
+               session->session.user.name);
+  HttpReply reply;
+  reply.status = 302;
+  reply.content_type = "text/plain; charset=utf-8";
+  reply.headers.emplace_back("Location", "/");
+  reply.headers.emplace_back("Set-Cookie", cookie_header(session->cookie, ttl));
+  reply.headers.emplace_back("Set-Cookie", sso_cookie_header("", std::chrono::seconds(0)));
+  return reply;
+}
+
 std::optional<Api::Authed> Api::authenticate(const HttpRequest& request) {
   if (request.cookie.empty()) return std::nullopt;
   std::shared_ptr<const RunningConfig> running = backend_.running();
@@ -428,7 +630,7 @@ std::optional<Api::Authed> Api::authenticate(const HttpRequest& request) {
       database().transact([&](pqxx::work& tx) { return find_web_session(tx, request.cookie); });
   if (!session) return std::nullopt;
   Permissions may = permissions_of(running->config, session->user);
-  return Authed{std::move(*session), std::move(running), may};
+  return Authed{std::move(*session), std::move(running), may, request.client};
 }
 
 HttpReply Api::totp(const HttpRequest& request, const Authed& authed) {

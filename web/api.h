@@ -13,6 +13,7 @@
 #include <utility>
 #include <vector>
 
+#include "identity/oidc.h"
 #include "store/store.h"
 #include "web/console.h"
 #include "web/sign_in.h"
@@ -20,14 +21,19 @@
 namespace portcullis::web {
 
 inline constexpr const char* kSessionCookie = "portcullis_session";
+// Binds a started SSO sign-in to the browser that started it (login CSRF): SameSite=Lax, as the
+// identity provider's redirect back is a cross-site navigation.
+inline constexpr const char* kSsoCookie = "portcullis_sso";
 
 struct HttpRequest {
   std::string method;  // "GET", "POST", ...
   std::string path;    // "/api/v1/sessions/42", percent-decoding left to the handlers
   std::string query;   // after '?', undecoded
   std::string body;
-  std::string cookie;  // the value of kSessionCookie, or ""
-  std::string csrf;    // the X-CSRF-Token header
+  std::string cookie;      // the value of kSessionCookie, or ""
+  std::string sso_cookie;  // the value of kSsoCookie, or ""
+  std::string host;        // the Host header
+  std::string csrf;        // the X-CSRF-Token header
   std::string content_type;
   std::string client;  // the peer's address
 };
@@ -56,7 +62,9 @@ struct LiveGrant {
 
 class Api {
  public:
-  Api(std::string node, std::string database_url, Backend& backend);
+  // `oidc`: [identity.oidc]'s client, nullptr when SSO is off (its routes then answer 404).
+  Api(std::string node, std::string database_url, Backend& backend,
+      std::shared_ptr<identity::OidcClient> oidc = nullptr);
 
   // Blocking (database work): call on a console worker thread. Never throws.
   HttpReply handle(const HttpRequest& request);
@@ -76,6 +84,11 @@ class Api {
   HttpReply route_signed_in(const HttpRequest& request, const Authed& authed,
                             const std::vector<std::string>& parts);
   HttpReply sign_in(const HttpRequest& request);
+  HttpReply sso_start(const HttpRequest& request);
+  HttpReply sso_callback(const HttpRequest& request);
+  // Audits `web.sign_in_refused` (`why`) and answers with a page saying `message`.
+  HttpReply sso_refused(const HttpRequest& request, const std::string& why,
+                        const std::string& message, unsigned status);
   HttpReply totp(const HttpRequest& request, const Authed& authed);
   HttpReply sign_out(const HttpRequest& request, const Authed& authed);
   HttpReply me(const Authed& authed);
@@ -101,6 +114,7 @@ class Api {
   const std::string node_;
   const std::string database_url_;  // [database] needs a restart: fixed for the daemon's life
   Backend& backend_;
+  const std::shared_ptr<identity::OidcClient> oidc_;
   std::mutex mutex_;  // guards the two maps below
   // Sign-in attempts per address in the current minute.
   std::map<std::string, std::pair<std::chrono::steady_clock::time_point, int>> attempts_;

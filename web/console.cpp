@@ -51,9 +51,9 @@ void load_tls(ssl::context& tls, const WebConfig& web) {
 }  // namespace
 
 struct Console::Impl {
-  Impl(const Config& config, Backend& backend)
+  Impl(const Config& config, Backend& backend, std::shared_ptr<identity::OidcClient> oidc)
       : web(config.web),
-        api(config.server.node_name, config.database.url, backend),
+        api(config.server.node_name, config.database.url, backend, std::move(oidc)),
         io(std::make_unique<net::io_context>(1)),
         workers(static_cast<std::size_t>(config.web.threads)),
         context{*io, tls, workers, api, config.web.max_connections} {
@@ -71,8 +71,8 @@ struct Console::Impl {
   std::thread thread;
 };
 
-Console::Console(const Config& config, Backend& backend)
-    : impl_(std::make_unique<Impl>(config, backend)) {}
+Console::Console(const Config& config, Backend& backend, std::shared_ptr<identity::OidcClient> oidc)
+    : impl_(std::make_unique<Impl>(config, backend, std::move(oidc))) {}
 
 Console::~Console() { stop(); }
 

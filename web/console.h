@@ -11,6 +11,7 @@
 
 #include "access/mfa_check.h"
 #include "access/workflow.h"
+#include "identity/oidc.h"
 #include "settings/running.h"
 
 namespace portcullis::web {
@@ -41,8 +42,10 @@ class Backend {
 class Console {
  public:
   // Reads the certificate and key ([web] tls_cert, tls_key); throws std::runtime_error with a
-  // message for the operator when they are unusable or the address cannot be bound.
-  Console(const Config& config, Backend& backend);
+  // message for the operator when they are unusable or the address cannot be bound. `oidc` is
+  // [identity.oidc]'s client (the gateway's), nullptr without: no "Sign in with SSO".
+  Console(const Config& config, Backend& backend,
+          std::shared_ptr<identity::OidcClient> oidc = nullptr);
   ~Console();
   Console(const Console&) = delete;
   Console& operator=(const Console&) = delete;

@@ -84,6 +84,8 @@ HttpRequest plain_request(const http::request<http::string_body>& request,
   if (question != std::string_view::npos) plain.query = std::string(target.substr(question + 1));
   plain.body = request.body();
   plain.cookie = cookie_value(as_std(request[http::field::cookie]), kSessionCookie);
+  plain.sso_cookie = cookie_value(as_std(request[http::field::cookie]), kSsoCookie);
+  plain.host = std::string(as_std(request[http::field::host]));
   plain.csrf = std::string(request["X-CSRF-Token"]);
   plain.content_type = std::string(request[http::field::content_type]);
   plain.client = client;

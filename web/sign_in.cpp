@@ -37,6 +37,8 @@ bool well_formed(const std::string& secret) {
 WebSession session_from_row(pqxx::work& tx, const pqxx::row& row) {
   WebSession session;
   session.id = row["id"].as<std::int64_t>();
+  session.method =
+      row["sign_in_method"].as<std::string>() == "sso" ? SignInMethod::sso : SignInMethod::link;
   std::optional<access::User> user = access::find_user(tx, row["name"].as<std::string>());
   if (!user) throw access::AccessError("the user of this browser session is gone");
   session.user = std::move(*user);
@@ -104,30 +106,86 @@ Redeemed redeem_login_token(pqxx::work& tx, const std::string& token, const std:
   }
   tx.exec_params("UPDATE web_login_tokens SET used_at = now() WHERE token_hash = $1",
                  bytes(hash_of(token)));
+  SignedIn signed_in = start_web_session(tx, name, client, ttl, SignInMethod::link);
+  return {std::move(signed_in), ""};
+}
+
+SignedIn start_web_session(pqxx::work& tx, const std::string& name, const std::string& client,
+                           std::chrono::seconds ttl, SignInMethod method) {
   const bool enrolled = access::totp_enrolled(tx, name);
+  const char* method_name = method == SignInMethod::sso ? "sso" : "link";
   SignedIn signed_in;
   signed_in.cookie = random_secret();
   const pqxx::row row = tx.exec_params1(
-      "INSERT INTO web_sessions (token_hash, user_id, csrf, mfa_required, client, expires_at) "
-      "SELECT $1, id, $2, $3, $4, now() + make_interval(secs => $5) FROM users WHERE name = $6 "
-      "RETURNING id",
+      "INSERT INTO web_sessions (token_hash, user_id, csrf, mfa_required, client, expires_at, "
+      "sign_in_method) "
+      "SELECT $1, id, $2, $3, $4, now() + make_interval(secs => $5), $7 FROM users "
+      "WHERE name = $6 AND NOT disabled RETURNING id",
       bytes(hash_of(signed_in.cookie)), random_secret(), enrolled, client,
-      static_cast<double>(ttl.count()), name);
+      static_cast<double>(ttl.count()), name, std::string(method_name));
   std::optional<WebSession> session = find_web_session(tx, signed_in.cookie);
-  if (!session) return {std::nullopt, refused};
+  if (!session) throw access::AccessError("user " + name + " is disabled or unknown");
   signed_in.session = std::move(*session);
-  access::audit(
-      tx, user_actor(name), "web.signed_in",
-      "web_session:" + std::to_string(row[0].as<std::int64_t>()),
-      details(
-          {{"client", client}, {"mfa_required", enrolled}, {"expires_in_seconds", ttl.count()}}));
-  return {std::move(signed_in), ""};
+  access::audit(tx, user_actor(name), "web.signed_in",
+                "web_session:" + std::to_string(row[0].as<std::int64_t>()),
+                details({{"client", client},
+                         {"method", method_name},
+                         {"mfa_required", enrolled},
+                         {"expires_in_seconds", ttl.count()}}));
+  return signed_in;
+}
+
+void remember_sso(pqxx::work& tx, const std::string& state, const std::string& browser,
+                  const PendingSso& pending, const std::string& client) {
+  tx.exec_params(
+      "INSERT INTO web_sso_pending (state_hash, browser_hash, nonce, code_verifier, "
+      "redirect_uri, client, expires_at) "
+      "VALUES ($1, $2, $3, $4, $5, $6, now() + make_interval(secs => $7))",
+      bytes(hash_of(state)), bytes(hash_of(browser)), pending.nonce, pending.code_verifier,
+      pending.redirect_uri, client, static_cast<double>(kSsoSignInLifetime.count()));
+  // Sign-ins nobody finished keep their secrets no longer than a day.
+  tx.exec("DELETE FROM web_sso_pending WHERE expires_at < now() - interval '1 day'");
+}
+
+std::optional<PendingSso> take_sso(pqxx::work& tx, const std::string& state,
+                                   const std::string& browser, std::string& why) {
+  if (!well_formed(state)) {
+    why = "unknown state";
+    return std::nullopt;
+  }
+  const pqxx::result found = tx.exec_params(
+      "SELECT browser_hash, nonce, code_verifier, redirect_uri, used_at IS NOT NULL AS used, "
+      "expires_at < now() AS expired FROM web_sso_pending WHERE state_hash = $1 FOR UPDATE",
+      bytes(hash_of(state)));
+  if (found.empty()) {
+    why = "unknown state";
+    return std::nullopt;
+  }
+  // Used up whatever happens next: a state is good for one try only.
+  tx.exec_params(
+      "UPDATE web_sso_pending SET used_at = now() WHERE state_hash = $1 AND used_at IS NULL",
+      bytes(hash_of(state)));
+  const pqxx::row row = found[0];
+  const std::string stored = pqxx::binarystring(row["browser_hash"]).str();
+  const std::string presented = hash_of(browser);
+  if (row["used"].as<bool>()) {
+    why = "already used";
+  } else if (row["expired"].as<bool>()) {
+    why = "expired";
+  } else if (!well_formed(browser) || stored.size() != presented.size() ||
+             sodium_memcmp(stored.data(), presented.data(), stored.size()) != 0) {
+    why = "other browser";
+  } else {
+    return PendingSso{row["nonce"].as<std::string>(), row["code_verifier"].as<std::string>(),
+                      row["redirect_uri"].as<std::string>()};
+  }
+  return std::nullopt;
 }
 
 std::optional<WebSession> find_web_session(pqxx::work& tx, const std::string& cookie) {
   if (!well_formed(cookie)) return std::nullopt;
   const pqxx::result found = tx.exec_params(
-      "SELECT s.id, u.name, s.csrf, s.mfa_required, s.mfa_verified, "
+      "SELECT s.id, s.sign_in_method, u.name, s.csrf, s.mfa_required, s.mfa_verified, "
       "(extract(epoch FROM s.expires_at) * 1000000)::bigint AS expires_us "
       "FROM web_sessions s JOIN users u ON u.id = s.user_id "
       "WHERE s.token_hash = $1 AND s.ended_at IS NULL AND s.expires_at > now() "

@@ -147,6 +147,16 @@ TEST_F(WebApi, SignInLinkWorksOnceAndOpensAStrictSession) {
   EXPECT_EQ(browser.call("GET", "/api/v1/me").status, 401);
 }
 
+// Without [identity.oidc] the page is told there is no SSO, and its routes do not exist.
+TEST_F(WebApi, SsoRoutesAnswer404WithoutIdentityOidc) {
+  Browser browser(dir, base, "nobody");
+  const Answer sso = browser.call("GET", "/api/v1/sso");
+  EXPECT_EQ(sso.status, 200);
+  EXPECT_EQ(sso.value()["enabled"], false) << sso.body;
+  EXPECT_EQ(browser.call("GET", "/api/v1/sso/start").status, 404);
+  EXPECT_EQ(browser.call("GET", "/api/v1/sso/callback?code=a&state=b").status, 404);
+}
+
 TEST_F(WebApi, PagesCarryAStrictContentSecurityPolicy) {
   const Answer page = Browser(dir, base, "anonymous").call("GET", "/");
   EXPECT_EQ(page.status, 200);

@@ -209,6 +209,22 @@ function showSignedOut(message) {
     message ? el("p", {}, message) : null,
     el("p", {}, "Sign in with the SSH key you already use: run ", el("code", {}, "ssh YOUR_NAME@BASTION web-login"), " and open the link it prints within 60 seconds. Each link works once."),
   );
+  offerSso();
+}
+
+// The button shows only when the bastion has an identity provider ([identity.oidc]). It is a
+// plain link: the bastion answers it by sending the browser to the provider.
+async function offerSso() {
+  let sso = null;
+  try {
+    sso = await api("GET", "/sso");
+  } catch (e) {
+    return; /* no button: the link sign-in above still works */
+  }
+  if (!sso || sso.enabled !== true || state.me) return;
+  const page = main();
+  if (!page || document.getElementById("sso-sign-in")) return;
+  page.append(el("p", {}, el("a", { href: "/api/v1/sso/start", className: "button", id: "sso-sign-in" }, "Sign in with SSO")));
 }
 
 function renderNavEmpty() {
