@@ -248,6 +248,7 @@ class Session : public std::enable_shared_from_this<Session>, private SessionExp
   bool sso_offered() const;
   void handle_sso(SshMessage message);
   int offered_methods() const;
+  std::optional<std::string> login_name_or_refuse(ssh_message message);
   void begin_sso_without_key(SshMessage message);
   void start_sso(SshMessage message);
   void on_device_authorization(Outcome<identity::DeviceAuthorization> outcome);

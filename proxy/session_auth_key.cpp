@@ -35,14 +35,9 @@ void Session::handle_auth(SshMessage message) {
     ssh_message_reply_default(message.get());
     return;
   }
-  peer::Checked<std::string> checked_name = peer::login_name(message.get());
-  if (!checked_name.ok()) {
-    note_auth_failure(peer::printable(ssh_message_auth_user(message.get())),
-                      metrics::AuthFailure::invalid_name, checked_name.refusal);
-    if (phase_ == Phase::authenticating) ssh_message_reply_default(message.get());
-    return;
-  }
-  const std::string& name = *checked_name.value;
+  const std::optional<std::string> checked_name = login_name_or_refuse(message.get());
+  if (!checked_name) return;
+  const std::string& name = *checked_name;
   if (identity_ && identity_->login_name == name) return answer_public_key(std::move(message));
   if (waiting_for_identity_.size() >= kMaxQueuedAuthMessages) {
     ssh_message_reply_default(message.get());
@@ -52,20 +47,25 @@ void Session::handle_auth(SshMessage message) {
   if (auth_step_ != AuthStep::looking_up) look_up_identity(name);
 }
 
+// The login name of an authentication request, or nullopt after refusing it as invalid.
+std::optional<std::string> Session::login_name_or_refuse(ssh_message message) {
+  peer::Checked<std::string> checked_name = peer::login_name(message);
+  if (checked_name.ok()) return std::move(*checked_name.value);
+  note_auth_failure(peer::printable(ssh_message_auth_user(message)),
+                    metrics::AuthFailure::invalid_name, checked_name.refusal);
+  if (phase_ == Phase::authenticating) ssh_message_reply_default(message);
+  return std::nullopt;
+}
+
 int Session::offered_methods() const {
   return SSH_AUTH_METHOD_PUBLICKEY | (sso_offered() ? SSH_AUTH_METHOD_INTERACTIVE : 0);
 }
 
 // keyboard-interactive before any key was accepted: the person signs in through the IdP alone.
 void Session::begin_sso_without_key(SshMessage message) {
-  peer::Checked<std::string> checked_name = peer::login_name(message.get());
-  if (!checked_name.ok()) {
-    note_auth_failure(peer::printable(ssh_message_auth_user(message.get())),
-                      metrics::AuthFailure::invalid_name, checked_name.refusal);
-    if (phase_ == Phase::authenticating) ssh_message_reply_default(message.get());
-    return;
-  }
-  sso_login_name_ = *checked_name.value;
+  std::optional<std::string> checked_name = login_name_or_refuse(message.get());
+  if (!checked_name) return;
+  sso_login_name_ = std::move(*checked_name);
   auth_step_ = AuthStep::sso_due;
   start_sso(std::move(message));
 }
@@ -122,8 +122,9 @@ void Session::on_identity(const std::string& login_name, Outcome<Identity> outco
     if (!outcome.database_unavailable) {
       spdlog::error("conn={} cannot look up {}: {}", connection_id_, login_name, outcome.error);
     }
-    identity_ = Identity{login_name,     parse_login_name(login_name), std::nullopt,
-                         std::monostate{}, true, false, false};
+    identity_ = Identity{
+        login_name, parse_login_name(login_name), std::nullopt, std::monostate{}, true, false,
+        false};
   }
   while (!waiting_for_identity_.empty() && phase_ == Phase::authenticating) {
     SshMessage next = std::move(waiting_for_identity_.front());
